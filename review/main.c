@@ -1,0 +1,78 @@
+/*
+ * main.c — the sluice-review program, the CLI reviewers and orchestrators use. It
+ * talks to the daemon's socket API; commands that later work will add are recognised
+ * already and answer with a clear "not in this version" (exit 3).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "version.h"
+
+enum exit_code { EXIT_OK = 0, EXIT_FAILURE_ = 1, EXIT_USAGE = 2, EXIT_NOT_AVAILABLE = 3 };
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: sluice-review COMMAND [OPTIONS]\n"
+            "\n"
+            "Review artifacts waiting in sluice's quarantine, and manage interpreter tasks.\n"
+            "\n"
+            "Commands:\n"
+            "  list [--state S] [--route R] [--json]   artifacts, as a table or JSON\n"
+            "  show ID                                  manifest, findings and history\n"
+            "  fetch ID [-o FILE]                       download the quarantined bytes\n"
+            "  approve ID [--reason TEXT]               approve an artifact\n"
+            "  reject ID --reason TEXT                  reject an artifact\n"
+            "  task open|close|list                     interpreter tasks and their grants\n"
+            "  audit verify FILE                        check an audit log's hash chain\n"
+            "  verify s3://BUCKET/KEY                   check a trusted object's attestation\n"
+            "\n"
+            "Options:\n"
+            "  -h, --help       show this help and exit\n"
+            "  -V, --version    show the version and exit\n"
+            "\n"
+            "Exit codes: 0 success, 1 failure, 2 usage error,\n"
+            "            3 the command is not available in this version.\n");
+}
+
+static const char *const planned_commands[] = { "list",  "show", "fetch", "approve",
+                                                "reject", "task", "audit", "verify" };
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "+hV", options, NULL)) != -1) {
+        switch (opt) {
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        case 'V':
+            printf("sluice-review %s\n", SLUICE_VERSION);
+            return EXIT_OK;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "sluice-review: no command given\n\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *command = argv[optind];
+    for (size_t i = 0; i < sizeof(planned_commands) / sizeof(planned_commands[0]); i++) {
+        if (strcmp(command, planned_commands[i]) == 0) {
+            fprintf(stderr, "sluice-review: '%s' is not available in version %s yet\n", command,
+                    SLUICE_VERSION);
+            return EXIT_NOT_AVAILABLE;
+        }
+    }
+    fprintf(stderr, "sluice-review: unknown command '%s' (see sluice-review --help)\n", command);
+    return EXIT_USAGE;
+}
