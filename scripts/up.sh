@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# scripts/up.sh — run sluice on this machine, from nothing:
+# installs the dependencies, builds (build/), starts the local S3 server with its
+# buckets and identities (scripts/s3-server.sh), prints the server's environment,
+# and runs `sluice-mover run -c config/examples/local.json` in the foreground.
+# Stop the daemon with Ctrl-C; the S3 server keeps running until
+# `scripts/s3-server.sh stop`.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+config="${1:-config/examples/local.json}"
+
+scripts/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+echo "up: built $(build/sluice-mover --version) and $(build/sluice-review --version)"
+
+export SLUICE_S3_DIR="${SLUICE_S3_DIR:-$root/build/s3-server}"
+if scripts/s3-server.sh status >/dev/null 2>&1; then
+    echo "up: the local S3 server is already running; keeping it"
+else
+    scripts/s3-server.sh start
+fi
+mkdir -p build/run
+
+cat <<MSG
+
+The local S3 server's environment (for the AWS CLI, boto3 and the tests):
+  eval "\$(scripts/s3-server.sh env)"
+Stop it with: scripts/s3-server.sh stop
+
+MSG
+scripts/s3-server.sh env
+echo
+
+set +e
+build/sluice-mover run -c "$config"
+rc=$?
+set -e
+if [ "$rc" -eq 3 ]; then
+    cat <<MSG
+
+up: this version of sluice-mover has no daemon yet ('run' is not available), so
+nothing is moving objects. The S3 server stays up at the endpoint above with the
+buckets sluice-staging, sluice-quarantine and sluice-trusted and the identities
+mover, grants, reviewer, consumer and admin (keys in \$SLUICE_S3_CREDENTIALS).
+MSG
+    exit 0
+fi
+exit "$rc"
