@@ -39,7 +39,12 @@
     X(SL_ERR_ENCODING, "invalid text encoding")                                \
     X(SL_ERR_NOT_FOUND, "not found")                                           \
     X(SL_ERR_UNSUPPORTED, "not supported")                                     \
-    X(SL_ERR_STATE, "operation not allowed in the current state")
+    X(SL_ERR_STATE, "operation not allowed in the current state")             \
+    X(SL_ERR_TIMEOUT, "timed out")                                             \
+    X(SL_ERR_CONNECTION, "connection failed")                                  \
+    X(SL_ERR_CANCELLED, "cancelled")                                           \
+    X(SL_ERR_HTTP, "unexpected HTTP response")                                 \
+    X(SL_ERR_S3, "the S3 service returned an error")
 
 typedef enum sl_error {
 #define SL_ERROR_ENUM(name, text) name,
