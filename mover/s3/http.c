@@ -596,6 +596,15 @@ void s3_http_resume(s3_http_request *request)
 
 void s3_http_cancel(s3_http_request *request) { mark(request, SL_ERR_CANCELLED, "cancelled by the caller"); }
 
+long s3_http_request_status(const s3_http_request *request)
+{
+    long status = 0;
+    if (request->state != REQUEST_ACTIVE ||
+        curl_easy_getinfo(request->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+        return 0;
+    return status;
+}
+
 s3_http_stats s3_http_get_stats(const s3_http *http)
 {
     return (s3_http_stats){

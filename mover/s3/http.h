@@ -108,6 +108,10 @@ void s3_http_resume(s3_http_request *request);
 /* Stops a request; its done callback runs soon with SL_ERR_CANCELLED. */
 void s3_http_cancel(s3_http_request *request);
 
+/* The HTTP status of the response being received (0 before its status line). For use
+ * in the header and body callbacks. */
+long s3_http_request_status(const s3_http_request *request);
+
 s3_http_stats s3_http_get_stats(const s3_http *http);
 
 #endif /* SLUICE_S3_HTTP_H */
