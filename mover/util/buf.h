@@ -53,7 +53,7 @@ SL_MUST_CHECK sl_result sl_buf_append_cursor(sl_buf *buf, sl_cursor c);
 /* Lower-case hexadecimal of `len` bytes. */
 SL_MUST_CHECK sl_result sl_buf_append_hex(sl_buf *buf, const uint8_t *bytes, size_t len);
 SL_MUST_CHECK sl_result sl_buf_appendf(sl_buf *buf, const char *fmt, ...) SL_PRINTF(2, 3);
-SL_MUST_CHECK sl_result sl_buf_vappendf(sl_buf *buf, const char *fmt, va_list ap);
+SL_MUST_CHECK sl_result sl_buf_vappendf(sl_buf *buf, const char *fmt, va_list ap) SL_PRINTF(2, 0);
 
 /* The contents as a C string ("" for an empty, never-allocated buffer). */
 const char *sl_buf_cstr(const sl_buf *buf);
