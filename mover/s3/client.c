@@ -129,6 +129,19 @@ struct s3_get_object {
     op op;
 };
 
+/* ---- ETags ---- */
+
+/* Stores an ETag in its standard, quoted form: radosgw's <CopyObjectResult> carries it
+ * bare while every header carries it quoted, and callers compare the two. */
+static sl_result set_etag_quoted(sl_buf *out, sl_cursor etag)
+{
+    sl_cursor bare = s3_etag_unquoted(etag);
+    sl_buf_reset(out);
+    GUARD(sl_buf_append_byte(out, '"'));
+    GUARD(sl_buf_append_cursor(out, bare));
+    return sl_buf_append_byte(out, '"');
+}
+
 /* ---- pairs ---- */
 
 static sl_result pair_add(pair_list *list, sl_cursor name, sl_cursor value)
@@ -251,7 +264,8 @@ static void deliver(op *o, const s3_result *result)
     case OP_COPY:
         if (result->error == SL_OK) {
             const s3_copy_result *copy = s3_xml_copy_result(o->parser);
-            info.etag = sl_cursor_from_buf(&copy->etag);
+            if (sl_failed(set_etag_quoted(&o->etag, sl_cursor_from_buf(&copy->etag)))) sl_buf_reset(&o->etag);
+            info.etag = sl_cursor_from_buf(&o->etag);
             info.last_modified = sl_cursor_from_buf(&copy->last_modified);
         }
         o->on_object(o->user, result, &info);
@@ -1161,6 +1175,42 @@ static void mp_complete(mpcopy *m)
 
 static void mp_pump(mpcopy *m);
 
+/* radosgw (16) ignores every source condition on UploadPartCopy, so the source is
+ * HEADed with If-Match again once all parts are copied: a source that changed during
+ * the copy fails the upload here instead of completing it with mixed bytes. */
+static void mp_on_recheck(void *user, const s3_result *r, op *o)
+{
+    (void)o;
+    mpcopy *m = user;
+    m->requests += r->attempts;
+    if (r->error != SL_OK) {
+        failure_record(&m->failure, r);
+        mp_abort(m);
+        return;
+    }
+    mp_complete(m);
+}
+
+static void mp_recheck_source(mpcopy *m)
+{
+    if (m->source_if_match.len == 0) {
+        mp_complete(m);
+        return;
+    }
+    op *o = op_new(m->client, OP_HEAD, "HEAD", sl_cursor_from_buf(&m->src_bucket), sl_cursor_from_buf(&m->src_key));
+    if (o == NULL) {
+        failure_raise(&m->failure, sl_error_last(), sl_error_detail());
+        mp_abort(m);
+        return;
+    }
+    o->on_internal = mp_on_recheck;
+    o->user = m;
+    sl_result ok = pair_add(&o->headers, sl_cursor_from_cstr("If-Match"), sl_cursor_from_buf(&m->source_if_match));
+    if (sl_ok(ok) && m->source_version_id.len)
+        ok = pair_add(&o->query, sl_cursor_from_cstr("versionId"), sl_cursor_from_buf(&m->source_version_id));
+    if (!mp_launch(m, o, ok)) mp_abort(m);
+}
+
 static void mp_on_part(void *user, const s3_result *r, op *o)
 {
     mpcopy *m = user;
@@ -1171,7 +1221,7 @@ static void mp_on_part(void *user, const s3_result *r, op *o)
     } else {
         const s3_copy_result *part = s3_xml_copy_result(o->parser);
         sl_buf *etag = &m->part_etags[o->part_number - 1];
-        if (part == NULL || part->etag.len == 0 || sl_failed(sl_buf_append(etag, part->etag.data, part->etag.len)))
+        if (part == NULL || part->etag.len == 0 || sl_failed(set_etag_quoted(etag, sl_cursor_from_buf(&part->etag))))
             failure_raise(&m->failure, SL_ERR_PARSE, "UploadPartCopy answered without an ETag");
         else
             m->parts_done++;
@@ -1180,7 +1230,7 @@ static void mp_on_part(void *user, const s3_result *r, op *o)
         if (m->in_flight == 0) mp_abort(m);
         return;
     }
-    if (m->parts_done == m->part_count) mp_complete(m);
+    if (m->parts_done == m->part_count) mp_recheck_source(m);
     else mp_pump(m);
 }
 
@@ -1303,6 +1353,7 @@ sl_result s3_copy_object_sized(s3_client *c, sl_cursor src_bucket, sl_cursor src
     if (sl_ok(ok)) ok = sigv4_uri_encode(&m->copy_source, sl_cursor_from_buf(&raw), SIGV4_ENCODE_PATH);
     if (sl_ok(ok) && p != NULL) {
         ok = sl_buf_append_cursor(&m->source_if_match, p->source_if_match);
+        if (sl_ok(ok)) ok = sl_buf_append_cursor(&m->source_version_id, p->source_version_id);
         if (sl_ok(ok) && p->source_version_id.len) {
             ok = sl_buf_append_cstr(&m->copy_source, "?versionId=");
             if (sl_ok(ok)) ok = sigv4_uri_encode(&m->copy_source, p->source_version_id, SIGV4_ENCODE_QUERY);
@@ -1322,8 +1373,8 @@ sl_result s3_copy_object_sized(s3_client *c, sl_cursor src_bucket, sl_cursor src
         head = op_new(c, OP_HEAD, "HEAD", src_bucket, src_key);
         ok = head ? SL_SUCCESS : SL_FAILURE;
     }
-    /* No If-Match on this HEAD: the condition is enforced where it matters, on every
-     * UploadPartCopy, and a mismatch there goes through the abort path. */
+    if (sl_ok(ok) && m->source_if_match.len)
+        ok = pair_add(&head->headers, sl_cursor_from_cstr("If-Match"), sl_cursor_from_buf(&m->source_if_match));
     if (sl_ok(ok) && p && p->source_version_id.len)
         ok = pair_add(&head->query, sl_cursor_from_cstr("versionId"), p->source_version_id);
     if (sl_ok(ok)) {

@@ -75,7 +75,8 @@ typedef struct s3_result {
 
 /* Response metadata of HEAD, GET, PUT and copy. */
 typedef struct s3_object_info {
-    sl_cursor etag;          /* as sent, quotes included */
+    sl_cursor etag;          /* always in the quoted form "…" (radosgw's copy results send
+                                it bare; the client adds the quotes so ETags compare) */
     uint64_t size;           /* Content-Length of the object (HEAD/GET) */
     bool has_size;
     sl_cursor content_type;
@@ -229,10 +230,13 @@ SL_MUST_CHECK sl_result s3_get_bucket_versioning(s3_client *client, sl_cursor bu
 /* ---- copy of any size ---- */
 
 /* Copies an object of `size` bytes (known from a listing): a single CopyObject below
- * the client's multipart threshold, else a multipart copy — HEAD of the source (its
- * size must be `size`; it supplies the content type and metadata unless
- * replace_metadata), CreateMultipartUpload, UploadPartCopy of each byte range with the
- * same source condition on every part, CompleteMultipartUpload, and a HEAD of the
+ * the client's multipart threshold, else a multipart copy — HEAD of the source with
+ * the source_if_match condition (its size must be `size`; it supplies the content type
+ * and metadata unless replace_metadata), CreateMultipartUpload, UploadPartCopy of each
+ * byte range with the same source condition on every part, a second HEAD of the source
+ * with the condition once all parts are in (radosgw 16 ignores the condition on
+ * UploadPartCopy, so a source changed mid-copy is caught here), CompleteMultipartUpload,
+ * and a HEAD of the
  * result for its ETag (radosgw's Complete returns none) and size. Any failure after
  * the upload was created aborts it (AbortMultipartUpload) before `done` runs, so no
  * parts are left behind; a size that does not match `size` is SL_ERR_STATE.

@@ -509,6 +509,8 @@ static sl_result configure(s3_http *http, s3_http_request *r, const s3_http_requ
     SETOPT(e, CURLOPT_ERRORBUFFER, r->curl_error);
     SETOPT(e, CURLOPT_PROTOCOLS_STR, "http,https");
     SETOPT(e, CURLOPT_FOLLOWLOCATION, 0L);
+    /* S3 keys may hold "." and ".." segments: never let curl normalize the path */
+    SETOPT(e, CURLOPT_PATH_AS_IS, 1L);
     SETOPT(e, CURLOPT_TCP_NODELAY, 1L);
     SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
     SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
