@@ -235,6 +235,36 @@ static op *op_new(s3_client *c, op_kind kind, const char *method, sl_cursor buck
     return o;
 }
 
+/* The response headers as an s3_object_info; `meta` (2 * MAX_PAIRS) holds the pairs. */
+static void fill_info(const op *o, s3_object_info *info, sl_cursor *meta)
+{
+    *info = (s3_object_info){
+        .etag = sl_cursor_from_buf(&o->etag),
+        .size = o->content_length,
+        .has_size = o->has_content_length && (o->kind == OP_HEAD || o->kind == OP_GET),
+        .content_type = sl_cursor_from_buf(&o->content_type),
+        .last_modified = sl_cursor_from_buf(&o->last_modified),
+        .version_id = sl_cursor_from_buf(&o->version_id),
+        .metadata = meta,
+        .metadata_count = o->metadata.count,
+    };
+    for (size_t i = 0; i < o->metadata.count; i++) {
+        meta[2 * i] = sl_cursor_from_buf(&o->metadata.names[i]);
+        meta[2 * i + 1] = sl_cursor_from_buf(&o->metadata.values[i]);
+    }
+}
+
+static void announce_get_headers(op *o)
+{
+    if (o->headers_delivered) return;
+    o->headers_delivered = true;
+    if (o->on_get_headers == NULL) return;
+    s3_object_info info;
+    sl_cursor meta[2 * MAX_PAIRS];
+    fill_info(o, &info, meta);
+    o->on_get_headers(o->user, &info);
+}
+
 static void deliver(op *o, const s3_result *result)
 {
     if (o->on_internal != NULL) {
@@ -243,20 +273,7 @@ static void deliver(op *o, const s3_result *result)
     }
     s3_object_info info = { 0 };
     sl_cursor meta[2 * MAX_PAIRS];
-    if (result->error == SL_OK || o->kind == OP_HEAD || o->kind == OP_GET) {
-        info.etag = sl_cursor_from_buf(&o->etag);
-        info.size = o->content_length;
-        info.has_size = o->has_content_length && (o->kind == OP_HEAD || o->kind == OP_GET);
-        info.content_type = sl_cursor_from_buf(&o->content_type);
-        info.last_modified = sl_cursor_from_buf(&o->last_modified);
-        info.version_id = sl_cursor_from_buf(&o->version_id);
-        for (size_t i = 0; i < o->metadata.count; i++) {
-            meta[2 * i] = sl_cursor_from_buf(&o->metadata.names[i]);
-            meta[2 * i + 1] = sl_cursor_from_buf(&o->metadata.values[i]);
-        }
-        info.metadata = meta;
-        info.metadata_count = o->metadata.count;
-    }
+    if (result->error == SL_OK || o->kind == OP_HEAD || o->kind == OP_GET) fill_info(o, &info, meta);
     switch (o->kind) {
     case OP_LIST:
         o->on_list(o->user, result, result->error == SL_OK ? s3_xml_list_result(o->parser) : NULL);
@@ -380,20 +397,7 @@ static s3_http_body_action on_body(void *user, const uint8_t *data, size_t len)
         return S3_HTTP_BODY_CONSUMED;
     }
     if (o->kind == OP_GET) {
-        if (!o->headers_delivered) {
-            o->headers_delivered = true;
-            if (o->on_get_headers) {
-                s3_object_info info = {
-                    .etag = sl_cursor_from_buf(&o->etag),
-                    .size = o->content_length,
-                    .has_size = o->has_content_length,
-                    .content_type = sl_cursor_from_buf(&o->content_type),
-                    .last_modified = sl_cursor_from_buf(&o->last_modified),
-                    .version_id = sl_cursor_from_buf(&o->version_id),
-                };
-                o->on_get_headers(o->user, &info);
-            }
-        }
+        announce_get_headers(o);
         s3_http_body_action action = o->on_chunk(o->user, data, len);
         if (action == S3_HTTP_BODY_CONSUMED) o->delivered += len;
         return action;
@@ -495,6 +499,8 @@ static void finish_attempt(void *user, const s3_http_result *http)
         uv_timer_start(o->retry_timer, retry_now, delay, 0);
         return;
     }
+    /* an empty body: the headers were never announced by a first chunk */
+    if (error == SL_OK && o->kind == OP_GET) announce_get_headers(o);
     complete(o, error, http->status, have_s3err ? &s3err : NULL, detail);
     s3_error_clean_up(&s3err);
 }

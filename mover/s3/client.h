@@ -134,8 +134,8 @@ typedef struct s3_get_params {
     uint64_t range_last;
 } s3_get_params;
 
-/* Called once, when the response headers of a successful (2xx) answer are in, before
- * any body chunk. */
+/* Called once for a successful (2xx) answer, with its headers (user metadata included),
+ * before the first body chunk — or, for an empty body, just before `done`. */
 typedef void s3_get_headers_fn(void *user, const s3_object_info *info);
 
 /* GetObject streamed to `on_chunk` (the body's bytes in order; the chunk is only valid
