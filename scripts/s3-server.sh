@@ -1,0 +1,570 @@
+#!/usr/bin/env bash
+# s3-server.sh — a throw-away, single-node Ceph radosgw as sluice's local S3 server.
+#
+#   scripts/s3-server.sh start    wipe the data folder, start mon + OSD + radosgw, create
+#                                 the identities and buckets (restarts fresh if running)
+#   scripts/s3-server.sh stop     stop what start started (by recorded pids); fine if idle
+#   scripts/s3-server.sh status   running / not running; exit 0 running, 3 not running,
+#                                 1 some daemons dead (LSB style)
+#   eval "$(scripts/s3-server.sh env)"
+#                                 export SLUICE_S3_ENDPOINT, keys, buckets, ... (exit 1 if
+#                                 the server is not running)
+#
+# Settings (environment):
+#   SLUICE_S3_DIR            data folder; default <repo>/build/s3-server
+#   SLUICE_S3_PORT           radosgw (S3) port on 127.0.0.1; default 7480
+#   SLUICE_MON_PORT          monitor port (msgr v2 only, no v1 port); default 3300
+#   SLUICE_S3_START_TIMEOUT  seconds for a whole start; default 60
+#   SLUICE_S3_RGW_CONF       extra ceph.conf lines (newline separated) for radosgw's
+#                            section, e.g. "rgw lc debug interval = 10"
+#   SLUICE_S3_TRACE=1        start prints the time of each step
+#
+# The parts, in the order start runs them:
+#   1. preflight   stop a running instance; refuse if a port is taken; wipe the data folder
+#                  (only if it carries our marker file or is empty).
+#   2. ceph.conf   everything (data, logs, admin sockets, run dir, crash dir) inside the
+#                  data folder; no /etc/ceph, no /var/lib/ceph. auth none between daemons
+#                  with every `ms * mode = crc` (else radosgw loops on auth error -13), fast
+#                  paxos (propose interval 0.02 s: each pool radosgw creates costs a few
+#                  paxos rounds), pool size 1, memstore OSD capped at 8 GiB, beast on
+#                  127.0.0.1 with tcp_nodelay=1. The daemons run as the calling user
+#                  (setuser/setgroup default to empty; only systemd units pass "ceph").
+#   3. mkfs        monmaptool + ceph-mon --mkfs and ceph-osd --mkfs, the two in parallel.
+#   4. daemons     ceph-mon; `ceph osd new` (id 0); ceph-osd; wait until the OSD is
+#                  active (its log, or its admin socket); only then radosgw (started
+#                  earlier, it idles until its objecter's 5 s tick); wait for HTTP 200.
+#                  Each daemon runs in its own session (setsid), output to log/, its pid in
+#                  run/<daemon>.pid. Every wait is bounded and watches every daemon: one
+#                  that dies is named with the tail of its log, and all is stopped again.
+#   5. identities  mover, grants, reviewer, consumer, admin (admin flag + all caps), each
+#                  with random keys (openssl rand); written to <dir>/credentials (0600).
+#   6. buckets     sluice-staging, sluice-quarantine, sluice-trusted, created with the
+#                  mover's keys (curl --aws-sigv4), so mover owns them. Steps 5 and 6
+#                  overlap: the mover first, then its buckets while the others are made.
+#   stop: radosgw, OSD, mon in turn: SIGTERM, wait, SIGKILL after a timeout. A pid is only
+#   signalled if /proc/<pid>/cmdline names this data folder's ceph.conf.
+set -euo pipefail
+
+readonly PROG=s3-server
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DIR=${SLUICE_S3_DIR:-$REPO/build/s3-server}
+DIR=$(realpath -m -- "$DIR")
+S3_PORT=${SLUICE_S3_PORT:-7480}
+MON_PORT=${SLUICE_MON_PORT:-3300}
+START_TIMEOUT=${SLUICE_S3_START_TIMEOUT:-60}
+
+readonly MARKER=.sluice-s3-server
+readonly DAEMONS=(rgw osd mon)          # stop order
+readonly IDENTITIES=(mover grants reviewer consumer admin)
+readonly BUCKETS=(staging quarantine trusted)
+readonly REGION=us-east-1               # radosgw accepts any region in a SigV4 scope
+readonly MEMSTORE_BYTES=$((8 * 1024 * 1024 * 1024))
+# radosgw's SigV4 wants x-amz-content-sha256, which curl 7.88 does not add on its own.
+readonly UNSIGNED='x-amz-content-sha256: UNSIGNED-PAYLOAD'
+
+CONF=$DIR/ceph.conf
+RUN=$DIR/run
+LOGS=$DIR/log
+export CEPH_CONF=$CONF                  # for the ceph and radosgw-admin commands
+
+say() { printf '%s: %s\n' "$PROG" "$*"; }
+err() { printf '%s: error: %s\n' "$PROG" "$*" >&2; }
+die() { err "$*"; exit 1; }
+# With SLUICE_S3_TRACE=1, start prints how long each step took (stderr).
+trace() {
+  if [[ ${SLUICE_S3_TRACE:-0} == 1 ]]; then
+    printf '%s: +%ss %s\n' "$PROG" "$(secs_since "$T0" 3)" "$*" >&2
+  fi
+}
+
+# Microseconds since the epoch, and a duration in seconds with one decimal.
+now_us() { local t=${EPOCHREALTIME/./}; echo "$((10#$t))"; }
+secs_since() {  # secs_since T_US [DECIMALS=1]
+  local n=${2:-1} us=$(($(now_us) - $1)) div
+  div=$((10 ** (6 - n)))
+  printf '%d.%0*d' $((us / 1000000)) "$n" $(((us % 1000000) / div))
+}
+
+log_file() {  # the Ceph log file of a daemon
+  case $1 in
+    mon) echo "$LOGS/mon.a.log" ;;
+    osd) echo "$LOGS/osd.0.log" ;;
+    rgw) echo "$LOGS/client.rgw.a.log" ;;
+  esac
+}
+
+daemon_label() {
+  case $1 in mon) echo "ceph-mon" ;; osd) echo "ceph-osd" ;; rgw) echo "radosgw" ;; esac
+}
+
+# ---------------------------------------------------------------- pids -------------
+
+# Succeeds when pid is a live (not zombie) process started with our ceph.conf.
+is_ours() {
+  local pid=$1 state cmdline
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z && $state != X ]] || return 1
+  cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
+  [[ $cmdline == *" $CONF "* || $cmdline == *" $CONF" ]]
+}
+
+# Prints the pid of a daemon of ours that is alive; fails otherwise.
+daemon_pid() {
+  local pid
+  [[ -r $RUN/$1.pid ]] || return 1
+  pid=$(<"$RUN/$1.pid")
+  is_ours "$pid" || return 1
+  echo "$pid"
+}
+
+any_running() {
+  local d
+  for d in "${DAEMONS[@]}"; do daemon_pid "$d" >/dev/null && return 0; done
+  return 1
+}
+
+# stop_daemon NAME TIMEOUT: SIGTERM, wait up to TIMEOUT s, then SIGKILL and wait.
+stop_daemon() {
+  local name=$1 timeout=$2 pid i
+  pid=$(daemon_pid "$name") || { rm -f "$RUN/$name.pid"; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < timeout * 20; i++)); do
+    is_ours "$pid" || { rm -f "$RUN/$name.pid"; return 0; }
+    sleep 0.05
+  done
+  err "$(daemon_label "$name") (pid $pid) did not exit within ${timeout}s; sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    is_ours "$pid" || { rm -f "$RUN/$name.pid"; return 0; }
+    sleep 0.05
+  done
+  err "$(daemon_label "$name") (pid $pid) is still there after SIGKILL"
+  return 1
+}
+
+stop_all() {
+  local d rc=0
+  # radosgw first (its clients), then the OSD while the mon can still hear that it goes
+  # (else it waits osd_mon_shutdown_timeout = 5 s), then the mon.
+  for d in "${DAEMONS[@]}"; do stop_daemon "$d" 10 || rc=1; done
+  return $rc
+}
+
+# ---------------------------------------------------------------- ports ------------
+
+# Succeeds when something listens on TCP port $1 (any address, IPv4 or IPv6).
+port_in_use() {
+  local hex
+  hex=$(printf '%04X' "$1")
+  awk -v p=":$hex" 'FNR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { f = 1 }
+                    END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+check_port() {  # check_port PORT VARIABLE WHAT
+  if ! [[ $1 =~ ^[0-9]+$ ]] || (($1 < 1 || $1 > 65535)); then
+    die "$2=$1 is not a TCP port number"
+  fi
+  if port_in_use "$1"; then
+    die "port $1 ($3) is already in use on this machine; stop what holds it, or choose" \
+        "another port: $2=<port> $0 start"
+  fi
+}
+
+# ---------------------------------------------------------------- start ------------
+
+STARTED=()      # daemons started by this run, for the failure path
+START_OK=0
+T0=0
+DEADLINE=0
+
+# fail_start DAEMON MESSAGE: print the message and the tail of the daemon's log (DAEMON
+# may be "" or a path to a log file), stop all, exit 1.
+fail_start() {
+  local daemon=$1 file=
+  shift
+  err "start failed: $*"
+  case $daemon in
+    mon | osd | rgw) file=$(log_file "$daemon") ;;
+    /*) file=$daemon ;;
+  esac
+  if [[ -n $file && -s $file ]]; then
+    printf -- '--- last 30 lines of %s ---\n' "$file" >&2
+    tail -n 30 "$file" >&2
+    printf -- '--- end of %s ---\n' "${file##*/}" >&2
+  fi
+  if [[ $daemon == @(mon|osd|rgw) && -s $LOGS/$daemon.out ]]; then
+    printf -- '--- its stderr (%s) ---\n' "$LOGS/$daemon.out" >&2
+    tail -n 10 "$LOGS/$daemon.out" >&2
+  fi
+  say "stopping what was started; logs are in $LOGS" >&2
+  kill_helpers
+  stop_all || true
+  START_OK=1    # cleanup done; the EXIT trap has nothing left to do
+  exit 1
+}
+
+on_start_exit() {
+  local rc=$?
+  ((START_OK)) && return
+  err "start interrupted (exit $rc); stopping what was started; logs are in $LOGS"
+  kill_helpers
+  stop_all || true
+}
+
+# Helper commands still running in the background (mkfs, ceph, radosgw-admin).
+kill_helpers() {
+  local pids
+  mapfile -t pids < <(jobs -p)
+  ((${#pids[@]} == 0)) || kill "${pids[@]}" 2>/dev/null || true
+}
+
+job_done() { ! kill -0 "$1" 2>/dev/null; }
+
+# A daemon we started that is no longer alive, if any.
+dead_daemon() {
+  local d
+  for d in "${STARTED[@]}"; do daemon_pid "$d" >/dev/null || { echo "$d"; return 0; }; done
+  return 1
+}
+
+# wait_for BLAME TIMEOUT WHAT CMD...: poll CMD every 50 ms until it succeeds. Fails the
+# start when a started daemon dies, after TIMEOUT s, or after the start's deadline.
+wait_for() {
+  local blame=$1 timeout=$2 what=$3 step_end dead
+  shift 3
+  step_end=$(($(now_us) + timeout * 1000000))
+  ((step_end < DEADLINE)) || step_end=$DEADLINE
+  while ! "$@" >/dev/null 2>&1; do
+    if dead=$(dead_daemon); then
+      fail_start "$dead" "$(daemon_label "$dead") exited while waiting for $what"
+    fi
+    if (($(now_us) > step_end)); then
+      fail_start "$blame" "no $what after $(secs_since "$T0")s" \
+                          "(step limit ${timeout}s, start limit ${START_TIMEOUT}s)"
+    fi
+    sleep 0.05
+  done
+}
+
+launch() {  # launch NAME CMD...: start a daemon in its own session, record its pid
+  local name=$1
+  shift
+  setsid "$@" -c "$CONF" </dev/null >"$LOGS/$name.out" 2>&1 &
+  echo "$!" >"$RUN/$name.pid"
+  disown "$!"   # a daemon, not a job: `jobs -p` lists only the helper commands
+  STARTED+=("$name")
+}
+
+# Only a folder that is ours (marker file) or empty is ever wiped.
+check_dir() {
+  if [[ -e $DIR && ! -d $DIR ]]; then die "$DIR exists and is not a folder"; fi
+  if [[ -d $DIR && ! -e $DIR/$MARKER ]] && [[ -n $(ls -A "$DIR") ]]; then
+    die "refusing to wipe $DIR: it is not empty and not a sluice s3-server data folder" \
+        "(no $MARKER file); remove it or set SLUICE_S3_DIR to another folder"
+  fi
+}
+
+prepare_dir() {
+  check_dir
+  rm -rf "$DIR"
+  mkdir -p "$DIR" "$RUN" "$LOGS" "$DIR/mon/a" "$DIR/osd/0" "$DIR/rgw" "$DIR/crash"
+  : >"$DIR/$MARKER"
+}
+
+write_conf() {
+  local fsid=$1
+  cat >"$CONF" <<EOF
+# Written by scripts/s3-server.sh start; rewritten at every start.
+[global]
+fsid = $fsid
+mon host = v2:127.0.0.1:$MON_PORT
+public addr = 127.0.0.1
+cluster addr = 127.0.0.1
+ms bind msgr1 = false
+auth cluster required = none
+auth service required = none
+auth client required = none
+ms mon client mode = crc
+ms mon cluster mode = crc
+ms mon service mode = crc
+ms client mode = crc
+ms cluster mode = crc
+ms service mode = crc
+run dir = $RUN
+admin socket = $RUN/\$name.asok
+log file = $LOGS/\$name.log
+mon cluster log file = $LOGS/cluster.log
+crash dir = $DIR/crash
+keyring = $DIR/keyring
+mon data = $DIR/mon/\$id
+osd data = $DIR/osd/\$id
+rgw data = $DIR/rgw
+osd objectstore = memstore
+memstore device bytes = $MEMSTORE_BYTES
+osd pool default size = 1
+osd pool default min size = 1
+mon allow pool size one = true
+mon warn on pool no redundancy = false
+mon warn on insecure global id reclaim allowed = false
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd pool default pg autoscale mode = off
+osd crush chooseleaf type = 0
+paxos propose interval = 0.02
+paxos min wait = 0.01
+
+[client]
+# ceph / radosgw-admin commands: no admin socket (several may run at once)
+admin socket =
+
+[client.rgw.a]
+admin socket = $RUN/\$name.asok
+rgw frontends = beast endpoint=127.0.0.1:$S3_PORT tcp_nodelay=1
+# free deleted objects' space (memstore is RAM) within a minute, not after 2 hours
+rgw gc obj min wait = 30
+rgw gc processor period = 30
+${SLUICE_S3_RGW_CONF:-}
+EOF
+}
+
+# Random keys: a 20-character access key, a 40-character secret (AWS's shapes).
+new_access_key() { openssl rand -hex 10 | tr 'a-f' 'A-F'; }
+new_secret_key() { openssl rand -base64 30; }
+
+# The OSD is active once it logs so (a free check, every poll), or says so on its admin
+# socket (a python command, ~0.15 s: every 10th poll, in case the log line changes).
+OSD_POLLS=0
+osd_active() {
+  grep -q 'state: booting -> active' "$(log_file osd)" && return 0
+  ((++OSD_POLLS % 10 == 0)) || return 1
+  timeout 5 ceph --admin-daemon "$RUN/osd.0.asok" status 2>/dev/null |
+    grep -q '"state": "active"'
+}
+
+s3_answers() {
+  [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$S3_PORT/") \
+     == 200 ]]
+}
+
+# add_identity NAME: random keys into the credentials file, then radosgw-admin user
+# create in the background (pid in USER_PIDS[NAME]). admin gets the admin flag, all caps.
+declare -A USER_PIDS=()
+add_identity() {
+  local name=$1 ak sk extra=()
+  local caps="users=*;buckets=*;metadata=*;usage=*;zone=*;bilog=*;mdlog=*;datalog=*"
+  caps+=";roles=*;user-policy=*;amz-cache=*;oidc-provider=*"
+  ak=$(new_access_key)
+  sk=$(new_secret_key)
+  printf '[%s]\naws_access_key_id = %s\naws_secret_access_key = %s\n\n' \
+         "$name" "$ak" "$sk" >>"$DIR/credentials"
+  [[ $name == admin ]] && extra=(--admin --caps "$caps")
+  timeout 30 radosgw-admin user create --uid "$name" --display-name "sluice $name" \
+    --access-key "$ak" --secret-key "$sk" "${extra[@]}" >"$LOGS/user-$name.out" 2>&1 &
+  USER_PIDS[$name]=$!
+}
+
+wait_identity() {
+  wait "${USER_PIDS[$1]}" ||
+    fail_start "$LOGS/user-$1.out" "radosgw-admin user create --uid $1 failed"
+}
+
+# Prints "<access key> <secret key>" of a profile in the credentials file.
+profile_keys() {
+  awk -v want="[$1]" '
+    /^\[/ { in_p = ($0 == want) }
+    in_p && $1 == "aws_access_key_id" { ak = $3 }
+    in_p && $1 == "aws_secret_access_key" { sk = $3 }
+    END { if (ak == "" || sk == "") exit 1; print ak, sk }' "$DIR/credentials"
+}
+
+create_bucket() {  # create_bucket NAME ACCESS_KEY SECRET_KEY
+  local out=$LOGS/bucket-$1.out code
+  code=$(curl -sS -o "$out" -w '%{http_code}' --max-time 20 -X PUT -H "$UNSIGNED" \
+              --aws-sigv4 "aws:amz:$REGION:s3" --user "$2:$3" \
+              "http://127.0.0.1:$S3_PORT/$1" 2>&1) || true
+  [[ $code == 200 ]] || fail_start "$out" "CreateBucket $1 answered HTTP $code"
+}
+
+# The mover first; while its first bucket is created (that creates radosgw's data pools,
+# ~0.25 s) the other identities are created alongside.
+create_identities_and_buckets() {
+  local name ak sk b
+  (umask 077 && : >"$DIR/credentials")
+  add_identity mover
+  wait_identity mover
+  trace "identity mover"
+  for name in "${IDENTITIES[@]}"; do [[ $name == mover ]] || add_identity "$name"; done
+  read -r ak sk < <(profile_keys mover)
+  for b in "${BUCKETS[@]}"; do create_bucket "sluice-$b" "$ak" "$sk"; done
+  trace "buckets"
+  for name in "${IDENTITIES[@]}"; do [[ $name == mover ]] || wait_identity "$name"; done
+  trace "identities"
+}
+
+cmd_start() {
+  local c fsid osd_uuid mkfs_mon mkfs_osd job
+  [[ $START_TIMEOUT =~ ^[0-9]+$ ]] || die "SLUICE_S3_START_TIMEOUT=$START_TIMEOUT: seconds"
+  for c in ceph-mon ceph-osd radosgw radosgw-admin monmaptool ceph curl openssl setsid; do
+    command -v "$c" >/dev/null ||
+      die "$c not found; install the dependencies with scripts/install-deps.sh"
+  done
+  [[ $DIR =~ ^[A-Za-z0-9._/+@:-]+$ ]] ||
+    die "SLUICE_S3_DIR=$DIR: use a path of letters, digits and ._/+@:- only (it goes" \
+        "into ceph.conf)"
+  # Unix socket paths are limited to 107 bytes.
+  ((${#RUN} + 20 <= 107)) ||
+    die "SLUICE_S3_DIR=$DIR is too long for Ceph's admin sockets; choose a shorter one"
+
+  check_dir
+  if any_running; then
+    say "already running in $DIR: stopping it to start fresh"
+    stop_all || die "could not stop the running instance"
+  fi
+  T0=$(now_us)
+  DEADLINE=$((T0 + START_TIMEOUT * 1000000))
+  [[ $S3_PORT != "$MON_PORT" ]] || die "SLUICE_S3_PORT and SLUICE_MON_PORT are both $MON_PORT"
+  check_port "$S3_PORT" SLUICE_S3_PORT "radosgw S3 endpoint"
+  check_port "$MON_PORT" SLUICE_MON_PORT "ceph-mon"
+  prepare_dir
+
+  trap on_start_exit EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+
+  fsid=$(</proc/sys/kernel/random/uuid)
+  osd_uuid=$(</proc/sys/kernel/random/uuid)
+  write_conf "$fsid"
+  printf 'S3_PORT=%s\nMON_PORT=%s\n' "$S3_PORT" "$MON_PORT" >"$DIR/server.env"
+
+  # mkfs of mon and OSD in parallel (the OSD's needs no mon: --no-mon-config).
+  monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$MON_PORT]" "$RUN/monmap" \
+    >"$LOGS/monmap.out" 2>&1 || fail_start "$LOGS/monmap.out" "monmaptool failed"
+  timeout 30 ceph-mon -c "$CONF" --mkfs -i a --monmap "$RUN/monmap" \
+    >"$LOGS/mon-mkfs.out" 2>&1 &
+  mkfs_mon=$!
+  timeout 30 ceph-osd -c "$CONF" --mkfs -i 0 --osd-uuid "$osd_uuid" --no-mon-config \
+    >"$LOGS/osd-mkfs.out" 2>&1 &
+  mkfs_osd=$!
+  wait "$mkfs_mon" || fail_start "$LOGS/mon-mkfs.out" "ceph-mon --mkfs failed"
+  wait "$mkfs_osd" || fail_start "$LOGS/osd-mkfs.out" "ceph-osd --mkfs failed"
+  trace "mkfs"
+
+  launch mon ceph-mon -f -i a
+  # Registers osd.0 (the command waits for the mon's quorum itself).
+  timeout 20 ceph --connect-timeout 15 osd new "$osd_uuid" 0 >"$LOGS/osd-new.out" 2>&1 &
+  job=$!
+  wait_for mon 20 "answer from the monitor to \`ceph osd new\`" job_done "$job"
+  wait "$job" || fail_start "$LOGS/osd-new.out" "\`ceph osd new\` failed"
+  trace "mon up, osd.0 registered"
+
+  launch osd ceph-osd -f -i 0
+  wait_for osd 20 "active OSD" osd_active
+  trace "osd active"
+
+  launch rgw radosgw -f -n client.rgw.a
+  wait_for rgw 30 "HTTP 200 from radosgw on port $S3_PORT" s3_answers
+  trace "radosgw answers"
+
+  create_identities_and_buckets
+
+  START_OK=1
+  trap - EXIT INT TERM
+  say "ready at http://127.0.0.1:$S3_PORT in $(secs_since "$T0")s (data: $DIR)"
+  say "identities: ${IDENTITIES[*]}; buckets: ${BUCKETS[*]/#/sluice-}"
+  say "use it: eval \"\$($0 env)\""
+}
+
+# ---------------------------------------------------------------- other commands ---
+
+recorded() {  # recorded KEY: a value from server.env
+  [[ -r $DIR/server.env ]] || return 1
+  awk -F= -v k="$1" '$1 == k { print substr($0, length(k) + 2); f = 1 } END { exit !f }' \
+      "$DIR/server.env"
+}
+
+cmd_stop() {
+  if ! any_running; then
+    rm -f "$RUN"/*.pid 2>/dev/null || true
+    say "not running (data: $DIR)"
+    return 0
+  fi
+  stop_all || die "could not stop every daemon; see above"
+  say "stopped (data: $DIR)"
+}
+
+cmd_status() {
+  local d pid up=() down=() port
+  for d in "${DAEMONS[@]}"; do
+    if pid=$(daemon_pid "$d"); then
+      up+=("$(daemon_label "$d") $pid")
+    else
+      down+=("$(daemon_label "$d")")
+    fi
+  done
+  port=$(recorded S3_PORT) || port=$S3_PORT
+  if ((${#down[@]} == 0)); then
+    say "running at http://127.0.0.1:$port (pids: $(join "${up[@]}"); data: $DIR)"
+    return 0
+  elif ((${#up[@]} == 0)); then
+    say "not running (data: $DIR)"
+    return 3
+  fi
+  say "degraded: running: $(join "${up[@]}"); not running: $(join "${down[@]}");" \
+      "logs in $LOGS; restart with: $0 start"
+  return 1
+}
+
+join() {  # join WORDS...: "a, b, c"
+  local out=$1 w
+  shift
+  for w in "$@"; do out+=", $w"; done
+  echo "$out"
+}
+
+shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+
+cmd_env() {
+  local d port name ak sk upper
+  for d in "${DAEMONS[@]}"; do
+    daemon_pid "$d" >/dev/null ||
+      die "the local S3 server is not running (data: $DIR); start it with: $0 start"
+  done
+  port=$(recorded S3_PORT) || die "$DIR/server.env is missing; restart with: $0 start"
+  printf 'export SLUICE_S3_ENDPOINT=%s\n' "$(shq "http://127.0.0.1:$port")"
+  printf 'export SLUICE_S3_REGION=%s\n' "$(shq "$REGION")"
+  printf 'export SLUICE_S3_DIR=%s\n' "$(shq "$DIR")"
+  printf 'export SLUICE_S3_CREDENTIALS=%s\n' "$(shq "$DIR/credentials")"
+  for name in "${BUCKETS[@]}"; do
+    upper=${name^^}
+    printf 'export SLUICE_BUCKET_%s=%s\n' "$upper" "$(shq "sluice-$name")"
+  done
+  for name in "${IDENTITIES[@]}"; do
+    read -r ak sk < <(profile_keys "$name") ||
+      die "no profile [$name] in $DIR/credentials; restart with: $0 start"
+    upper=${name^^}
+    printf 'export SLUICE_%s_ACCESS_KEY=%s\n' "$upper" "$(shq "$ak")"
+    printf 'export SLUICE_%s_SECRET_KEY=%s\n' "$upper" "$(shq "$sk")"
+  done
+}
+
+usage() {
+  cat <<EOF
+usage: $0 start|stop|status|env
+  start   start a fresh local S3 server (radosgw) in $DIR
+  stop    stop it
+  status  is it running? (exit 0 yes, 3 no, 1 partly)
+  env     print export lines: eval "\$($0 env)"
+settings: SLUICE_S3_DIR, SLUICE_S3_PORT (7480), SLUICE_MON_PORT (3300),
+          SLUICE_S3_START_TIMEOUT (60), SLUICE_S3_RGW_CONF; see docs/local-s3-server.md
+EOF
+}
+
+case ${1:-} in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  env) cmd_env ;;
+  -h | --help | help) usage ;;
+  *) usage >&2; exit 2 ;;
+esac
