@@ -1,0 +1,218 @@
+/*
+ * config.h — sluice's configuration: one JSON file, loaded and validated with jansson.
+ *
+ * Validation is strict so that a typo can never silently switch a check off: unknown
+ * keys are errors, every value has one type, durations ("500ms", "30s", "15m", "4h",
+ * "7d") and sizes ("512", "100KiB", "100MiB", "5GiB"; also "kB/MB/GB/TB" as powers of
+ * 1000) are parsed exactly, and every error names its JSON path and what was expected:
+ *   routes[1].checks.max_bytes: expected a size such as "100MiB", got "100 megs"
+ * sl_config_load collects EVERY error it finds (not just the first), in document order,
+ * so `sluice-mover check-config` can print them all. Relative file paths are resolved
+ * against the folder of the configuration file. Credentials are never in the file:
+ * only where to find them (an AWS shared credentials file + profile, or the
+ * environment). The loader does not open credentials files, the CA file, the audit file
+ * or the socket (the daemon does, at start-up); the only files it requires to exist
+ * and be readable are the YARA rules files of `routes[].checks.rules`.
+ * docs/configuration.md documents every key, its default and its validation.
+ *
+ * Ownership: sl_config owns all of its strings and arrays; sl_config_free releases it.
+ * A loaded config is immutable: share it read-only; SIGHUP builds a new one.
+ * Threading: loading is reentrant; a loaded config may be read from any thread.
+ */
+#ifndef SLUICE_CONFIG_H
+#define SLUICE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util/error.h"
+
+/* The quarantine bucket's key layout starts with this prefix (q/<task>/<artifact>/<name>,
+ * docs/design.md "Where things live"); a control prefix in the same bucket must not
+ * start with it. */
+#define SL_QUARANTINE_KEY_PREFIX "q/"
+
+/* SigV4 presigned URLs live at most 7 days (X-Amz-Expires <= 604800). */
+#define SL_CONFIG_MAX_GRANT_TTL_MS (7ull * 24 * 3600 * 1000)
+
+typedef enum sl_review_mode {
+    SL_REVIEW_AUTO = 0,   /* all checks pass → approved */
+    SL_REVIEW_HUMAN,      /* a reviewer decides */
+    SL_REVIEW_TWO_PERSON, /* two different reviewers approve */
+    SL_REVIEW_HOOK,       /* review.hook.command decides (or hands to a person) */
+} sl_review_mode;
+
+typedef enum sl_on_error {
+    SL_ON_ERROR_BLOCK = 0, /* a check that cannot finish blocks the artifact */
+    SL_ON_ERROR_REVIEW,    /* ... or sends it to a person (never to auto approval) */
+} sl_on_error;
+
+/* Where S3 credentials come from: the file + profile when `file` is set, else the
+ * environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN). A profile
+ * without a file is an error (it would be silently ignored). */
+typedef struct sl_config_credentials {
+    char *file;    /* absolute path, or NULL for the environment; not opened by the loader */
+    char *profile; /* default "default" when file is set; NULL when file is NULL */
+} sl_config_credentials;
+
+typedef struct sl_config_checks {
+    uint64_t max_bytes;           /* default 100 MiB; > 0 */
+    char **allow_types;           /* MIME types: exact ("text/plain") or a whole type ("image/"
+                                     then "*"); empty = any type not denied */
+    size_t allow_type_count;
+    char **deny_types;            /* deny wins over allow; no entry may also be in allow_types */
+    size_t deny_type_count;
+    bool check_extension;         /* compare the name's extension / declared Content-Type
+                                     with the detected type; a mismatch is a finding
+                                     (default true) */
+    uint32_t max_key_length;      /* bytes of the whole staging key, default 1024 (1..1024) */
+    uint32_t max_depth;           /* "/"-separated segments below the task, default 8 (1..512) */
+    uint32_t max_metadata_bytes;  /* user metadata names + values, default 2048 (0..64KiB) */
+    sl_on_error on_error;         /* default block */
+    char **rules;                 /* YARA rule files (absolute paths, readable at load time);
+                                     see the yara issue */
+    size_t rule_count;
+} sl_config_checks;
+
+typedef struct sl_config_route {
+    char *name;            /* [a-z0-9][a-z0-9_-]{0,63}, unique */
+    char *staging_prefix;  /* non-empty, ends with "/", no leading "/", no empty, "." or ".."
+                              segment; no route's prefix is a prefix of another's */
+    char *trusted_prefix;  /* the same rules, and the same non-overlap between routes */
+    sl_review_mode review; /* default auto */
+    uint64_t review_ttl_ms; /* default 24h; > 0 */
+    sl_config_checks checks;
+} sl_config_route;
+
+typedef struct sl_config {
+    char *path; /* the file it was loaded from (absolute); NULL from sl_config_load_string */
+
+    struct {
+        char *endpoint;    /* http(s)://host[:port], no path, query or user info */
+        char *region;      /* default "us-east-1" */
+        bool virtual_hosted; /* "addressing": "virtual" (default "path") */
+        sl_config_credentials credentials;
+        char *ca_file;     /* NULL: the system's */
+        bool verify_tls;   /* default true */
+        uint32_t max_in_flight;       /* default 64 (1..10000) */
+        uint64_t connect_timeout_ms;  /* default 5s */
+        uint64_t first_byte_timeout_ms; /* default 30s */
+        uint32_t max_attempts;        /* default 5 (1..100) */
+        uint64_t multipart_threshold; /* default 5GiB (1B..5GiB: one CopyObject stops at 5GiB) */
+        uint64_t multipart_part_size; /* default 512MiB (5MiB..5GiB) */
+    } s3;
+
+    struct {
+        char *staging;        /* staging, quarantine and trusted are three different buckets */
+        char *quarantine;
+        char *trusted;
+        char *control;        /* default: the quarantine bucket; never staging or trusted */
+        char *control_prefix; /* default "sluice/" */
+    } buckets;
+
+    struct {
+        sl_config_credentials credentials;
+        uint64_t default_ttl_ms; /* default 15m; <= max_ttl_ms */
+        uint64_t max_ttl_ms;     /* default 4h; at most 7d (SigV4) */
+    } grants;
+
+    sl_config_route *routes; /* at least one */
+    size_t route_count;
+
+    struct {
+        char **reviewers;    /* OS user names, each listed once */
+        size_t reviewer_count;
+        char **orchestrators;
+        size_t orchestrator_count;
+        char **hook_command; /* argv, NULL-terminated; NULL when no hook. argv[0] is
+                                absolute when it contained a "/", else a name for PATH */
+        size_t hook_argc;
+        uint64_t hook_timeout_ms; /* default 30s */
+    } review;
+
+    struct {
+        uint64_t quarantine_ms; /* default 7d */
+    } retention;
+
+    struct {
+        char *socket;            /* default "/run/sluice/api.sock"; at most 107 bytes */
+        uint32_t socket_mode;    /* default 0660 (from a string "0660"), at most 0777 */
+        char *metrics_listen;    /* "host:port" or NULL */
+    } api;
+
+    struct {
+        char *file;              /* required */
+        uint64_t commit_interval_ms; /* group commit window, default 10ms (0: every record) */
+    } audit;
+
+    struct {
+        uint64_t poll_interval_ms; /* default 2s */
+        uint64_t poll_jitter_ms;   /* default 10% of the interval; at most the interval */
+        uint32_t concurrency;      /* artifacts in flight, default 32 (1..10000) */
+    } worker;
+
+    struct {
+        int level;   /* 0 debug, 1 info (default), 2 warn, 3 error */
+        bool json;   /* "format": "json" (default "text": key=value) */
+    } log;
+} sl_config;
+
+/* One problem found in a file. */
+typedef struct sl_config_error {
+    char *path;    /* JSON path: "routes[1].checks.max_bytes", or "" for the document */
+    char *message; /* what was expected / what is wrong */
+    int line;      /* JSON syntax errors only: 1-based line and column; 0 otherwise */
+    int column;
+} sl_config_error;
+
+typedef struct sl_config_errors {
+    sl_config_error *items;
+    size_t count;
+} sl_config_errors;
+
+/* Loads and validates `file`. On success *out is a new config and errors->count == 0.
+ * On failure (SL_ERR_PARSE for JSON syntax — the error has line and column —,
+ * SL_ERR_INVALID_ARGUMENT for invalid values, SL_ERR_IO for an unreadable file, one
+ * larger than 1 MiB or a folder) *out is NULL and `errors` (if not NULL) lists every
+ * problem found, in document order; the last error's detail names the file and the first
+ * problem. `*errors` is overwritten, not cleaned up first: release it with
+ * sl_config_errors_clean_up after either outcome. */
+SL_MUST_CHECK sl_result sl_config_load(const char *file, sl_config **out, sl_config_errors *errors);
+
+/* Same from a JSON text; `base_dir` resolves relative paths ("." if NULL; a folder that
+ * exists is resolved to its real path, one that does not is used as written, made
+ * absolute against the working directory). The config's `path` is NULL. */
+SL_MUST_CHECK sl_result sl_config_load_string(const char *json, const char *base_dir, sl_config **out,
+                                              sl_config_errors *errors);
+
+/* Both accept NULL. sl_config_errors_clean_up leaves *errors empty. */
+void sl_config_free(sl_config *config);
+void sl_config_errors_clean_up(sl_config_errors *errors);
+
+/* The route whose staging prefix the key (`len` bytes, not necessarily NUL-terminated)
+ * starts with, or NULL. At most one route can match: prefixes never overlap. */
+const sl_config_route *sl_config_route_for_key(const sl_config *config, const char *staging_key, size_t len);
+
+/* The route with this name, or NULL. */
+const sl_config_route *sl_config_route_by_name(const sl_config *config, const char *name);
+
+/* `sluice-mover check-config -c FILE`: loads `file`; on success prints
+ * "OK: <file>: N routes (name, name)" to `out` and returns 0; otherwise prints every
+ * error to `err`, one a line — "<file>: <path>: <message>", "<file>: <message>" for the
+ * whole file, "<file>:<line>:<column>: <message>" for JSON syntax — then "N errors",
+ * and returns 1. */
+int sl_config_check_command(const char *file, FILE *out, FILE *err);
+
+/* Parsers shared with the API and the CLI. Strict; false (and *out unchanged) on any
+ * deviation, including overflow past UINT64_MAX.
+ *   duration: digits, then exactly one unit of ms, s, m, h, d ("500ms", "30s", "7d");
+ *             no sign, space, fraction or bare number; no leading zero ("0s" is fine).
+ *   size:     digits, then optionally one unit of B, KiB, MiB, GiB, TiB (powers of 1024)
+ *             or kB, MB, GB, TB (powers of 1000); no unit means bytes. Units are
+ *             case-sensitive; no leading zero ("0" is fine). */
+bool sl_parse_duration_ms(const char *text, uint64_t *out_ms);
+bool sl_parse_size(const char *text, uint64_t *out_bytes);
+
+#endif /* SLUICE_CONFIG_H */
