@@ -1,0 +1,774 @@
+/*
+ * manifest.c — the artifact manifest of manifest.h: building it (init, set, transition,
+ * findings), writing it as JSON and reading it back strictly, with jansson.
+ *
+ * The top-level fields live in one table, `fields[]`: its order is the order they are
+ * written in, and the parser accepts exactly its names. Writing and reading share one
+ * check of the manifest's invariants (`manifest_check`), so whatever to_json writes,
+ * from_json accepts, and a manifest read from S3 obeys the same rules as one built here.
+ * Times are converted with the proleptic Gregorian day arithmetic of Howard Hinnant's
+ * "chrono-Compatible Low-Level Date Algorithms" (days_from_civil / civil_from_days), so
+ * no time zone or libc state is involved.
+ */
+#include "state/manifest.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "util/alloc.h"
+
+#define SCHEMA_VERSION 1
+#define SHA256_HEX_LEN 64
+#define TIME_LEN 24                           /* 2026-11-27T20:00:00.123Z */
+static const int64_t max_time_ms = 253402300799999; /* 9999-12-31T23:59:59.999Z */
+
+/* ---- verdicts ---- */
+
+static const char *const verdict_names[] = {
+    [FINDING_PASS] = "pass",
+    [FINDING_FAIL] = "fail",
+    [FINDING_REVIEW] = "review",
+    [FINDING_ERROR] = "error",
+};
+#define VERDICT_COUNT (sizeof(verdict_names) / sizeof(verdict_names[0]))
+
+static bool verdict_valid(finding_verdict v) { return (unsigned)v < VERDICT_COUNT; }
+
+const char *finding_verdict_name(finding_verdict v)
+{
+    return verdict_valid(v) ? verdict_names[v] : "(invalid verdict)";
+}
+
+/* ---- text ---- */
+
+/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF. */
+static bool utf8_valid(const uint8_t *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t extra;
+        uint32_t cp, min;
+        if (c >= 0xc2 && c <= 0xdf) {
+            extra = 1, cp = c & 0x1f, min = 0x80;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            extra = 2, cp = c & 0x0f, min = 0x800;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            extra = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return false;
+        }
+        if (len - i - 1 < extra) return false;
+        for (size_t k = 1; k <= extra; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return false;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+        i += extra + 1;
+    }
+    return true;
+}
+
+/* A string value's rules: at most SL_MANIFEST_MAX_STRING bytes, UTF-8; `code` for the
+ * rule a caller adds (non-empty). NULL is fine unless required. */
+static sl_result check_text(const char *s, bool required, sl_error code, const char *where)
+{
+    if (s == NULL) {
+        ENSURE(!required, code, "%s: missing", where);
+        return SL_SUCCESS;
+    }
+    size_t len = strnlen(s, SL_MANIFEST_MAX_STRING + 1);
+    ENSURE(len <= SL_MANIFEST_MAX_STRING, SL_ERR_LIMIT, "%s: longer than %d bytes", where, SL_MANIFEST_MAX_STRING);
+    ENSURE(!required || len > 0, code, "%s: empty", where);
+    ENSURE(utf8_valid((const uint8_t *)s, len), SL_ERR_ENCODING, "%s: not valid UTF-8", where);
+    return SL_SUCCESS;
+}
+
+/* Re-raises the current error with another code and `where: ` in front of its detail. */
+static sl_result reraise(sl_error code, const char *where)
+{
+    char detail[512];
+    snprintf(detail, sizeof(detail), "%s", sl_error_detail());
+    RAISE(code, "%s: %s", where, detail);
+}
+
+/* ---- times ---- */
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = (unsigned)(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static bool time_valid(int64_t ms) { return ms >= 0 && ms <= max_time_ms; }
+
+/* ms must be time_valid; out gets TIME_LEN characters (the buffer is larger so that the
+ * compiler can see no value truncates). */
+#define TIME_BUF 64
+static void format_time(int64_t ms, char out[TIME_BUF])
+{
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(ms / 86400000, &y, &m, &d);
+    unsigned in_day = (unsigned)(ms % 86400000);
+    snprintf(out, TIME_BUF, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)y, m, d, in_day / 3600000,
+             in_day / 60000 % 60, in_day / 1000 % 60, in_day % 1000);
+}
+
+static bool digits(const char *s, size_t n, unsigned *out)
+{
+    unsigned v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return false;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* Exactly YYYY-MM-DDTHH:MM:SS.mmmZ (what format_time writes), a real date, 1970..9999. */
+static bool parse_time(const char *s, size_t len, int64_t *ms)
+{
+    unsigned y, mo, d, h, mi, sec, frac;
+    if (len != TIME_LEN || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
+        s[19] != '.' || s[23] != 'Z')
+        return false;
+    if (!digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) || !digits(s + 11, 2, &h) ||
+        !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &sec) || !digits(s + 20, 3, &frac))
+        return false;
+    static const unsigned month_days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > month_days[mo - 1] + (mo == 2 && leap)) return false;
+    if (h > 23 || mi > 59 || sec > 59) return false;
+    *ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 + (int64_t)sec * 1000 + frac;
+    return true;
+}
+
+/* ---- the fields ---- */
+
+enum field_kind {
+    FIELD_SCHEMA,
+    FIELD_ID,
+    FIELD_TEXT,
+    FIELD_SIZE,
+    FIELD_SHA256,
+    FIELD_STATE,
+    FIELD_FINDINGS,
+    FIELD_HISTORY,
+};
+
+struct field {
+    const char *name;
+    enum field_kind kind;
+    size_t offset; /* of the char * for FIELD_TEXT */
+    bool required;
+};
+
+#define TEXT_FIELD(member, req) { #member, FIELD_TEXT, offsetof(artifact_manifest, member), req }
+
+/* The top-level fields in the order they are written: the one list of them. */
+static const struct field fields[] = {
+    { "schema", FIELD_SCHEMA, 0, true },
+    { "id", FIELD_ID, 0, true },
+    TEXT_FIELD(route, true),
+    TEXT_FIELD(task, true),
+    TEXT_FIELD(name, true),
+    TEXT_FIELD(staging_key, false),
+    TEXT_FIELD(staging_etag, false),
+    TEXT_FIELD(quarantine_key, false),
+    TEXT_FIELD(quarantine_etag, false),
+    { "size", FIELD_SIZE, 0, false },
+    TEXT_FIELD(declared_type, false),
+    TEXT_FIELD(detected_type, false),
+    { "sha256", FIELD_SHA256, 0, false },
+    { "state", FIELD_STATE, 0, true },
+    { "findings", FIELD_FINDINGS, 0, false },
+    { "history", FIELD_HISTORY, 0, true },
+};
+#define FIELD_COUNT (sizeof(fields) / sizeof(fields[0]))
+
+static const char *const finding_keys[] = { "check", "verdict", "detail" };
+static const char *const event_keys[] = { "time", "from", "to", "event", "actor", "detail" };
+
+static char **text_at(artifact_manifest *m, size_t offset) { return (char **)((char *)m + offset); }
+static char *const *text_at_const(const artifact_manifest *m, size_t offset)
+{
+    return (char *const *)((const char *)m + offset);
+}
+
+static bool lower_hex(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;
+    return true;
+}
+
+/* ---- the invariants, shared by writing and reading ---- */
+
+static sl_result check_history(const artifact_manifest *m, sl_error code)
+{
+    ENSURE(m->history_count <= SL_MANIFEST_MAX_HISTORY, SL_ERR_LIMIT, "history: %zu entries, more than %d",
+           m->history_count, SL_MANIFEST_MAX_HISTORY);
+    ENSURE(m->history_count == 0 || m->history != NULL, code, "history: %zu entries but no array",
+           m->history_count);
+    char where[64];
+    for (size_t i = 0; i < m->history_count; i++) {
+        const artifact_event *e = &m->history[i];
+        ENSURE(time_valid(e->time_ms), code, "history[%zu].time: %" PRId64 " ms is outside 1970..9999", i,
+               e->time_ms);
+        ENSURE(artifact_transition_allowed(e->from, e->to, NULL), code,
+               "history[%zu]: %s -> %s is not an allowed transition", i, artifact_state_name(e->from),
+               artifact_state_name(e->to));
+        if (i > 0)
+            ENSURE(e->from == m->history[i - 1].to, code,
+                   "history[%zu]: starts from %s but history[%zu] ended in %s", i, artifact_state_name(e->from),
+                   i - 1, artifact_state_name(m->history[i - 1].to));
+        snprintf(where, sizeof(where), "history[%zu].actor", i);
+        GUARD(check_text(e->actor, true, code, where));
+        snprintf(where, sizeof(where), "history[%zu].detail", i);
+        GUARD(check_text(e->detail, false, code, where));
+    }
+    if (m->history_count > 0)
+        ENSURE(m->history[m->history_count - 1].to == m->state, code,
+               "state: %s, but history[%zu] ended in %s", artifact_state_name(m->state), m->history_count - 1,
+               artifact_state_name(m->history[m->history_count - 1].to));
+    return SL_SUCCESS;
+}
+
+static sl_result check_findings(const artifact_manifest *m, sl_error code)
+{
+    ENSURE(m->finding_count <= SL_MANIFEST_MAX_FINDINGS, SL_ERR_LIMIT, "findings: %zu entries, more than %d",
+           m->finding_count, SL_MANIFEST_MAX_FINDINGS);
+    ENSURE(m->finding_count == 0 || m->findings != NULL, code, "findings: %zu entries but no array",
+           m->finding_count);
+    char where[64];
+    for (size_t i = 0; i < m->finding_count; i++) {
+        snprintf(where, sizeof(where), "findings[%zu].check", i);
+        GUARD(check_text(m->findings[i].check, true, code, where));
+        ENSURE(verdict_valid(m->findings[i].verdict), code, "findings[%zu].verdict: %d is not a verdict", i,
+               (int)m->findings[i].verdict);
+        snprintf(where, sizeof(where), "findings[%zu].detail", i);
+        GUARD(check_text(m->findings[i].detail, false, code, where));
+    }
+    return SL_SUCCESS;
+}
+
+/* The keys must describe this artifact: the quarantine key is the one built from the
+ * manifest's parts, and the staging key and ETag derive its id. */
+static sl_result check_keys(const artifact_manifest *m, sl_error code)
+{
+    sl_cursor task = sl_cursor_from_cstr(m->task), name = sl_cursor_from_cstr(m->name);
+    if (m->staging_key != NULL) {
+        sl_cursor key = sl_cursor_from_cstr(m->staging_key);
+        ENSURE(key.len >= task.len + 1 + name.len &&
+                   sl_cursor_eq(sl_cursor_from_bytes(key.ptr + key.len - name.len, name.len), name) &&
+                   key.ptr[key.len - name.len - 1] == '/' &&
+                   sl_cursor_eq(sl_cursor_from_bytes(key.ptr + key.len - name.len - 1 - task.len, task.len), task),
+               code, "staging_key: does not end with <task>/<name> of this manifest");
+        if (m->staging_etag != NULL) {
+            char id[SL_ARTIFACT_ID_LEN + 1];
+            if (sl_failed(artifact_id_derive(key, sl_cursor_from_cstr(m->staging_etag), id)))
+                return reraise(code, "staging_etag");
+            ENSURE(strcmp(id, m->id) == 0, code, "id: the staging key and ETag derive %s, not %s", id, m->id);
+        }
+    }
+    if (m->quarantine_key != NULL) {
+        sl_buf expected = { 0 };
+        sl_result built = quarantine_key_build(&expected, sl_cursor_from_cstr(m->route), task,
+                                               sl_cursor_from_cstr(m->id), name);
+        bool same = sl_ok(built) && strcmp(sl_buf_cstr(&expected), m->quarantine_key) == 0;
+        sl_buf_clean_up(&expected);
+        if (sl_failed(built)) return reraise(code, "quarantine_key");
+        ENSURE(same, code, "quarantine_key: is not q/<route>/<task>/<id>/<name> of this manifest");
+    }
+    return SL_SUCCESS;
+}
+
+static sl_result manifest_check(const artifact_manifest *m, sl_error code)
+{
+    size_t id_len = strnlen(m->id, sizeof(m->id));
+    ENSURE(id_len < sizeof(m->id), code, "id: not terminated");
+    if (sl_failed(artifact_id_check(sl_cursor_from_bytes(m->id, id_len)))) return reraise(code, "id");
+    for (size_t i = 0; i < FIELD_COUNT; i++)
+        if (fields[i].kind == FIELD_TEXT)
+            GUARD(check_text(*text_at_const(m, fields[i].offset), fields[i].required, code, fields[i].name));
+    if (sl_failed(artifact_route_name_check(sl_cursor_from_cstr(m->route)))) return reraise(code, "route");
+    if (sl_failed(artifact_task_id_check(sl_cursor_from_cstr(m->task)))) return reraise(code, "task");
+    ENSURE(!m->has_size || m->size <= INT64_MAX, code, "size: %" PRIu64 " is too large", m->size);
+    size_t sha_len = strnlen(m->sha256, sizeof(m->sha256));
+    ENSURE(sha_len == 0 || (sha_len == SHA256_HEX_LEN && lower_hex(m->sha256, sha_len)), code,
+           "sha256: not 64 lower-case hex digits");
+    ENSURE((unsigned)m->state < ARTIFACT_STATE_COUNT, code, "state: %d is not a state", (int)m->state);
+    GUARD(check_findings(m, code));
+    GUARD(check_history(m, code));
+    GUARD(check_keys(m, code));
+    return SL_SUCCESS;
+}
+
+/* ---- building ---- */
+
+sl_result artifact_manifest_init(artifact_manifest *m, const char *id, const char *route, const char *task,
+                                 const char *name, artifact_state state)
+{
+    *m = (artifact_manifest){ 0 };
+    ENSURE(id != NULL, SL_ERR_INVALID_ARGUMENT, "id: missing");
+    GUARD(artifact_id_check(sl_cursor_from_cstr(id)));
+    if (route != NULL) GUARD(artifact_route_name_check(sl_cursor_from_cstr(route)));
+    if (task != NULL) GUARD(artifact_task_id_check(sl_cursor_from_cstr(task)));
+    if (name != NULL) GUARD(check_text(name, true, SL_ERR_INVALID_ARGUMENT, "name"));
+    ENSURE((unsigned)state < ARTIFACT_STATE_COUNT, SL_ERR_INVALID_ARGUMENT, "state: %d is not a state",
+           (int)state);
+    memcpy(m->id, id, SL_ARTIFACT_ID_LEN + 1);
+    artifact_manifest_set(&m->route, route);
+    artifact_manifest_set(&m->task, task);
+    artifact_manifest_set(&m->name, name);
+    m->state = state;
+    return SL_SUCCESS;
+}
+
+void artifact_manifest_set(char **field, const char *value)
+{
+    char *copy = value != NULL ? sl_strdup(value) : NULL; /* before freeing: value may be *field */
+    sl_free(*field);
+    *field = copy;
+}
+
+sl_result artifact_manifest_transition(artifact_manifest *m, artifact_state to, int64_t time_ms, const char *actor,
+                                       const char *detail)
+{
+    ENSURE(artifact_transition_allowed(m->state, to, NULL), SL_ERR_STATE, "%s -> %s is not an allowed transition",
+           artifact_state_name(m->state), artifact_state_name(to));
+    ENSURE(m->history_count < SL_MANIFEST_MAX_HISTORY, SL_ERR_LIMIT, "history: already %d entries",
+           SL_MANIFEST_MAX_HISTORY);
+    ENSURE(time_valid(time_ms), SL_ERR_INVALID_ARGUMENT, "time: %" PRId64 " ms is outside 1970..9999", time_ms);
+    GUARD(check_text(actor, true, SL_ERR_INVALID_ARGUMENT, "actor"));
+    GUARD(check_text(detail, false, SL_ERR_INVALID_ARGUMENT, "detail"));
+    m->history = sl_realloc(m->history, (m->history_count + 1) * sizeof(*m->history));
+    m->history[m->history_count++] = (artifact_event){
+        .time_ms = time_ms,
+        .from = m->state,
+        .to = to,
+        .actor = sl_strdup(actor),
+        .detail = detail != NULL ? sl_strdup(detail) : NULL,
+    };
+    m->state = to;
+    return SL_SUCCESS;
+}
+
+sl_result artifact_manifest_add_finding(artifact_manifest *m, const char *check, finding_verdict verdict,
+                                        const char *detail)
+{
+    ENSURE(m->finding_count < SL_MANIFEST_MAX_FINDINGS, SL_ERR_LIMIT, "findings: already %d entries",
+           SL_MANIFEST_MAX_FINDINGS);
+    GUARD(check_text(check, true, SL_ERR_INVALID_ARGUMENT, "check"));
+    ENSURE(verdict_valid(verdict), SL_ERR_INVALID_ARGUMENT, "verdict: %d is not a verdict", (int)verdict);
+    GUARD(check_text(detail, false, SL_ERR_INVALID_ARGUMENT, "detail"));
+    m->findings = sl_realloc(m->findings, (m->finding_count + 1) * sizeof(*m->findings));
+    m->findings[m->finding_count++] = (artifact_finding){
+        .check = sl_strdup(check),
+        .verdict = verdict,
+        .detail = detail != NULL ? sl_strdup(detail) : NULL,
+    };
+    return SL_SUCCESS;
+}
+
+void artifact_manifest_clean_up(artifact_manifest *m)
+{
+    if (m == NULL) return;
+    for (size_t i = 0; i < FIELD_COUNT; i++)
+        if (fields[i].kind == FIELD_TEXT) sl_free(*text_at(m, fields[i].offset));
+    for (size_t i = 0; m->findings != NULL && i < m->finding_count; i++) {
+        sl_free(m->findings[i].check);
+        sl_free(m->findings[i].detail);
+    }
+    sl_free(m->findings);
+    for (size_t i = 0; m->history != NULL && i < m->history_count; i++) {
+        sl_free(m->history[i].actor);
+        sl_free(m->history[i].detail);
+    }
+    sl_free(m->history);
+    *m = (artifact_manifest){ 0 };
+}
+
+sl_result artifact_manifest_key(sl_buf *out, const char *control_prefix, const char *id)
+{
+    ENSURE(control_prefix != NULL && id != NULL, SL_ERR_INVALID_ARGUMENT, "manifest key: no prefix or id");
+    GUARD(artifact_id_check(sl_cursor_from_cstr(id)));
+    return sl_buf_appendf(out, "%sartifacts/%s.json", control_prefix, id);
+}
+
+/* ---- writing ---- */
+
+/* Adds value (stolen, may be NULL after a failed allocation) under key. */
+static sl_result put(json_t *object, const char *key, json_t *value)
+{
+    ENSURE(value != NULL && json_object_set_new(object, key, value) == 0, SL_ERR_LIMIT,
+           "manifest: jansson could not add \"%s\"", key);
+    return SL_SUCCESS;
+}
+
+static sl_result put_text(json_t *object, const char *key, const char *value)
+{
+    if (value == NULL) return SL_SUCCESS;
+    return put(object, key, json_string(value));
+}
+
+static sl_result append_new(json_t *array, json_t *value, const char *what)
+{
+    ENSURE(value != NULL && json_array_append_new(array, value) == 0, SL_ERR_LIMIT,
+           "manifest: jansson could not add to %s", what);
+    return SL_SUCCESS;
+}
+
+static sl_result finding_to_json(const artifact_finding *f, json_t **out)
+{
+    json_t *o = json_object();
+    *out = o;
+    ENSURE(o != NULL, SL_ERR_LIMIT, "manifest: jansson could not allocate");
+    GUARD(put_text(o, "check", f->check));
+    GUARD(put_text(o, "verdict", verdict_names[f->verdict]));
+    GUARD(put_text(o, "detail", f->detail));
+    return SL_SUCCESS;
+}
+
+static sl_result event_to_json(const artifact_event *e, json_t **out)
+{
+    json_t *o = json_object();
+    *out = o;
+    ENSURE(o != NULL, SL_ERR_LIMIT, "manifest: jansson could not allocate");
+    char time[TIME_BUF];
+    format_time(e->time_ms, time);
+    const char *event = NULL;
+    (void)artifact_transition_allowed(e->from, e->to, &event); /* checked by manifest_check */
+    GUARD(put_text(o, "time", time));
+    GUARD(put_text(o, "from", artifact_state_name(e->from)));
+    GUARD(put_text(o, "to", artifact_state_name(e->to)));
+    GUARD(put_text(o, "event", event));
+    GUARD(put_text(o, "actor", e->actor));
+    GUARD(put_text(o, "detail", e->detail));
+    return SL_SUCCESS;
+}
+
+static sl_result field_to_json(const artifact_manifest *m, const struct field *f, json_t *root)
+{
+    switch (f->kind) {
+    case FIELD_SCHEMA: return put(root, f->name, json_integer(SCHEMA_VERSION));
+    case FIELD_ID: return put_text(root, f->name, m->id);
+    case FIELD_TEXT: return put_text(root, f->name, *text_at_const(m, f->offset));
+    case FIELD_SIZE: return m->has_size ? put(root, f->name, json_integer((json_int_t)m->size)) : SL_SUCCESS;
+    case FIELD_SHA256: return m->sha256[0] != '\0' ? put_text(root, f->name, m->sha256) : SL_SUCCESS;
+    case FIELD_STATE: return put_text(root, f->name, artifact_state_name(m->state));
+    case FIELD_FINDINGS:
+    case FIELD_HISTORY: {
+        json_t *array = json_array();
+        GUARD(put(root, f->name, array));
+        size_t count = f->kind == FIELD_FINDINGS ? m->finding_count : m->history_count;
+        for (size_t i = 0; i < count; i++) {
+            json_t *item = NULL;
+            sl_result made = f->kind == FIELD_FINDINGS ? finding_to_json(&m->findings[i], &item)
+                                                       : event_to_json(&m->history[i], &item);
+            if (sl_failed(made)) {
+                json_decref(item);
+                return SL_FAILURE;
+            }
+            GUARD(append_new(array, item, f->name));
+        }
+        return SL_SUCCESS;
+    }
+    }
+    RAISE(SL_ERR_INVALID_ARGUMENT, "manifest: unknown field kind %d", (int)f->kind);
+}
+
+struct dump_target {
+    sl_buf *out;
+    size_t written;
+    bool too_large;
+};
+
+static int dump_append(const char *bytes, size_t size, void *data)
+{
+    struct dump_target *t = data;
+    if (size > SL_MANIFEST_MAX_JSON - t->written) {
+        t->too_large = true;
+        return -1;
+    }
+    if (sl_failed(sl_buf_append(t->out, bytes, size))) return -1;
+    t->written += size;
+    return 0;
+}
+
+sl_result artifact_manifest_to_json(const artifact_manifest *m, sl_buf *out)
+{
+    GUARD(manifest_check(m, SL_ERR_INVALID_ARGUMENT));
+    sl_result result = SL_FAILURE;
+    size_t start = out->len;
+    json_t *root = json_object();
+    ENSURE_CLEANUP(root != NULL, SL_ERR_LIMIT, "manifest: jansson could not allocate");
+    for (size_t i = 0; i < FIELD_COUNT; i++) GUARD_CLEANUP(field_to_json(m, &fields[i], root));
+    struct dump_target target = { .out = out };
+    int dumped = json_dump_callback(root, dump_append, &target, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    ENSURE_CLEANUP(!target.too_large, SL_ERR_LIMIT, "manifest: the JSON would exceed %d bytes",
+                   SL_MANIFEST_MAX_JSON);
+    ENSURE_CLEANUP(dumped == 0, SL_ERR_LIMIT, "manifest: jansson could not serialise it");
+    result = SL_SUCCESS;
+cleanup:
+    if (sl_failed(result) && out->data != NULL) {
+        out->len = start;
+        out->data[start] = '\0';
+    }
+    json_decref(root);
+    return result;
+}
+
+/* ---- reading ---- */
+
+/* Shows an untrusted key in a detail: at most 64 bytes, control bytes as '?'. */
+static void printable(const char *s, char out[68])
+{
+    size_t n = 0;
+    for (; s[n] != '\0' && n < 64; n++) out[n] = ((unsigned char)s[n] < 0x20 || s[n] == 0x7f) ? '?' : s[n];
+    if (s[n] != '\0') out[n++] = '.', out[n++] = '.', out[n++] = '.';
+    out[n] = '\0';
+}
+
+static sl_result check_known(json_t *object, const char *const *known, size_t count, const char *where)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach(object, key, value) {
+        bool found = false;
+        for (size_t i = 0; i < count && !found; i++) found = strcmp(key, known[i]) == 0;
+        if (!found) {
+            char shown[68];
+            printable(key, shown);
+            RAISE(SL_ERR_PARSE, "%s: unknown field \"%s\"", where, shown);
+        }
+    }
+    return SL_SUCCESS;
+}
+
+/* The member `key` of object (NULL if absent and not required); `where` is its path. */
+static sl_result member(json_t *object, const char *key, bool required, const char *where, json_t **out)
+{
+    json_t *value = json_object_get(object, key);
+    ENSURE(value != NULL || !required, SL_ERR_PARSE, "%s: missing", where);
+    ENSURE(value == NULL || !json_is_null(value), SL_ERR_PARSE, "%s: null is not allowed", where);
+    *out = value;
+    return SL_SUCCESS;
+}
+
+/* A string member (copied into *out, or NULL if absent and not required). */
+static sl_result read_text(json_t *object, const char *key, bool required, const char *where, char **out)
+{
+    json_t *value;
+    *out = NULL;
+    GUARD(member(object, key, required, where, &value));
+    if (value == NULL) return SL_SUCCESS;
+    ENSURE(json_is_string(value), SL_ERR_PARSE, "%s: expected a string", where);
+    size_t len = json_string_length(value);
+    ENSURE(len <= SL_MANIFEST_MAX_STRING, SL_ERR_LIMIT, "%s: longer than %d bytes", where, SL_MANIFEST_MAX_STRING);
+    const char *text = json_string_value(value);
+    ENSURE(strlen(text) == len, SL_ERR_PARSE, "%s: holds a NUL byte", where);
+    *out = sl_strndup(text, len);
+    return SL_SUCCESS;
+}
+
+static sl_result read_state(json_t *object, const char *key, const char *where, artifact_state *out)
+{
+    json_t *value;
+    GUARD(member(object, key, true, where, &value));
+    ENSURE(json_is_string(value), SL_ERR_PARSE, "%s: expected a string", where);
+    sl_cursor name = sl_cursor_from_bytes(json_string_value(value), json_string_length(value));
+    if (!artifact_state_from_name(name, out)) {
+        char shown[68];
+        printable(json_string_value(value), shown);
+        RAISE(SL_ERR_PARSE, "%s: \"%s\" is not a state", where, shown);
+    }
+    return SL_SUCCESS;
+}
+
+/* The array member `key` (may be absent unless required), its length checked. */
+static sl_result read_array(json_t *root, const char *key, bool required, size_t max, json_t **out)
+{
+    GUARD(member(root, key, required, key, out));
+    if (*out == NULL) return SL_SUCCESS;
+    ENSURE(json_is_array(*out), SL_ERR_PARSE, "%s: expected an array", key);
+    ENSURE(json_array_size(*out) <= max, SL_ERR_LIMIT, "%s: %zu entries, more than %zu", key,
+           json_array_size(*out), max);
+    return SL_SUCCESS;
+}
+
+static sl_result read_findings(json_t *root, artifact_manifest *m)
+{
+    json_t *array;
+    GUARD(read_array(root, "findings", false, SL_MANIFEST_MAX_FINDINGS, &array));
+    if (array == NULL || json_array_size(array) == 0) return SL_SUCCESS;
+    m->findings = sl_calloc(json_array_size(array), sizeof(*m->findings));
+    char where[64], path[80];
+    size_t i;
+    json_t *item;
+    json_array_foreach(array, i, item) {
+        artifact_finding *f = &m->findings[i];
+        m->finding_count = i + 1; /* so clean_up frees what this entry gets */
+        snprintf(where, sizeof(where), "findings[%zu]", i);
+        ENSURE(json_is_object(item), SL_ERR_PARSE, "%s: expected an object", where);
+        GUARD(check_known(item, finding_keys, sizeof(finding_keys) / sizeof(finding_keys[0]), where));
+        snprintf(path, sizeof(path), "%s.check", where);
+        GUARD(read_text(item, "check", true, path, &f->check));
+        char *verdict = NULL;
+        snprintf(path, sizeof(path), "%s.verdict", where);
+        GUARD(read_text(item, "verdict", true, path, &verdict));
+        bool known = false;
+        for (size_t v = 0; v < VERDICT_COUNT && !known; v++)
+            if (strcmp(verdict, verdict_names[v]) == 0) f->verdict = (finding_verdict)v, known = true;
+        char shown[68];
+        printable(verdict, shown);
+        sl_free(verdict);
+        ENSURE(known, SL_ERR_PARSE, "%s: \"%s\" is not a verdict", path, shown);
+        snprintf(path, sizeof(path), "%s.detail", where);
+        GUARD(read_text(item, "detail", false, path, &f->detail));
+    }
+    return SL_SUCCESS;
+}
+
+static sl_result read_history(json_t *root, artifact_manifest *m)
+{
+    json_t *array;
+    GUARD(read_array(root, "history", true, SL_MANIFEST_MAX_HISTORY, &array));
+    if (json_array_size(array) == 0) return SL_SUCCESS;
+    m->history = sl_calloc(json_array_size(array), sizeof(*m->history));
+    char where[64], path[80];
+    size_t i;
+    json_t *item;
+    json_array_foreach(array, i, item) {
+        artifact_event *e = &m->history[i];
+        m->history_count = i + 1;
+        snprintf(where, sizeof(where), "history[%zu]", i);
+        ENSURE(json_is_object(item), SL_ERR_PARSE, "%s: expected an object", where);
+        GUARD(check_known(item, event_keys, sizeof(event_keys) / sizeof(event_keys[0]), where));
+
+        json_t *time;
+        snprintf(path, sizeof(path), "%s.time", where);
+        GUARD(member(item, "time", true, path, &time));
+        ENSURE(json_is_string(time), SL_ERR_PARSE, "%s: expected a string", path);
+        ENSURE(parse_time(json_string_value(time), json_string_length(time), &e->time_ms), SL_ERR_PARSE,
+               "%s: expected RFC 3339 UTC with milliseconds (2026-11-27T20:00:00.123Z) from 1970 on", path);
+        snprintf(path, sizeof(path), "%s.from", where);
+        GUARD(read_state(item, "from", path, &e->from));
+        snprintf(path, sizeof(path), "%s.to", where);
+        GUARD(read_state(item, "to", path, &e->to));
+
+        char *event = NULL;
+        snprintf(path, sizeof(path), "%s.event", where);
+        GUARD(read_text(item, "event", true, path, &event));
+        const char *expected = NULL;
+        bool allowed = artifact_transition_allowed(e->from, e->to, &expected);
+        bool matches = !allowed || strcmp(event, expected) == 0;
+        char shown[68];
+        printable(event, shown);
+        sl_free(event);
+        ENSURE(allowed, SL_ERR_PARSE, "%s: %s -> %s is not an allowed transition", where,
+               artifact_state_name(e->from), artifact_state_name(e->to));
+        ENSURE(matches, SL_ERR_PARSE, "%s: \"%s\" is not the event of %s -> %s (\"%s\")", path, shown,
+               artifact_state_name(e->from), artifact_state_name(e->to), expected);
+
+        snprintf(path, sizeof(path), "%s.actor", where);
+        GUARD(read_text(item, "actor", true, path, &e->actor));
+        snprintf(path, sizeof(path), "%s.detail", where);
+        GUARD(read_text(item, "detail", false, path, &e->detail));
+    }
+    return SL_SUCCESS;
+}
+
+static sl_result read_field(json_t *root, const struct field *f, artifact_manifest *m)
+{
+    json_t *value;
+    switch (f->kind) {
+    case FIELD_SCHEMA:
+        GUARD(member(root, f->name, true, f->name, &value));
+        ENSURE(json_is_integer(value), SL_ERR_PARSE, "schema: expected the integer %d", SCHEMA_VERSION);
+        ENSURE(json_integer_value(value) == SCHEMA_VERSION, SL_ERR_UNSUPPORTED,
+               "schema: %" JSON_INTEGER_FORMAT " is not supported (this sluice reads schema %d)",
+               json_integer_value(value), SCHEMA_VERSION);
+        return SL_SUCCESS;
+    case FIELD_ID: {
+        char *id = NULL;
+        GUARD(read_text(root, f->name, true, f->name, &id));
+        sl_result ok = artifact_id_check(sl_cursor_from_cstr(id));
+        if (sl_ok(ok)) memcpy(m->id, id, SL_ARTIFACT_ID_LEN + 1);
+        sl_free(id);
+        return sl_ok(ok) ? SL_SUCCESS : reraise(SL_ERR_PARSE, "id");
+    }
+    case FIELD_TEXT: return read_text(root, f->name, f->required, f->name, text_at(m, f->offset));
+    case FIELD_SIZE:
+        GUARD(member(root, f->name, false, f->name, &value));
+        if (value == NULL) return SL_SUCCESS;
+        ENSURE(json_is_integer(value) && json_integer_value(value) >= 0, SL_ERR_PARSE,
+               "size: expected a non-negative integer");
+        m->has_size = true;
+        m->size = (uint64_t)json_integer_value(value);
+        return SL_SUCCESS;
+    case FIELD_SHA256:
+        GUARD(member(root, f->name, false, f->name, &value));
+        if (value == NULL) return SL_SUCCESS;
+        ENSURE(json_is_string(value) && json_string_length(value) == SHA256_HEX_LEN &&
+                   lower_hex(json_string_value(value), SHA256_HEX_LEN),
+               SL_ERR_PARSE, "sha256: expected 64 lower-case hex digits");
+        memcpy(m->sha256, json_string_value(value), SHA256_HEX_LEN + 1);
+        return SL_SUCCESS;
+    case FIELD_STATE: return read_state(root, f->name, f->name, &m->state);
+    case FIELD_FINDINGS: return read_findings(root, m);
+    case FIELD_HISTORY: return read_history(root, m);
+    }
+    RAISE(SL_ERR_INVALID_ARGUMENT, "manifest: unknown field kind %d", (int)f->kind);
+}
+
+sl_result artifact_manifest_from_json(sl_cursor json, artifact_manifest *out)
+{
+    *out = (artifact_manifest){ 0 };
+    ENSURE(json.len <= SL_MANIFEST_MAX_JSON, SL_ERR_LIMIT, "manifest: %zu bytes, more than %d", json.len,
+           SL_MANIFEST_MAX_JSON);
+    sl_result result = SL_FAILURE;
+    artifact_manifest m = { 0 };
+    json_error_t error;
+    json_t *root = json_loadb(json.len > 0 ? (const char *)json.ptr : "", json.len, JSON_REJECT_DUPLICATES, &error);
+    ENSURE_CLEANUP(root != NULL, SL_ERR_PARSE, "manifest: %s (line %d, column %d)", error.text, error.line,
+                   error.column);
+    ENSURE_CLEANUP(json_is_object(root), SL_ERR_PARSE, "manifest: expected a JSON object");
+    const char *names[FIELD_COUNT];
+    for (size_t i = 0; i < FIELD_COUNT; i++) names[i] = fields[i].name;
+    GUARD_CLEANUP(check_known(root, names, FIELD_COUNT, "manifest"));
+    for (size_t i = 0; i < FIELD_COUNT; i++) GUARD_CLEANUP(read_field(root, &fields[i], &m));
+    GUARD_CLEANUP(manifest_check(&m, SL_ERR_PARSE));
+    *out = m;
+    m = (artifact_manifest){ 0 };
+    result = SL_SUCCESS;
+cleanup:
+    artifact_manifest_clean_up(&m);
+    json_decref(root);
+    return result;
+}
