@@ -105,6 +105,7 @@ typedef struct op {
     unsigned part_number; /* UploadPartCopy */
 
     struct op *prev, *next;
+    bool linked; /* in client->ops */
 } op;
 
 struct s3_client {
@@ -194,12 +195,21 @@ static void reset_attempt(op *o)
 
 static void retry_timer_closed(uv_handle_t *h) { sl_free(h); }
 
-static void op_free(op *o)
+/* Takes the op out of the client's list (once). */
+static void op_unlink(op *o)
 {
     s3_client *c = o->client;
+    if (!o->linked) return;
     if (o->prev) o->prev->next = o->next;
     else c->ops = o->next;
     if (o->next) o->next->prev = o->prev;
+    o->prev = o->next = NULL;
+    o->linked = false;
+}
+
+static void op_free(op *o)
+{
+    op_unlink(o);
     if (o->retry_timer) uv_close((uv_handle_t *)o->retry_timer, retry_timer_closed);
     s3_xml_parser_destroy(o->parser);
     sl_buf_clean_up(&o->bucket);
@@ -227,6 +237,7 @@ static op *op_new(s3_client *c, op_kind kind, const char *method, sl_cursor buck
     o->next = c->ops;
     if (c->ops) c->ops->prev = o;
     c->ops = o;
+    o->linked = true;
     if (sl_failed(sl_buf_append_cursor(&o->bucket, bucket)) || sl_failed(sl_buf_reserve(&o->bucket, 0)) ||
         sl_failed(sl_buf_append_cursor(&o->key, key)) || sl_failed(sl_buf_reserve(&o->key, 0))) {
         op_free(o);
@@ -323,6 +334,8 @@ static void complete(op *o, sl_error error, long status, const s3_error *s3err, 
         .detail = detail ? detail : "",
         .attempts = o->attempt,
     };
+    /* The callback may destroy the client: from here on the op must not touch it. */
+    op_unlink(o);
     deliver(o, &result);
     op_free(o);
 }

@@ -94,7 +94,8 @@ SL_MUST_CHECK sl_result s3_client_new(uv_loop_t *loop, const s3_client_config *c
 
 /* Cancels every operation (callbacks run with SL_ERR_CANCELLED before it returns) and
  * frees the client once its handles are closed: keep running the loop. NULL is fine.
- * Not from inside a callback of this client's own HTTP body/header handling. */
+ * It may be called from an operation's completion callback, not from a GET's header
+ * or chunk callback. */
 void s3_client_destroy(s3_client *client);
 
 /* Requests sent so far (every attempt counts: the S3 budget of a pipeline step). */

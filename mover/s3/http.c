@@ -32,6 +32,7 @@ struct s3_http_request {
     enum request_state state;
     uint64_t started_ms;       /* when handed to curl */
     bool got_first_byte;
+    bool head_complete;        /* the empty line that ends the response head was seen */
     sl_error forced;           /* SL_OK, or why we stop it (cancel, timeout, abort) */
     char forced_detail[128];
     long status;
@@ -193,6 +194,8 @@ static void check_multi_info(s3_http *http)
 
         if (r->forced != SL_OK) {
             complete(r, r->forced, r->forced_detail);
+        } else if (code == CURLE_OK && !r->head_complete) {
+            complete(r, SL_ERR_CONNECTION, "the connection closed inside the response head");
         } else if (code != CURLE_OK) {
             char detail[CURL_ERROR_SIZE + 64];
             snprintf(detail, sizeof(detail), "%s%s%s", curl_easy_strerror(code),
@@ -260,6 +263,8 @@ static size_t on_header(char *line, size_t size, size_t count, void *userp)
     r->got_first_byte = true;
     sl_cursor c = sl_cursor_from_bytes(line, len);
     while (c.len > 0 && (c.ptr[c.len - 1] == '\r' || c.ptr[c.len - 1] == '\n')) c.len--;
+    if (c.len >= 5 && memcmp(c.ptr, "HTTP/", 5) == 0) r->head_complete = false; /* a (new) status line */
+    if (c.len == 0) r->head_complete = true;
     if (c.len == 0 || r->spec.on_header == NULL) return len;
     if (c.len >= 5 && memcmp(c.ptr, "HTTP/", 5) == 0) return len; /* a status line */
     ptrdiff_t colon = sl_cursor_find_byte(c, ':');
