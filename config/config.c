@@ -1279,6 +1279,7 @@ static const struct field s3_fields[] = {
     { .name = "credentials", .kind = K_OBJECT, .offset = IN(s3, credentials), .sub = &credentials_schema },
     { .name = "ca_file", .kind = K_STRING, .offset = IN(s3, ca_file), .convert = convert_path },
     { .name = "verify_tls", .kind = K_BOOL, .offset = IN(s3, verify_tls), .def = 1 },
+    { .name = "copy_if_none_match", .kind = K_BOOL, .offset = IN(s3, copy_if_none_match), .def = 0 },
     { .name = "max_in_flight", .kind = K_UINT, .offset = IN(s3, max_in_flight), .def = 64, .min = 1, .max = 10000 },
     { .name = "connect_timeout", .kind = K_DURATION, .offset = IN(s3, connect_timeout_ms), .def = 5 * SECOND_MS,
       .min = 1 },
@@ -1385,7 +1386,8 @@ static const struct schema api_schema = { api_fields, 3, NULL };
 
 static const struct field audit_fields[] = {
     { .name = "file", .kind = K_STRING, .offset = IN(audit, file), .flags = F_REQUIRED, .convert = convert_path },
-    { .name = "commit_interval", .kind = K_DURATION, .offset = IN(audit, commit_interval_ms), .def = 10 },
+    { .name = "commit_interval", .kind = K_DURATION, .offset = IN(audit, commit_interval_ms), .def = 10,
+      .max = 60 * SECOND_MS, .max_why = " (the audit log is synced at least once a minute)" },
 };
 static const struct schema audit_schema = { audit_fields, 2, NULL };
 

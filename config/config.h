@@ -96,6 +96,9 @@ typedef struct sl_config {
         sl_config_credentials credentials;
         char *ca_file;     /* NULL: the system's */
         bool verify_tls;   /* default true */
+        bool copy_if_none_match; /* the server honours If-None-Match: * on CopyObject, so
+                                    promotion needs no HEAD of the trusted key (default
+                                    false: radosgw 16 ignores the header) */
         uint32_t max_in_flight;       /* default 64 (1..10000) */
         uint64_t connect_timeout_ms;  /* default 5s */
         uint64_t first_byte_timeout_ms; /* default 30s */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "audit_cmd.h"
 #include "version.h"
 
 enum exit_code { EXIT_OK = 0, EXIT_FAILURE_ = 1, EXIT_USAGE = 2, EXIT_NOT_AVAILABLE = 3 };
@@ -37,7 +38,7 @@ static void usage(FILE *out)
 }
 
 static const char *const planned_commands[] = { "list",  "show", "fetch", "approve",
-                                                "reject", "task", "audit", "verify" };
+                                                "reject", "task", "verify" };
 
 int main(int argc, char **argv)
 {
@@ -66,6 +67,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *command = argv[optind];
+    if (strcmp(command, "audit") == 0) return review_audit_command(argc - optind, argv + optind);
     for (size_t i = 0; i < sizeof(planned_commands) / sizeof(planned_commands[0]); i++) {
         if (strcmp(command, planned_commands[i]) == 0) {
             fprintf(stderr, "sluice-review: '%s' is not available in version %s yet\n", command,

@@ -151,7 +151,7 @@ static const struct broken_case broken_cases[] = {
       "{'s3': {'endpoint': 'http://127.0.0.1:7480', 'regoin': 'eu-west-1'}, " BUCKETS_OK ", " ROUTES_OK ", " AUDIT_OK
       "}",
       INVALID,
-      { "s3.regoin: unknown key (known keys: endpoint, region, addressing, credentials, ca_file, verify_tls, "
+      { "s3.regoin: unknown key (known keys: endpoint, region, addressing, credentials, ca_file, verify_tls, copy_if_none_match, "
         "max_in_flight, connect_timeout, first_byte_timeout, max_attempts, multipart_threshold, "
         "multipart_part_size)" } },
     { "a key with odd characters is quoted in the path",
