@@ -1,16 +1,34 @@
 /*
- * main.c — the sluice-mover program: parses the command line and hands each command
- * to its module. Commands that later work will add (run, check-config, policy) are
- * recognised already, so a script written against the documented interface gets a
- * clear "not in this version" answer (exit 3) instead of a usage error.
+ * main.c — the sluice-mover program: the daemon (`run`), `check-config`, and the
+ * commands later work adds (`policy`), which answer "not in this version" (exit 3).
+ *
+ * `run` wires the parts together on one libuv loop: the configuration, the S3 client
+ * (mover credentials), the audit log, libmagic and the pipeline. Signals: SIGTERM and
+ * SIGINT stop taking work, let artifacts in flight finish their step (20 s at most —
+ * what is left is cancelled and stays where its bytes are), flush the audit log and
+ * exit 0; SIGHUP reloads the configuration (an invalid file is logged and the old
+ * configuration kept).
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
+#include "audit/audit.h"
+#include "config/config.h"
+#include "log/log.h"
+#include "pipeline/pipeline.h"
+#include "s3/client.h"
+#include "s3/credentials.h"
+#include "util/alloc.h"
 #include "version.h"
 
-enum exit_code { EXIT_OK = 0, EXIT_FAILURE_ = 1, EXIT_USAGE = 2, EXIT_NOT_AVAILABLE = 3 };
+enum exit_code { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_NOT_AVAILABLE = 3 };
+
+#define STOP_GRACE_MS 20000
 
 static void usage(FILE *out)
 {
@@ -26,24 +44,207 @@ static void usage(FILE *out)
             "  policy -c FILE        print the S3 bucket policies for the configuration\n"
             "\n"
             "Options:\n"
+            "  -c, --config FILE     the configuration file\n"
             "  -h, --help            show this help and exit\n"
             "  -V, --version         show the version and exit\n"
             "\n"
+            "Signals (run): SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the configuration.\n"
             "Exit codes: 0 success, 1 failure, 2 usage error,\n"
             "            3 the command is not available in this version.\n");
 }
 
-static const char *const planned_commands[] = { "run", "check-config", "policy" };
+/* ---- run ---- */
+
+struct daemon {
+    uv_loop_t *loop;
+    char *config_path;
+    s3_credentials credentials;
+    s3_client *client;
+    audit_log *audit;
+    checks_magic *magic;
+    pipeline *pipeline;
+    uv_signal_t sigterm, sigint, sighup;
+    bool stopping;
+};
+
+static void print_config_errors(const char *file, const sl_config_errors *errors)
+{
+    for (size_t i = 0; i < errors->count; i++)
+        sl_log(SL_LOG_ERROR, "config_invalid", "file", file, "path", errors->items[i].path, "error",
+               errors->items[i].message, NULL);
+}
+
+static void close_signal(uv_signal_t *s)
+{
+    if (!uv_is_closing((uv_handle_t *)s)) uv_close((uv_handle_t *)s, NULL);
+}
+
+static void on_stopped(void *user)
+{
+    struct daemon *d = user;
+    /* cancels whatever is still running: those artifacts stay where their bytes are */
+    s3_client_destroy(d->client);
+    d->client = NULL;
+    pipeline_stats st = pipeline_get_stats(d->pipeline);
+    char promoted[24], blocked[24], failed[24], requests[24];
+    snprintf(promoted, sizeof(promoted), "%llu", (unsigned long long)st.promoted);
+    snprintf(blocked, sizeof(blocked), "%llu", (unsigned long long)st.blocked);
+    snprintf(failed, sizeof(failed), "%llu", (unsigned long long)st.failed);
+    snprintf(requests, sizeof(requests), "%llu", (unsigned long long)st.promoted_requests);
+    pipeline_destroy(d->pipeline);
+    d->pipeline = NULL;
+    audit_log_close(d->audit);
+    d->audit = NULL;
+    close_signal(&d->sigterm);
+    close_signal(&d->sigint);
+    close_signal(&d->sighup);
+    sl_log(SL_LOG_INFO, "stopped", "promoted", promoted, "blocked", blocked, "failed", failed,
+           "promoted_requests", requests, NULL);
+}
+
+static void on_stop_signal(uv_signal_t *s, int signum)
+{
+    struct daemon *d = s->data;
+    if (d->stopping) return;
+    d->stopping = true;
+    sl_log(SL_LOG_INFO, "stopping", "signal", signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+    pipeline_stop(d->pipeline, STOP_GRACE_MS, on_stopped, d);
+}
+
+static void on_reload_signal(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    struct daemon *d = s->data;
+    if (d->stopping) return;
+    sl_config *fresh = NULL;
+    sl_config_errors errors = { 0 };
+    if (sl_failed(sl_config_load(d->config_path, &fresh, &errors))) {
+        print_config_errors(d->config_path, &errors);
+        sl_log(SL_LOG_ERROR, "reload_refused", "file", d->config_path, "detail", sl_error_detail(), "action",
+               "kept the configuration in use", NULL);
+        sl_config_errors_clean_up(&errors);
+        return;
+    }
+    sl_config_errors_clean_up(&errors);
+    sl_log_configure((sl_log_level)fresh->log.level, fresh->log.json);
+    pipeline_reload(d->pipeline, fresh);
+}
+
+static sl_result load_credentials(const sl_config_credentials *where, s3_credentials *out)
+{
+    if (where->file != NULL) return s3_credentials_from_file(out, where->file, where->profile ? where->profile : "default");
+    return s3_credentials_from_env(out);
+}
+
+static int run(const char *config_path)
+{
+    struct daemon d = { 0 };
+    sl_config *config = NULL;
+    sl_config_errors errors = { 0 };
+    int status = EXIT_FAIL;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    d.loop = &loop;
+
+    if (sl_failed(sl_config_load(config_path, &config, &errors))) {
+        print_config_errors(config_path, &errors);
+        fprintf(stderr, "sluice-mover: %s: the configuration is not valid (see above); "
+                        "`sluice-mover check-config -c %s` lists every problem\n", config_path, config_path);
+        sl_config_errors_clean_up(&errors);
+        goto out;
+    }
+    sl_log_configure((sl_log_level)config->log.level, config->log.json);
+    d.config_path = sl_strdup(config->path ? config->path : config_path);
+
+    if (sl_failed(load_credentials(&config->s3.credentials, &d.credentials))) {
+        sl_log(SL_LOG_ERROR, "credentials_missing", "detail", sl_error_detail(), "action",
+               "set s3.credentials in the configuration or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", NULL);
+        goto out;
+    }
+    s3_http_options http = s3_http_options_default();
+    http.max_in_flight = config->s3.max_in_flight;
+    http.connect_timeout_ms = (long)config->s3.connect_timeout_ms;
+    http.first_byte_timeout_ms = (long)config->s3.first_byte_timeout_ms;
+    http.verify_tls = config->s3.verify_tls;
+    http.ca_file = config->s3.ca_file;
+    s3_retry_policy retry = s3_retry_policy_default();
+    retry.max_attempts = config->s3.max_attempts;
+    s3_client_config cc = {
+        .endpoint = config->s3.endpoint,
+        .region = config->s3.region,
+        .addressing = config->s3.virtual_hosted ? S3_ADDRESSING_VIRTUAL : S3_ADDRESSING_PATH,
+        .credentials = &d.credentials,
+        .http = http,
+        .retry = retry,
+        .multipart_threshold = config->s3.multipart_threshold,
+        .multipart_part_size = config->s3.multipart_part_size,
+    };
+    if (sl_failed(s3_client_new(&loop, &cc, &d.client))) {
+        sl_log(SL_LOG_ERROR, "s3_client_failed", "detail", sl_error_detail(), NULL);
+        goto out;
+    }
+    if (sl_failed(audit_log_open(&loop, config->audit.file, config->audit.commit_interval_ms, &d.audit))) {
+        sl_log(SL_LOG_ERROR, "audit_open_failed", "file", config->audit.file, "detail", sl_error_detail(), NULL);
+        goto out;
+    }
+    if (sl_failed(checks_magic_new(&d.magic))) {
+        sl_log(SL_LOG_ERROR, "libmagic_failed", "detail", sl_error_detail(), NULL);
+        goto out;
+    }
+    pipeline_options po = { .client = d.client, .audit = d.audit, .magic = d.magic,
+                            .copy_if_none_match = config->s3.copy_if_none_match };
+    sl_config *given = config;
+    config = NULL; /* the pipeline owns it now, also on error */
+    if (sl_failed(pipeline_new(&loop, given, &po, &d.pipeline)) || sl_failed(pipeline_start(d.pipeline))) {
+        sl_log(SL_LOG_ERROR, "pipeline_failed", "detail", sl_error_detail(), NULL);
+        goto out;
+    }
+    uv_signal_init(&loop, &d.sigterm);
+    uv_signal_init(&loop, &d.sigint);
+    uv_signal_init(&loop, &d.sighup);
+    d.sigterm.data = d.sigint.data = d.sighup.data = &d;
+    uv_signal_start(&d.sigterm, on_stop_signal, SIGTERM);
+    uv_signal_start(&d.sigint, on_stop_signal, SIGINT);
+    uv_signal_start(&d.sighup, on_reload_signal, SIGHUP);
+    signal(SIGPIPE, SIG_IGN);
+    sl_log(SL_LOG_INFO, "started", "version", SLUICE_VERSION, "config", d.config_path, NULL);
+
+    uv_run(&loop, UV_RUN_DEFAULT);
+    status = EXIT_OK;
+
+out:
+    /* on the error paths: release what was made, in reverse order */
+    if (d.pipeline) {
+        s3_client_destroy(d.client);
+        d.client = NULL;
+        pipeline_destroy(d.pipeline);
+    }
+    s3_client_destroy(d.client);
+    audit_log_close(d.audit);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    checks_magic_destroy(d.magic);
+    s3_credentials_clean_up(&d.credentials);
+    sl_config_free(config);
+    sl_free(d.config_path);
+    if (uv_loop_close(&loop) != 0) {
+        sl_log(SL_LOG_ERROR, "loop_not_closed", "detail", "a handle was left open", NULL);
+        status = EXIT_FAIL;
+    }
+    return status;
+}
 
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
+        { "config", required_argument, NULL, 'c' },
         { NULL, 0, NULL, 0 },
     };
+    const char *config = NULL;
     int opt;
-    while ((opt = getopt_long(argc, argv, "+hV", options, NULL)) != -1) {
+    /* options may come before or after the command: `run -c F` and `-c F run` */
+    while ((opt = getopt_long(argc, argv, "hVc:", options, NULL)) != -1) {
         switch (opt) {
         case 'h':
             usage(stdout);
@@ -51,6 +252,9 @@ int main(int argc, char **argv)
         case 'V':
             printf("sluice-mover %s\n", SLUICE_VERSION);
             return EXIT_OK;
+        case 'c':
+            config = optarg;
+            break;
         default:
             usage(stderr);
             return EXIT_USAGE;
@@ -62,12 +266,21 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *command = argv[optind];
-    for (size_t i = 0; i < sizeof(planned_commands) / sizeof(planned_commands[0]); i++) {
-        if (strcmp(command, planned_commands[i]) == 0) {
-            fprintf(stderr, "sluice-mover: '%s' is not available in version %s yet\n", command,
-                    SLUICE_VERSION);
-            return EXIT_NOT_AVAILABLE;
+    if (optind + 1 < argc) {
+        fprintf(stderr, "sluice-mover: unexpected argument '%s'\n", argv[optind + 1]);
+        return EXIT_USAGE;
+    }
+    if (strcmp(command, "run") == 0 || strcmp(command, "check-config") == 0) {
+        if (config == NULL) {
+            fprintf(stderr, "sluice-mover %s: which configuration? give -c FILE\n", command);
+            return EXIT_USAGE;
         }
+        if (strcmp(command, "check-config") == 0) return sl_config_check_command(config, stdout, stderr);
+        return run(config);
+    }
+    if (strcmp(command, "policy") == 0) {
+        fprintf(stderr, "sluice-mover: 'policy' is not available in version %s yet\n", SLUICE_VERSION);
+        return EXIT_NOT_AVAILABLE;
     }
     fprintf(stderr, "sluice-mover: unknown command '%s' (see sluice-mover --help)\n", command);
     return EXIT_USAGE;
