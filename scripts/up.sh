@@ -34,18 +34,5 @@ MSG
 scripts/s3-server.sh env
 echo
 
-set +e
-build/sluice-mover run -c "$config"
-rc=$?
-set -e
-if [ "$rc" -eq 3 ]; then
-    cat <<MSG
-
-up: this version of sluice-mover has no daemon yet ('run' is not available), so
-nothing is moving objects. The S3 server stays up at the endpoint above with the
-buckets sluice-staging, sluice-quarantine and sluice-trusted and the identities
-mover, grants, reviewer, consumer and admin (keys in \$SLUICE_S3_CREDENTIALS).
-MSG
-    exit 0
-fi
-exit "$rc"
+echo "up: running sluice-mover on $config (Ctrl-C stops it; the S3 server keeps running)"
+exec build/sluice-mover run -c "$config"
