@@ -26,12 +26,12 @@
 #include "log/log.h"
 #include "state/artifact.h"
 #include "state/manifest.h"
+#include "state/store.h"
 #include "util/alloc.h"
 #include "util/strset.h"
 
 #define MAX_EVENTS 12
 #define QUEUE_LIMIT 20000
-#define MANIFEST_MAX_BYTES ((uint64_t)1024 * 1024)
 
 /* ---- 1. configs and bookkeeping ---- */
 
@@ -110,6 +110,12 @@ struct pipeline {
     pipeline_stats stats;
 };
 
+static manifest_store store_of(const config_ref *cfg, const pipeline *p)
+{
+    return (manifest_store){ .client = p->opt.client, .bucket = cfg->config->buckets.control,
+                             .control_prefix = cfg->config->buckets.control_prefix };
+}
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -158,6 +164,9 @@ struct artifact {
     bool metadata_failed;
     unsigned requests;
     bool resumed;
+    artifact_manifest *loaded; /* the manifest it was resumed from (reviewed artifacts) */
+    char *manifest_etag;       /* ... and its ETag, for the If-Match update */
+    size_t loaded_findings;    /* findings that came with the loaded manifest */
     artifact *prev, *next;
 };
 
@@ -189,6 +198,8 @@ static void artifact_end(artifact *a)
     if (a->id[0]) strset_remove(&p->ids, sl_cursor_from_cstr(a->id));
     for (size_t i = 0; i < a->event_count; i++) sl_free(a->events[i].detail);
     findings_clean_up(&a->findings);
+    manifest_store_release(a->loaded);
+    sl_free(a->manifest_etag);
     char *strings[] = { a->staging_key, a->staging_etag, a->task, a->name, a->quarantine_key,
                         a->quarantine_etag, a->trusted_key, a->declared_type };
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) sl_free(strings[i]);
@@ -303,21 +314,23 @@ struct manifest_write {
 
 static bool abandon_if_stopping(artifact *a, const s3_result *r);
 
-static void manifest_written(void *user, const s3_result *r, const s3_object_info *info)
+static void manifest_written(void *user, const s3_result *r, const char *etag)
 {
-    (void)info;
+    (void)etag;
     struct manifest_write *w = user;
     artifact *a = w->a;
     then_fn *then = w->then;
     sl_free(w);
     a->requests += r->attempts;
     if (abandon_if_stopping(a, r)) return;
-    if (r->error == SL_ERR_S3 && r->code == S3_ERROR_PRECONDITION_FAILED) {
+    if (r->error == SL_ERR_S3 && r->code == S3_ERROR_PRECONDITION_FAILED && a->loaded == NULL) {
         /* it exists: written before a restart; the outcome is deterministic */
         log_artifact(SL_LOG_INFO, "manifest_exists", a, "kept the manifest written earlier");
     } else if (r->error != SL_OK) {
+        /* a failed create leaves the bytes in quarantine without a manifest: the sweep
+         * redoes the artifact; a failed update (someone else changed it) is redone from
+         * the manifest as it now is */
         log_artifact(SL_LOG_ERROR, "manifest_failed", a, r->detail);
-        /* the bytes stay in quarantine without a manifest: the sweep redoes the artifact */
         artifact_end(a);
         return;
     }
@@ -325,38 +338,40 @@ static void manifest_written(void *user, const s3_result *r, const s3_object_inf
     then(a);
 }
 
-/* Writes the artifact's manifest (create-only), then continues with `then`. */
+/* The loaded manifest brought up to date with what happened since it was loaded. */
+static sl_result update_loaded(artifact *a)
+{
+    artifact_manifest *m = a->loaded;
+    for (size_t i = 0; i < a->event_count; i++)
+        GUARD(artifact_manifest_transition(m, a->events[i].to, a->events[i].time_ms, "mover", a->events[i].detail));
+    a->event_count = 0; /* applied: a second write must not apply them again */
+    for (size_t i = a->loaded_findings; i < a->findings.count; i++)
+        GUARD(artifact_manifest_add_finding(m, a->findings.items[i].check, a->findings.items[i].verdict,
+                                            a->findings.items[i].detail));
+    a->loaded_findings = a->findings.count;
+    return SL_SUCCESS;
+}
+
+/* Writes the artifact's manifest — created (If-None-Match) or, for an artifact resumed
+ * from its manifest, updated (If-Match) — then continues with `then`. */
 static void write_manifest(artifact *a, then_fn *then)
 {
-    pipeline *p = a->p;
-    const sl_config *c = a->cfg->config;
-    artifact_manifest m = { 0 };
-    sl_buf json = { 0 }, key = { 0 };
-    struct manifest_write *w = NULL;
-    if (sl_failed(manifest_of(a, &m)) || sl_failed(artifact_manifest_to_json(&m, &json)) ||
-        sl_failed(artifact_manifest_key(&key, c->buckets.control_prefix, a->id))) {
-        log_artifact(SL_LOG_ERROR, "manifest_failed", a, sl_error_detail());
-        goto fail;
-    }
-    w = sl_calloc(1, sizeof(*w));
+    artifact_manifest fresh = { 0 };
+    const artifact_manifest *m = a->loaded;
+    sl_result built = a->loaded ? update_loaded(a) : manifest_of(a, &fresh);
+    if (a->loaded == NULL) m = &fresh;
+    struct manifest_write *w = sl_calloc(1, sizeof(*w));
     w->a = a;
     w->then = then;
-    s3_put_params params = { .content_type = sl_cursor_from_cstr("application/json"), .if_none_match_any = true };
-    if (sl_failed(s3_put_object(p->opt.client, sl_cursor_from_cstr(c->buckets.control), sl_cursor_from_buf(&key),
-                                sl_cursor_from_buf(&json), &params, manifest_written, w))) {
+    manifest_store store = store_of(a->cfg, a->p);
+    if (sl_failed(built) || sl_failed(manifest_store_save(&store, m, a->manifest_etag, manifest_written, w))) {
         log_artifact(SL_LOG_ERROR, "manifest_failed", a, sl_error_detail());
         sl_free(w);
-        goto fail;
+        artifact_manifest_clean_up(&fresh);
+        artifact_end(a);
+        return;
     }
-    artifact_manifest_clean_up(&m);
-    sl_buf_clean_up(&json);
-    sl_buf_clean_up(&key);
-    return;
-fail:
-    artifact_manifest_clean_up(&m);
-    sl_buf_clean_up(&json);
-    sl_buf_clean_up(&key);
-    artifact_end(a);
+    artifact_manifest_clean_up(&fresh);
 }
 
 static void finish_blocked(artifact *a)
@@ -707,20 +722,30 @@ static void step_gate(artifact *a)
 
 /* -- promote -- */
 
+static void finish_promoted(artifact *a)
+{
+    pipeline *p = a->p;
+    p->stats.promoted++;
+    p->stats.promoted_requests += a->requests;
+    log_artifact(SL_LOG_INFO, "promoted", a, a->trusted_key);
+    artifact_end(a);
+}
+
 static void quarantine_deleted(void *user, const s3_result *r)
 {
     artifact *a = user;
-    pipeline *p = a->p;
     a->requests += r->attempts;
     if (abandon_if_stopping(a, r)) return;
     if (r->error != SL_OK && !(r->error == SL_ERR_S3 && r->code == S3_ERROR_NO_SUCH_KEY)) {
         /* the object is promoted; the sweep finds the leftover copy and removes it */
         log_artifact(SL_LOG_WARN, "quarantine_delete_failed", a, r->detail);
     }
-    p->stats.promoted++;
-    p->stats.promoted_requests += a->requests;
-    log_artifact(SL_LOG_INFO, "promoted", a, a->trusted_key);
-    artifact_end(a);
+    if (a->loaded != NULL) {
+        /* it waited for a review, so it has a manifest: record the end there too */
+        write_manifest(a, finish_promoted);
+        return;
+    }
+    finish_promoted(a);
 }
 
 /* The artifact is in trusted with its metadata: it is promoted. Record that first (a
@@ -774,7 +799,7 @@ static void copy_to_trusted(artifact *a)
 {
     const sl_config *c = a->cfg->config;
     char decision[32];
-    snprintf(decision, sizeof(decision), "%s", a->route->review == SL_REVIEW_AUTO ? "auto" : "review");
+    snprintf(decision, sizeof(decision), "%s", a->loaded != NULL ? "review" : "auto");
     sl_cursor metadata[] = {
         sl_cursor_from_cstr("sluice-sha256"),   sl_cursor_from_cstr(a->sha256),
         sl_cursor_from_cstr("sluice-artifact"), sl_cursor_from_cstr(a->id),
@@ -1008,7 +1033,11 @@ static void start_pollers(pipeline *p)
     }
 }
 
-/* -- the quarantine sweep: resume what has no manifest, purge what is past retention -- */
+/* -- the quarantine sweep --
+ * For each object in quarantine that is not in flight: no manifest → resume it (its
+ * pipeline was interrupted); approved or promoting → promote it (a review decided);
+ * in review past the route's review_ttl → expired; blocked, rejected or expired past
+ * retention → purge the copy. Everything else waits. */
 
 struct sweep_item {
     pipeline *p;
@@ -1019,8 +1048,11 @@ struct sweep_item {
     char id[SL_ARTIFACT_ID_LEN + 1];
     uint64_t size;
     bool old; /* past retention */
-    sl_buf body;
-    sl_buf manifest_etag;
+    artifact_manifest *m;
+    char *manifest_etag;
+    artifact_state from;
+    const char *event;
+    const char *why;
 };
 
 static void sweep_item_free(struct sweep_item *s)
@@ -1028,9 +1060,30 @@ static void sweep_item_free(struct sweep_item *s)
     config_ref_drop(s->cfg);
     sl_free(s->key);
     sl_free(s->etag);
-    sl_buf_clean_up(&s->body);
-    sl_buf_clean_up(&s->manifest_etag);
+    manifest_store_release(s->m);
+    sl_free(s->manifest_etag);
     sl_free(s);
+}
+
+/* One audit record for a change the sweep makes outside an artifact's walk. */
+static bool audit_change(pipeline *p, const char *event, const char *id, artifact_state from, artifact_state to,
+                         const char *key, const char *why)
+{
+    json_t *d = json_object();
+    json_put(d, "quarantine_key", key);
+    json_put(d, "detail", why);
+    char *detail_json = json_dumps(d, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(d);
+    audit_record rec = { .event = event, .artifact = id, .from = artifact_state_name(from),
+                         .to = artifact_state_name(to), .actor = "mover", .detail_json = detail_json };
+    bool ok = detail_json != NULL && sl_ok(audit_log_append(p->opt.audit, &rec));
+    free(detail_json);
+    if (!ok && !p->broken) {
+        p->broken = true;
+        sl_log(SL_LOG_ERROR, "audit_failed", "detail", sl_error_detail(), "action",
+               "no further changes are made; fix the audit log and restart", NULL);
+    }
+    return ok;
 }
 
 /* An artifact found in quarantine with no manifest: its pipeline was interrupted. */
@@ -1065,75 +1118,96 @@ static void resume_artifact(pipeline *p, struct sweep_item *s)
     step_check(a);
 }
 
-static void purge_recorded(void *user, const s3_result *r, const s3_object_info *info)
+/* A review approved it (or its promotion was interrupted): promote it now. Takes the
+ * manifest from the sweep item. */
+static void resume_reviewed(pipeline *p, struct sweep_item *s)
 {
-    (void)info;
+    artifact_manifest *m = s->m;
+    if (m->sha256[0] == '\0' || m->quarantine_etag == NULL || !m->has_size) {
+        sl_log(SL_LOG_ERROR, "manifest_incomplete", "artifact", s->id, "detail",
+               "an approved manifest needs sha256, quarantine_etag and size", NULL);
+        return;
+    }
+    artifact *a = artifact_new(p, s->cfg, s->route, m->staging_key ? m->staging_key : "");
+    memcpy(a->id, s->id, sizeof(a->id));
+    strset_add(&p->ids, sl_cursor_from_cstr(a->id));
+    a->task = sl_strdup(m->task);
+    a->name = sl_strdup(m->name);
+    a->quarantine_key = sl_strdup(s->key);
+    a->quarantine_etag = sl_strdup(m->quarantine_etag);
+    a->size = m->size;
+    snprintf(a->sha256, sizeof(a->sha256), "%s", m->sha256);
+    if (m->detected_type) snprintf(a->detected, sizeof(a->detected), "%s", m->detected_type);
+    a->state = m->state;
+    a->loaded = m;
+    a->loaded_findings = 0;
+    a->manifest_etag = s->manifest_etag;
+    s->m = NULL;
+    s->manifest_etag = NULL;
+    if (a->state == ARTIFACT_APPROVED) {
+        step_promote(a);
+        return;
+    }
+    /* promoting: the copy may or may not have happened; step_promote's HEAD tells */
+    a->state = ARTIFACT_PROMOTING;
+    sl_buf key = { 0 };
+    if (sl_failed(sl_buf_appendf(&key, "%s%s/%s", a->route->trusted_prefix, a->task, a->name))) {
+        sl_buf_clean_up(&key);
+        artifact_end(a);
+        return;
+    }
+    a->trusted_key = sl_buf_steal(&key);
+    if (sl_failed(s3_head_object(p->opt.client, sl_cursor_from_cstr(a->cfg->config->buckets.trusted),
+                                 sl_cursor_from_cstr(a->trusted_key), (sl_cursor){ 0 }, trusted_headed, a)))
+        artifact_end(a);
+}
+
+static void change_recorded(void *user, const s3_result *r, const char *etag)
+{
+    (void)etag;
     struct sweep_item *s = user;
-    if (r->error != SL_OK) sl_log(SL_LOG_WARN, "purge_manifest_failed", "artifact", s->id, "detail", r->detail, NULL);
+    if (r->error != SL_OK)
+        sl_log(SL_LOG_WARN, "manifest_update_failed", "artifact", s->id, "event", s->event, "detail", r->detail, NULL);
     sweep_item_free(s);
+}
+
+/* Moves the item's manifest to `to` (If-Match), with its audit record. */
+static void record_change(struct sweep_item *s, artifact_state to, const char *event, const char *why)
+{
+    pipeline *p = s->p;
+    artifact_state from = s->m->state;
+    manifest_store store = store_of(s->cfg, p);
+    s->event = event;
+    if (sl_failed(artifact_manifest_transition(s->m, to, now_ms(), "mover", why))) {
+        sl_log(SL_LOG_ERROR, "transition_refused", "artifact", s->id, "detail", sl_error_detail(), NULL);
+        sweep_item_free(s);
+        return;
+    }
+    if (!audit_change(p, event, s->id, from, to, s->key, why) ||
+        sl_failed(manifest_store_save(&store, s->m, s->manifest_etag, change_recorded, s))) {
+        sweep_item_free(s);
+        return;
+    }
+    if (to == ARTIFACT_PURGED) p->stats.purged++;
 }
 
 static void purge_deleted(void *user, const s3_result *r)
 {
     struct sweep_item *s = user;
-    pipeline *p = s->p;
     if (r->error != SL_OK && !(r->error == SL_ERR_S3 && r->code == S3_ERROR_NO_SUCH_KEY)) {
         sl_log(SL_LOG_WARN, "purge_failed", "artifact", s->id, "detail", r->detail, NULL);
         sweep_item_free(s);
         return;
     }
-    /* record: manifest -> purged (If-Match on the manifest's ETag) and audit */
-    artifact_manifest m = { 0 };
-    sl_buf json = { 0 }, key = { 0 };
-    const char *from = "";
-    bool ok = sl_ok(artifact_manifest_from_json(sl_cursor_from_buf(&s->body), &m));
-    if (ok) from = artifact_state_name(m.state);
-    json_t *d = json_object();
-    json_put(d, "quarantine_key", s->key);
-    json_put(d, "detail", "quarantine copy deleted after retention");
-    char *detail_json = json_dumps(d, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(d);
-    audit_record rec = { .event = "purge", .artifact = s->id, .from = from, .to = "purged", .actor = "mover",
-                         .detail_json = detail_json };
-    if (detail_json == NULL || sl_failed(audit_log_append(p->opt.audit, &rec))) {
-        p->broken = true;
-        sl_log(SL_LOG_ERROR, "audit_failed", "detail", sl_error_detail(), NULL);
-    }
-    free(detail_json);
-    p->stats.purged++;
-    strset_remove(&p->settled, sl_cursor_from_cstr(s->id));
-    if (ok && sl_ok(artifact_manifest_transition(&m, ARTIFACT_PURGED, now_ms(), "mover",
-                                                 "quarantine copy deleted after retention")) &&
-        sl_ok(artifact_manifest_to_json(&m, &json)) &&
-        sl_ok(artifact_manifest_key(&key, s->cfg->config->buckets.control_prefix, s->id))) {
-        s3_put_params params = { .content_type = sl_cursor_from_cstr("application/json"),
-                                 .if_match = sl_cursor_from_buf(&s->manifest_etag) };
-        if (sl_ok(s3_put_object(p->opt.client, sl_cursor_from_cstr(s->cfg->config->buckets.control),
-                                sl_cursor_from_buf(&key), sl_cursor_from_buf(&json), &params, purge_recorded, s))) {
-            artifact_manifest_clean_up(&m);
-            sl_buf_clean_up(&json);
-            sl_buf_clean_up(&key);
-            return;
-        }
-    }
-    sl_log(SL_LOG_WARN, "purge_manifest_failed", "artifact", s->id, "detail", sl_error_detail(), NULL);
-    artifact_manifest_clean_up(&m);
-    sl_buf_clean_up(&json);
-    sl_buf_clean_up(&key);
-    sweep_item_free(s);
+    strset_remove(&s->p->settled, sl_cursor_from_cstr(s->id));
+    record_change(s, ARTIFACT_PURGED, "purge", "quarantine copy deleted after retention");
 }
 
-static s3_http_body_action manifest_chunk(void *user, const uint8_t *data, size_t len)
-{
-    struct sweep_item *s = user;
-    if (s->body.len + len > MANIFEST_MAX_BYTES) return S3_HTTP_BODY_ABORT;
-    return sl_ok(sl_buf_append(&s->body, data, len)) ? S3_HTTP_BODY_CONSUMED : S3_HTTP_BODY_ABORT;
-}
-
-static void manifest_read(void *user, const s3_result *r, const s3_object_info *info)
+static void manifest_loaded(void *user, const s3_result *r, artifact_manifest *m, const char *etag)
 {
     struct sweep_item *s = user;
     pipeline *p = s->p;
+    s->m = m;
     if (p->stopping || p->broken) {
         sweep_item_free(s);
         return;
@@ -1148,28 +1222,36 @@ static void manifest_read(void *user, const s3_result *r, const s3_object_info *
         sweep_item_free(s);
         return;
     }
-    if (sl_failed(sl_buf_append_cursor(&s->manifest_etag, info->etag))) {
-        sweep_item_free(s);
-        return;
-    }
-    artifact_manifest m = { 0 };
-    if (sl_failed(artifact_manifest_from_json(sl_cursor_from_buf(&s->body), &m))) {
-        sl_log(SL_LOG_ERROR, "manifest_invalid", "artifact", s->id, "detail", sl_error_detail(), NULL);
-        sweep_item_free(s);
-        return;
-    }
-    artifact_state state = m.state;
-    artifact_manifest_clean_up(&m);
-    bool purgeable = state == ARTIFACT_BLOCKED || state == ARTIFACT_REJECTED || state == ARTIFACT_EXPIRED;
-    if (purgeable && s->old) {
-        if (sl_ok(s3_delete_object(p->opt.client, sl_cursor_from_cstr(s->cfg->config->buckets.quarantine),
-                                   sl_cursor_from_cstr(s->key), (sl_cursor){ 0 }, purge_deleted, s)))
+    s->manifest_etag = sl_strdup(etag);
+    const sl_config_route *route = &s->cfg->config->routes[s->route];
+    switch (m->state) {
+    case ARTIFACT_BLOCKED:
+    case ARTIFACT_REJECTED:
+    case ARTIFACT_EXPIRED:
+        if (s->old) {
+            if (sl_ok(s3_delete_object(p->opt.client, sl_cursor_from_cstr(s->cfg->config->buckets.quarantine),
+                                       sl_cursor_from_cstr(s->key), (sl_cursor){ 0 }, purge_deleted, s)))
+                return;
+        } else {
+            strset_add(&p->settled, sl_cursor_from_cstr(s->id));
+        }
+        break;
+    case ARTIFACT_APPROVED:
+    case ARTIFACT_PROMOTING:
+        if (!strset_contains(&p->ids, sl_cursor_from_cstr(s->id))) resume_reviewed(p, s);
+        break;
+    case ARTIFACT_IN_REVIEW: {
+        int64_t since = m->history_count ? m->history[m->history_count - 1].time_ms : 0;
+        if (now_ms() - since >= (int64_t)route->review_ttl_ms) {
+            record_change(s, ARTIFACT_EXPIRED, "expire", "no decision within the route's review_ttl");
             return;
-        sweep_item_free(s);
-        return;
+        }
+        break; /* not settled: the sweep looks again for its TTL */
     }
-    /* waiting or ended: nothing to do until retention (or a decision) */
-    if (!purgeable || !s->old) strset_add(&p->settled, sl_cursor_from_cstr(s->id));
+    default:
+        strset_add(&p->settled, sl_cursor_from_cstr(s->id));
+        break;
+    }
     sweep_item_free(s);
 }
 
@@ -1226,14 +1308,8 @@ static void sweep_listed(void *user, const s3_result *r, const s3_list_result *l
         memcpy(s->id, id, sizeof(id));
         s->size = o->size;
         s->old = old;
-        sl_buf mkey = { 0 };
-        if (sl_failed(artifact_manifest_key(&mkey, c->buckets.control_prefix, id)) ||
-            sl_failed(s3_get_object_stream(p->opt.client, sl_cursor_from_cstr(c->buckets.control),
-                                           sl_cursor_from_buf(&mkey), NULL, NULL, manifest_chunk, manifest_read, s,
-                                           NULL))) {
-            sweep_item_free(s);
-        }
-        sl_buf_clean_up(&mkey);
+        manifest_store store = store_of(s->cfg, p);
+        if (sl_failed(manifest_store_load(&store, id, manifest_loaded, s))) sweep_item_free(s);
     }
     sl_buf_reset(&p->sweep_token);
     if (list->is_truncated && sl_ok(sl_buf_append_cursor(&p->sweep_token, sl_cursor_from_buf(&list->next_continuation_token)))) {
