@@ -752,6 +752,47 @@ static void to_json_refuses_broken_manifests(void **state)
     sl_buf_clean_up(&out);
 }
 
+static void decisions_round_trip_and_are_checked(void **state)
+{
+    (void)state;
+    artifact_manifest m;
+    build_example(&m);
+    char sha[65];
+    memset(sha, 'a', 64);
+    sha[64] = '\0';
+    assert_true(sl_ok(artifact_manifest_add_decision(&m, 1795811000123, "alice", true, sha, "looks fine")));
+    assert_true(sl_ok(artifact_manifest_add_decision(&m, 1795811000456, "bob", false, sha, NULL)));
+    /* refused: no reviewer, a bad sha256; nothing changes */
+    assert_true(sl_failed(artifact_manifest_add_decision(&m, 0, "", true, sha, NULL)));
+    assert_true(sl_failed(artifact_manifest_add_decision(&m, 0, "carol", true, "ABC", NULL)));
+    assert_int_equal(m.decision_count, 2);
+
+    char *json = to_json(&m);
+    assert_non_null(strstr(json, "\"decisions\":[{\"time\":\"2026-11-27T"));
+    assert_non_null(strstr(json, "\"reviewer\":\"alice\",\"decision\":\"approve\""));
+    assert_non_null(strstr(json, "\"reviewer\":\"bob\",\"decision\":\"reject\""));
+    artifact_manifest back;
+    assert_true(sl_ok(artifact_manifest_from_json(sl_cursor_from_cstr(json), &back)));
+    assert_int_equal(back.decision_count, 2);
+    assert_string_equal(back.decisions[0].reviewer, "alice");
+    assert_true(back.decisions[0].approve);
+    assert_int_equal(back.decisions[0].time_ms, 1795811000123);
+    assert_string_equal(back.decisions[0].reason, "looks fine");
+    assert_false(back.decisions[1].approve);
+    assert_null(back.decisions[1].reason);
+    assert_string_equal(back.decisions[1].sha256, sha);
+    artifact_manifest_clean_up(&back);
+
+    /* a forged decision in the JSON is refused with its path */
+    char *bad = strdup(json);
+    char *at = strstr(bad, "\"decision\":\"reject\"");
+    memcpy(at, "\"decision\":\"rejekt\"", strlen("\"decision\":\"rejekt\""));
+    expect_refused(bad, strlen(bad), SL_ERR_PARSE, "decisions[1].decision: expected \"approve\" or \"reject\"");
+    free(bad);
+    sl_free(json);
+    artifact_manifest_clean_up(&m);
+}
+
 static void manifest_key_is_under_the_control_prefix(void **state)
 {
     (void)state;
@@ -793,6 +834,7 @@ int main(void)
         cmocka_unit_test(init_checks_its_arguments),
         cmocka_unit_test(set_replaces_and_frees),
         cmocka_unit_test(to_json_refuses_broken_manifests),
+        cmocka_unit_test(decisions_round_trip_and_are_checked),
         cmocka_unit_test(manifest_key_is_under_the_control_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

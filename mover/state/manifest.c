@@ -178,6 +178,7 @@ enum field_kind {
     FIELD_SHA256,
     FIELD_STATE,
     FIELD_FINDINGS,
+    FIELD_DECISIONS,
     FIELD_HISTORY,
 };
 
@@ -207,12 +208,14 @@ static const struct field fields[] = {
     { "sha256", FIELD_SHA256, 0, false },
     { "state", FIELD_STATE, 0, true },
     { "findings", FIELD_FINDINGS, 0, false },
+    { "decisions", FIELD_DECISIONS, 0, false },
     { "history", FIELD_HISTORY, 0, true },
 };
 #define FIELD_COUNT (sizeof(fields) / sizeof(fields[0]))
 
 static const char *const finding_keys[] = { "check", "verdict", "detail" };
 static const char *const event_keys[] = { "time", "from", "to", "event", "actor", "detail" };
+static const char *const decision_keys[] = { "time", "reviewer", "decision", "sha256", "reason" };
 
 static char **text_at(artifact_manifest *m, size_t offset) { return (char **)((char *)m + offset); }
 static char *const *text_at_const(const artifact_manifest *m, size_t offset)
@@ -324,6 +327,17 @@ static sl_result manifest_check(const artifact_manifest *m, sl_error code)
            "sha256: not 64 lower-case hex digits");
     ENSURE((unsigned)m->state < ARTIFACT_STATE_COUNT, code, "state: %d is not a state", (int)m->state);
     GUARD(check_findings(m, code));
+    ENSURE(m->decision_count <= SL_MANIFEST_MAX_DECISIONS, SL_ERR_LIMIT, "decisions: %zu entries, more than %d",
+           m->decision_count, SL_MANIFEST_MAX_DECISIONS);
+    for (size_t i = 0; i < m->decision_count; i++) {
+        char where[64];
+        snprintf(where, sizeof(where), "decisions[%zu].reviewer", i);
+        GUARD(check_text(m->decisions[i].reviewer, true, code, where));
+        snprintf(where, sizeof(where), "decisions[%zu].reason", i);
+        GUARD(check_text(m->decisions[i].reason, false, code, where));
+        ENSURE(strlen(m->decisions[i].sha256) == SHA256_HEX_LEN && lower_hex(m->decisions[i].sha256, SHA256_HEX_LEN),
+               code, "decisions[%zu].sha256: not 64 lower-case hex digits", i);
+    }
     GUARD(check_history(m, code));
     GUARD(check_keys(m, code));
     return SL_SUCCESS;
@@ -396,6 +410,24 @@ sl_result artifact_manifest_add_finding(artifact_manifest *m, const char *check,
     return SL_SUCCESS;
 }
 
+sl_result artifact_manifest_add_decision(artifact_manifest *m, int64_t time_ms, const char *reviewer, bool approve,
+                                         const char *sha256, const char *reason)
+{
+    ENSURE(m->decision_count < SL_MANIFEST_MAX_DECISIONS, SL_ERR_LIMIT, "decisions: already %d entries",
+           SL_MANIFEST_MAX_DECISIONS);
+    ENSURE(reviewer != NULL && reviewer[0] != '\0', SL_ERR_INVALID_ARGUMENT, "a decision needs a reviewer");
+    ENSURE(sha256 != NULL && strlen(sha256) == SHA256_HEX_LEN && lower_hex(sha256, SHA256_HEX_LEN),
+           SL_ERR_INVALID_ARGUMENT, "a decision needs the artifact's SHA-256 (64 lower-case hex digits)");
+    GUARD(check_text(reviewer, true, SL_ERR_INVALID_ARGUMENT, "reviewer"));
+    GUARD(check_text(reason, false, SL_ERR_INVALID_ARGUMENT, "reason"));
+    m->decisions = sl_realloc(m->decisions, (m->decision_count + 1) * sizeof(*m->decisions));
+    artifact_decision *d = &m->decisions[m->decision_count++];
+    *d = (artifact_decision){ .time_ms = time_ms, .reviewer = sl_strdup(reviewer), .approve = approve,
+                              .reason = reason ? sl_strdup(reason) : NULL };
+    memcpy(d->sha256, sha256, SHA256_HEX_LEN + 1);
+    return SL_SUCCESS;
+}
+
 void artifact_manifest_clean_up(artifact_manifest *m)
 {
     if (m == NULL) return;
@@ -406,6 +438,11 @@ void artifact_manifest_clean_up(artifact_manifest *m)
         sl_free(m->findings[i].detail);
     }
     sl_free(m->findings);
+    for (size_t i = 0; m->decisions != NULL && i < m->decision_count; i++) {
+        sl_free(m->decisions[i].reviewer);
+        sl_free(m->decisions[i].reason);
+    }
+    sl_free(m->decisions);
     for (size_t i = 0; m->history != NULL && i < m->history_count; i++) {
         sl_free(m->history[i].actor);
         sl_free(m->history[i].detail);
@@ -473,6 +510,21 @@ static sl_result event_to_json(const artifact_event *e, json_t **out)
     return SL_SUCCESS;
 }
 
+static sl_result decision_to_json(const artifact_decision *d, json_t **out)
+{
+    json_t *o = json_object();
+    *out = o;
+    ENSURE(o != NULL, SL_ERR_LIMIT, "manifest: jansson could not allocate");
+    char time[TIME_BUF];
+    format_time(d->time_ms, time);
+    GUARD(put_text(o, "time", time));
+    GUARD(put_text(o, "reviewer", d->reviewer));
+    GUARD(put_text(o, "decision", d->approve ? "approve" : "reject"));
+    GUARD(put_text(o, "sha256", d->sha256));
+    GUARD(put_text(o, "reason", d->reason));
+    return SL_SUCCESS;
+}
+
 static sl_result field_to_json(const artifact_manifest *m, const struct field *f, json_t *root)
 {
     switch (f->kind) {
@@ -482,6 +534,20 @@ static sl_result field_to_json(const artifact_manifest *m, const struct field *f
     case FIELD_SIZE: return m->has_size ? put(root, f->name, json_integer((json_int_t)m->size)) : SL_SUCCESS;
     case FIELD_SHA256: return m->sha256[0] != '\0' ? put_text(root, f->name, m->sha256) : SL_SUCCESS;
     case FIELD_STATE: return put_text(root, f->name, artifact_state_name(m->state));
+    case FIELD_DECISIONS: {
+        if (m->decision_count == 0) return SL_SUCCESS;
+        json_t *array = json_array();
+        GUARD(put(root, f->name, array));
+        for (size_t i = 0; i < m->decision_count; i++) {
+            json_t *item = NULL;
+            if (sl_failed(decision_to_json(&m->decisions[i], &item))) {
+                json_decref(item);
+                return SL_FAILURE;
+            }
+            GUARD(append_new(array, item, f->name));
+        }
+        return SL_SUCCESS;
+    }
     case FIELD_FINDINGS:
     case FIELD_HISTORY: {
         json_t *array = json_array();
@@ -655,6 +721,48 @@ static sl_result read_findings(json_t *root, artifact_manifest *m)
     return SL_SUCCESS;
 }
 
+static sl_result read_decisions(json_t *root, artifact_manifest *m)
+{
+    json_t *array;
+    GUARD(read_array(root, "decisions", false, SL_MANIFEST_MAX_DECISIONS, &array));
+    if (array == NULL || json_array_size(array) == 0) return SL_SUCCESS;
+    m->decisions = sl_calloc(json_array_size(array), sizeof(*m->decisions));
+    char where[64], path[80];
+    size_t i;
+    json_t *item;
+    json_array_foreach(array, i, item) {
+        artifact_decision *d = &m->decisions[i];
+        m->decision_count = i + 1;
+        snprintf(where, sizeof(where), "decisions[%zu]", i);
+        ENSURE(json_is_object(item), SL_ERR_PARSE, "%s: expected an object", where);
+        GUARD(check_known(item, decision_keys, sizeof(decision_keys) / sizeof(decision_keys[0]), where));
+        json_t *time;
+        snprintf(path, sizeof(path), "%s.time", where);
+        GUARD(member(item, "time", true, path, &time));
+        ENSURE(json_is_string(time) && parse_time(json_string_value(time), json_string_length(time), &d->time_ms),
+               SL_ERR_PARSE, "%s: expected RFC 3339 UTC with milliseconds", path);
+        snprintf(path, sizeof(path), "%s.reviewer", where);
+        GUARD(read_text(item, "reviewer", true, path, &d->reviewer));
+        char *decision = NULL;
+        snprintf(path, sizeof(path), "%s.decision", where);
+        GUARD(read_text(item, "decision", true, path, &decision));
+        bool approve = strcmp(decision, "approve") == 0, reject = strcmp(decision, "reject") == 0;
+        sl_free(decision);
+        ENSURE(approve || reject, SL_ERR_PARSE, "%s: expected \"approve\" or \"reject\"", path);
+        d->approve = approve;
+        char *sha = NULL;
+        snprintf(path, sizeof(path), "%s.sha256", where);
+        GUARD(read_text(item, "sha256", true, path, &sha));
+        bool ok = strlen(sha) == SHA256_HEX_LEN && lower_hex(sha, SHA256_HEX_LEN);
+        if (ok) memcpy(d->sha256, sha, SHA256_HEX_LEN + 1);
+        sl_free(sha);
+        ENSURE(ok, SL_ERR_PARSE, "%s: expected 64 lower-case hex digits", path);
+        snprintf(path, sizeof(path), "%s.reason", where);
+        GUARD(read_text(item, "reason", false, path, &d->reason));
+    }
+    return SL_SUCCESS;
+}
+
 static sl_result read_history(json_t *root, artifact_manifest *m)
 {
     json_t *array;
@@ -742,6 +850,7 @@ static sl_result read_field(json_t *root, const struct field *f, artifact_manife
         return SL_SUCCESS;
     case FIELD_STATE: return read_state(root, f->name, f->name, &m->state);
     case FIELD_FINDINGS: return read_findings(root, m);
+    case FIELD_DECISIONS: return read_decisions(root, m);
     case FIELD_HISTORY: return read_history(root, m);
     }
     RAISE(SL_ERR_INVALID_ARGUMENT, "manifest: unknown field kind %d", (int)f->kind);

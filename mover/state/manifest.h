@@ -83,6 +83,17 @@ typedef struct artifact_event {
     char *detail; /* may be NULL */
 } artifact_event;
 
+/* A reviewer's (or the hook's) decision, on the bytes named by sha256. */
+typedef struct artifact_decision {
+    int64_t time_ms;
+    char *reviewer;  /* OS user name, or "hook" */
+    bool approve;    /* "approve" / "reject" */
+    char sha256[65]; /* the artifact's SHA-256 the decision was made on */
+    char *reason;    /* may be NULL */
+} artifact_decision;
+
+#define SL_MANIFEST_MAX_DECISIONS 100
+
 typedef struct artifact_manifest {
     char id[SL_ARTIFACT_ID_LEN + 1];
     char *route, *task, *name;
@@ -98,6 +109,8 @@ typedef struct artifact_manifest {
     size_t finding_count;
     artifact_event *history;
     size_t history_count;
+    artifact_decision *decisions; /* written as "decisions" when there are any */
+    size_t decision_count;
 } artifact_manifest;
 
 /* Copies every non-NULL string field from the arguments into a fresh manifest in state
@@ -140,6 +153,11 @@ SL_MUST_CHECK sl_result artifact_manifest_to_json(const artifact_manifest *m, sl
 SL_MUST_CHECK sl_result artifact_manifest_from_json(sl_cursor json, artifact_manifest *out);
 
 /* Frees everything and zeroes *m; NULL and half-built manifests are fine. */
+/* Appends a decision (reviewer non-empty, sha256 64 lower-case hex digits). At most
+ * SL_MANIFEST_MAX_DECISIONS; on error nothing changes. */
+SL_MUST_CHECK sl_result artifact_manifest_add_decision(artifact_manifest *m, int64_t time_ms, const char *reviewer,
+                                                       bool approve, const char *sha256, const char *reason);
+
 void artifact_manifest_clean_up(artifact_manifest *m);
 
 /* Appends "<control_prefix>artifacts/<id>.json"; id must be 32 lower-case hex

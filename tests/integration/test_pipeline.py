@@ -87,7 +87,7 @@ def put_many(items, threads=16):
 class Mover:
     """A sluice-mover process on a config of its own."""
 
-    def __init__(self, tmp, run, retention="1h", poll="200ms", concurrency=32, extra_routes=()):
+    def __init__(self, tmp, run, retention="1h", poll="200ms", concurrency=32, extra_routes=(), log_format="text"):
         self.tmp = tmp
         self.run = run
         self.route = "r" + run
@@ -120,7 +120,7 @@ class Mover:
             "retention": {"quarantine": retention},
             "audit": {"file": self.audit},
             "worker": {"poll_interval": poll, "concurrency": concurrency},
-            "log": {"level": "info"},
+            "log": {"level": "info", "format": log_format},
         }
         self.config = os.path.join(tmp, "sluice.json")
         with open(self.config, "w") as f:
@@ -350,6 +350,27 @@ class PipelineTest(unittest.TestCase):
         rc, out = m.audit_verify()
         self.assertEqual(rc, 0, out)
 
+    def test_trusted_key_with_other_bytes_is_never_overwritten(self):
+        m = self.new_mover(log_format="json")
+        task = "clash"
+        other = b"other,bytes\n1,2\n"
+        s3.put_object(Bucket=TRUSTED, Key=m.trusted_key(task, "same.csv"), Body=other)
+        s3.put_object(Bucket=STAGING, Key=m.staging_key(task, "same.csv"), Body=b"a,b\n1,2\n3,4\n",
+                      ContentType="text/csv")
+        m.start()
+        m.wait_until("the failed manifest", lambda: len(m.manifests()) == 1)
+        self.assertEqual(m.stop(), 0)
+        doc = list(m.manifests().values())[0]
+        self.assertEqual(doc["state"], "failed")
+        self.assertTrue(any("never overwritten" in f["detail"] for f in doc["findings"]), doc["findings"])
+        self.assertEqual(s3.get_object(Bucket=TRUSTED, Key=m.trusted_key(task, "same.csv"))["Body"].read(), other)
+        self.assertEqual(len(m.quarantine_keys()), 1)  # the artifact's bytes wait in quarantine
+        # log lines are JSON objects with the event and its fields
+        events = [json.loads(line) for line in m.log_text().splitlines() if line.startswith("{")]
+        self.assertIn("failed", [e["event"] for e in events])
+        rc, out = m.audit_verify()
+        self.assertEqual(rc, 0, out)
+
     def test_sighup_reload_keeps_old_config_when_new_one_is_invalid(self):
         m = self.new_mover()
         m.start()
@@ -367,4 +388,4 @@ class PipelineTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(argv=[sys.argv[0]], verbosity=2)
+    unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2)
