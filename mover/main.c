@@ -145,6 +145,7 @@ static int run(const char *config_path)
     uv_loop_t loop;
     uv_loop_init(&loop);
     d.loop = &loop;
+    signal(SIGPIPE, SIG_IGN); /* writes to closed pipes and sockets are errors, not deaths */
 
     if (sl_failed(sl_config_load(config_path, &config, &errors))) {
         print_config_errors(config_path, &errors);
@@ -206,7 +207,6 @@ static int run(const char *config_path)
     uv_signal_start(&d.sigterm, on_stop_signal, SIGTERM);
     uv_signal_start(&d.sigint, on_stop_signal, SIGINT);
     uv_signal_start(&d.sighup, on_reload_signal, SIGHUP);
-    signal(SIGPIPE, SIG_IGN);
     sl_log(SL_LOG_INFO, "started", "version", SLUICE_VERSION, "config", d.config_path, NULL);
 
     uv_run(&loop, UV_RUN_DEFAULT);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "audit_cmd.h"
+#include "health_cmd.h"
 #include "version.h"
 
 enum exit_code { EXIT_OK = 0, EXIT_FAILURE_ = 1, EXIT_USAGE = 2, EXIT_NOT_AVAILABLE = 3 };
@@ -28,6 +29,7 @@ static void usage(FILE *out)
             "  task open|close|list                     interpreter tasks and their grants\n"
             "  audit verify FILE                        check an audit log's hash chain\n"
             "  verify s3://BUCKET/KEY                   check a trusted object's attestation\n"
+            "  health [--socket PATH] [-c FILE]         is the daemon serving its API socket?\n"
             "\n"
             "Options:\n"
             "  -h, --help       show this help and exit\n"
@@ -68,6 +70,7 @@ int main(int argc, char **argv)
     }
     const char *command = argv[optind];
     if (strcmp(command, "audit") == 0) return review_audit_command(argc - optind, argv + optind);
+    if (strcmp(command, "health") == 0) return review_health_command(argc - optind, argv + optind);
     for (size_t i = 0; i < sizeof(planned_commands) / sizeof(planned_commands[0]); i++) {
         if (strcmp(command, planned_commands[i]) == 0) {
             fprintf(stderr, "sluice-review: '%s' is not available in version %s yet\n", command,

@@ -1,0 +1,1077 @@
+/*
+ * api.c — the HTTP/1.1 + JSON server on a Unix socket (see api.h and docs/api.md).
+ *
+ * The socket is made with plain system calls (folder, stale-socket check, bind, chmod,
+ * listen) and only then handed to libuv, so a failure leaves nothing behind. Each
+ * accepted connection is a `struct conn` holding a uv_pipe_t, an idle timer and an
+ * http-parser; it is in one of three phases:
+ *   READING   bytes go straight into the parser; the idle timer runs (it is not reset by
+ *             bytes, only by a complete request, so a slow client is cut like an idle
+ *             one). on_message_complete pauses the parser: the bytes after the request
+ *             are kept in `pending`, and the request is dispatched.
+ *   HANDLING  the request is with its handler; reading goes on only to notice a client
+ *             that leaves (bytes read meanwhile are kept in `pending`, at most
+ *             MAX_READ_AHEAD, then reading stops); the timer is off.
+ *   WRITING   the answer is queued; the timer bounds how long the client may take to
+ *             read it. When the write completes the next request is parsed from
+ *             `pending`, then from the socket.
+ * A protocol error (malformed HTTP, too large, timeout) is answered with its JSON error
+ * and the connection closed. A connection beyond max_connections is accepted, answered
+ * 503 and closed, never read. A conn is freed when both its handles have closed; the
+ * server when its listener and every conn are gone.
+ *
+ * An api_request is a separate object the handler owns until api_respond; conn and
+ * request point at each other, and closing a conn clears request->conn, which is all
+ * api_respond needs to know to drop the answer. (Request framing follows RFC 9112;
+ * status codes RFC 9110 section 15 and RFC 6585 for 431.)
+ */
+#include "api/api.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <http_parser.h>
+
+#include "api/router.h"
+#include "log/log.h"
+#include "util/alloc.h"
+#include "version.h"
+
+#define DEFAULT_MAX_BODY ((size_t)1 << 20)
+#define DEFAULT_MAX_HEADER ((size_t)16 << 10)
+#define DEFAULT_IDLE_TIMEOUT_MS 10000
+#define DEFAULT_MAX_CONNECTIONS 256
+#define DEFAULT_SOCKET_MODE 0660
+#define READ_CHUNK 65536
+#define MAX_READ_AHEAD ((size_t)64 << 10) /* bytes kept beyond the request being answered */
+#define MAX_REJECTING 64                  /* 503 answers in flight; beyond, close unanswered */
+#define BUSY_LOG_INTERVAL_MS 10000
+
+enum phase { PHASE_READING, PHASE_HANDLING, PHASE_WRITING };
+
+struct conn {
+    api_server *server;
+    uv_pipe_t pipe;
+    uv_timer_t timer;
+    unsigned open_handles;
+    struct conn *prev, *next;
+    http_parser parser;
+    enum phase phase;
+    bool rejected;  /* over the limit: answered 503, never read */
+    bool closing;
+    bool reading;   /* uv_read_start in effect */
+    bool peer_eof;  /* the client shut its sending side */
+    uid_t uid;
+    pid_t pid;
+    char *user;
+
+    /* the request being read */
+    bool started;        /* its first byte came */
+    bool keep_alive;
+    bool in_value;       /* between a header's value and the next name */
+    bool expect_continue;
+    size_t header_bytes;
+    sl_buf url, body, field, expect;
+    int fail_status;     /* set by a parser callback that refuses the request */
+    const char *fail_code;
+    char fail_detail[200];
+
+    sl_buf pending;      /* bytes read beyond the current request */
+    api_request *request; /* dispatched, not answered yet */
+};
+
+struct api_request {
+    struct conn *conn; /* NULL once the connection is gone */
+    api_request_info info;
+    char *path, *query, *user;
+    char *params[API_ROUTER_MAX_PARAMS];
+    sl_buf body;
+    json_t *json;
+    bool head;         /* a HEAD request: answer without the body */
+    uint64_t started_ms;
+};
+
+struct api_server {
+    uv_loop_t *loop;
+    uv_pipe_t listener;
+    bool listener_open;
+    bool closing;
+    api_options options;
+    char *socket_path;
+    dev_t socket_dev;
+    ino_t socket_ino;
+    char **reviewers, **orchestrators;
+    size_t reviewer_count, orchestrator_count;
+    router router;
+    struct conn *conns;  /* every open conn, served or rejected */
+    unsigned serving;    /* conns counted against max_connections */
+    unsigned rejecting;
+    unsigned live;       /* conns not yet freed */
+    uint64_t refused;    /* connections answered 503 since the last log line */
+    uint64_t refused_logged_ms;
+    char read_buf[READ_CHUNK]; /* every read lands here and is consumed at once */
+};
+
+struct write_req {
+    uv_write_t req;
+    sl_buf head, body;
+    bool is_answer;   /* false for "100 Continue" */
+    bool close_after;
+};
+
+static void conn_close(struct conn *c);
+static void feed(struct conn *c, const char *data, size_t len);
+
+/* ---- responses ---- */
+
+static const char *reason(int status)
+{
+    const char *text = http_status_str((enum http_status)status);
+    return strcmp(text, "<unknown>") == 0 ? "Status" : text;
+}
+
+static int dump_to_buf(const char *bytes, size_t len, void *data)
+{
+    return sl_ok(sl_buf_append(data, bytes, len)) ? 0 : -1;
+}
+
+/* A JSON string of `text`, with bytes that are not UTF-8 replaced by '?'. */
+static json_t *safe_string(const char *text)
+{
+    json_t *s = json_string(text);
+    if (s != NULL) return s;
+    char *copy = sl_strdup(text);
+    for (char *p = copy; *p; p++)
+        if ((unsigned char)*p >= 0x80) *p = '?';
+    s = json_string(copy);
+    sl_free(copy);
+    return s;
+}
+
+static json_t *error_body(const char *code, const char *detail)
+{
+    json_t *body = json_object();
+    json_object_set_new(body, "error", safe_string(code));
+    json_object_set_new(body, "detail", safe_string(detail));
+    return body;
+}
+
+static void on_written(uv_write_t *req, int status);
+
+static void conn_write(struct conn *c, struct write_req *w)
+{
+    w->req.data = c;
+    uv_buf_t bufs[2] = { uv_buf_init((char *)w->head.data, (unsigned)w->head.len),
+                         uv_buf_init((char *)w->body.data, (unsigned)w->body.len) };
+    if (uv_write(&w->req, (uv_stream_t *)&c->pipe, bufs, w->body.len > 0 ? 2 : 1, on_written) != 0) {
+        sl_buf_clean_up(&w->head);
+        sl_buf_clean_up(&w->body);
+        sl_free(w);
+        conn_close(c);
+    }
+}
+
+/* Appends `json` and "\n" to buf; false (buf reset) if it cannot be serialised. */
+static bool dump_json(json_t *json, sl_buf *buf)
+{
+    if (json_dump_callback(json, dump_to_buf, buf, JSON_COMPACT) == 0 && sl_ok(sl_buf_append_byte(buf, '\n')))
+        return true;
+    sl_buf_reset(buf);
+    return false;
+}
+
+/* Serialises an answer into a write request. `extra` holds whole header lines. 204 and
+ * 304 carry neither a body nor Content-Length (RFC 9110 sections 8.6, 15.3.5); HEAD
+ * gets the head of the answer without its body. */
+static struct write_req *build_answer(int status, json_t *body, const char *extra, bool close_after,
+                                      bool head_only)
+{
+    struct write_req *w = sl_calloc(1, sizeof(*w));
+    w->is_answer = true;
+    w->close_after = close_after;
+    json_t *replacement = NULL;
+    if (status < 200 || status > 599) { /* 1xx would break the framing: a handler's mistake */
+        sl_log(SL_LOG_ERROR, "api_bad_status", "detail", "a handler answered with a status outside 200..599",
+               NULL);
+        status = 500;
+        body = replacement = error_body("internal", "the daemon answered with an invalid status; see its log");
+    }
+    bool bodiless = status == 204 || status == 304;
+    if (body != NULL && !bodiless && !dump_json(body, &w->body)) {
+        status = 500;
+        json_decref(replacement);
+        replacement = error_body("internal", "the answer could not be encoded as JSON");
+        (void)dump_json(replacement, &w->body);
+    }
+    json_decref(replacement);
+    char length[48] = "";
+    if (!bodiless) snprintf(length, sizeof(length), "Content-Length: %zu\r\n", w->body.len);
+    if (sl_failed(sl_buf_appendf(&w->head, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n%s%s%s\r\n",
+                                 status, reason(status), length, extra ? extra : "",
+                                 close_after ? "Connection: close\r\n" : ""))) {
+        /* cannot happen (the head is a few hundred bytes) */
+        sl_buf_reset(&w->head);
+    }
+    if (head_only) sl_buf_clean_up(&w->body);
+    return w;
+}
+
+static void request_free(api_request *r)
+{
+    sl_free(r->path);
+    sl_free(r->query);
+    sl_free(r->user);
+    for (size_t i = 0; i < r->info.param_count; i++) sl_free(r->params[i]);
+    sl_buf_clean_up(&r->body);
+    json_decref(r->json);
+    sl_free(r);
+}
+
+static void respond(api_request *r, int status, json_t *body, const char *extra)
+{
+    struct conn *c = r->conn;
+    if (c == NULL) {
+        json_decref(body);
+        request_free(r);
+        return;
+    }
+    c->request = NULL;
+    if (sl_log_enabled(SL_LOG_DEBUG)) {
+        char code[8], ms[24];
+        snprintf(code, sizeof(code), "%d", status);
+        snprintf(ms, sizeof(ms), "%" PRIu64, uv_now(c->server->loop) - r->started_ms);
+        sl_log(SL_LOG_DEBUG, "api_request", "method", r->info.method, "path", r->path ? r->path : "", "status",
+               code, "user", c->user, "ms", ms, NULL);
+    }
+    char headers[256];
+    snprintf(headers, sizeof(headers), "%s%s", extra ? extra : "",
+             c->keep_alive && c->parser.http_minor == 0 ? "Connection: keep-alive\r\n" : "");
+    struct write_req *w = build_answer(status, body, headers, !c->keep_alive, r->head);
+    json_decref(body);
+    request_free(r);
+    c->phase = PHASE_WRITING;
+    uv_timer_again(&c->timer);
+    conn_write(c, w);
+}
+
+void api_respond(api_request *request, int status, json_t *body) { respond(request, status, body, NULL); }
+
+void api_respond_error(api_request *request, int status, const char *code, const char *detail)
+{
+    respond(request, status, error_body(code, detail), NULL);
+}
+
+bool api_request_client_gone(const api_request *request) { return request->conn == NULL; }
+
+void api_health_handler(void *user, api_request *request, const api_request_info *info)
+{
+    (void)user;
+    (void)info;
+    api_respond(request, 200, json_pack("{s:s, s:s}", "status", "ok", "version", SLUICE_VERSION));
+}
+
+/* Answers a request the parser refused (c->fail_*) and closes the connection after. */
+static void answer_failure(struct conn *c)
+{
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->pipe);
+        c->reading = false;
+    }
+    json_t *body = error_body(c->fail_code, c->fail_detail);
+    struct write_req *w = build_answer(c->fail_status, body, NULL, true, false);
+    json_decref(body);
+    c->phase = PHASE_WRITING;
+    uv_timer_again(&c->timer);
+    conn_write(c, w);
+}
+
+static void fail(struct conn *c, int status, const char *code, const char *fmt, ...) SL_PRINTF(4, 5);
+
+static void fail(struct conn *c, int status, const char *code, const char *fmt, ...)
+{
+    if (c->fail_status != 0) return;
+    c->fail_status = status;
+    c->fail_code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->fail_detail, sizeof(c->fail_detail), fmt, ap);
+    va_end(ap);
+}
+
+/* ---- parser callbacks ---- */
+
+static bool count_header_bytes(struct conn *c, size_t len)
+{
+    size_t total;
+    size_t limit = c->server->options.max_header;
+    if (!sl_add_size(c->header_bytes, len, &total) || total > limit) {
+        fail(c, 431, "headers_too_large", "the request line and headers exceed %zu bytes", limit);
+        return false;
+    }
+    c->header_bytes = total;
+    return true;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    struct conn *c = p->data;
+    c->started = true;
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    struct conn *c = p->data;
+    if (!count_header_bytes(c, len) || sl_failed(sl_buf_append(&c->url, at, len))) return -1;
+    return 0;
+}
+
+static void header_done(struct conn *c)
+{
+    if (sl_cursor_eq_ignore_case(sl_cursor_from_buf(&c->field), sl_cursor_from_cstr("expect")) &&
+        sl_cursor_eq_ignore_case(sl_cursor_trim(sl_cursor_from_buf(&c->expect)), sl_cursor_from_cstr("100-continue")))
+        c->expect_continue = true;
+    sl_buf_reset(&c->field);
+    sl_buf_reset(&c->expect);
+    c->in_value = false;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct conn *c = p->data;
+    if (!count_header_bytes(c, len)) return -1;
+    if (c->in_value) header_done(c);
+    if (sl_failed(sl_buf_append(&c->field, at, len))) return -1;
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct conn *c = p->data;
+    if (!count_header_bytes(c, len)) return -1;
+    c->in_value = true;
+    if (sl_cursor_eq_ignore_case(sl_cursor_from_buf(&c->field), sl_cursor_from_cstr("expect")) &&
+        sl_failed(sl_buf_append(&c->expect, at, len)))
+        return -1;
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct conn *c = p->data;
+    size_t limit = c->server->options.max_body;
+    if (c->in_value) header_done(c);
+    if (p->http_major != 1) {
+        fail(c, 505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served, not HTTP/%u.%u",
+             p->http_major, p->http_minor);
+        return -1;
+    }
+    bool has_length = (p->flags & F_CONTENTLENGTH) != 0;
+    if (has_length && p->content_length > limit) {
+        fail(c, 413, "body_too_large", "the request body of %" PRIu64 " bytes exceeds the limit of %zu bytes",
+             (uint64_t)p->content_length, limit);
+        return -1;
+    }
+    bool has_body = (p->flags & F_CHUNKED) != 0 || (has_length && p->content_length > 0);
+    if (c->expect_continue && has_body) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        struct write_req *w = sl_calloc(1, sizeof(*w));
+        if (sl_failed(sl_buf_append(&w->head, cont, sizeof(cont) - 1))) {
+            sl_free(w);
+            return -1;
+        }
+        conn_write(c, w);
+        if (c->closing) return -1;
+    }
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    struct conn *c = p->data;
+    size_t limit = c->server->options.max_body;
+    size_t total;
+    if (!sl_add_size(c->body.len, len, &total) || total > limit) {
+        fail(c, 413, "body_too_large", "the request body exceeds the limit of %zu bytes", limit);
+        return -1;
+    }
+    if (sl_failed(sl_buf_append(&c->body, at, len))) return -1;
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct conn *c = p->data;
+    c->keep_alive = http_should_keep_alive(p) && !p->upgrade;
+    http_parser_pause(p, 1); /* one request at a time: the rest waits in `pending` */
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ---- dispatch ---- */
+
+static unsigned roles_of(const api_server *s, const char *user)
+{
+    unsigned roles = 0;
+    for (size_t i = 0; i < s->reviewer_count; i++)
+        if (strcmp(s->reviewers[i], user) == 0) roles |= API_ROLE_REVIEWER;
+    for (size_t i = 0; i < s->orchestrator_count; i++)
+        if (strcmp(s->orchestrators[i], user) == 0) roles |= API_ROLE_ORCHESTRATOR;
+    return roles;
+}
+
+static void forbid(api_request *r, unsigned needed)
+{
+    char text[512];
+    if ((needed & (API_ROLE_REVIEWER | API_ROLE_ORCHESTRATOR)) == 0) {
+        snprintf(text, sizeof(text), "no role may call %s %s", r->info.method, r->path);
+    } else {
+        bool rev = needed & API_ROLE_REVIEWER, orch = needed & API_ROLE_ORCHESTRATOR;
+        snprintf(text, sizeof(text),
+                 "user '%s' has none of the roles %s%s%s for %s %s; ask an administrator to add you to %s%s%s",
+                 r->user, rev ? "reviewer" : "", rev && orch ? ", " : "", orch ? "orchestrator" : "",
+                 r->info.method, r->path, rev ? "review.reviewers" : "", rev && orch ? " or " : "",
+                 orch ? "review.orchestrators" : "");
+    }
+    api_respond_error(r, 403, "forbidden", text);
+}
+
+static void dispatch(struct conn *c)
+{
+    api_server *s = c->server;
+    c->phase = PHASE_HANDLING;
+    uv_timer_stop(&c->timer);
+
+    api_request *r = sl_calloc(1, sizeof(*r));
+    r->conn = c;
+    c->request = r;
+    r->started_ms = uv_now(s->loop);
+    r->head = c->parser.method == HTTP_HEAD;
+    r->user = sl_strdup(c->user);
+    r->body = c->body;
+    c->body = (sl_buf){ 0 };
+    r->info.method = http_method_str((enum http_method)c->parser.method);
+    r->info.body = sl_cursor_from_buf(&r->body);
+    r->info.uid = c->uid;
+    r->info.pid = c->pid;
+    r->info.user = r->user;
+    r->info.roles = roles_of(s, r->user);
+    r->info.query = "";
+
+    struct http_parser_url u;
+    http_parser_url_init(&u);
+    if (c->url.len == 0 || http_parser_parse_url((const char *)c->url.data, c->url.len, 0, &u) != 0 ||
+        !(u.field_set & (1u << UF_PATH))) {
+        r->path = sl_strdup("");
+        api_respond_error(r, 400, "bad_request", "the request target must be a path such as /v1/health");
+        return;
+    }
+    sl_cursor raw_path = sl_cursor_from_bytes(c->url.data + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len);
+    r->query = (u.field_set & (1u << UF_QUERY))
+                   ? sl_cursor_dup(sl_cursor_from_bytes(c->url.data + u.field_data[UF_QUERY].off,
+                                                        u.field_data[UF_QUERY].len))
+                   : sl_strdup("");
+    r->info.query = r->query;
+    sl_buf decoded = { 0 };
+    bool path_ok = router_percent_decode(raw_path, &decoded);
+    r->path = sl_cursor_dup(sl_cursor_from_buf(&decoded));
+    sl_buf_clean_up(&decoded);
+    r->info.path = r->path;
+
+    router_match m;
+    router_outcome outcome = path_ok ? router_find(&s->router, r->info.method, raw_path, &m) : ROUTER_BAD_PATH;
+    if (outcome == ROUTER_BAD_PATH) {
+        api_respond_error(r, 400, "bad_request",
+                          "the path is malformed: it must start with '/' and hold no bad %-escape and no "
+                          "encoded NUL byte");
+        return;
+    }
+    if (outcome == ROUTER_NOT_FOUND) {
+        char text[300];
+        snprintf(text, sizeof(text), "there is no endpoint %s; docs/api.md lists them", r->path);
+        api_respond_error(r, 404, "not_found", text);
+        return;
+    }
+    if (outcome == ROUTER_WRONG_METHOD) {
+        char text[300], allow[128];
+        snprintf(text, sizeof(text), "%s does not take %s; it takes %s", r->path, r->info.method, m.allow);
+        snprintf(allow, sizeof(allow), "Allow: %s\r\n", m.allow);
+        respond(r, 405, error_body("method_not_allowed", text), allow);
+        return;
+    }
+    const api_route *route = m.route;
+    for (size_t i = 0; i < m.param_count; i++) {
+        r->params[i] = m.params[i];
+        r->info.params[i] = m.params[i];
+    }
+    r->info.param_count = m.param_count;
+    m.param_count = 0; /* the request owns them now */
+
+    if (!(route->roles & API_ROLE_ANY) && !(route->roles & r->info.roles)) {
+        forbid(r, route->roles);
+        return;
+    }
+    if (route->json_body) {
+        json_error_t error;
+        char text[400];
+        if (r->body.len == 0) {
+            snprintf(text, sizeof(text), "%s %s needs a JSON object as its body", r->info.method, r->path);
+            api_respond_error(r, 400, "bad_json", text);
+            return;
+        }
+        r->json = json_loadb((const char *)r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &error);
+        if (r->json == NULL) {
+            snprintf(text, sizeof(text), "the body is not valid JSON: line %d, column %d: %s", error.line,
+                     error.column, error.text);
+            api_respond_error(r, 400, "bad_json", text);
+            return;
+        }
+        if (!json_is_object(r->json)) {
+            static const char *const kinds[] = { "an object", "an array", "a string", "an integer",
+                                                 "a real number", "true", "false", "null" };
+            snprintf(text, sizeof(text), "the body must be a JSON object, not %s", kinds[json_typeof(r->json)]);
+            api_respond_error(r, 400, "bad_json", text);
+            return;
+        }
+        r->info.json = r->json;
+    }
+    route->handler(route->user, r, &r->info);
+    /* c may be closing now (the handler may have closed the server): touch nothing */
+}
+
+/* ---- connection life cycle ---- */
+
+static void reset_request(struct conn *c)
+{
+    c->started = false;
+    c->keep_alive = false;
+    c->in_value = false;
+    c->expect_continue = false;
+    c->header_bytes = 0;
+    sl_buf_reset(&c->url);
+    sl_buf_clean_up(&c->body);
+    sl_buf_reset(&c->field);
+    sl_buf_reset(&c->expect);
+}
+
+static void start_reading(struct conn *c);
+
+/* After an answer is written: parse what is pending, then read on. */
+static void next_request(struct conn *c)
+{
+    reset_request(c);
+    c->phase = PHASE_READING;
+    uv_timer_again(&c->timer);
+    http_parser_pause(&c->parser, 0);
+    if (c->pending.len > 0) {
+        sl_buf pending = c->pending;
+        c->pending = (sl_buf){ 0 };
+        feed(c, (const char *)pending.data, pending.len);
+        sl_buf_clean_up(&pending);
+        if (c->closing || c->phase != PHASE_READING) return;
+    }
+    if (c->peer_eof) {
+        conn_close(c); /* the client sent all it will: nothing more can come */
+        return;
+    }
+    start_reading(c);
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct write_req *w = (struct write_req *)req;
+    struct conn *c = req->data;
+    bool is_answer = w->is_answer, close_after = w->close_after;
+    sl_buf_clean_up(&w->head);
+    sl_buf_clean_up(&w->body);
+    sl_free(w);
+    if (c->closing) return;
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    if (!is_answer) return;
+    if (close_after) {
+        conn_close(c);
+        return;
+    }
+    next_request(c);
+}
+
+/* Runs the parser over bytes of the request being read (phase READING). */
+static void feed(struct conn *c, const char *data, size_t len)
+{
+    size_t used = http_parser_execute(&c->parser, &parser_settings, data, len);
+    if (c->closing) return;
+    enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
+    if (c->fail_status == 0 && err == HPE_PAUSED) {
+        if (used < len && sl_failed(sl_buf_append(&c->pending, data + used, len - used))) {
+            conn_close(c);
+            return;
+        }
+        dispatch(c);
+        return;
+    }
+    if (c->fail_status == 0 && err != HPE_OK) {
+        if (err == HPE_HEADER_OVERFLOW)
+            fail(c, 431, "headers_too_large", "the request head exceeds http-parser's limit");
+        else
+            fail(c, 400, "bad_request", "malformed HTTP request: %s", http_errno_description(err));
+    }
+    if (c->fail_status != 0) answer_failure(c);
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct conn *c = handle->data;
+    *buf = uv_buf_init(c->server->read_buf, sizeof(c->server->read_buf));
+}
+
+/* True when the client closed its socket (not just its sending side). */
+static bool peer_closed(struct conn *c)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((const uv_handle_t *)&c->pipe, &fd) != 0) return true;
+    struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+    if (poll(&pfd, 1, 0) < 0) return false;
+    return (pfd.revents & (POLLHUP | POLLERR)) != 0;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    struct conn *c = stream->data;
+    if (c->closing || nread == 0) return;
+    if (nread < 0) {
+        if (nread != UV_EOF) {
+            conn_close(c);
+            return;
+        }
+        uv_read_stop(stream);
+        c->reading = false;
+        c->peer_eof = true;
+        /* while reading, a request cut short can never complete; while answering, keep
+         * going for a client that only shut its sending side, drop it if it is gone */
+        if (c->phase == PHASE_READING || peer_closed(c)) conn_close(c);
+        return;
+    }
+    if (c->phase != PHASE_READING) {
+        if (sl_failed(sl_buf_append(&c->pending, buf->base, (size_t)nread))) {
+            conn_close(c);
+            return;
+        }
+        if (c->pending.len >= MAX_READ_AHEAD) {
+            uv_read_stop(stream);
+            c->reading = false;
+        }
+        return;
+    }
+    feed(c, buf->base, (size_t)nread);
+}
+
+static void start_reading(struct conn *c)
+{
+    if (c->reading || c->peer_eof || c->closing) return;
+    if (uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) != 0) {
+        conn_close(c);
+        return;
+    }
+    c->reading = true;
+}
+
+static void on_timeout(uv_timer_t *timer)
+{
+    struct conn *c = timer->data;
+    if (c->phase == PHASE_READING && c->started && !c->rejected) {
+        fail(c, 408, "request_timeout", "the request was not complete within %" PRIu64 " ms",
+             c->server->options.idle_timeout_ms);
+        answer_failure(c); /* the timer, restarted, bounds this answer too */
+        return;
+    }
+    conn_close(c);
+}
+
+static void maybe_free_server(api_server *s);
+
+static void on_conn_handle_closed(uv_handle_t *handle)
+{
+    struct conn *c = handle->data;
+    if (--c->open_handles > 0) return;
+    api_server *s = c->server;
+    sl_free(c->user);
+    sl_buf_clean_up(&c->url);
+    sl_buf_clean_up(&c->body);
+    sl_buf_clean_up(&c->field);
+    sl_buf_clean_up(&c->expect);
+    sl_buf_clean_up(&c->pending);
+    sl_free(c);
+    s->live--;
+    maybe_free_server(s);
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->closing) return;
+    c->closing = true;
+    if (c->request != NULL) {
+        c->request->conn = NULL; /* its api_respond will only free it */
+        c->request = NULL;
+    }
+    api_server *s = c->server;
+    if (c->prev) c->prev->next = c->next;
+    else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    if (c->rejected) s->rejecting--;
+    else s->serving--;
+    uv_close((uv_handle_t *)&c->pipe, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+}
+
+static char *user_name(uid_t uid)
+{
+    size_t size = 1024;
+    char *scratch = NULL;
+    struct passwd pw, *found = NULL;
+    for (;;) {
+        scratch = sl_realloc(scratch, size);
+        int rc = getpwuid_r(uid, &pw, scratch, size, &found);
+        if (rc == ERANGE && size < ((size_t)1 << 20)) {
+            size *= 2;
+            continue;
+        }
+        if (rc != 0) found = NULL;
+        break;
+    }
+    char *name;
+    if (found != NULL) {
+        name = sl_strdup(pw.pw_name);
+    } else {
+        char text[24];
+        snprintf(text, sizeof(text), "%lu", (unsigned long)uid);
+        name = sl_strdup(text);
+    }
+    sl_free(scratch);
+    return name;
+}
+
+static void refuse_busy(struct conn *c)
+{
+    api_server *s = c->server;
+    char text[200];
+    snprintf(text, sizeof(text), "the daemon is serving its limit of %u connections; try again shortly",
+             s->options.max_connections);
+    json_t *body = error_body("busy", text);
+    struct write_req *w = build_answer(503, body, "Retry-After: 1\r\n", true, false);
+    json_decref(body);
+    c->phase = PHASE_WRITING;
+    uv_timer_start(&c->timer, on_timeout, s->options.idle_timeout_ms, s->options.idle_timeout_ms);
+    conn_write(c, w);
+
+    s->refused++;
+    uint64_t now = uv_now(s->loop);
+    if (s->refused_logged_ms == 0 || now - s->refused_logged_ms >= BUSY_LOG_INTERVAL_MS) {
+        char count[24], limit[24];
+        snprintf(count, sizeof(count), "%" PRIu64, s->refused);
+        snprintf(limit, sizeof(limit), "%u", s->options.max_connections);
+        sl_log(SL_LOG_WARN, "api_busy", "refused", count, "max_connections", limit, "socket", s->socket_path,
+               NULL);
+        s->refused = 0;
+        s->refused_logged_ms = now;
+    }
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    api_server *s = listener->data;
+    if (status < 0) {
+        sl_log(SL_LOG_WARN, "api_accept_failed", "socket", s->socket_path, "detail", uv_strerror(status), NULL);
+        return;
+    }
+    struct conn *c = sl_calloc(1, sizeof(*c));
+    c->server = s;
+    s->live++;
+    uv_pipe_init(s->loop, &c->pipe, 0);
+    c->pipe.data = c;
+    c->open_handles = 1;
+    if (uv_accept(listener, (uv_stream_t *)&c->pipe) != 0) {
+        c->closing = true;
+        uv_close((uv_handle_t *)&c->pipe, on_conn_handle_closed);
+        return;
+    }
+    uv_timer_init(s->loop, &c->timer);
+    c->timer.data = c;
+    c->open_handles++;
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+
+    if (s->serving >= s->options.max_connections) {
+        c->rejected = true;
+        s->rejecting++;
+        if (s->rejecting > MAX_REJECTING) conn_close(c); /* a flood: not even an answer */
+        else refuse_busy(c);
+        return;
+    }
+    s->serving++;
+
+    uv_os_fd_t fd;
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (uv_fileno((const uv_handle_t *)&c->pipe, &fd) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof(cred)) {
+        sl_log(SL_LOG_WARN, "api_peer_unknown", "socket", s->socket_path, "detail", strerror(errno), NULL);
+        conn_close(c);
+        return;
+    }
+    c->uid = cred.uid;
+    c->pid = cred.pid;
+    c->user = user_name(cred.uid);
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    c->phase = PHASE_READING;
+    uv_timer_start(&c->timer, on_timeout, s->options.idle_timeout_ms, s->options.idle_timeout_ms);
+    start_reading(c);
+}
+
+/* ---- the socket ---- */
+
+/* Creates `dir` and missing parents with mode 0711; never changes an existing folder. */
+static sl_result make_folder(char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        ENSURE(S_ISDIR(st.st_mode), SL_ERR_IO, "%s is not a folder", dir);
+        return SL_SUCCESS;
+    }
+    ENSURE(errno == ENOENT, SL_ERR_IO, "%s: %s", dir, strerror(errno));
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL && slash != dir) {
+        *slash = '\0';
+        sl_result parent = make_folder(dir);
+        *slash = '/';
+        GUARD(parent);
+    }
+    if (mkdir(dir, 0711) != 0) {
+        ENSURE(errno == EEXIST, SL_ERR_IO, "cannot create the socket folder %s: %s", dir, strerror(errno));
+        return SL_SUCCESS; /* made by someone else meanwhile: leave it as it is */
+    }
+    /* the umask may have narrowed the mode of the folder just made */
+    ENSURE(chmod(dir, 0711) == 0, SL_ERR_IO, "chmod 0711 %s: %s", dir, strerror(errno));
+    return SL_SUCCESS;
+}
+
+static sl_result make_parent_folder(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL || slash == path) return SL_SUCCESS;
+    char *dir = sl_strndup(path, (size_t)(slash - path));
+    sl_result r = make_folder(dir);
+    sl_free(dir);
+    return r;
+}
+
+static void fill_address(struct sockaddr_un *addr, const char *path)
+{
+    memset(addr, 0, sizeof(*addr));
+    addr->sun_family = AF_UNIX;
+    memcpy(addr->sun_path, path, strlen(path) + 1); /* length checked by the caller */
+}
+
+/* Removes a socket file nobody answers on; refuses a live one and any other file. */
+static sl_result remove_stale_socket(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        ENSURE(errno == ENOENT, SL_ERR_IO, "%s: %s", path, strerror(errno));
+        return SL_SUCCESS;
+    }
+    ENSURE(S_ISSOCK(st.st_mode), SL_ERR_IO, "%s exists and is not a socket; remove it or set api.socket", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    ENSURE(fd >= 0, SL_ERR_IO, "socket: %s", strerror(errno));
+    struct sockaddr_un addr;
+    fill_address(&addr, path);
+    int rc = connect(fd, (const struct sockaddr *)&addr, sizeof(addr));
+    int err = errno;
+    close(fd);
+    /* EAGAIN: a listener whose backlog is full — alive too */
+    ENSURE(rc != 0 && err != EAGAIN && err != EINPROGRESS, SL_ERR_IO, "another daemon is serving %s", path);
+    ENSURE(err == ECONNREFUSED, SL_ERR_IO, "cannot tell whether %s is in use: %s", path, strerror(err));
+    ENSURE(unlink(path) == 0 || errno == ENOENT, SL_ERR_IO, "cannot remove the stale socket %s: %s", path,
+           strerror(errno));
+    return SL_SUCCESS;
+}
+
+/* socket + bind + chmod + listen; on error nothing is left (no fd, no file). */
+static sl_result open_socket(api_server *s, int *out_fd)
+{
+    const char *path = s->socket_path;
+    GUARD(make_parent_folder(path));
+    GUARD(remove_stale_socket(path));
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ENSURE(fd >= 0, SL_ERR_IO, "socket: %s", strerror(errno));
+    struct sockaddr_un addr;
+    fill_address(&addr, path);
+    struct stat st;
+    const char *step = "bind";
+    if (bind(fd, (const struct sockaddr *)&addr, sizeof(addr)) != 0) goto fail_fd;
+    /* not listening yet, so nobody can connect before the mode is right */
+    step = "chmod";
+    if (chmod(path, s->options.socket_mode) != 0) goto fail_file;
+    step = "stat";
+    if (lstat(path, &st) != 0) goto fail_file;
+    step = "listen";
+    if (listen(fd, SOMAXCONN) != 0) goto fail_file;
+    s->socket_dev = st.st_dev;
+    s->socket_ino = st.st_ino;
+    *out_fd = fd;
+    return SL_SUCCESS;
+
+fail_file : {
+    int err = errno;
+    unlink(path);
+    errno = err;
+}
+fail_fd : {
+    int err = errno;
+    close(fd);
+    RAISE(SL_ERR_IO, "%s %s: %s", step, path, strerror(err));
+}
+}
+
+static void remove_socket_file(api_server *s)
+{
+    struct stat st;
+    /* only if it is still ours: a successor may have replaced it */
+    if (lstat(s->socket_path, &st) == 0 && st.st_dev == s->socket_dev && st.st_ino == s->socket_ino)
+        unlink(s->socket_path);
+}
+
+/* ---- the server ---- */
+
+static void free_names(char **names, size_t count)
+{
+    for (size_t i = 0; i < count; i++) sl_free(names[i]);
+    sl_free(names);
+}
+
+static char **copy_names(const char *const *names, size_t count)
+{
+    char **copy = sl_calloc(count ? count : 1, sizeof(*copy));
+    for (size_t i = 0; i < count; i++) copy[i] = sl_strdup(names[i]);
+    return copy;
+}
+
+void api_server_set_roles(api_server *server, const char *const *reviewers, size_t reviewer_count,
+                          const char *const *orchestrators, size_t orchestrator_count)
+{
+    free_names(server->reviewers, server->reviewer_count);
+    free_names(server->orchestrators, server->orchestrator_count);
+    server->reviewers = copy_names(reviewers, reviewer_count);
+    server->reviewer_count = reviewer_count;
+    server->orchestrators = copy_names(orchestrators, orchestrator_count);
+    server->orchestrator_count = orchestrator_count;
+}
+
+static void server_free(api_server *s)
+{
+    free_names(s->reviewers, s->reviewer_count);
+    free_names(s->orchestrators, s->orchestrator_count);
+    router_clean_up(&s->router);
+    sl_free(s->socket_path);
+    sl_free(s);
+}
+
+static void maybe_free_server(api_server *s)
+{
+    if (s->closing && !s->listener_open && s->live == 0) server_free(s);
+}
+
+static void on_listener_closed(uv_handle_t *handle)
+{
+    api_server *s = handle->data;
+    s->listener_open = false;
+    maybe_free_server(s);
+}
+
+sl_result api_server_new(uv_loop_t *loop, const api_options *options, const api_route *routes, size_t route_count,
+                         api_server **out)
+{
+    ENSURE(options->socket_path != NULL && options->socket_path[0] != '\0', SL_ERR_INVALID_ARGUMENT,
+           "api: no socket path");
+    ENSURE(strlen(options->socket_path) < sizeof(((struct sockaddr_un *)0)->sun_path), SL_ERR_INVALID_ARGUMENT,
+           "api: the socket path %s is longer than %zu bytes", options->socket_path,
+           sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+    ENSURE(options->socket_mode <= 0777, SL_ERR_INVALID_ARGUMENT, "api: socket mode %o is not a permission mode",
+           options->socket_mode);
+    ENSURE(routes != NULL || route_count == 0, SL_ERR_INVALID_ARGUMENT, "api: %zu routes but no table",
+           route_count);
+
+    api_server *s = sl_calloc(1, sizeof(*s));
+    if (sl_failed(router_compile(routes, route_count, &s->router))) {
+        sl_free(s);
+        return SL_FAILURE;
+    }
+    s->loop = loop;
+    s->options = *options;
+    s->socket_path = sl_strdup(options->socket_path);
+    s->options.socket_path = s->socket_path;
+    s->options.reviewers = s->options.orchestrators = NULL;
+    if (s->options.socket_mode == 0) s->options.socket_mode = DEFAULT_SOCKET_MODE;
+    if (s->options.max_body == 0) s->options.max_body = DEFAULT_MAX_BODY;
+    if (s->options.max_header == 0) s->options.max_header = DEFAULT_MAX_HEADER;
+    if (s->options.idle_timeout_ms == 0) s->options.idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+    if (s->options.max_connections == 0) s->options.max_connections = DEFAULT_MAX_CONNECTIONS;
+    api_server_set_roles(s, options->reviewers, options->reviewer_count, options->orchestrators,
+                         options->orchestrator_count);
+
+    int fd = -1;
+    if (sl_failed(open_socket(s, &fd))) {
+        server_free(s);
+        return SL_FAILURE;
+    }
+    uv_pipe_init(loop, &s->listener, 0);
+    s->listener.data = s;
+    s->listener_open = true;
+    int rc = uv_pipe_open(&s->listener, fd);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, SOMAXCONN, on_connection);
+    if (rc != 0) {
+        /* libuv refused a socket it has every reason to take: undo, and let the loop
+         * finish closing the handle (the server is freed then) */
+        remove_socket_file(s);
+        s->closing = true;
+        if (uv_fileno((const uv_handle_t *)&s->listener, &(uv_os_fd_t){ 0 }) != 0) close(fd);
+        uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+        RAISE(SL_ERR_IO, "listening on %s: %s", options->socket_path, uv_strerror(rc));
+    }
+    *out = s;
+    return SL_SUCCESS;
+}
+
+void api_server_close(api_server *server)
+{
+    if (server == NULL || server->closing) return;
+    server->closing = true;
+    uv_close((uv_handle_t *)&server->listener, on_listener_closed);
+    remove_socket_file(server);
+    while (server->conns != NULL) conn_close(server->conns);
+    maybe_free_server(server);
+}
