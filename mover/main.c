@@ -17,6 +17,8 @@
 
 #include <uv.h>
 
+#include "api/api.h"
+#include "api/artifacts.h"
 #include "audit/audit.h"
 #include "config/config.h"
 #include "log/log.h"
@@ -63,6 +65,9 @@ struct daemon {
     audit_log *audit;
     checks_magic *magic;
     pipeline *pipeline;
+    const sl_config *config; /* the one in use (owned by the pipeline) */
+    artifacts_api artifacts;
+    api_server *api;
     uv_signal_t sigterm, sigint, sighup;
     bool stopping;
 };
@@ -91,6 +96,8 @@ static void on_stopped(void *user)
     snprintf(blocked, sizeof(blocked), "%llu", (unsigned long long)st.blocked);
     snprintf(failed, sizeof(failed), "%llu", (unsigned long long)st.failed);
     snprintf(requests, sizeof(requests), "%llu", (unsigned long long)st.promoted_requests);
+    api_server_close(d->api);
+    d->api = NULL;
     pipeline_destroy(d->pipeline);
     d->pipeline = NULL;
     audit_log_close(d->audit);
@@ -127,6 +134,9 @@ static void on_reload_signal(uv_signal_t *s, int signum)
     }
     sl_config_errors_clean_up(&errors);
     sl_log_configure((sl_log_level)fresh->log.level, fresh->log.json);
+    api_server_set_roles(d->api, (const char *const *)fresh->review.reviewers, fresh->review.reviewer_count,
+                         (const char *const *)fresh->review.orchestrators, fresh->review.orchestrator_count);
+    d->config = fresh;
     pipeline_reload(d->pipeline, fresh);
 }
 
@@ -196,7 +206,29 @@ static int run(const char *config_path)
                             .copy_if_none_match = config->s3.copy_if_none_match };
     sl_config *given = config;
     config = NULL; /* the pipeline owns it now, also on error */
-    if (sl_failed(pipeline_new(&loop, given, &po, &d.pipeline)) || sl_failed(pipeline_start(d.pipeline))) {
+    if (sl_failed(pipeline_new(&loop, given, &po, &d.pipeline))) {
+        sl_log(SL_LOG_ERROR, "pipeline_failed", "detail", sl_error_detail(), NULL);
+        goto out;
+    }
+    d.config = given;
+    d.artifacts = (artifacts_api){ .pipeline = d.pipeline, .client = d.client, .audit = d.audit, .config = &d.config };
+    api_route routes[16];
+    size_t route_count = 0;
+    routes[route_count++] = (api_route){ "GET", "/v1/health", API_ROLE_ANY, false, api_health_handler, NULL };
+    route_count += artifacts_api_routes(&d.artifacts, routes + route_count, 16 - route_count);
+    api_options ao = {
+        .socket_path = given->api.socket,
+        .socket_mode = given->api.socket_mode,
+        .reviewers = (const char *const *)given->review.reviewers,
+        .reviewer_count = given->review.reviewer_count,
+        .orchestrators = (const char *const *)given->review.orchestrators,
+        .orchestrator_count = given->review.orchestrator_count,
+    };
+    if (sl_failed(api_server_new(&loop, &ao, routes, route_count, &d.api))) {
+        sl_log(SL_LOG_ERROR, "api_failed", "socket", given->api.socket, "detail", sl_error_detail(), NULL);
+        goto out;
+    }
+    if (sl_failed(pipeline_start(d.pipeline))) {
         sl_log(SL_LOG_ERROR, "pipeline_failed", "detail", sl_error_detail(), NULL);
         goto out;
     }
@@ -214,6 +246,7 @@ static int run(const char *config_path)
 
 out:
     /* on the error paths: release what was made, in reverse order */
+    api_server_close(d.api);
     if (d.pipeline) {
         s3_client_destroy(d.client);
         d.client = NULL;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "artifact_cmd.h"
 #include "audit_cmd.h"
 #include "health_cmd.h"
 #include "version.h"
@@ -39,8 +40,7 @@ static void usage(FILE *out)
             "            3 the command is not available in this version.\n");
 }
 
-static const char *const planned_commands[] = { "list",  "show", "fetch", "approve",
-                                                "reject", "task", "verify" };
+static const char *const planned_commands[] = { "task", "verify" };
 
 int main(int argc, char **argv)
 {
@@ -71,6 +71,9 @@ int main(int argc, char **argv)
     const char *command = argv[optind];
     if (strcmp(command, "audit") == 0) return review_audit_command(argc - optind, argv + optind);
     if (strcmp(command, "health") == 0) return review_health_command(argc - optind, argv + optind);
+    static const char *const artifact_commands[] = { "list", "show", "fetch", "approve", "reject" };
+    for (size_t i = 0; i < sizeof(artifact_commands) / sizeof(artifact_commands[0]); i++)
+        if (strcmp(command, artifact_commands[i]) == 0) return review_artifact_command(argc - optind, argv + optind);
     for (size_t i = 0; i < sizeof(planned_commands) / sizeof(planned_commands[0]); i++) {
         if (strcmp(command, planned_commands[i]) == 0) {
             fprintf(stderr, "sluice-review: '%s' is not available in version %s yet\n", command,

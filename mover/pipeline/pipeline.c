@@ -24,6 +24,8 @@
 #include <openssl/rand.h>
 
 #include "log/log.h"
+#include "pipeline/hook.h"
+#include "state/review.h"
 #include "state/artifact.h"
 #include "state/manifest.h"
 #include "state/store.h"
@@ -381,10 +383,17 @@ static void finish_blocked(artifact *a)
     artifact_end(a);
 }
 
+static void run_hook(artifact *a);
+
 static void finish_in_review(artifact *a)
 {
     a->p->stats.in_review++;
     log_artifact(SL_LOG_INFO, "in_review", a, "waiting for a decision");
+    const sl_config *c = a->cfg->config;
+    if (a->route->review == SL_REVIEW_HOOK && c->review.hook_command != NULL && findings_worst(&a->findings) == FINDING_PASS) {
+        run_hook(a);
+        return;
+    }
     artifact_end(a);
 }
 
@@ -879,6 +888,219 @@ static void step_promote(artifact *a)
     }
 }
 
+/* -- decisions (the API's reviewers and the hook) -- */
+
+struct decision {
+    pipeline *p;
+    config_ref *cfg;
+    char id[SL_ARTIFACT_ID_LEN + 1];
+    char *reviewer, *opener, *reason;
+    bool approve;
+    char sha256[65];
+    unsigned tries;
+    review_result result;
+    artifact_manifest *m;
+    pipeline_decided_fn *done;
+    void *user;
+};
+
+static void decision_free(struct decision *d)
+{
+    config_ref_drop(d->cfg);
+    sl_free(d->reviewer);
+    sl_free(d->opener);
+    sl_free(d->reason);
+    manifest_store_release(d->m);
+    sl_free(d);
+}
+
+static void decision_answer(struct decision *d)
+{
+    if (d->done) d->done(d->user, &d->result, d->m);
+    decision_free(d);
+}
+
+static void decision_fail(struct decision *d, int status, const char *error, const char *detail)
+{
+    d->result = (review_result){ .outcome = REVIEW_REFUSED, .status = status, .error = error };
+    snprintf(d->result.detail, sizeof(d->result.detail), "%s", detail);
+    decision_answer(d);
+}
+
+static void decision_load(struct decision *d);
+
+/* Audit: the decision itself, and the transition it settled. */
+static bool audit_decision(struct decision *d, artifact_state from)
+{
+    pipeline *p = d->p;
+    json_t *j = json_object();
+    json_put(j, "decision", d->approve ? "approve" : "reject");
+    json_put(j, "sha256", d->sha256);
+    json_put(j, "reason", d->reason);
+    json_put(j, "outcome", d->result.outcome == REVIEW_REFUSED ? d->result.error : d->result.detail);
+    char *detail_json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    audit_record rec = { .event = d->result.outcome == REVIEW_REFUSED ? "decision_refused" : "decision",
+                         .artifact = d->id, .actor = d->reviewer, .detail_json = detail_json };
+    bool ok = detail_json != NULL && sl_ok(audit_log_append(p->opt.audit, &rec));
+    free(detail_json);
+    if (ok && (d->result.outcome == REVIEW_APPROVED || d->result.outcome == REVIEW_REJECTED)) {
+        artifact_state to = d->result.outcome == REVIEW_APPROVED ? ARTIFACT_APPROVED : ARTIFACT_REJECTED;
+        const char *event = NULL;
+        (void)artifact_transition_allowed(from, to, &event);
+        audit_record t = { .event = event, .artifact = d->id, .from = artifact_state_name(from),
+                           .to = artifact_state_name(to), .actor = d->reviewer };
+        ok = sl_ok(audit_log_append(p->opt.audit, &t));
+    }
+    if (!ok && !p->broken) {
+        p->broken = true;
+        sl_log(SL_LOG_ERROR, "audit_failed", "detail", sl_error_detail(), NULL);
+    }
+    return ok;
+}
+
+static void kick_now(pipeline *p, const char *id);
+
+static void decision_saved(void *user, const s3_result *r, const char *etag)
+{
+    (void)etag;
+    struct decision *d = user;
+    if (r->error == SL_ERR_S3 && r->code == S3_ERROR_PRECONDITION_FAILED && d->tries < 3) {
+        /* someone changed the manifest meanwhile: decide again on what it is now */
+        manifest_store_release(d->m);
+        d->m = NULL;
+        decision_load(d);
+        return;
+    }
+    if (r->error != SL_OK) {
+        decision_fail(d, 503, "store_failed", r->detail);
+        return;
+    }
+    if (!audit_decision(d, ARTIFACT_IN_REVIEW)) {
+        decision_fail(d, 503, "audit_failed", "the decision is stored but could not be audited; the daemon stops");
+        return;
+    }
+    sl_log(SL_LOG_INFO, "decision", "artifact", d->id, "reviewer", d->reviewer, "outcome", d->result.detail, NULL);
+    if (d->result.outcome == REVIEW_APPROVED) kick_now(d->p, d->id);
+    decision_answer(d);
+}
+
+static void decision_loaded(void *user, const s3_result *r, artifact_manifest *m, const char *etag)
+{
+    struct decision *d = user;
+    d->m = m;
+    if (r->error == SL_ERR_S3 && r->code == S3_ERROR_NO_SUCH_KEY) {
+        decision_fail(d, 404, "unknown_artifact", "no artifact with this id waits or ended outside trusted");
+        return;
+    }
+    if (r->error != SL_OK) {
+        decision_fail(d, 503, "store_failed", r->detail);
+        return;
+    }
+    const sl_config_route *route = sl_config_route_by_name(d->cfg->config, m->route);
+    sl_review_mode mode = route ? route->review : SL_REVIEW_HUMAN;
+    artifact_state before = m->state;
+    d->result = review_decide(m, mode, d->reviewer, d->opener, d->approve, d->sha256, d->reason, now_ms());
+    if (d->result.outcome == REVIEW_REFUSED) {
+        (void)audit_decision(d, before);
+        decision_answer(d);
+        return;
+    }
+    manifest_store store = store_of(d->cfg, d->p);
+    char *if_match = sl_strdup(etag);
+    d->tries++;
+    if (sl_failed(manifest_store_save(&store, m, if_match, decision_saved, d))) decision_fail(d, 500, "store_failed", sl_error_detail());
+    sl_free(if_match);
+}
+
+static void decision_load(struct decision *d)
+{
+    manifest_store store = store_of(d->cfg, d->p);
+    if (sl_failed(manifest_store_load(&store, d->id, decision_loaded, d)))
+        decision_fail(d, 400, "bad_id", sl_error_detail());
+}
+
+sl_result pipeline_decide(pipeline *p, const char *id, const char *reviewer, const char *opener, bool approve,
+                          const char *sha256, const char *reason, pipeline_decided_fn *done, void *user)
+{
+    ENSURE(!p->broken, SL_ERR_STATE, "the daemon stopped making changes (the audit log failed)");
+    GUARD(artifact_id_check(sl_cursor_from_cstr(id)));
+    ENSURE(reviewer != NULL && reviewer[0] != '\0', SL_ERR_INVALID_ARGUMENT, "a decision needs a reviewer");
+    struct decision *d = sl_calloc(1, sizeof(*d));
+    d->p = p;
+    d->cfg = config_ref_take(p->cfg);
+    snprintf(d->id, sizeof(d->id), "%s", id);
+    d->reviewer = sl_strdup(reviewer);
+    d->opener = opener ? sl_strdup(opener) : NULL;
+    d->reason = reason ? sl_strdup(reason) : NULL;
+    d->approve = approve;
+    snprintf(d->sha256, sizeof(d->sha256), "%s", sha256 ? sha256 : "");
+    d->done = done;
+    d->user = user;
+    decision_load(d);
+    return SL_SUCCESS;
+}
+
+/* -- the hook -- */
+
+static void hook_answered(void *user, hook_decision decision, const char *reason)
+{
+    artifact *a = user;
+    log_artifact(SL_LOG_INFO, "hook", a, reason);
+    if (decision == HOOK_REVIEW) {
+        /* not a decision: a person decides; the answer is in the audit log */
+        json_t *j = json_object();
+        json_put(j, "answer", reason);
+        char *detail_json = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        audit_record rec = { .event = "hook_review", .artifact = a->id, .actor = "hook", .detail_json = detail_json };
+        if (detail_json == NULL || sl_failed(audit_log_append(a->p->opt.audit, &rec))) a->p->broken = true;
+        free(detail_json);
+    } else if (sl_failed(pipeline_decide(a->p, a->id, "hook", NULL, decision == HOOK_APPROVE, a->sha256, reason, NULL,
+                                         NULL))) {
+        log_artifact(SL_LOG_WARN, "hook_decision_failed", a, sl_error_detail());
+    }
+    artifact_end(a);
+}
+
+static void run_hook(artifact *a)
+{
+    const sl_config *c = a->cfg->config;
+    artifact_manifest m = { 0 };
+    sl_buf json = { 0 }, url = { 0 };
+    json_t *doc = NULL, *manifest = NULL;
+    char *text = NULL;
+    bool ok = sl_ok(manifest_of(a, &m)) && sl_ok(artifact_manifest_to_json(&m, &json)) &&
+              sl_ok(s3_client_presign_get(a->p->opt.client, sl_cursor_from_cstr(c->buckets.quarantine),
+                                          sl_cursor_from_cstr(a->quarantine_key), 600, &url));
+    if (ok) {
+        json_error_t e;
+        manifest = json_loadb((const char *)json.data, json.len, 0, &e);
+        doc = json_object();
+        ok = manifest != NULL && doc != NULL && json_object_set_new(doc, "manifest", manifest) == 0;
+        manifest = NULL;
+        if (ok) {
+            json_put(doc, "content_url", sl_buf_cstr(&url));
+            json_object_set_new(doc, "content_url_expires_in", json_integer(600));
+            text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            ok = text != NULL;
+        }
+    }
+    if (ok && sl_ok(hook_run(a->p->loop, c->review.hook_command, a->id, text, c->review.hook_timeout_ms, hook_answered,
+                             a))) {
+        /* the artifact stays in flight until the hook answers */
+    } else {
+        log_artifact(SL_LOG_WARN, "hook_failed", a, sl_error_detail());
+        artifact_end(a); /* it stays in review: a person decides */
+    }
+    json_decref(manifest);
+    json_decref(doc);
+    free(text);
+    artifact_manifest_clean_up(&m);
+    sl_buf_clean_up(&json);
+    sl_buf_clean_up(&url);
+}
+
 /* ---- 4. pollers and the sweep ---- */
 
 static void queue_push(pipeline *p, config_ref *cfg, size_t route, const s3_list_object *o)
@@ -1254,6 +1476,41 @@ static void manifest_loaded(void *user, const s3_result *r, artifact_manifest *m
     }
     sweep_item_free(s);
 }
+
+/* One artifact, looked at now (after a decision) the way the sweep would. */
+static void kick_loaded(void *user, const s3_result *r, artifact_manifest *m, const char *etag)
+{
+    struct sweep_item *s = user;
+    const sl_config *c = s->cfg->config;
+    size_t route = c->route_count;
+    for (size_t i = 0; m != NULL && i < c->route_count; i++)
+        if (strcmp(c->routes[i].name, m->route) == 0) route = i;
+    if (r->error != SL_OK || m == NULL || m->quarantine_key == NULL || route == c->route_count) {
+        sl_log(SL_LOG_WARN, "kick_failed", "artifact", s->id, "detail",
+               r->error != SL_OK ? r->detail : "the manifest names no quarantine copy of a configured route", NULL);
+        manifest_store_release(m);
+        sweep_item_free(s);
+        return;
+    }
+    s->route = route;
+    s->key = sl_strdup(m->quarantine_key);
+    s->etag = sl_strdup(m->quarantine_etag ? m->quarantine_etag : "");
+    s->size = m->size;
+    manifest_loaded(s, r, m, etag);
+}
+
+static void kick_now(pipeline *p, const char *id)
+{
+    if (p->stopping || p->broken) return;
+    struct sweep_item *s = sl_calloc(1, sizeof(*s));
+    s->p = p;
+    s->cfg = config_ref_take(p->cfg);
+    snprintf(s->id, sizeof(s->id), "%s", id);
+    manifest_store store = store_of(s->cfg, p);
+    if (sl_failed(manifest_store_load(&store, id, kick_loaded, s))) sweep_item_free(s);
+}
+
+void pipeline_kick(pipeline *p, const char *id) { kick_now(p, id); }
 
 static bool parse_time_ms(sl_cursor text, int64_t *out)
 {

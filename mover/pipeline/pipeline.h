@@ -90,4 +90,25 @@ void pipeline_destroy(pipeline *p);
 
 pipeline_stats pipeline_get_stats(const pipeline *p);
 
+/* ---- decisions ---- */
+
+#include "state/review.h"
+
+/* `manifest` is the artifact's manifest after the decision (NULL when it could not be
+ * read); valid during the call. */
+typedef void pipeline_decided_fn(void *user, const review_result *result, const artifact_manifest *manifest);
+
+/* Records a reviewer's (or "hook"'s) decision on an artifact in review: loads its
+ * manifest, applies the review rules (state/review.h; `opener` is the user who opened
+ * the artifact's task, or NULL), stores it with If-Match (deciding again if the
+ * manifest changed meanwhile), audits the decision — and a refusal —, and on approval
+ * starts the promotion at once. `done` (may be NULL) gets the outcome; refusals come
+ * with their HTTP status and error code. */
+SL_MUST_CHECK sl_result pipeline_decide(pipeline *p, const char *id, const char *reviewer, const char *opener,
+                                        bool approve, const char *sha256, const char *reason,
+                                        pipeline_decided_fn *done, void *user);
+
+/* Looks at one artifact now, as the sweep would (after a decision, say). */
+void pipeline_kick(pipeline *p, const char *id);
+
 #endif /* SLUICE_PIPELINE_PIPELINE_H */

@@ -1408,3 +1408,42 @@ sl_result s3_copy_object_sized(s3_client *c, sl_cursor src_bucket, sl_cursor src
     }
     return SL_SUCCESS;
 }
+
+/* ---- presigned GET ---- */
+
+sl_result s3_client_presign_get(s3_client *c, sl_cursor bucket, sl_cursor key, uint32_t expires_seconds, sl_buf *url)
+{
+    GUARD(check_key(bucket, key, true));
+    sl_result result = SL_FAILURE;
+    sl_buf host = { 0 }, path = { 0 }, scheme = { 0 };
+    sigv4_signed sig = { 0 };
+    if (c->addressing == S3_ADDRESSING_VIRTUAL) {
+        GUARD_CLEANUP(sl_buf_append_cursor(&host, bucket));
+        GUARD_CLEANUP(sl_buf_appendf(&host, ".%s", c->host));
+        GUARD_CLEANUP(sl_buf_append_byte(&path, '/'));
+    } else {
+        GUARD_CLEANUP(sl_buf_append_cstr(&host, c->host));
+        GUARD_CLEANUP(sl_buf_append_byte(&path, '/'));
+        GUARD_CLEANUP(sl_buf_append_cursor(&path, bucket));
+        GUARD_CLEANUP(sl_buf_append_byte(&path, '/'));
+    }
+    GUARD_CLEANUP(sl_buf_append_cursor(&path, key));
+    GUARD_CLEANUP(sl_buf_append_cstr(&scheme, c->scheme));
+    sigv4_pair headers[] = { { sl_cursor_from_cstr("Host"), sl_cursor_from_buf(&host) } };
+    sigv4_signing signing = { .credentials = &c->credentials, .region = sl_cursor_from_cstr(c->region),
+                              .service = sl_cursor_from_cstr("s3"), .time = time(NULL), .key_cache = c->keys };
+    sigv4_request req = { .method = sl_cursor_from_cstr("GET"), .path = sl_cursor_from_buf(&path),
+                          .uri_mode = SIGV4_URI_S3, .headers = headers, .header_count = 1,
+                          .payload_hash = sl_cursor_from_cstr(SIGV4_UNSIGNED_PAYLOAD),
+                          .scheme = sl_cursor_from_buf(&scheme) };
+    GUARD_CLEANUP(sigv4_presign(&signing, &req, expires_seconds, &sig));
+    sl_buf_reset(url);
+    GUARD_CLEANUP(sl_buf_append_cursor(url, sl_cursor_from_buf(&sig.url)));
+    result = SL_SUCCESS;
+cleanup:
+    sigv4_signed_clean_up(&sig);
+    sl_buf_clean_up(&host);
+    sl_buf_clean_up(&path);
+    sl_buf_clean_up(&scheme);
+    return result;
+}

@@ -246,4 +246,12 @@ SL_MUST_CHECK sl_result s3_copy_object_sized(s3_client *client, sl_cursor src_bu
                                              uint64_t size, sl_cursor dst_bucket, sl_cursor dst_key,
                                              const s3_copy_params *params, s3_object_fn *done, void *user);
 
+/* ---- presigned GET ---- */
+
+/* A presigned GET URL of bucket/key valid for expires_seconds (1..604800), signed with
+ * the client's credentials (for the review hook and reviewers' downloads: the URL is a
+ * read capability for that one object until it expires — hand it out with care). */
+SL_MUST_CHECK sl_result s3_client_presign_get(s3_client *client, sl_cursor bucket, sl_cursor key,
+                                              uint32_t expires_seconds, sl_buf *url);
+
 #endif /* SLUICE_S3_CLIENT_H */
