@@ -162,16 +162,27 @@ class Mover:
     def quarantine_keys(self):
         return list_keys(QUARANTINE, f"q/{self.route}/")
 
-    def wait_until(self, what, check, timeout=120):
+    def keep_log(self):
+        """Copies the whole daemon log (and the audit log) somewhere that outlives the test."""
+        keep = os.path.join(tempfile.gettempdir(), "sluice-test-logs", self.run)
+        os.makedirs(keep, exist_ok=True)
+        shutil.copy(os.path.join(self.tmp, "mover.log"), keep)
+        if os.path.exists(self.audit):
+            shutil.copy(self.audit, keep)
+        return keep
+
+    def wait_until(self, what, check, timeout=120, describe=None):
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"sluice-mover exited with {self.proc.returncode} while waiting for {what}:\n"
-                                     + self.log_text()[-4000:])
+                                     + self.log_text()[-4000:] + f"\n(logs kept in {self.keep_log()})")
             if check():
                 return
             time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}; mover log tail:\n" + self.log_text()[-4000:])
+        now = f" (now: {describe()})" if describe else ""
+        raise AssertionError(f"timed out waiting for {what}{now}; mover log tail:\n" + self.log_text()[-3000:]
+                             + f"\n(logs kept in {self.keep_log()})")
 
     def audit_verify(self):
         r = subprocess.run([REVIEW, "audit", "verify", self.audit], capture_output=True, text=True)
@@ -313,10 +324,14 @@ class PipelineTest(unittest.TestCase):
         m.start()
         bad = [k for k in objects if k[1].startswith("bad-")]
         m.wait_until("staging to empty", lambda: not list_keys(STAGING, m.prefix), timeout=180)
+        def counts():
+            return (f"{len(list_keys(TRUSTED, m.prefix))} trusted of {len(objects) - len(bad)}, "
+                    f"{len(m.manifests())} manifests and {len(m.quarantine_keys())} quarantined of {len(bad)}, "
+                    f"{len(list_keys(STAGING, m.prefix))} in staging")
         m.wait_until("every artifact to settle",
                      lambda: len(list_keys(TRUSTED, m.prefix)) == len(objects) - len(bad)
                      and len(m.manifests()) == len(bad)
-                     and len(m.quarantine_keys()) == len(bad), timeout=180)
+                     and len(m.quarantine_keys()) == len(bad), timeout=180, describe=counts)
         self.assertEqual(m.stop(), 0)
         trusted = set(list_keys(TRUSTED, m.prefix))
         artifacts = set()
