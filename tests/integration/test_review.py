@@ -81,11 +81,7 @@ class Daemon:
             "crash": hook_script(os.path.join(hooks, "crash.sh"), 'echo \'{"decision":"approve"}\'; kill -SEGV $$'),
             "garbage": hook_script(os.path.join(hooks, "garbage.sh"), 'echo "approve, definitely"'),
         }
-        routes = [
-            {"name": "human", "review": "human"},
-            {"name": "twoperson", "review": "two-person"},
-        ] + [{"name": f"hook-{k}", "review": "hook"} for k in self.hooks]
-        self.routes = [r["name"] for r in routes]
+        self.routes = ["human", "twoperson", "expiring"] + [f"hook-{k}" for k in self.hooks]
         self.log = open(os.path.join(tmp, "mover.log"), "ab")
         self.procs = []
         # one daemon per hook command (the hook is global in the config): the human and
@@ -107,13 +103,15 @@ class Daemon:
                 "audit": {"file": self.audit if hook == "approve" else os.path.join(tmp, f"audit-{hook}.jsonl")},
                 "worker": {"poll_interval": "200ms"},
             }
-            names = [f"hook-{hook}"] + (["human", "twoperson"] if hook == "approve" else [])
+            names = [f"hook-{hook}"] + (["human", "twoperson", "expiring"] if hook == "approve" else [])
             for name in names:
                 mode = "hook" if name.startswith("hook-") else ("two-person" if name == "twoperson" else "human")
-                cfg["routes"].append({"name": f"{name}-{run}".replace("_", "-")[:60], "review": mode,
-                                      "staging_prefix": f"{self.prefix}{name}/in/",
-                                      "trusted_prefix": f"{self.prefix}{name}/out/",
-                                      "checks": {"allow_types": ["text/csv", "text/plain"]}})
+                route = {"name": f"{name}-{run}".replace("_", "-")[:60], "review": mode,
+                         "staging_prefix": f"{self.prefix}{name}/in/", "trusted_prefix": f"{self.prefix}{name}/out/",
+                         "checks": {"allow_types": ["text/csv", "text/plain"]}}
+                if name == "expiring":
+                    route["review_ttl"] = "2s"
+                cfg["routes"].append(route)
             path = os.path.join(tmp, f"sluice-{hook}.json")
             with open(path, "w") as f:
                 json.dump(cfg, f, indent=2)
@@ -316,6 +314,18 @@ class ReviewTest(unittest.TestCase):
         self.assertIn(states.get(self.route("hook-reject")), ("rejected", "purged"))
         for hook in ("sleep", "crash", "garbage"):
             self.assertEqual(states.get(self.route(f"hook-{hook}")), "in_review", hook)
+
+    def test_review_ttl_expires_and_never_promotes(self):
+        d = self.d
+        d.drop("expiring", "t5", "late.csv")
+        a = self.waiting("expiring", "late.csv")
+        d.wait("expiry", lambda: d.manifest(a["id"])["state"] in ("expired", "purged"), timeout=90)
+        r = d.cli("sluice-alice", "approve", a["id"])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not_in_review", r.stderr)
+        self.assertEqual(d.trusted("expiring"), [])
+        history = [h["to"] for h in d.manifest(a["id"])["history"]]
+        self.assertIn("expired", history)
 
     def test_api_keeps_serving_under_abuse(self):
         d = self.d
