@@ -23,8 +23,9 @@ static void usage(FILE *out)
             "\n"
             "Commands:\n"
             "  list [--state S] [--route R] [--json]   artifacts, as a table or JSON\n"
-            "  show ID                                  manifest, findings and history\n"
-            "  fetch ID [-o FILE]                       download the quarantined bytes\n"
+            "  show ID [--json]                         manifest, findings, decisions, history\n"
+            "  fetch ID [-o FILE] [--force]             download the quarantined bytes (audited),\n"
+            "                                           checked against their SHA-256\n"
             "  approve ID [--reason TEXT]               approve an artifact\n"
             "  reject ID --reason TEXT                  reject an artifact\n"
             "  task open|close|list                     interpreter tasks and their grants\n"
@@ -32,12 +33,19 @@ static void usage(FILE *out)
             "  verify s3://BUCKET/KEY                   check a trusted object's attestation\n"
             "  health [--socket PATH] [-c FILE]         is the daemon serving its API socket?\n"
             "\n"
+            "Options of the commands that talk to the daemon:\n"
+            "  --socket PATH    the daemon's API socket (default: $SLUICE_SOCKET, else api.socket\n"
+            "                   of -c FILE, else /run/sluice/api.sock)\n"
+            "  -c FILE          take the socket from this configuration\n"
+            "  --json           print the daemon's answer as JSON\n"
+            "\n"
             "Options:\n"
             "  -h, --help       show this help and exit\n"
             "  -V, --version    show the version and exit\n"
             "\n"
-            "Exit codes: 0 success, 1 failure, 2 usage error,\n"
-            "            3 the command is not available in this version.\n");
+            "Exit codes: 0 success; 1 refused or failed (the message says why and what to do);\n"
+            "            2 usage error; 3 the command is not available in this version.\n"
+            "See sluice-review(1).\n");
 }
 
 static const char *const planned_commands[] = { "task", "verify" };
