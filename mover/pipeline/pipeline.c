@@ -101,6 +101,8 @@ struct pipeline {
     strset keys;        /* staging keys queued or in flight */
     strset ids;         /* artifact ids in flight */
     strset settled;     /* ids whose manifest says they wait or ended (sweep skips them) */
+    strset finished;    /* ids promoted since the current sweep listed quarantine: its listing
+                           may still show them, and they must not be resumed again */
     artifact *artifacts;
     unsigned in_flight;
     bool started, stopping, broken;
@@ -658,6 +660,13 @@ static void got_quarantined_copy(void *user, const s3_result *r, const s3_object
         char why[600];
         snprintf(why, sizeof(why), "the quarantined copy could not be read: %s", r->detail);
         if (r->error == SL_ERR_S3 && r->code == S3_ERROR_NO_SUCH_KEY) {
+            if (a->resumed) {
+                /* found in a listing that was already stale: the copy was promoted or
+                 * purged meanwhile (only sluice deletes it), so nothing is left to do */
+                log_artifact(SL_LOG_INFO, "resume_dropped", a, "the quarantined copy is gone: finished elsewhere");
+                artifact_end(a);
+                return;
+            }
             if (sl_failed(findings_add(&a->findings, "content", FINDING_ERROR, "%s", why))) { /* keep going */ }
             settle(a, ARTIFACT_FAILED, "the quarantined copy is gone");
             return;
@@ -734,6 +743,7 @@ static void step_gate(artifact *a)
 static void finish_promoted(artifact *a)
 {
     pipeline *p = a->p;
+    strset_add(&p->finished, sl_cursor_from_cstr(a->id));
     p->stats.promoted++;
     p->stats.promoted_requests += a->requests;
     log_artifact(SL_LOG_INFO, "promoted", a, a->trusted_key);
@@ -1435,7 +1445,8 @@ static void manifest_loaded(void *user, const s3_result *r, artifact_manifest *m
         return;
     }
     if (r->error == SL_ERR_S3 && r->code == S3_ERROR_NO_SUCH_KEY) {
-        if (!strset_contains(&p->ids, sl_cursor_from_cstr(s->id))) resume_artifact(p, s);
+        if (!strset_contains(&p->ids, sl_cursor_from_cstr(s->id)) && !strset_contains(&p->finished, sl_cursor_from_cstr(s->id)))
+            resume_artifact(p, s);
         sweep_item_free(s);
         return;
     }
@@ -1603,6 +1614,7 @@ static void sweep_now(uv_timer_t *t)
     pipeline *p = t->data;
     if (p->sweeping || p->stopping || p->broken) return;
     p->sweeping = true;
+    strset_clean_up(&p->finished);
     p->sweep_route = 0;
     sl_buf_reset(&p->sweep_token);
     sweep_next(p);
@@ -1733,6 +1745,7 @@ static void handle_released(pipeline *p)
         strset_clean_up(&p->keys);
         strset_clean_up(&p->ids);
         strset_clean_up(&p->settled);
+        strset_clean_up(&p->finished);
         sl_buf_clean_up(&p->sweep_token);
         config_ref_drop(p->cfg);
         sl_free(p);
