@@ -171,7 +171,7 @@ class Mover:
             shutil.copy(self.audit, keep)
         return keep
 
-    def wait_until(self, what, check, timeout=120, describe=None):
+    def wait_until(self, what, check, timeout=240, describe=None):
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
@@ -323,7 +323,7 @@ class PipelineTest(unittest.TestCase):
             kills += 1
         m.start()
         bad = [k for k in objects if k[1].startswith("bad-")]
-        m.wait_until("staging to empty", lambda: not list_keys(STAGING, m.prefix), timeout=180)
+        m.wait_until("staging to empty", lambda: not list_keys(STAGING, m.prefix), timeout=300)
         def counts():
             return (f"{len(list_keys(TRUSTED, m.prefix))} trusted of {len(objects) - len(bad)}, "
                     f"{len(m.manifests())} manifests and {len(m.quarantine_keys())} quarantined of {len(bad)}, "
@@ -331,7 +331,7 @@ class PipelineTest(unittest.TestCase):
         m.wait_until("every artifact to settle",
                      lambda: len(list_keys(TRUSTED, m.prefix)) == len(objects) - len(bad)
                      and len(m.manifests()) == len(bad)
-                     and len(m.quarantine_keys()) == len(bad), timeout=180, describe=counts)
+                     and len(m.quarantine_keys()) == len(bad), timeout=300, describe=counts)
         self.assertEqual(m.stop(), 0)
         trusted = set(list_keys(TRUSTED, m.prefix))
         artifacts = set()
@@ -358,7 +358,7 @@ class PipelineTest(unittest.TestCase):
         m.start()
         m.wait_until("the manifest", lambda: len(m.manifests()) == 1)
         m.wait_until("the purge", lambda: not m.quarantine_keys()
-                     and list(m.manifests().values())[0]["state"] == "purged", timeout=60)
+                     and list(m.manifests().values())[0]["state"] == "purged", timeout=180)
         self.assertEqual(m.stop(), 0)
         doc = list(m.manifests().values())[0]
         self.assertEqual([h["to"] for h in doc["history"]][-2:], ["blocked", "purged"])

@@ -144,7 +144,7 @@ class Daemon:
     def manifest(self, artifact):
         return json.loads(s3.get_object(Bucket=QUARANTINE, Key=f"{self.control}artifacts/{artifact}.json")["Body"].read())
 
-    def wait(self, what, check, timeout=60):
+    def wait(self, what, check, timeout=180):
         deadline = time.time() + timeout
         while time.time() < deadline:
             value = check()
