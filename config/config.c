@@ -715,6 +715,88 @@ static char *convert_command(struct loader *ld, const json_t *v, size_t index)
     return sl_strdup(s);
 }
 
+#define PRINCIPAL_MAX 512 /* bytes of a principal ARN (IAM: paths up to 512, names up to 64) */
+#define PRINCIPAL_EXPECTED                                                                                             \
+    "expected a principal ARN such as \"arn:aws:iam::123456789012:role/sluice-mover\" or, on radosgw, "               \
+    "\"arn:aws:iam:::user/mover\""
+
+/* A character of an IAM user, role or path name. */
+static bool iam_name_char(char c) { return is_alnum(c) || strchr("+=,.@_-", c) != NULL; }
+
+/* The length of the partition at `s` ("aws", "aws-cn", "aws-us-gov", ...), 0 if none. */
+static size_t arn_partition(const char *s)
+{
+    if (strncmp(s, "aws", 3) != 0) return 0;
+    size_t n = 3;
+    if (s[n] == '-') {
+        n++;
+        while (n < 32 && (is_lower_alnum(s[n]) || s[n] == '-')) n++;
+        if (s[n - 1] == '-') return 0;
+    }
+    return n;
+}
+
+/* identities.*: arn:<partition>:iam::<account or radosgw tenant>:<root | user/[path/]name
+ * | role/[path/]name>. No wildcards: a "*" principal in an Allow would open a bucket to
+ * everyone, and "?" or "*" inside a name would match more than one identity. */
+static char *convert_principal(struct loader *ld, const json_t *v, size_t index)
+{
+    (void)index;
+    const char *s = json_string_value(v);
+    if (strpbrk(s, "*?") != NULL) {
+        report_got(ld, v, PRINCIPAL_EXPECTED " (one identity: no \"*\" or \"?\")");
+        return NULL;
+    }
+    bool ok = strlen(s) <= PRINCIPAL_MAX && strncmp(s, "arn:", 4) == 0;
+    const char *p = ok ? s + 4 : s;
+    size_t partition = ok ? arn_partition(p) : 0;
+    ok = partition > 0 && strncmp(p + partition, ":iam::", 6) == 0;
+    if (ok) {
+        p += partition + 6;
+        size_t account = 0;
+        while (account < 64 && (is_alnum(p[account]) || p[account] == '_')) account++;
+        p += account;
+        ok = *p++ == ':';
+    }
+    if (ok && strcmp(p, "root") != 0) {
+        if (strncmp(p, "user/", 5) == 0 || strncmp(p, "role/", 5) == 0) {
+            /* [path/]name: non-empty segments of name characters */
+            p += 5;
+            size_t segment = 0;
+            for (; ok && *p; p++) {
+                if (*p == '/') {
+                    ok = segment > 0;
+                    segment = 0;
+                } else {
+                    ok = iam_name_char(*p) && ++segment <= 64;
+                }
+            }
+            ok = ok && segment > 0;
+        } else {
+            ok = false;
+        }
+    }
+    if (!ok) {
+        report_got(ld, v, PRINCIPAL_EXPECTED);
+        return NULL;
+    }
+    return sl_strdup(s);
+}
+
+/* identities.vpc_endpoints: a VPC endpoint id, "vpce-" and 8 or 17 lower-case hex digits. */
+static char *convert_vpc_endpoint(struct loader *ld, const json_t *v, size_t index)
+{
+    (void)index;
+    const char *s = json_string_value(v);
+    size_t digits = strncmp(s, "vpce-", 5) == 0 ? strspn(s + 5, "0123456789abcdef") : 0;
+    if (!((digits == 8 || digits == 17) && s[5 + digits] == '\0')) {
+        report_got(ld, v,
+                   "expected a VPC endpoint id such as \"vpce-1a2b3c4d\" (\"vpce-\" and 8 or 17 lower-case hex digits)");
+        return NULL;
+    }
+    return sl_strdup(s);
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* Schema tables and the walker                                                        */
 /* ---------------------------------------------------------------------------------- */
@@ -1159,6 +1241,72 @@ static void finish_checks(struct loader *ld, const json_t *obj, void *base, bool
     }
 }
 
+/* The index of the string `s` in the JSON array `list`; 0 when it is not there. */
+static size_t json_index_of(const json_t *list, const char *s)
+{
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        const char *e = json_string_value(json_array_get(list, i));
+        if (e != NULL && strcmp(e, s) == 0) return i;
+    }
+    return 0;
+}
+
+/* identities: every ARN has one role (the mover is never also a consumer: the policies
+ * would deny it what it needs), and all share the mover's partition (the policies'
+ * resources are written in it). Values that failed their own check were not stored and
+ * are not compared again. */
+static void finish_identities(struct loader *ld, const json_t *obj, void *base, bool clean)
+{
+    (void)base;
+    (void)clean;
+    const sl_config *c = ld->config;
+    struct role {
+        const char *key;
+        const char *const *items; /* NULL for a single value */
+        size_t count;
+        const char *single;
+    } roles[] = {
+        { "mover", NULL, c->identities.mover != NULL, c->identities.mover },
+        { "grants", NULL, c->identities.grants != NULL, c->identities.grants },
+        { "consumers", (const char *const *)c->identities.consumers, c->identities.consumer_count, NULL },
+        { "reviewers", (const char *const *)c->identities.reviewers, c->identities.reviewer_count, NULL },
+    };
+    const size_t role_count = sizeof(roles) / sizeof(roles[0]);
+    const char *mover = c->identities.mover;
+    size_t mover_partition = mover ? arn_partition(mover + 4) : 0;
+    for (size_t r = 0; r < role_count; r++) {
+        const json_t *list = roles[r].items ? json_object_get(obj, roles[r].key) : NULL;
+        for (size_t i = 0; i < roles[r].count; i++) {
+            const char *arn = roles[r].items ? roles[r].items[i] : roles[r].single;
+            size_t mark = path_push_key(ld, roles[r].key);
+            if (roles[r].items) (void)path_push_index(ld, json_index_of(list, arn));
+            json_t *shown = json_string(arn);
+            bool reported = false;
+            for (size_t q = 0; q < r && !reported; q++) {
+                for (size_t j = 0; j < roles[q].count && !reported; j++) {
+                    const char *other = roles[q].items ? roles[q].items[j] : roles[q].single;
+                    if (strcmp(arn, other) != 0) continue;
+                    char where[96];
+                    if (roles[q].items)
+                        snprintf(where, sizeof(where), "identities.%s[%zu]", roles[q].key,
+                                 json_index_of(json_object_get(obj, roles[q].key), other));
+                    else
+                        snprintf(where, sizeof(where), "identities.%s", roles[q].key);
+                    report_got(ld, shown, "expected an identity other than %s (an identity has one role)", where);
+                    reported = true;
+                }
+            }
+            size_t partition = arn_partition(arn + 4);
+            if (!reported && r > 0 && mover_partition > 0 &&
+                (partition != mover_partition || strncmp(arn + 4, mover + 4, partition) != 0))
+                report_got(ld, shown, "expected an ARN in the partition \"%.*s\" of identities.mover",
+                           (int)mover_partition, mover + 4);
+            json_decref(shown);
+            path_pop(ld, mark);
+        }
+    }
+}
+
 /* Route i against the routes before it: unique names, prefixes that do not overlap. */
 static void check_route_against_earlier(struct loader *ld, size_t i)
 {
@@ -1192,6 +1340,15 @@ static void check_route_against_earlier(struct loader *ld, size_t i)
 }
 
 static const struct schema route_schema;
+static const struct schema identities_schema;
+
+/* An optional section whose keys are required once it is there: an absent section is
+ * not walked (no "identities.mover: required" for a config that names no identities). */
+static void parse_identities(struct loader *ld, const json_t *v)
+{
+    ld->config->identities.present = true;
+    walk_object(ld, v, &identities_schema, (uint8_t *)&ld->config->identities);
+}
 
 static void parse_routes(struct loader *ld, const json_t *v)
 {
@@ -1405,6 +1562,22 @@ static const struct field log_fields[] = {
 };
 static const struct schema log_schema = { log_fields, 2, NULL };
 
+static const struct field identities_fields[] = {
+    { .name = "mover", .kind = K_STRING, .offset = IN(identities, mover), .flags = F_REQUIRED,
+      .convert = convert_principal },
+    { .name = "grants", .kind = K_STRING, .offset = IN(identities, grants), .flags = F_REQUIRED,
+      .convert = convert_principal },
+    { .name = "consumers", .kind = K_STRINGS, .offset = IN(identities, consumers),
+      .count_offset = IN(identities, consumer_count), .flags = F_UNIQUE, .convert = convert_principal },
+    { .name = "reviewers", .kind = K_STRINGS, .offset = IN(identities, reviewers),
+      .count_offset = IN(identities, reviewer_count), .flags = F_UNIQUE, .convert = convert_principal },
+    { .name = "vpc_endpoints", .kind = K_STRINGS, .offset = IN(identities, vpc_endpoints),
+      .count_offset = IN(identities, vpc_endpoint_count), .flags = F_UNIQUE, .convert = convert_vpc_endpoint },
+};
+static const struct schema identities_schema = { identities_fields,
+                                                 sizeof(identities_fields) / sizeof(identities_fields[0]),
+                                                 finish_identities };
+
 static const struct field root_fields[] = {
     { .name = "s3", .kind = K_OBJECT, .offset = offsetof(sl_config, s3), .sub = &s3_schema },
     { .name = "buckets", .kind = K_OBJECT, .offset = offsetof(sl_config, buckets), .sub = &buckets_schema },
@@ -1416,6 +1589,7 @@ static const struct field root_fields[] = {
     { .name = "audit", .kind = K_OBJECT, .offset = offsetof(sl_config, audit), .sub = &audit_schema },
     { .name = "worker", .kind = K_OBJECT, .offset = offsetof(sl_config, worker), .sub = &worker_schema },
     { .name = "log", .kind = K_OBJECT, .offset = offsetof(sl_config, log), .sub = &log_schema },
+    { .name = "identities", .kind = K_CUSTOM, .parse = parse_identities },
 };
 static const struct schema root_schema = { root_fields, sizeof(root_fields) / sizeof(root_fields[0]), NULL };
 
@@ -1470,6 +1644,11 @@ void sl_config_free(sl_config *c)
     sl_free(c->api.socket);
     sl_free(c->api.metrics_listen);
     sl_free(c->audit.file);
+    sl_free(c->identities.mover);
+    sl_free(c->identities.grants);
+    free_strings(c->identities.consumers, c->identities.consumer_count);
+    free_strings(c->identities.reviewers, c->identities.reviewer_count);
+    free_strings(c->identities.vpc_endpoints, c->identities.vpc_endpoint_count);
     sl_free(c);
 }
 

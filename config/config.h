@@ -12,7 +12,9 @@
  * only where to find them (an AWS shared credentials file + profile, or the
  * environment). The loader does not open credentials files, the CA file, the audit file
  * or the socket (the daemon does, at start-up); the only files it requires to exist
- * and be readable are the YARA rules files of `routes[].checks.rules`.
+ * and be readable are the YARA rules files of `routes[].checks.rules`. The optional
+ * `identities` section names the S3 principals for `sluice-mover policy`; the daemon
+ * itself does not use it.
  * docs/configuration.md documents every key, its default and its validation.
  *
  * Ownership: sl_config owns all of its strings and arrays; sl_config_free releases it.
@@ -160,6 +162,24 @@ typedef struct sl_config {
         int level;   /* 0 debug, 1 info (default), 2 warn, 3 error */
         bool json;   /* "format": "json" (default "text": key=value) */
     } log;
+
+    /* The S3 principals `sluice-mover policy` writes bucket policies for (optional;
+     * mover/policy/policy.h). Principal ARNs as the S3 server spells them:
+     * "arn:aws:iam:::user/mover" on radosgw, "arn:aws:iam::123456789012:role/x" on AWS —
+     * arn:<partition>:iam::<account or tenant>:(root | user/[path/]name |
+     * role/[path/]name), no wildcard. All share one partition; each ARN names one role
+     * only (a consumer is never also the mover, ...). */
+    struct {
+        bool present;            /* the section was given; the rest is unset otherwise */
+        char *mover;             /* required in the section */
+        char *grants;            /* required in the section; the identity that signs grants */
+        char **consumers;        /* read trusted; each listed once */
+        size_t consumer_count;
+        char **reviewers;        /* read trusted (`sluice-review verify`); each listed once */
+        size_t reviewer_count;
+        char **vpc_endpoints;    /* "vpce-" + 8 or 17 lower-case hex digits; each listed once */
+        size_t vpc_endpoint_count;
+    } identities;
 } sl_config;
 
 /* One problem found in a file. */

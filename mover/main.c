@@ -1,9 +1,8 @@
 /*
- * main.c — the sluice-mover program: the daemon (`run`), `check-config`, and the
- * commands later work adds (`policy`), which answer "not in this version" (exit 3).
+ * main.c — the sluice-mover program: the daemon (`run`), `check-config` and `policy`.
  *
  * `run` wires the parts together on one libuv loop: the configuration, the S3 client
- * (mover credentials), the audit log, libmagic and the pipeline. Signals: SIGTERM and
+ * (mover credentials), the audit log, libmagic, the pipeline and the socket API. Signals: SIGTERM and
  * SIGINT stop taking work, let artifacts in flight finish their step (20 s at most —
  * what is left is cancelled and stays where its bytes are), flush the audit log and
  * exit 0; SIGHUP reloads the configuration (an invalid file is logged and the old
@@ -23,6 +22,7 @@
 #include "config/config.h"
 #include "log/log.h"
 #include "pipeline/pipeline.h"
+#include "policy/policy.h"
 #include "s3/client.h"
 #include "s3/credentials.h"
 #include "util/alloc.h"
@@ -43,10 +43,13 @@ static void usage(FILE *out)
             "Commands:\n"
             "  run -c FILE           run the daemon with the configuration FILE\n"
             "  check-config -c FILE  validate FILE and print OK or every error found\n"
-            "  policy -c FILE        print the S3 bucket policies for the configuration\n"
+            "  policy -c FILE [-o DIR]\n"
+            "                        print the S3 bucket policies for the configuration\n"
+            "                        (with -o: write DIR/<bucket>.json, one per bucket)\n"
             "\n"
             "Options:\n"
             "  -c, --config FILE     the configuration file\n"
+            "  -o, --output-dir DIR  policy: write the policies into DIR\n"
             "  -h, --help            show this help and exit\n"
             "  -V, --version         show the version and exit\n"
             "\n"
@@ -272,12 +275,14 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { "config", required_argument, NULL, 'c' },
+        { "output-dir", required_argument, NULL, 'o' },
         { NULL, 0, NULL, 0 },
     };
     const char *config = NULL;
+    const char *output_dir = NULL;
     int opt;
     /* options may come before or after the command: `run -c F` and `-c F run` */
-    while ((opt = getopt_long(argc, argv, "hVc:", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "hVc:o:", options, NULL)) != -1) {
         switch (opt) {
         case 'h':
             usage(stdout);
@@ -287,6 +292,9 @@ int main(int argc, char **argv)
             return EXIT_OK;
         case 'c':
             config = optarg;
+            break;
+        case 'o':
+            output_dir = optarg;
             break;
         default:
             usage(stderr);
@@ -312,8 +320,11 @@ int main(int argc, char **argv)
         return run(config);
     }
     if (strcmp(command, "policy") == 0) {
-        fprintf(stderr, "sluice-mover: 'policy' is not available in version %s yet\n", SLUICE_VERSION);
-        return EXIT_NOT_AVAILABLE;
+        if (config == NULL) {
+            fprintf(stderr, "sluice-mover policy: which configuration? give -c FILE\n");
+            return EXIT_USAGE;
+        }
+        return policy_command(config, output_dir, stdout, stderr);
     }
     fprintf(stderr, "sluice-mover: unknown command '%s' (see sluice-mover --help)\n", command);
     return EXIT_USAGE;

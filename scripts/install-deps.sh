@@ -14,7 +14,7 @@ PACKAGES=(
   # local S3 server
   ceph-mon ceph-osd radosgw ceph-common
   # benchmarks
-  wrk
+  wrk rclone
 )
 
 missing=()

@@ -6,6 +6,8 @@
 #   scripts/s3-server.sh stop     stop what start started (by recorded pids); fine if idle
 #   scripts/s3-server.sh status   running / not running; exit 0 running, 3 not running,
 #                                 1 some daemons dead (LSB style)
+#   scripts/s3-server.sh policies (re)write the bucket policies with `sluice-mover policy`
+#                                 and apply them to the running server
 #   eval "$(scripts/s3-server.sh env)"
 #                                 export SLUICE_S3_ENDPOINT, keys, buckets, ... (exit 1 if
 #                                 the server is not running)
@@ -18,6 +20,16 @@
 #   SLUICE_S3_RGW_CONF       extra ceph.conf lines (newline separated) for radosgw's
 #                            section, e.g. "rgw lc debug interval = 10"
 #   SLUICE_S3_TRACE=1        start prints the time of each step
+#   SLUICE_MOVER_BIN         the sluice-mover that writes the bucket policies; default
+#                            <repo>/build/sluice-mover
+#   SLUICE_S3_POLICIES       auto (default): start applies the policies when
+#                            SLUICE_MOVER_BIN exists and has the `policy` command, and
+#                            warns otherwise; required: start fails unless they are
+#                            applied (scripts/test.sh); off: start applies none
+#   SLUICE_S3_POLICY_CONFIG  a sluice configuration with an "identities" section to
+#                            write the policies from (its buckets must be the three
+#                            below); default <dir>/policy-config.json, which start writes
+#                            for the local identities (docs/local-s3-server.md)
 #
 # The parts, in the order start runs them:
 #   1. preflight   stop a running instance; refuse if a port is taken; wipe the data folder
@@ -41,6 +53,10 @@
 #   6. buckets     sluice-staging, sluice-quarantine, sluice-trusted, created with the
 #                  mover's keys (curl --aws-sigv4), so mover owns them. Steps 5 and 6
 #                  overlap: the mover first, then its buckets while the others are made.
+#   7. policies    `sluice-mover policy -c <policy config> --output-dir <dir>/policies`,
+#                  then PutBucketPolicy of each file with the mover's keys (curl): the
+#                  grants identity may only PUT under the routes' staging prefixes, the
+#                  consumer and reviewer only read trusted (docs/policies.md).
 #   stop: radosgw, OSD, mon in turn: SIGTERM, wait, SIGKILL after a timeout. A pid is only
 #   signalled if /proc/<pid>/cmdline names this data folder's ceph.conf.
 set -euo pipefail
@@ -52,6 +68,8 @@ DIR=$(realpath -m -- "$DIR")
 S3_PORT=${SLUICE_S3_PORT:-7480}
 MON_PORT=${SLUICE_MON_PORT:-3300}
 START_TIMEOUT=${SLUICE_S3_START_TIMEOUT:-60}
+MOVER_BIN=${SLUICE_MOVER_BIN:-$REPO/build/sluice-mover}
+POLICIES=${SLUICE_S3_POLICIES:-auto}
 
 readonly MARKER=.sluice-s3-server
 readonly DAEMONS=(rgw osd mon)          # stop order
@@ -69,6 +87,7 @@ export CEPH_CONF=$CONF                  # for the ceph and radosgw-admin command
 
 say() { printf '%s: %s\n' "$PROG" "$*"; }
 err() { printf '%s: error: %s\n' "$PROG" "$*" >&2; }
+warn() { printf '%s: warning: %s\n' "$PROG" "$*" >&2; }
 die() { err "$*"; exit 1; }
 # With SLUICE_S3_TRACE=1, start prints how long each step took (stderr).
 trace() {
@@ -402,9 +421,98 @@ create_identities_and_buckets() {
   trace "identities"
 }
 
+# ---------------------------------------------------------------- policies ---------
+
+# The configuration start writes for `sluice-mover policy`: the local buckets, the routes
+# of config/examples/local.json plus a "tests" route (staging prefix tests/) for the
+# integration tests, and the local identities as radosgw spells principals
+# (arn:aws:iam:::user/<uid>: no account, the default tenant). Nothing in it is opened.
+write_policy_config() {
+  cat >"$DIR/policy-config.json" <<EOF
+{
+  "s3": { "endpoint": "http://127.0.0.1:$S3_PORT", "region": "$REGION",
+          "credentials": { "file": "credentials", "profile": "mover" } },
+  "buckets": { "staging": "sluice-staging", "quarantine": "sluice-quarantine",
+               "trusted": "sluice-trusted" },
+  "grants": { "credentials": { "file": "credentials", "profile": "grants" } },
+  "routes": [
+    { "name": "reports", "staging_prefix": "reports/", "trusted_prefix": "reports/" },
+    { "name": "metrics", "staging_prefix": "metrics/", "trusted_prefix": "metrics/" },
+    { "name": "tests", "staging_prefix": "tests/", "trusted_prefix": "tests/" }
+  ],
+  "audit": { "file": "run/audit.jsonl" },
+  "identities": {
+    "mover": "arn:aws:iam:::user/mover",
+    "grants": "arn:aws:iam:::user/grants",
+    "consumers": ["arn:aws:iam:::user/consumer"],
+    "reviewers": ["arn:aws:iam:::user/reviewer"]
+  }
+}
+EOF
+}
+
+set_recorded() {  # set_recorded KEY VALUE: replace or add KEY=VALUE in server.env
+  local file=$DIR/server.env
+  { grep -v "^$1=" "$file" 2>/dev/null || true; printf '%s=%s\n' "$1" "$2"; } >"$file.new"
+  mv -f "$file.new" "$file"
+}
+
+put_bucket_policy() {  # put_bucket_policy BUCKET FILE ACCESS_KEY SECRET_KEY
+  local out=$LOGS/policy-$1.out code
+  # "?policy=", not "?policy": curl 7.88 signs the bare form differently from radosgw.
+  code=$(curl -sS -o "$out" -w '%{http_code}' --max-time 20 -X PUT -H "$UNSIGNED" \
+              -H 'Content-Type: application/json' --data-binary "@$2" \
+              --aws-sigv4 "aws:amz:$REGION:s3" --user "$3:$4" \
+              "http://127.0.0.1:$S3_PORT/$1?policy=" 2>&1) || true
+  [[ $code == 200 || $code == 204 ]] && return 0
+  echo "PutBucketPolicy $1 answered HTTP $code: $(head -c 300 "$out" 2>/dev/null)"
+  return 1
+}
+
+# apply_policies MODE: has sluice-mover write the policies into <dir>/policies, then
+# applies each with the mover's keys; prints what it did or why it did not. Returns 0
+# when applied; 2 in MODE auto when sluice-mover is missing or has no `policy` command
+# yet (exit 3: "not available", or 2: a usage error — an older sluice-mover does not know
+# --output-dir), a warning; 1 on any other failure (and on every failure in MODE
+# required).
+apply_policies() {
+  local mode=$1 config=${SLUICE_S3_POLICY_CONFIG:-$DIR/policy-config.json} rc=0
+  local bucket file ak sk applied=()
+  config=$(realpath -m -- "$config")
+  set_recorded POLICIES none
+  if [[ ! -x $MOVER_BIN ]]; then
+    echo "no bucket policies applied: $MOVER_BIN is not built (cmake -S . -B build &&" \
+         "cmake --build build); then run: $0 policies"
+    [[ $mode == required ]] && return 1
+    return 2
+  fi
+  rm -rf "$DIR/policies"
+  "$MOVER_BIN" policy -c "$config" --output-dir "$DIR/policies" >"$LOGS/policy.out" 2>&1 || rc=$?
+  if ((rc == 2 || rc == 3)) && [[ $mode != required ]]; then
+    echo "no bucket policies applied: $MOVER_BIN has no \`policy -c FILE --output-dir DIR\`" \
+         "command yet (exit $rc; see $LOGS/policy.out); after building it, run: $0 policies"
+    return 2
+  fi
+  if ((rc != 0)); then
+    echo "\`$MOVER_BIN policy -c $config\` failed (exit $rc): $(tail -n 5 "$LOGS/policy.out")"
+    return 1
+  fi
+  read -r ak sk < <(profile_keys mover) || { echo "no [mover] profile in $DIR/credentials"; return 1; }
+  while read -r bucket file; do
+    put_bucket_policy "$bucket" "$file" "$ak" "$sk" || return 1
+    applied+=("$bucket")
+  done <"$LOGS/policy.out"
+  ((${#applied[@]} > 0)) || { echo "\`$MOVER_BIN policy\` wrote no policy"; return 1; }
+  set_recorded POLICIES applied
+  set_recorded POLICY_CONFIG "$config"
+  echo "bucket policies applied to ${applied[*]} (from $config; docs/policies.md)"
+}
+
 cmd_start() {
-  local c fsid osd_uuid mkfs_mon mkfs_osd job
+  local c fsid osd_uuid mkfs_mon mkfs_osd job msg rc
   [[ $START_TIMEOUT =~ ^[0-9]+$ ]] || die "SLUICE_S3_START_TIMEOUT=$START_TIMEOUT: seconds"
+  [[ $POLICIES == @(auto|required|off) ]] ||
+    die "SLUICE_S3_POLICIES=$POLICIES: expected auto, required or off"
   for c in ceph-mon ceph-osd radosgw radosgw-admin monmaptool ceph curl openssl setsid; do
     command -v "$c" >/dev/null ||
       die "$c not found; install the dependencies with scripts/install-deps.sh"
@@ -468,6 +576,20 @@ cmd_start() {
 
   create_identities_and_buckets
 
+  write_policy_config
+  if [[ $POLICIES == off ]]; then
+    set_recorded POLICIES none
+  else
+    rc=0
+    msg=$(apply_policies "$POLICIES") || rc=$?
+    case $rc in
+      0) say "$msg" ;;
+      2) warn "$msg" ;;
+      *) fail_start "$LOGS/policy.out" "$msg" ;;
+    esac
+    trace "policies"
+  fi
+
   START_OK=1
   trap - EXIT INT TERM
   say "ready at http://127.0.0.1:$S3_PORT in $(secs_since "$T0")s (data: $DIR)"
@@ -504,7 +626,8 @@ cmd_status() {
   done
   port=$(recorded S3_PORT) || port=$S3_PORT
   if ((${#down[@]} == 0)); then
-    say "running at http://127.0.0.1:$port (pids: $(join "${up[@]}"); data: $DIR)"
+    say "running at http://127.0.0.1:$port (pids: $(join "${up[@]}"); data: $DIR;" \
+        "bucket policies: $(recorded POLICIES || echo none))"
     return 0
   elif ((${#up[@]} == 0)); then
     say "not running (data: $DIR)"
@@ -535,6 +658,9 @@ cmd_env() {
   printf 'export SLUICE_S3_REGION=%s\n' "$(shq "$REGION")"
   printf 'export SLUICE_S3_DIR=%s\n' "$(shq "$DIR")"
   printf 'export SLUICE_S3_CREDENTIALS=%s\n' "$(shq "$DIR/credentials")"
+  printf 'export SLUICE_S3_POLICIES=%s\n' "$(shq "$(recorded POLICIES || echo none)")"
+  printf 'export SLUICE_S3_POLICY_CONFIG=%s\n' \
+         "$(shq "$(recorded POLICY_CONFIG || echo "$DIR/policy-config.json")")"
   for name in "${BUCKETS[@]}"; do
     upper=${name^^}
     printf 'export SLUICE_BUCKET_%s=%s\n' "$upper" "$(shq "sluice-$name")"
@@ -548,15 +674,33 @@ cmd_env() {
   done
 }
 
+# Applies the policies again (after a build, or with another SLUICE_S3_POLICY_CONFIG);
+# every failure is an error here.
+cmd_policies() {
+  local d msg
+  for d in "${DAEMONS[@]}"; do
+    daemon_pid "$d" >/dev/null ||
+      die "the local S3 server is not running (data: $DIR); start it with: $0 start"
+  done
+  S3_PORT=$(recorded S3_PORT) || die "$DIR/server.env is missing; restart with: $0 start"
+  # the configuration of the last policies applied, unless another is named
+  [[ -n ${SLUICE_S3_POLICY_CONFIG:-} ]] || SLUICE_S3_POLICY_CONFIG=$(recorded POLICY_CONFIG) ||
+    SLUICE_S3_POLICY_CONFIG=$DIR/policy-config.json
+  msg=$(apply_policies required) || die "$msg"
+  say "$msg"
+}
+
 usage() {
   cat <<EOF
-usage: $0 start|stop|status|env
-  start   start a fresh local S3 server (radosgw) in $DIR
-  stop    stop it
-  status  is it running? (exit 0 yes, 3 no, 1 partly)
-  env     print export lines: eval "\$($0 env)"
+usage: $0 start|stop|status|env|policies
+  start     start a fresh local S3 server (radosgw) in $DIR, with bucket policies
+  stop      stop it
+  status    is it running? (exit 0 yes, 3 no, 1 partly)
+  env       print export lines: eval "\$($0 env)"
+  policies  write the bucket policies with sluice-mover and apply them again
 settings: SLUICE_S3_DIR, SLUICE_S3_PORT (7480), SLUICE_MON_PORT (3300),
-          SLUICE_S3_START_TIMEOUT (60), SLUICE_S3_RGW_CONF; see docs/local-s3-server.md
+          SLUICE_S3_START_TIMEOUT (60), SLUICE_S3_RGW_CONF, SLUICE_MOVER_BIN,
+          SLUICE_S3_POLICIES (auto), SLUICE_S3_POLICY_CONFIG; see docs/local-s3-server.md
 EOF
 }
 
@@ -565,6 +709,7 @@ case ${1:-} in
   stop) cmd_stop ;;
   status) cmd_status ;;
   env) cmd_env ;;
+  policies) cmd_policies ;;
   -h | --help | help) usage ;;
   *) usage >&2; exit 2 ;;
 esac

@@ -4,7 +4,8 @@
 # 1. installs the Debian packages it needs (scripts/install-deps.sh, quiet when done);
 # 2. configures and builds two trees: build/ (RelWithDebInfo; unit tests also run
 #    under valgrind there) and build-asan/ (Debug with AddressSanitizer + UBSan);
-# 3. starts a fresh local S3 server (scripts/s3-server.sh) and exports its env;
+# 3. starts a fresh local S3 server (scripts/s3-server.sh) with the bucket policies
+#    that build/sluice-mover writes (required: no policies, no tests), exports its env;
 # 4. runs every test (ctest --output-on-failure) in both trees;
 # 5. stops the server, also when tests fail or the script is interrupted.
 # Exits non-zero on any failure; the last line sums both runs as "N passed, M failed".
@@ -31,7 +32,7 @@ step "local S3 server"
 export SLUICE_S3_DIR="${SLUICE_S3_DIR:-$root/build/s3-server}"
 trap 'scripts/s3-server.sh stop || true' EXIT
 trap 'exit 130' INT TERM
-scripts/s3-server.sh start
+SLUICE_MOVER_BIN="$root/build/sluice-mover" SLUICE_S3_POLICIES=required scripts/s3-server.sh start
 eval "$(scripts/s3-server.sh env)"
 
 passed=0

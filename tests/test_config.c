@@ -126,7 +126,7 @@ struct broken_case {
     const char *name;
     const char *json; /* single quotes stand for double quotes */
     sl_error code;
-    const char *errors[12];
+    const char *errors[16];
 };
 
 #define INVALID SL_ERR_INVALID_ARGUMENT
@@ -136,7 +136,7 @@ static const struct broken_case broken_cases[] = {
     { "unknown top-level key",
       "{" MINIMAL ", 'extra': 1}",
       INVALID,
-      { "extra: unknown key (known keys: s3, buckets, grants, routes, review, retention, api, audit, worker, log)" } },
+      { "extra: unknown key (known keys: s3, buckets, grants, routes, review, retention, api, audit, worker, log, identities)" } },
     { "typo in a route key",
       WITH_ROUTE("{'name': 'a', 'staging_prefix': 'a/', 'trusted_prefix': 'a/', 'chekcs': {}}"),
       INVALID,
@@ -480,6 +480,65 @@ static const struct broken_case broken_cases[] = {
       "{" MINIMAL ", 'grants': {'max_ttl': '10m'}}",
       INVALID,
       { "grants.default_ttl: expected at most grants.max_ttl (\"10m\"), got the default \"15m\" (set default_ttl)" } },
+    /* ---- identities ---- */
+    { "identities: not an object",
+      "{" MINIMAL ", 'identities': []}",
+      INVALID,
+      { "identities: expected an object, got []" } },
+    { "identities: required keys once the section is there, bad ARNs and endpoint ids",
+      "{" MINIMAL ", 'identities': {'consumers': ['arn:aws:iam:::user/*', 'consumer', "
+      "'arn:aws:iam:::group/readers', 'arn:aws:s3:::bucket', 'arn:aws:iam:::user/a//b', 'arn:awsx:iam:::user/c', "
+      "'arn:aws:iam::12345678901234567890123456789012345678901234567890123456789012345:root'], "
+      "'reviewers': 'arn:aws:iam:::user/reviewer', 'vpc_endpoints': ['vpce-12', 'VPCE-1a2b3c4d', 'vpce-1A2B3C4D', "
+      "'vpce-1a2b3c4d5']}}",
+      INVALID,
+      { "identities.consumers[0]: expected a principal ARN such as \"arn:aws:iam::123456789012:role/sluice-mover\" or, "
+        "on radosgw, \"arn:aws:iam:::user/mover\" (one identity: no \"*\" or \"?\"), got \"arn:aws:iam:::user/*\"",
+        "identities.consumers[1]: expected a principal ARN such as \"arn:aws:iam::123456789012:role/sluice-mover\" or, "
+        "on radosgw, \"arn:aws:iam:::user/mover\", got \"consumer\"",
+        "identities.consumers[2]: expected a principal ARN such as \"arn:aws:iam::123456789012:role/sluice-mover\" or, "
+        "on radosgw, \"arn:aws:iam:::user/mover\", got \"arn:aws:iam:::group/readers\"",
+        "identities.consumers[3]: expected a principal ARN such as \"arn:aws:iam::123456789012:role/sluice-mover\" or, "
+        "on radosgw, \"arn:aws:iam:::user/mover\", got \"arn:aws:s3:::bucket\"",
+        "identities.consumers[4]: expected a principal ARN such as \"arn:aws:iam::123456789012:role/sluice-mover\" or, "
+        "on radosgw, \"arn:aws:iam:::user/mover\", got \"arn:aws:iam:::user/a//b\"",
+        "identities.consumers[5]: expected a principal ARN such as \"arn:aws:iam::123456789012:role/sluice-mover\" or, "
+        "on radosgw, \"arn:aws:iam:::user/mover\", got \"arn:awsx:iam:::user/c\"",
+        "identities.consumers[6]: expected a principal ARN such as \"arn:aws:iam::123456789012:role/sluice-mover\" or, "
+        "on radosgw, \"arn:aws:iam:::user/mover\", got "
+        "\"arn:aws:iam::12345678901234567890123456789012345678901234567890123456789012345:r...\"",
+        "identities.reviewers: expected an array of strings, got \"arn:aws:iam:::user/reviewer\"",
+        "identities.vpc_endpoints[0]: expected a VPC endpoint id such as \"vpce-1a2b3c4d\" (\"vpce-\" and 8 or 17 "
+        "lower-case hex digits), got \"vpce-12\"",
+        "identities.vpc_endpoints[1]: expected a VPC endpoint id such as \"vpce-1a2b3c4d\" (\"vpce-\" and 8 or 17 "
+        "lower-case hex digits), got \"VPCE-1a2b3c4d\"",
+        "identities.vpc_endpoints[2]: expected a VPC endpoint id such as \"vpce-1a2b3c4d\" (\"vpce-\" and 8 or 17 "
+        "lower-case hex digits), got \"vpce-1A2B3C4D\"",
+        "identities.vpc_endpoints[3]: expected a VPC endpoint id such as \"vpce-1a2b3c4d\" (\"vpce-\" and 8 or 17 "
+        "lower-case hex digits), got \"vpce-1a2b3c4d5\"",
+        "identities.mover: required", "identities.grants: required" } },
+    { "identities: missing mover and grants, an unknown key",
+      "{" MINIMAL ", 'identities': {'consumer': ['arn:aws:iam:::user/consumer']}}",
+      INVALID,
+      { "identities.consumer: unknown key (known keys: mover, grants, consumers, reviewers, vpc_endpoints)",
+        "identities.mover: required", "identities.grants: required" } },
+    { "identities: one role per identity, one partition, each listed once",
+      "{" MINIMAL ", 'identities': {'mover': 'arn:aws:iam::123456789012:role/mover', "
+      "'grants': 'arn:aws:iam::123456789012:role/mover', "
+      "'consumers': ['arn:aws:iam::123456789012:role/c', 'arn:aws-cn:iam::123456789012:role/cn', "
+      "'arn:aws:iam::123456789012:role/c'], "
+      "'reviewers': ['arn:aws:iam::123456789012:role/r', 'arn:aws:iam::123456789012:role/c'], "
+      "'vpc_endpoints': ['vpce-1a2b3c4d', 'vpce-1a2b3c4d']}}",
+      INVALID,
+      { "identities.consumers[2]: \"arn:aws:iam::123456789012:role/c\" is listed twice (first at "
+        "identities.consumers[0])",
+        "identities.vpc_endpoints[1]: \"vpce-1a2b3c4d\" is listed twice (first at identities.vpc_endpoints[0])",
+        "identities.grants: expected an identity other than identities.mover (an identity has one role), got "
+        "\"arn:aws:iam::123456789012:role/mover\"",
+        "identities.consumers[1]: expected an ARN in the partition \"aws\" of identities.mover, got "
+        "\"arn:aws-cn:iam::123456789012:role/cn\"",
+        "identities.reviewers[1]: expected an identity other than identities.consumers[0] (an identity has one "
+        "role), got \"arn:aws:iam::123456789012:role/c\"" } },
     /* ---- api, audit, worker ---- */
     { "bad socket modes",
       "{" MINIMAL ", 'api': {'socket_mode': '0999'}}",
@@ -535,7 +594,7 @@ static const struct broken_case broken_cases[] = {
         "routes[0].review_ttl: expected a duration such as \"30s\", got \"1 day\"",
         "routes[1].name: \"a\" is already the name of routes[0]", "s3.verify_tls: expected true or false, got \"no\"",
         "buckets.trusted: required", "worker.concurrency: expected an integer from 1 to 10000, got 0",
-        "audti: unknown key (known keys: s3, buckets, grants, routes, review, retention, api, audit, worker, log)",
+        "audti: unknown key (known keys: s3, buckets, grants, routes, review, retention, api, audit, worker, log, identities)",
         "audit.file: required", "routes[1].review: \"hook\" needs review.hook.command" } },
 };
 
@@ -757,6 +816,43 @@ static void defaults_are_applied(void **state)
     assert_int_equal(c->worker.concurrency, 32);
     assert_int_equal(c->log.level, 1);
     assert_false(c->log.json);
+    assert_false(c->identities.present); /* optional; only `sluice-mover policy` needs it */
+    assert_null(c->identities.mover);
+    assert_null(c->identities.grants);
+    assert_int_equal(c->identities.consumer_count, 0);
+    assert_int_equal(c->identities.vpc_endpoint_count, 0);
+    sl_config_free(c);
+}
+
+static void identities_are_loaded(void **state)
+{
+    (void)state;
+    sl_config *c = load_ok("{" MINIMAL ", 'identities': {'mover': 'arn:aws:iam::123456789012:role/sluice/mover', "
+                           "'grants': 'arn:aws:iam::123456789012:user/grants', "
+                           "'consumers': ['arn:aws:iam::210987654321:root', 'arn:aws:iam::123456789012:role/a.b+c=d,e@f_g-h'], "
+                           "'reviewers': ['arn:aws:iam:::user/reviewer'], "
+                           "'vpc_endpoints': ['vpce-1a2b3c4d', 'vpce-0123456789abcdef0']}}",
+                           BASE);
+    assert_true(c->identities.present);
+    assert_string_equal(c->identities.mover, "arn:aws:iam::123456789012:role/sluice/mover");
+    assert_string_equal(c->identities.grants, "arn:aws:iam::123456789012:user/grants");
+    assert_int_equal(c->identities.consumer_count, 2);
+    assert_string_equal(c->identities.consumers[0], "arn:aws:iam::210987654321:root");
+    assert_string_equal(c->identities.consumers[1], "arn:aws:iam::123456789012:role/a.b+c=d,e@f_g-h");
+    assert_int_equal(c->identities.reviewer_count, 1);
+    assert_string_equal(c->identities.reviewers[0], "arn:aws:iam:::user/reviewer"); /* radosgw: no account */
+    assert_int_equal(c->identities.vpc_endpoint_count, 2);
+    assert_string_equal(c->identities.vpc_endpoints[1], "vpce-0123456789abcdef0");
+    sl_config_free(c);
+
+    /* other partitions and radosgw tenants; lists may be empty */
+    c = load_ok("{" MINIMAL ", 'identities': {'mover': 'arn:aws-us-gov:iam::123456789012:role/mover', "
+                "'grants': 'arn:aws-us-gov:iam::tenant_1:user/grants', 'consumers': []}}",
+                BASE);
+    assert_true(c->identities.present);
+    assert_int_equal(c->identities.consumer_count, 0);
+    assert_null(c->identities.consumers);
+    assert_int_equal(c->identities.reviewer_count, 0);
     sl_config_free(c);
 }
 
@@ -1153,6 +1249,7 @@ int main(void)
         cmocka_unit_test(local_example_loads),
         cmocka_unit_test(production_example_loads),
         cmocka_unit_test(defaults_are_applied),
+        cmocka_unit_test(identities_are_loaded),
         cmocka_unit_test(every_value_form_is_accepted),
         cmocka_unit_test(relative_paths_resolve_against_the_base),
         cmocka_unit_test(rules_files_resolve_and_must_be_readable),

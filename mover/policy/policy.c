@@ -1,0 +1,546 @@
+/*
+ * policy.c — building the bucket policies of policy.h with jansson, and the `policy`
+ * command (contract: policy.h; what each statement is for: docs/policies.md).
+ *
+ * How the parts fit: the action lists are tables at the top, one per kind of access, so
+ * that what each principal may do reads in one place. `statement()` assembles one
+ * statement with its keys always in the order Sid, Effect, Principal, Action,
+ * Resource | NotResource, Condition. One builder per bucket (build_staging,
+ * build_mover_only for quarantine and control, build_trusted) appends its statements;
+ * a statement whose principal list would be empty (no consumers, say) is left out.
+ * Denials are Deny statements with Action lists: radosgw ignores NotAction (a statement
+ * written with it matches no request), and it lets an uploader read, tag and re-ACL its
+ * own objects unless an explicit Deny says otherwise (docs/policies.md, "radosgw").
+ *
+ * Out of memory: jansson's constructors return NULL only when malloc fails; as for the
+ * rest of sluice (util/alloc.h), that aborts the process (`must`).
+ */
+#include "policy/policy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "util/alloc.h"
+#include "util/buf.h"
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---------------------------------------------------------------------------------- */
+/* What each principal may do: the action tables                                      */
+/* ---------------------------------------------------------------------------------- */
+
+/* The mover on the bucket resource of every bucket: listing and what its S3 client asks. */
+static const char *const mover_bucket_actions[] = {
+    "s3:ListBucket",         "s3:ListBucketVersions",  "s3:ListBucketMultipartUploads",
+    "s3:GetBucketLocation",  "s3:GetBucketVersioning",
+};
+
+/* The mover on staged objects: read them (GET, the source of CopyObject), delete them. */
+static const char *const mover_staging_object_actions[] = {
+    "s3:GetObject",    "s3:GetObjectVersion",    "s3:GetObjectTagging",         "s3:GetObjectVersionTagging",
+    "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload",
+};
+
+/* The mover on quarantine and control keys: everything it does there. */
+static const char *const mover_work_object_actions[] = {
+    "s3:GetObject",    "s3:GetObjectVersion",    "s3:GetObjectTagging",         "s3:GetObjectVersionTagging",
+    "s3:PutObject",    "s3:PutObjectTagging",    "s3:DeleteObject",             "s3:DeleteObjectVersion",
+    "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload",
+};
+
+/* The mover on trusted keys: promote (copy in, multipart included) and read back; never
+ * delete — a promoted object is not removed by sluice. */
+static const char *const mover_trusted_object_actions[] = {
+    "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging",         "s3:GetObjectVersionTagging",
+    "s3:PutObject", "s3:PutObjectTagging", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload",
+};
+
+/* Consumers and reviewers on trusted: list and read (HEAD is GetObject; the attestation
+ * is in the object's metadata). */
+static const char *const reader_actions[] = {
+    "s3:ListBucket",
+    "s3:GetBucketLocation",
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+};
+
+static const char *const put_object[] = { "s3:PutObject" };
+static const char *const all_actions[] = { "s3:*" };
+
+/* The grants identity in staging: every action but s3:PutObject. The wildcards cover
+ * each family whole (GetObject, GetObjectAcl, GetObjectTagging, GetBucketPolicy, ...);
+ * the Put* actions are named one by one because "s3:Put*" would match PutObject too.
+ * This is the Deny that overrides radosgw's uploader rights. */
+static const char *const grants_staging_denied[] = {
+    "s3:Get*",
+    "s3:List*",
+    "s3:Delete*",
+    "s3:PutObjectAcl",
+    "s3:PutObjectVersionAcl",
+    "s3:PutObjectTagging",
+    "s3:PutObjectVersionTagging",
+    "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold",
+    "s3:BypassGovernanceRetention",
+    "s3:PutBucket*",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutReplicationConfiguration",
+    "s3:PutAccelerateConfiguration",
+    "s3:AbortMultipartUpload",
+    "s3:RestoreObject",
+};
+
+/* Consumers and reviewers in trusted: every write, of objects and of bucket settings. */
+static const char *const trusted_writes[] = {
+    "s3:Put*", "s3:Delete*", "s3:AbortMultipartUpload", "s3:RestoreObject", "s3:BypassGovernanceRetention",
+};
+
+#define BOFC "bucket-owner-full-control"
+
+/* ---------------------------------------------------------------------------------- */
+/* JSON helpers                                                                        */
+/* ---------------------------------------------------------------------------------- */
+
+static json_t *must(json_t *j)
+{
+    if (j == NULL) {
+        fprintf(stderr, "sluice: policy: out of memory\n");
+        abort();
+    }
+    return j;
+}
+
+static void put(json_t *object, const char *key, json_t *value)
+{
+    if (json_object_set_new(object, key, must(value)) != 0) must(NULL);
+}
+
+static void push(json_t *array, json_t *value)
+{
+    if (json_array_append_new(array, must(value)) != 0) must(NULL);
+}
+
+static json_t *strings(const char *const *items, size_t count)
+{
+    json_t *a = must(json_array());
+    for (size_t i = 0; i < count; i++) push(a, json_string(items[i]));
+    return a;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Principals and resources                                                            */
+/* ---------------------------------------------------------------------------------- */
+
+enum who { MOVER = 1, GRANTS = 2, CONSUMERS = 4, REVIEWERS = 8 };
+#define OTHERS (GRANTS | CONSUMERS | REVIEWERS)
+
+struct builder {
+    const sl_config *config;
+    char partition[32]; /* of the identities' ARNs: "aws", "aws-cn", ... */
+};
+
+static void push_all(json_t *array, char *const *items, size_t count)
+{
+    for (size_t i = 0; i < count; i++) push(array, json_string(items[i]));
+}
+
+/* {"AWS": [ARNs of `who`]} in the order mover, grants, consumers, reviewers; NULL when
+ * that is nobody. */
+static json_t *principal(const struct builder *b, unsigned who)
+{
+    const sl_config *c = b->config;
+    json_t *arns = must(json_array());
+    if (who & MOVER) push(arns, json_string(c->identities.mover));
+    if (who & GRANTS) push(arns, json_string(c->identities.grants));
+    if (who & CONSUMERS) push_all(arns, c->identities.consumers, c->identities.consumer_count);
+    if (who & REVIEWERS) push_all(arns, c->identities.reviewers, c->identities.reviewer_count);
+    if (json_array_size(arns) == 0) {
+        json_decref(arns);
+        return NULL;
+    }
+    json_t *p = must(json_object());
+    put(p, "AWS", arns);
+    return p;
+}
+
+static json_t *bucket_arn(const struct builder *b, const char *bucket)
+{
+    return must(json_sprintf("arn:%s:s3:::%s", b->partition, bucket));
+}
+
+/* The objects under `prefix` ("" for every object). */
+static json_t *objects_arn(const struct builder *b, const char *bucket, const char *prefix)
+{
+    return must(json_sprintf("arn:%s:s3:::%s/%s*", b->partition, bucket, prefix));
+}
+
+/* [bucket, bucket/ *]: every request on the bucket. */
+static json_t *whole_bucket(const struct builder *b, const char *bucket)
+{
+    json_t *r = must(json_array());
+    push(r, bucket_arn(b, bucket));
+    push(r, objects_arn(b, bucket, ""));
+    return r;
+}
+
+static json_t *one(json_t *value)
+{
+    json_t *a = must(json_array());
+    push(a, value);
+    return a;
+}
+
+enum prefix_kind { STAGING_PREFIXES, TRUSTED_PREFIXES };
+
+/* The objects under every route's staging (or trusted) prefix. */
+static json_t *route_objects(const struct builder *b, const char *bucket, enum prefix_kind kind)
+{
+    json_t *r = must(json_array());
+    for (size_t i = 0; i < b->config->route_count; i++) {
+        const sl_config_route *route = &b->config->routes[i];
+        push(r, objects_arn(b, bucket, kind == STAGING_PREFIXES ? route->staging_prefix : route->trusted_prefix));
+    }
+    return r;
+}
+
+/* {"<op>": {"<key>": value}} */
+static json_t *condition(const char *op, const char *key, json_t *value)
+{
+    json_t *inner = must(json_object());
+    put(inner, key, value);
+    json_t *c = must(json_object());
+    put(c, op, inner);
+    return c;
+}
+
+/* Appends one statement to `list`, or nothing when `who` names nobody (the resources
+ * and condition are released then). `resource_key` is "Resource" or "NotResource". */
+static void statement(const struct builder *b, json_t *list, const char *sid, const char *effect, unsigned who,
+                      const char *const *actions, size_t action_count, const char *resource_key, json_t *resources,
+                      json_t *cond)
+{
+    json_t *p = principal(b, who);
+    if (p == NULL) {
+        json_decref(resources);
+        json_decref(cond);
+        return;
+    }
+    json_t *s = must(json_object());
+    put(s, "Sid", json_string(sid));
+    put(s, "Effect", json_string(effect));
+    put(s, "Principal", p);
+    put(s, "Action", strings(actions, action_count));
+    put(s, resource_key, resources);
+    if (cond != NULL) put(s, "Condition", cond);
+    push(list, s);
+}
+
+/* With identities.vpc_endpoints: everyone configured but the mover is denied every
+ * request on the bucket that does not come through one of the endpoints.
+ * StringNotEqualsIfExists, not StringNotEquals: AWS treats both alike (a request from
+ * outside any VPC endpoint has no aws:SourceVpce, and both deny it), but radosgw
+ * evaluates a plain StringNotEquals on a missing key as false — the Deny would never
+ * apply there — while the IfExists form denies, as AWS does. */
+static void vpc_statement(const struct builder *b, json_t *list, const char *bucket)
+{
+    const sl_config *c = b->config;
+    if (c->identities.vpc_endpoint_count == 0) return;
+    json_t *ids = must(json_array());
+    push_all(ids, c->identities.vpc_endpoints, c->identities.vpc_endpoint_count);
+    statement(b, list, "OnlyThroughTheVpcEndpoints", "Deny", OTHERS, all_actions, COUNT(all_actions), "Resource",
+              whole_bucket(b, bucket), condition("StringNotEqualsIfExists", "aws:SourceVpce", ids));
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The documents                                                                       */
+/* ---------------------------------------------------------------------------------- */
+
+static void build_staging(const struct builder *b, json_t *list)
+{
+    const char *bucket = b->config->buckets.staging;
+    statement(b, list, "MoverMayListStaging", "Allow", MOVER, mover_bucket_actions, COUNT(mover_bucket_actions),
+              "Resource", one(bucket_arn(b, bucket)), NULL);
+    statement(b, list, "MoverMayReadAndDeleteStagedObjects", "Allow", MOVER, mover_staging_object_actions,
+              COUNT(mover_staging_object_actions), "Resource", route_objects(b, bucket, STAGING_PREFIXES), NULL);
+    /* bucket-owner-full-control makes the bucket owner (the mover) a full owner of each
+     * upload: on radosgw an object another user uploaded is otherwise not the owner's
+     * to read. The Deny below enforces it; the Allow's condition is ...IfExists because
+     * radosgw sets s3:x-amz-acl for a PUT (empty without the header) but not for a
+     * browser-form POST, whose "acl" field the grant's signed POST policy fixes. */
+    statement(b, list, "GrantsMayOnlyPutIntoRoutePrefixes", "Allow", GRANTS, put_object, COUNT(put_object),
+              "Resource", route_objects(b, bucket, STAGING_PREFIXES),
+              condition("StringEqualsIfExists", "s3:x-amz-acl", json_string(BOFC)));
+    statement(b, list, "GrantsMustGiveTheBucketOwnerFullControl", "Deny", GRANTS, put_object, COUNT(put_object),
+              "Resource", one(objects_arn(b, bucket, "")),
+              condition("StringNotEquals", "s3:x-amz-acl", json_string(BOFC)));
+    /* Explicit, so that no other grant (an identity policy on AWS, an ACL) can widen it. */
+    statement(b, list, "GrantsMayNotPutOutsideRoutePrefixes", "Deny", GRANTS, put_object, COUNT(put_object),
+              "NotResource", route_objects(b, bucket, STAGING_PREFIXES), NULL);
+    statement(b, list, "GrantsMayNotReadListDeleteTagOrChangeAcls", "Deny", GRANTS, grants_staging_denied,
+              COUNT(grants_staging_denied), "Resource", whole_bucket(b, bucket), NULL);
+    statement(b, list, "ConsumersAndReviewersMayNotUseStaging", "Deny", CONSUMERS | REVIEWERS, all_actions,
+              COUNT(all_actions), "Resource", whole_bucket(b, bucket), NULL);
+    vpc_statement(b, list, bucket);
+}
+
+/* Quarantine (with the control prefix when `with_control`) or a separate control
+ * bucket: the mover's alone. */
+static void build_mover_only(const struct builder *b, json_t *list, policy_bucket role, bool with_control)
+{
+    const sl_config *c = b->config;
+    const char *bucket = role == POLICY_BUCKET_CONTROL ? c->buckets.control : c->buckets.quarantine;
+    const char *list_sid, *use_sid, *deny_sid;
+    json_t *keys = must(json_array());
+    if (role == POLICY_BUCKET_CONTROL) {
+        list_sid = "MoverMayListControl";
+        use_sid = "MoverMayUseControlKeys";
+        deny_sid = "NobodyButTheMoverMayUseControl";
+        push(keys, objects_arn(b, bucket, c->buckets.control_prefix));
+    } else if (with_control) {
+        list_sid = "MoverMayListQuarantineAndControl";
+        use_sid = "MoverMayUseQuarantineAndControlKeys";
+        deny_sid = "NobodyButTheMoverMayUseQuarantineOrControl";
+        push(keys, objects_arn(b, bucket, SL_QUARANTINE_KEY_PREFIX));
+        push(keys, objects_arn(b, bucket, c->buckets.control_prefix));
+    } else {
+        list_sid = "MoverMayListQuarantine";
+        use_sid = "MoverMayUseQuarantineKeys";
+        deny_sid = "NobodyButTheMoverMayUseQuarantine";
+        push(keys, objects_arn(b, bucket, SL_QUARANTINE_KEY_PREFIX));
+    }
+    statement(b, list, list_sid, "Allow", MOVER, mover_bucket_actions, COUNT(mover_bucket_actions), "Resource",
+              one(bucket_arn(b, bucket)), NULL);
+    statement(b, list, use_sid, "Allow", MOVER, mover_work_object_actions, COUNT(mover_work_object_actions),
+              "Resource", keys, NULL);
+    statement(b, list, deny_sid, "Deny", OTHERS, all_actions, COUNT(all_actions), "Resource",
+              whole_bucket(b, bucket), NULL);
+    vpc_statement(b, list, bucket);
+}
+
+static void build_trusted(const struct builder *b, json_t *list)
+{
+    const char *bucket = b->config->buckets.trusted;
+    statement(b, list, "MoverMayListTrusted", "Allow", MOVER, mover_bucket_actions, COUNT(mover_bucket_actions),
+              "Resource", one(bucket_arn(b, bucket)), NULL);
+    statement(b, list, "MoverMayPromoteIntoTrusted", "Allow", MOVER, mover_trusted_object_actions,
+              COUNT(mover_trusted_object_actions), "Resource", route_objects(b, bucket, TRUSTED_PREFIXES), NULL);
+    statement(b, list, "ConsumersMayReadTrusted", "Allow", CONSUMERS, reader_actions, COUNT(reader_actions),
+              "Resource", whole_bucket(b, bucket), NULL);
+    statement(b, list, "ReviewersMayReadTrusted", "Allow", REVIEWERS, reader_actions, COUNT(reader_actions),
+              "Resource", whole_bucket(b, bucket), NULL);
+    statement(b, list, "GrantsMayNotUseTrusted", "Deny", GRANTS, all_actions, COUNT(all_actions), "Resource",
+              whole_bucket(b, bucket), NULL);
+    statement(b, list, "ConsumersAndReviewersMayNotWriteTrusted", "Deny", CONSUMERS | REVIEWERS, trusted_writes,
+              COUNT(trusted_writes), "Resource", whole_bucket(b, bucket), NULL);
+    vpc_statement(b, list, bucket);
+}
+
+/* A prefix goes into Resource ARNs as written: "*" and "?" would be wildcards there,
+ * "${" a policy variable. */
+static sl_result check_prefix(const char *what, const char *prefix)
+{
+    ENSURE(strpbrk(prefix, "*?") == NULL && strstr(prefix, "${") == NULL, SL_ERR_INVALID_ARGUMENT,
+           "%s \"%s\" holds \"*\", \"?\" or \"${\", which a bucket policy's Resource would read as a wildcard or a "
+           "variable; choose a prefix without them",
+           what, prefix);
+    return SL_SUCCESS;
+}
+
+static sl_result check_prefixes(const sl_config *c)
+{
+    char what[64];
+    for (size_t i = 0; i < c->route_count; i++) {
+        snprintf(what, sizeof(what), "routes[%zu].staging_prefix", i);
+        GUARD(check_prefix(what, c->routes[i].staging_prefix));
+        snprintf(what, sizeof(what), "routes[%zu].trusted_prefix", i);
+        GUARD(check_prefix(what, c->routes[i].trusted_prefix));
+    }
+    return check_prefix("buckets.control_prefix", c->buckets.control_prefix);
+}
+
+/* The document around `statements` (which it takes), dumped compact into `doc`. */
+static sl_result finish_document(policy_doc *doc, policy_bucket role, const char *bucket, json_t *statements)
+{
+    json_t *root = must(json_object());
+    put(root, "Version", json_string("2012-10-17"));
+    put(root, "Statement", statements);
+    char *text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (text == NULL) must(NULL);
+    size_t len = strlen(text);
+    if (len > POLICY_MAX_BYTES) {
+        free(text);
+        RAISE(SL_ERR_LIMIT, "the policy of bucket %s would be %zu bytes; S3 accepts at most %d (fewer routes, or "
+                            "shorter prefixes and ARNs)", bucket, len, POLICY_MAX_BYTES);
+    }
+    doc->role = role;
+    doc->bucket = sl_strdup(bucket);
+    doc->json = sl_strdup(text);
+    free(text);
+    return SL_SUCCESS;
+}
+
+sl_result policy_build(const sl_config *c, policy_set *out)
+{
+    ENSURE(c != NULL && out != NULL, SL_ERR_INVALID_ARGUMENT, "policy: no configuration or no result");
+    *out = (policy_set){ 0 };
+    ENSURE(c->identities.present && c->identities.mover != NULL && c->identities.grants != NULL,
+           SL_ERR_INVALID_ARGUMENT,
+           "the configuration has no \"identities\" section: name the S3 principals the policies are for, e.g. "
+           "\"identities\": {\"mover\": \"arn:aws:iam:::user/mover\", \"grants\": \"arn:aws:iam:::user/grants\", "
+           "\"consumers\": [...], \"reviewers\": [...]} (docs/configuration.md, docs/policies.md)");
+    GUARD(check_prefixes(c));
+
+    struct builder b = { .config = c };
+    /* "arn:<partition>:iam::..." — the loader checked the form */
+    const char *partition = c->identities.mover + 4;
+    size_t n = strcspn(partition, ":");
+    ENSURE(n < sizeof(b.partition), SL_ERR_INVALID_ARGUMENT, "policy: identities.mover has no partition");
+    memcpy(b.partition, partition, n);
+    b.partition[n] = '\0';
+
+    bool separate_control = strcmp(c->buckets.control, c->buckets.quarantine) != 0;
+    policy_set set = { 0 };
+    sl_result result = SL_FAILURE;
+    json_t *list = must(json_array());
+    build_staging(&b, list);
+    GUARD_CLEANUP(finish_document(&set.docs[set.count++], POLICY_BUCKET_STAGING, c->buckets.staging, list));
+    list = must(json_array());
+    build_mover_only(&b, list, POLICY_BUCKET_QUARANTINE, !separate_control);
+    GUARD_CLEANUP(finish_document(&set.docs[set.count++], POLICY_BUCKET_QUARANTINE, c->buckets.quarantine, list));
+    list = must(json_array());
+    build_trusted(&b, list);
+    GUARD_CLEANUP(finish_document(&set.docs[set.count++], POLICY_BUCKET_TRUSTED, c->buckets.trusted, list));
+    if (separate_control) {
+        list = must(json_array());
+        build_mover_only(&b, list, POLICY_BUCKET_CONTROL, false);
+        GUARD_CLEANUP(finish_document(&set.docs[set.count++], POLICY_BUCKET_CONTROL, c->buckets.control, list));
+    }
+    *out = set;
+    return SL_SUCCESS;
+cleanup:
+    policy_set_clean_up(&set);
+    return result;
+}
+
+void policy_set_clean_up(policy_set *set)
+{
+    if (set == NULL) return;
+    for (size_t i = 0; i < COUNT(set->docs); i++) {
+        sl_free(set->docs[i].bucket);
+        sl_free(set->docs[i].json);
+    }
+    *set = (policy_set){ 0 };
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The command                                                                         */
+/* ---------------------------------------------------------------------------------- */
+
+/* Writes `text` and a newline to `path` through a temporary file in the same folder,
+ * renamed over it once complete. On error the message is in the last error. */
+static sl_result write_file(const char *path, const char *text)
+{
+    sl_buf tmp = { 0 };
+    GUARD(sl_buf_appendf(&tmp, "%s.tmp.%ld", path, (long)getpid()));
+    sl_result result = SL_FAILURE;
+    int fd = open(sl_buf_cstr(&tmp), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ENSURE_CLEANUP(fd >= 0, SL_ERR_IO, "cannot create %s: %s", sl_buf_cstr(&tmp), strerror(errno));
+    size_t len = strlen(text), done = 0;
+    while (done <= len) {
+        const char *from = done < len ? text + done : "\n";
+        size_t want = done < len ? len - done : 1;
+        ssize_t n = write(fd, from, want);
+        if (n < 0 && errno == EINTR) continue;
+        ENSURE_CLEANUP(n > 0, SL_ERR_IO, "cannot write %s: %s", sl_buf_cstr(&tmp), strerror(errno));
+        done += (size_t)n;
+    }
+    ENSURE_CLEANUP(fsync(fd) == 0, SL_ERR_IO, "cannot write %s: %s", sl_buf_cstr(&tmp), strerror(errno));
+    int closed = close(fd);
+    fd = -1;
+    ENSURE_CLEANUP(closed == 0, SL_ERR_IO, "cannot write %s: %s", sl_buf_cstr(&tmp), strerror(errno));
+    ENSURE_CLEANUP(rename(sl_buf_cstr(&tmp), path) == 0, SL_ERR_IO, "cannot rename %s to %s: %s",
+                   sl_buf_cstr(&tmp), path, strerror(errno));
+    result = SL_SUCCESS;
+cleanup:
+    if (fd >= 0) close(fd);
+    if (sl_failed(result)) (void)unlink(sl_buf_cstr(&tmp));
+    sl_buf_clean_up(&tmp);
+    return result;
+}
+
+static sl_result write_all(const policy_set *set, const char *dir, FILE *out)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) RAISE(SL_ERR_IO, "cannot create %s: %s", dir, strerror(errno));
+    struct stat st;
+    ENSURE(stat(dir, &st) == 0 && S_ISDIR(st.st_mode), SL_ERR_IO, "%s is not a folder", dir);
+    for (size_t i = 0; i < set->count; i++) {
+        sl_buf path = { 0 };
+        bool slash = dir[0] != '\0' && dir[strlen(dir) - 1] == '/';
+        if (sl_failed(sl_buf_appendf(&path, "%s%s%s.json", dir, slash ? "" : "/", set->docs[i].bucket)) ||
+            sl_failed(write_file(sl_buf_cstr(&path), set->docs[i].json))) {
+            sl_buf_clean_up(&path);
+            return SL_FAILURE;
+        }
+        fprintf(out, "%s %s\n", set->docs[i].bucket, sl_buf_cstr(&path));
+        sl_buf_clean_up(&path);
+    }
+    return SL_SUCCESS;
+}
+
+static void print_all(const policy_set *set, FILE *out)
+{
+    fprintf(out, "{\n");
+    for (size_t i = 0; i < set->count; i++)
+        fprintf(out, "  \"%s\": %s%s\n", set->docs[i].bucket, set->docs[i].json, i + 1 < set->count ? "," : "");
+    fprintf(out, "}\n");
+}
+
+int policy_command(const char *config_file, const char *output_dir, FILE *out, FILE *err)
+{
+    const char *name = config_file ? config_file : "(no file)";
+    sl_config *config = NULL;
+    sl_config_errors errors = { 0 };
+    policy_set set = { 0 };
+    int status = 1;
+    if (sl_failed(sl_config_load(config_file, &config, &errors))) {
+        for (size_t i = 0; i < errors.count; i++) {
+            const sl_config_error *e = &errors.items[i];
+            if (e->line > 0)
+                fprintf(err, "%s:%d:%d: %s\n", name, e->line, e->column, e->message);
+            else if (e->path[0] != '\0')
+                fprintf(err, "%s: %s: %s\n", name, e->path, e->message);
+            else
+                fprintf(err, "%s: %s\n", name, e->message);
+        }
+        size_t n = errors.count ? errors.count : 1;
+        if (errors.count == 0) fprintf(err, "%s: %s\n", name, sl_error_detail());
+        fprintf(err, "%zu error%s\n", n, n == 1 ? "" : "s");
+        goto out;
+    }
+    if (sl_failed(policy_build(config, &set))) {
+        fprintf(err, "sluice-mover policy: %s: %s\n", name, sl_error_detail());
+        goto out;
+    }
+    if (output_dir != NULL) {
+        if (sl_failed(write_all(&set, output_dir, out))) {
+            fprintf(err, "sluice-mover policy: %s\n", sl_error_detail());
+            goto out;
+        }
+    } else {
+        print_all(&set, out);
+    }
+    status = fflush(out) == 0 ? 0 : 1;
+    if (status != 0) fprintf(err, "sluice-mover policy: cannot write the output: %s\n", strerror(errno));
+out:
+    policy_set_clean_up(&set);
+    sl_config_errors_clean_up(&errors);
+    sl_config_free(config);
+    return status;
+}
