@@ -1507,6 +1507,7 @@ static const struct field route_fields[] = {
       .set_enum = set_review },
     { .name = "review_ttl", .kind = K_DURATION, .offset = offsetof(sl_config_route, review_ttl_ms), .def = 24 * HOUR_MS,
       .min = 1 },
+    { .name = "require_task", .kind = K_BOOL, .offset = offsetof(sl_config_route, require_task), .def = 1 },
     { .name = "checks", .kind = K_OBJECT, .offset = offsetof(sl_config_route, checks), .sub = &checks_schema },
 };
 static const struct schema route_schema = { route_fields, sizeof(route_fields) / sizeof(route_fields[0]), NULL };

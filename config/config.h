@@ -85,6 +85,9 @@ typedef struct sl_config_route {
     char *trusted_prefix;  /* the same rules, and the same non-overlap between routes */
     sl_review_mode review; /* default auto */
     uint64_t review_ttl_ms; /* default 24h; > 0 */
+    bool require_task;      /* objects must belong to an open task opened through the API
+                               (default true); false admits any <task>/<name> key — for
+                               uploaders that hold their own credentials */
     sl_config_checks checks;
 } sl_config_route;
 

@@ -140,7 +140,7 @@ static const struct broken_case broken_cases[] = {
     { "typo in a route key",
       WITH_ROUTE("{'name': 'a', 'staging_prefix': 'a/', 'trusted_prefix': 'a/', 'chekcs': {}}"),
       INVALID,
-      { "routes[0].chekcs: unknown key (known keys: name, staging_prefix, trusted_prefix, review, review_ttl, "
+      { "routes[0].chekcs: unknown key (known keys: name, staging_prefix, trusted_prefix, review, review_ttl, require_task, "
         "checks)" } },
     { "typo in a checks key",
       WITH_CHECKS("'max_byte': '1MiB'"),
@@ -1058,7 +1058,7 @@ static void check_command_prints_ok_or_every_error(void **state)
                         "tests/data/config/broken.json: s3.endpoint: expected http(s)://host[:port] without a path, "
                         "query or trailing \"/\", got \"http://127.0.0.1:7480/\"\n"
                         "tests/data/config/broken.json: routes[0].chekcs: unknown key (known keys: name, "
-                        "staging_prefix, trusted_prefix, review, review_ttl, checks)\n"
+                        "staging_prefix, trusted_prefix, review, review_ttl, require_task, checks)\n"
                         "tests/data/config/broken.json: audit.commit_interval: expected a duration such as \"30s\", "
                         "got \"10 ms\"\n"
                         "3 errors\n");
