@@ -10,6 +10,7 @@
 #include "artifact_cmd.h"
 #include "audit_cmd.h"
 #include "health_cmd.h"
+#include "task_cmd.h"
 #include "version.h"
 
 enum exit_code { EXIT_OK = 0, EXIT_FAILURE_ = 1, EXIT_USAGE = 2, EXIT_NOT_AVAILABLE = 3 };
@@ -48,7 +49,7 @@ static void usage(FILE *out)
             "See sluice-review(1).\n");
 }
 
-static const char *const planned_commands[] = { "task", "verify" };
+static const char *const planned_commands[] = { "verify" };
 
 int main(int argc, char **argv)
 {
@@ -79,6 +80,7 @@ int main(int argc, char **argv)
     const char *command = argv[optind];
     if (strcmp(command, "audit") == 0) return review_audit_command(argc - optind, argv + optind);
     if (strcmp(command, "health") == 0) return review_health_command(argc - optind, argv + optind);
+    if (strcmp(command, "task") == 0) return review_task_command(argc - optind, argv + optind);
     static const char *const artifact_commands[] = { "list", "show", "fetch", "approve", "reject" };
     for (size_t i = 0; i < sizeof(artifact_commands) / sizeof(artifact_commands[0]); i++)
         if (strcmp(command, artifact_commands[i]) == 0) return review_artifact_command(argc - optind, argv + optind);

@@ -1,0 +1,248 @@
+/*
+ * tasks.h — the task registry: interpreter tasks and their upload grants, on the
+ * daemon's loop.
+ *
+ * How the parts fit. A task (state/task.h) is opened by an orchestrator through the API
+ * (task_api.h): the registry checks the request against the configuration (route, TTL,
+ * limits), writes the task manifest <control_prefix>tasks/<id>.json with If-None-Match: *,
+ * appends the audit record "task_open", waits until the audit log has synced it, and only
+ * then hands out the grants — presigned with the grants identity, never the mover's:
+ *
+ *   - one presigned PUT URL per named key, signed with the headers
+ *       If-None-Match: *                          (radosgw honours it: a key is written once,
+ *                                                  a second PUT gets 412)
+ *       x-amz-acl: bucket-owner-full-control      (else the mover could not read the object)
+ *     and, for a key given with a size, Content-Length: <size> (radosgw checks it: any
+ *     other length is 403 SignatureDoesNotMatch). The client must send these headers
+ *     exactly; the grant lists them in "put_headers".
+ *   - a presigned POST policy for free-form names: {"bucket"}, ["starts-with","$key",
+ *     "<staging_prefix><task>/"], ["content-length-range",0,max_bytes],
+ *     {"acl":"bucket-owner-full-control"} (the POST form's name for the canned ACL;
+ *     radosgw ignores an "x-amz-acl" form field, so that object would be unreadable by
+ *     the mover), expiring with the task.
+ *   Both end at or before the task's expires_at (the signing time is rounded down and the
+ *   lifetime is whole seconds up to expires_at), and no TTL exceeds grants.max_ttl nor
+ *   SigV4's 7 days.
+ *
+ * Closing (task_registry_close) writes the manifest with If-Match (the ETag it read) and
+ * audits "task_close"; at the TTL a timer writes `expired` and audits "task_expire" (and
+ * any lookup treats a task past its expires_at as expired, whatever is stored).
+ *
+ * The pipeline asks task_registry_admit before it quarantines each staging object:
+ *   - unknown task (no manifest: GET 404), a route other than the task's, or a corrupt
+ *     manifest: reject;
+ *   - uploaded (S3's LastModified) at or after the close — or, for a task never closed,
+ *     at or after expires_at: reject. An object uploaded before the close is accepted
+ *     even if the pipeline sees it later;
+ *   - a name the limits do not allow (with keys or a name pattern), a size over the
+ *     task's max_bytes, a size other than the one a sized key was granted for: reject;
+ *   - with max_objects: the count of admitted objects. Each admitted object is recorded
+ *     by a fingerprint of (name, LastModified, size) in the manifest's "accepted" list,
+ *     written with If-Match BEFORE the verdict is given. So the count survives restarts
+ *     and crashes exactly: listing the same object again (after a crash, or because its
+ *     quarantine failed) finds its fingerprint and is accepted without counting twice; a
+ *     new upload under the same name (a POST can overwrite) is a new object and counts.
+ *     Admits that arrive while a write is in flight are decided together and written
+ *     once (group commit). Tasks without max_objects cost no write at all;
+ *   - anything else is accepted.
+ * A task is read from S3 once and cached (at most cache_max tasks, least recently used
+ * dropped first; unknown ids are cached as unknown — an id cannot become known later,
+ * because its grants exist only after its manifest). A cached task that can still change
+ * is read again when its copy is older than refresh_ms, so a close made through another
+ * mover is seen within refresh_ms (the daemon that closed it knows at once).
+ *
+ * Times: "uploaded after the close" compares S3's LastModified with the mover's clock at
+ * the close; clocks that disagree by d seconds move that line by d.
+ *
+ * Listing (task_registry_list) and start-up (task_registry_start) read the task
+ * manifests changed within the last 7 days (older ones are past their expiry by
+ * construction): one LIST per 1000 tasks and one GET per task not already cached, at most
+ * 16 at a time. The start-up pass caches live tasks and expires overdue ones, so a
+ * restart does not lose the TTL timers.
+ *
+ * Threading: loop thread only. Callbacks: every callback runs asynchronously, exactly
+ * once, for each call that returned SL_SUCCESS (a call that fails has no callback) —
+ * except that task_registry_destroy runs every pending callback (with TASK_UNAVAILABLE /
+ * TASK_OUTCOME_UNAVAILABLE) before it returns; after it, no callback of the registry
+ * runs again. Ownership: the registry copies what it needs from the configuration and
+ * the grant credentials; the S3 client and the audit log are borrowed and must outlive
+ * it, or — for the client — be destroyed first (its cancelled requests end the
+ * registry's operations with TASK_UNAVAILABLE, and the registry makes no further
+ * requests).
+ */
+#ifndef SLUICE_TASKS_TASKS_H
+#define SLUICE_TASKS_TASKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "audit/audit.h"
+#include "config/config.h"
+#include "s3/client.h"
+#include "s3/credentials.h"
+#include "util/error.h"
+
+typedef struct task_registry task_registry;
+
+typedef struct task_registry_options {
+    s3_client *client;                       /* the mover's identity: reads and writes task manifests */
+    audit_log *audit;
+    /* The identity that signs grants (grants.credentials); copied. NULL: the registry
+     * opens no tasks (TASK_OUTCOME_UNAVAILABLE) but still admits, closes and lists. */
+    const s3_credentials *grant_credentials;
+    /* The mover's access key id, when known: grant credentials with the same key id are
+     * refused (a grant must never carry the mover's rights). */
+    const char *mover_access_key_id;
+    /* Where interpreters reach S3, for the grant URLs: http(s)://host[:port]. NULL: the
+     * configuration's s3.endpoint. */
+    const char *grant_endpoint;
+    size_t cache_max;    /* tasks kept in memory; 0 = 10000 (at least 16) */
+    uint64_t refresh_ms; /* a cached live task is read again after this; 0 = 5000 */
+} task_registry_options;
+
+/* Creates the registry (it starts nothing: see task_registry_start). Copies from `config`
+ * the endpoint, region, addressing, staging and control buckets, control prefix, grant
+ * TTLs and each route's name, staging prefix and checks.max_bytes. Errors
+ * (SL_ERR_INVALID_ARGUMENT): no client or audit log, a bad grant endpoint, grant
+ * credentials with the mover's key id. */
+SL_MUST_CHECK sl_result task_registry_new(uv_loop_t *loop, const sl_config *config,
+                                          const task_registry_options *options, task_registry **out);
+
+/* Starts the expiry timer and the start-up pass over recent task manifests (in the
+ * background; its failures are logged and retried by later lookups). */
+SL_MUST_CHECK sl_result task_registry_start(task_registry *r);
+
+/* Takes the new configuration's routes, buckets and TTLs (SIGHUP). Operations already
+ * decided keep what they were decided with; cached tasks are read again when the
+ * control bucket or prefix changed. Errors as for task_registry_new (nothing changes). */
+SL_MUST_CHECK sl_result task_registry_reload(task_registry *r, const sl_config *config);
+
+/* See the contract in the paragraph on callbacks above. NULL is fine. Keep running the
+ * loop until its handles are closed. */
+void task_registry_destroy(task_registry *r);
+
+/* ---- the pipeline seam ---- */
+
+typedef enum task_verdict { TASK_ACCEPT, TASK_REJECT, TASK_UNAVAILABLE } task_verdict;
+
+/* "accept", "reject", "unavailable". */
+const char *task_verdict_name(task_verdict verdict);
+
+/* `reason`: NULL for TASK_ACCEPT; otherwise one line for the manifest and the audit
+ * record ("uploaded at …, after the task was closed at …"), valid during the call. */
+typedef void task_verdict_fn(void *user, task_verdict verdict, const char *reason);
+
+/* May an object enter the pipeline? `modified_ms` is its LastModified (Unix ms) from the
+ * listing: an object uploaded before the task was closed is still accepted; one after the
+ * close, or for an expired or unknown task, or breaking a limit (count of accepted
+ * objects, size, name), is rejected with a reason for the manifest. TASK_UNAVAILABLE: the
+ * task could not be read (S3 error) — the pipeline leaves the object in staging and asks
+ * again on the next poll. Always calls `done` asynchronously, exactly once, unless it
+ * returns an error. Accepting counts the object. Errors (no callback):
+ * SL_ERR_INVALID_ARGUMENT (NULL route, task id, name or done). */
+SL_MUST_CHECK sl_result task_registry_admit(task_registry *r, const char *route, const char *task_id,
+                                            const char *name, uint64_t size, int64_t modified_ms,
+                                            task_verdict_fn *done, void *user);
+
+/* ---- open, close, list ---- */
+
+/* Outcomes of open, close and list: X(ENUM, "error code for the API", HTTP status). */
+#define SL_TASK_OUTCOMES(X)                                                    \
+    X(TASK_OUTCOME_OK, "ok", 200)                                              \
+    X(TASK_OUTCOME_CREATED, "created", 201)                                    \
+    X(TASK_OUTCOME_UNKNOWN_ROUTE, "unknown_route", 400)                        \
+    X(TASK_OUTCOME_BAD_TTL, "invalid_ttl", 400)                                \
+    X(TASK_OUTCOME_BAD_REQUEST, "invalid_request", 400)                        \
+    X(TASK_OUTCOME_NOT_FOUND, "unknown_task", 404)                             \
+    X(TASK_OUTCOME_NOT_OPEN, "task_not_open", 409)                             \
+    X(TASK_OUTCOME_INTERNAL, "internal", 500)                                  \
+    X(TASK_OUTCOME_UNAVAILABLE, "unavailable", 503)
+
+typedef enum task_outcome {
+#define SL_TASK_OUTCOME_ENUM(e, code, status) e,
+    SL_TASK_OUTCOMES(SL_TASK_OUTCOME_ENUM)
+#undef SL_TASK_OUTCOME_ENUM
+        TASK_OUTCOME_COUNT
+} task_outcome;
+
+const char *task_outcome_code(task_outcome outcome); /* "unknown_route"; "internal" outside the enum */
+int task_outcome_status(task_outcome outcome);        /* 400; 500 outside the enum */
+
+/* `result` on success (TASK_OUTCOME_OK / _CREATED): a new JSON reference the callback
+ * owns (json_decref it, or hand it to api_respond); NULL otherwise. `detail`: NULL on
+ * success, else one line for people (for unknown_route it lists the routes). */
+typedef void task_result_fn(void *user, task_outcome outcome, const char *detail, json_t *result);
+
+typedef struct task_open_key {
+    const char *name;
+    bool has_size; /* sign the PUT URL with Content-Length: size */
+    uint64_t size;
+} task_open_key;
+
+typedef struct task_open_params {
+    const char *route;
+    uint64_t ttl_ms;        /* 0 = grants.default_ttl; else 1 s .. min(grants.max_ttl, 7 d) */
+    uint32_t max_objects;   /* 0 = no limit; else 1..SL_TASK_MAX_OBJECTS */
+    uint64_t max_bytes;     /* per object; 0 = the route's checks.max_bytes, and never above it */
+    const task_open_key *keys; /* names that get presigned PUT URLs (at most SL_TASK_MAX_KEYS) */
+    size_t key_count;
+    const char *name_pattern; /* NULL = none (state/task.h has the syntax) */
+    bool no_post;           /* hand out no POST policy: PUT URLs only (needs keys) */
+} task_open_params;
+
+/* Opens a task for `actor` (the caller's user name). Outcomes: TASK_OUTCOME_CREATED with
+ * the task and its grants as JSON:
+ *   {"task","route","state":"open","opened_by","opened_at","expires_at","bucket","prefix",
+ *    "limits":{…},"grant_expires_at","put_headers":{…},"put_urls":{name:url,…},
+ *    "post":{"url","key_prefix","max_bytes","fields":{…}}}   ("post" absent with no_post);
+ * TASK_OUTCOME_UNKNOWN_ROUTE, _BAD_TTL, _BAD_REQUEST (nothing written); _UNAVAILABLE
+ * (no grant identity, S3 failed, the audit log failed earlier); _INTERNAL (the manifest
+ * was written but the audit record or its sync failed: no grant is handed out). Errors
+ * (no callback): SL_ERR_INVALID_ARGUMENT for NULL params, actor or done. */
+SL_MUST_CHECK sl_result task_registry_open(task_registry *r, const task_open_params *params, const char *actor,
+                                           task_result_fn *done, void *user);
+
+/* Closes task `id` for `actor`. Outcomes: TASK_OUTCOME_OK with the task's view (as in
+ * the list); _NOT_FOUND (unknown id, or not a valid id); _NOT_OPEN (closed or expired
+ * already: nothing changes); _UNAVAILABLE (S3 failed); _INTERNAL (closed, but the audit
+ * record or its sync failed). */
+SL_MUST_CHECK sl_result task_registry_close(task_registry *r, const char *id, const char *actor,
+                                            task_result_fn *done, void *user);
+
+typedef enum task_list_filter {
+    TASK_LIST_LIVE = 0, /* open and closed, not yet expired */
+    TASK_LIST_OPEN,
+    TASK_LIST_CLOSED,
+    TASK_LIST_EXPIRED,
+    TASK_LIST_ALL,
+} task_list_filter;
+
+/* Parses "live", "open", "closed", "expired", "all"; false if none. */
+bool task_list_filter_from_name(const char *name, task_list_filter *out);
+
+/* Lists the tasks changed within the last 7 days that pass `filter`, newest first:
+ * TASK_OUTCOME_OK with {"tasks":[view,…]}, where a view is {"task","route","state"
+ * (expired once past expires_at, whatever is stored),"opened_by","opened_at",
+ * "expires_at",["closed_at","closed_by"],"bucket","prefix","limits",["accepted":n]}.
+ * _UNAVAILABLE when the listing failed; tasks whose manifest could not be read are left
+ * out (and logged). */
+SL_MUST_CHECK sl_result task_registry_list(task_registry *r, task_list_filter filter, task_result_fn *done,
+                                           void *user);
+
+/* ---- for tests and metrics ---- */
+
+typedef struct task_registry_stats {
+    size_t cached;          /* tasks in memory */
+    uint64_t reads;         /* GETs of task manifests */
+    uint64_t writes;        /* PUTs of task manifests */
+    uint64_t opened, closed, expired;
+    uint64_t accepted, rejected, unavailable; /* admit verdicts */
+} task_registry_stats;
+
+task_registry_stats task_registry_get_stats(const task_registry *r);
+
+#endif /* SLUICE_TASKS_TASKS_H */
