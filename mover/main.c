@@ -25,6 +25,8 @@
 #include "policy/policy.h"
 #include "s3/client.h"
 #include "s3/credentials.h"
+#include "tasks/task_api.h"
+#include "tasks/tasks.h"
 #include "util/alloc.h"
 #include "version.h"
 
@@ -70,6 +72,8 @@ struct daemon {
     pipeline *pipeline;
     const sl_config *config; /* the one in use (owned by the pipeline) */
     artifacts_api artifacts;
+    task_registry *tasks;
+    api_route routes[16]; /* the API's routes live as long as the server */
     api_server *api;
     uv_signal_t sigterm, sigint, sighup;
     bool stopping;
@@ -90,7 +94,13 @@ static void close_signal(uv_signal_t *s)
 static void on_stopped(void *user)
 {
     struct daemon *d = user;
-    /* cancels whatever is still running: those artifacts stay where their bytes are */
+    /* the API first (no new requests), then the task registry (it answers admissions
+     * still pending, so the pipeline must be alive), then the client: it cancels
+     * whatever is still running, and those artifacts stay where their bytes are */
+    api_server_close(d->api);
+    d->api = NULL;
+    task_registry_destroy(d->tasks);
+    d->tasks = NULL;
     s3_client_destroy(d->client);
     d->client = NULL;
     pipeline_stats st = pipeline_get_stats(d->pipeline);
@@ -99,8 +109,6 @@ static void on_stopped(void *user)
     snprintf(blocked, sizeof(blocked), "%llu", (unsigned long long)st.blocked);
     snprintf(failed, sizeof(failed), "%llu", (unsigned long long)st.failed);
     snprintf(requests, sizeof(requests), "%llu", (unsigned long long)st.promoted_requests);
-    api_server_close(d->api);
-    d->api = NULL;
     pipeline_destroy(d->pipeline);
     d->pipeline = NULL;
     audit_log_close(d->audit);
@@ -139,6 +147,9 @@ static void on_reload_signal(uv_signal_t *s, int signum)
     sl_log_configure((sl_log_level)fresh->log.level, fresh->log.json);
     api_server_set_roles(d->api, (const char *const *)fresh->review.reviewers, fresh->review.reviewer_count,
                          (const char *const *)fresh->review.orchestrators, fresh->review.orchestrator_count);
+    if (d->tasks && sl_failed(task_registry_reload(d->tasks, fresh)))
+        sl_log(SL_LOG_ERROR, "tasks_reload_refused", "detail", sl_error_detail(), "action",
+               "tasks keep the previous configuration's routes and TTLs", NULL);
     d->config = fresh;
     pipeline_reload(d->pipeline, fresh);
 }
@@ -205,8 +216,26 @@ static int run(const char *config_path)
         sl_log(SL_LOG_ERROR, "libmagic_failed", "detail", sl_error_detail(), NULL);
         goto out;
     }
+    /* Tasks and their grants: the grants identity signs; never the mover's. */
+    bool tasks_needed = false;
+    for (size_t i = 0; i < config->route_count; i++) tasks_needed = tasks_needed || config->routes[i].require_task;
+    s3_credentials grant_credentials = { 0 };
+    bool have_grants = sl_ok(load_credentials(&config->grants.credentials, &grant_credentials));
+    if (!have_grants) sl_log(SL_LOG_WARN, "grants_credentials_missing", "detail", sl_error_detail(), NULL);
+    task_registry_options to = { .client = d.client, .audit = d.audit,
+                                 .grant_credentials = have_grants ? &grant_credentials : NULL,
+                                 .mover_access_key_id = d.credentials.access_key_id };
+    sl_result tasks_made = task_registry_new(&loop, config, &to, &d.tasks);
+    s3_credentials_clean_up(&grant_credentials);
+    if (sl_failed(tasks_made) || sl_failed(task_registry_start(d.tasks))) {
+        sl_log(tasks_needed ? SL_LOG_ERROR : SL_LOG_WARN, "tasks_unavailable", "detail", sl_error_detail(), "action",
+               "set grants.credentials to the grants identity (never the mover's)", NULL);
+        task_registry_destroy(d.tasks);
+        d.tasks = NULL;
+        if (tasks_needed) goto out; /* routes that require tasks cannot admit anything */
+    }
     pipeline_options po = { .client = d.client, .audit = d.audit, .magic = d.magic,
-                            .copy_if_none_match = config->s3.copy_if_none_match };
+                            .copy_if_none_match = config->s3.copy_if_none_match, .tasks = d.tasks };
     sl_config *given = config;
     config = NULL; /* the pipeline owns it now, also on error */
     if (sl_failed(pipeline_new(&loop, given, &po, &d.pipeline))) {
@@ -215,10 +244,11 @@ static int run(const char *config_path)
     }
     d.config = given;
     d.artifacts = (artifacts_api){ .pipeline = d.pipeline, .client = d.client, .audit = d.audit, .config = &d.config };
-    api_route routes[16];
+    api_route *routes = d.routes;
     size_t route_count = 0;
     routes[route_count++] = (api_route){ "GET", "/v1/health", API_ROLE_ANY, false, api_health_handler, NULL };
     route_count += artifacts_api_routes(&d.artifacts, routes + route_count, 16 - route_count);
+    if (d.tasks) route_count += task_api_routes(d.tasks, routes + route_count, 16 - route_count);
     api_options ao = {
         .socket_path = given->api.socket,
         .socket_mode = given->api.socket_mode,
@@ -250,6 +280,7 @@ static int run(const char *config_path)
 out:
     /* on the error paths: release what was made, in reverse order */
     api_server_close(d.api);
+    task_registry_destroy(d.tasks);
     if (d.pipeline) {
         s3_client_destroy(d.client);
         d.client = NULL;

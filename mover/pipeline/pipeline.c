@@ -71,6 +71,7 @@ typedef struct queued {
     char *key;
     char *etag;
     uint64_t size;
+    int64_t modified_ms; /* LastModified of the listing, for task admission */
 } queued;
 
 typedef struct poller {
@@ -509,8 +510,31 @@ static void quarantined(void *user, const s3_result *r, const s3_object_info *in
 }
 
 /* Takes a listed staging object into the pipeline. */
+static void quarantine(artifact *a);
+
+static void admitted(void *user, task_verdict verdict, const char *reason)
+{
+    artifact *a = user;
+    if (verdict == TASK_ACCEPT) {
+        quarantine(a);
+        return;
+    }
+    if (verdict == TASK_UNAVAILABLE || a->p->stopping || a->p->broken) {
+        /* the task could not be read: the object stays in staging for the next poll */
+        log_artifact(SL_LOG_INFO, "admission_deferred", a, reason);
+        artifact_end(a);
+        return;
+    }
+    /* closed, expired or unknown task, or over its limits: rejected, recorded, deleted */
+    if (sl_failed(findings_add(&a->findings, "task", FINDING_FAIL, "%s", reason)) || !move(a, ARTIFACT_REJECTED, reason)) {
+        artifact_end(a);
+        return;
+    }
+    write_manifest(a, finish_rejected);
+}
+
 static void start_from_staging(pipeline *p, config_ref *cfg, size_t route, const char *key, const char *etag,
-                               uint64_t size)
+                               uint64_t size, int64_t modified_ms)
 {
     artifact *a = artifact_new(p, cfg, route, key);
     a->staging_etag = sl_strdup(etag);
@@ -543,18 +567,35 @@ static void start_from_staging(pipeline *p, config_ref *cfg, size_t route, const
     }
     a->task = sl_cursor_dup(parts.task);
     a->name = sl_cursor_dup(parts.name);
+    if (a->route->require_task) {
+        if (p->opt.tasks == NULL ||
+            sl_failed(task_registry_admit(p->opt.tasks, a->route->name, a->task, a->name, size, modified_ms, admitted, a))) {
+            log_artifact(SL_LOG_WARN, "admission_failed", a, p->opt.tasks ? sl_error_detail() : "no task registry");
+            artifact_end(a);
+        }
+        return;
+    }
+    quarantine(a);
+}
+
+/* Copies the admitted staging object to its quarantine key (then deletes it). */
+static void quarantine(artifact *a)
+{
+    pipeline *p = a->p;
+    sl_cursor k = sl_cursor_from_cstr(a->staging_key);
+    sl_cursor task = sl_cursor_from_cstr(a->task), name = sl_cursor_from_cstr(a->name);
     sl_buf qkey = { 0 };
-    if (sl_failed(quarantine_key_build(&qkey, sl_cursor_from_cstr(a->route->name), parts.task,
-                                       sl_cursor_from_cstr(a->id), parts.name))) {
+    if (sl_failed(quarantine_key_build(&qkey, sl_cursor_from_cstr(a->route->name), task,
+                                       sl_cursor_from_cstr(a->id), name))) {
         log_artifact(SL_LOG_ERROR, "quarantine_key_failed", a, sl_error_detail());
         sl_buf_clean_up(&qkey);
         artifact_end(a);
         return;
     }
     a->quarantine_key = sl_buf_steal(&qkey);
-    const sl_config *c = cfg->config;
-    s3_copy_params params = { .source_if_match = sl_cursor_from_cstr(etag) };
-    if (sl_failed(s3_copy_object_sized(p->opt.client, sl_cursor_from_cstr(c->buckets.staging), k, size,
+    const sl_config *c = a->cfg->config;
+    s3_copy_params params = { .source_if_match = sl_cursor_from_cstr(a->staging_etag) };
+    if (sl_failed(s3_copy_object_sized(p->opt.client, sl_cursor_from_cstr(c->buckets.staging), k, a->size,
                                        sl_cursor_from_cstr(c->buckets.quarantine),
                                        sl_cursor_from_cstr(a->quarantine_key), &params, quarantined, a))) {
         log_artifact(SL_LOG_WARN, "quarantine_failed", a, sl_error_detail());
@@ -1113,9 +1154,12 @@ static void run_hook(artifact *a)
 
 /* ---- 4. pollers and the sweep ---- */
 
+static bool parse_time_ms(sl_cursor text, int64_t *out);
+
 static void queue_push(pipeline *p, config_ref *cfg, size_t route, const s3_list_object *o)
 {
     queued *q = sl_calloc(1, sizeof(*q));
+    if (!parse_time_ms(sl_cursor_from_buf(&o->last_modified), &q->modified_ms)) q->modified_ms = INT64_MAX;
     q->cfg = config_ref_take(cfg);
     q->route = route;
     q->key = sl_cursor_dup(sl_cursor_from_buf(&o->key));
@@ -1144,7 +1188,7 @@ static void pump(pipeline *p)
         if (p->queue_head == NULL) p->queue_tail = NULL;
         p->queue_count--;
         /* the key stays in p->keys: the artifact now holds it */
-        start_from_staging(p, q->cfg, q->route, q->key, q->etag, q->size);
+        start_from_staging(p, q->cfg, q->route, q->key, q->etag, q->size, q->modified_ms);
         queued_free(q);
     }
 }
@@ -1533,7 +1577,14 @@ static bool parse_time_ms(sl_cursor text, int64_t *out)
     struct tm tm = { 0 };
     const char *rest = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
     if (rest == NULL) return false;
-    *out = (int64_t)timegm(&tm) * 1000;
+    int64_t ms = 0;
+    if (*rest == '.') { /* milliseconds (more digits are cut, fewer are scaled) */
+        int digits = 0;
+        for (rest++; *rest >= '0' && *rest <= '9'; rest++)
+            if (digits < 3) ms = ms * 10 + (*rest - '0'), digits++;
+        while (digits < 3) ms *= 10, digits++;
+    }
+    *out = (int64_t)timegm(&tm) * 1000 + ms;
     return true;
 }
 

@@ -37,6 +37,7 @@
 #include "config/config.h"
 #include "pipeline/checks.h"
 #include "s3/client.h"
+#include "tasks/tasks.h"
 #include "util/error.h"
 
 typedef struct pipeline pipeline;
@@ -49,6 +50,9 @@ typedef struct pipeline_options {
      * radosgw 16 ignores it): promote then skips its HEAD of the trusted key. */
     bool copy_if_none_match;
     uint64_t sweep_interval_ms; /* quarantine sweep; 0 = min(retention / 4, 60 s), >= 1 s */
+    /* Task admission (routes with require_task): objects of a closed, expired or unknown
+     * task, or over its limits, are rejected. NULL: no route may require tasks. */
+    task_registry *tasks;
 } pipeline_options;
 
 typedef struct pipeline_stats {

@@ -81,7 +81,7 @@ class Daemon:
             "crash": hook_script(os.path.join(hooks, "crash.sh"), 'echo \'{"decision":"approve"}\'; kill -SEGV $$'),
             "garbage": hook_script(os.path.join(hooks, "garbage.sh"), 'echo "approve, definitely"'),
         }
-        self.routes = ["human", "twoperson", "expiring"] + [f"hook-{k}" for k in self.hooks]
+        self.routes = ["human", "twoperson", "expiring", "tasked"] + [f"hook-{k}" for k in self.hooks]
         self.log = open(os.path.join(tmp, "mover.log"), "ab")
         self.procs = []
         # one daemon per hook command (the hook is global in the config): the human and
@@ -103,15 +103,23 @@ class Daemon:
                 "audit": {"file": self.audit if hook == "approve" else os.path.join(tmp, f"audit-{hook}.jsonl")},
                 "worker": {"poll_interval": "200ms"},
             }
-            names = [f"hook-{hook}"] + (["human", "twoperson", "expiring"] if hook == "approve" else [])
+            names = [f"hook-{hook}"] + (["human", "twoperson", "expiring", "tasked"] if hook == "approve" else [])
             for name in names:
                 mode = "hook" if name.startswith("hook-") else ("two-person" if name == "twoperson" else "human")
                 route = {"name": f"{name}-{run}".replace("_", "-")[:60], "review": mode,
                          "staging_prefix": f"{self.prefix}{name}/in/", "trusted_prefix": f"{self.prefix}{name}/out/",
+                         "require_task": False,  # the test drops objects with the mover's keys
                          "checks": {"allow_types": ["text/csv", "text/plain"]}}
                 if name == "expiring":
                     route["review_ttl"] = "2s"
+                if name == "tasked":
+                    # a real task with a real grant: the grants identity may only write under
+                    # the local server's policy prefixes (tests/ is one of them)
+                    route["require_task"] = True
+                    route["staging_prefix"] = f"tests/review-{run}/in/"
+                    route["trusted_prefix"] = f"tests/review-{run}/out/"
                 cfg["routes"].append(route)
+            cfg["grants"] = {"credentials": {"file": ENV["SLUICE_S3_CREDENTIALS"], "profile": "grants"}}
             path = os.path.join(tmp, f"sluice-{hook}.json")
             with open(path, "w") as f:
                 json.dump(cfg, f, indent=2)
@@ -202,7 +210,8 @@ class ReviewTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         codes = cls.d.stop()
-        for bucket, prefix in ((STAGING, cls.d.prefix), (TRUSTED, cls.d.prefix), (QUARANTINE, cls.d.control)):
+        for bucket, prefix in ((STAGING, cls.d.prefix), (TRUSTED, cls.d.prefix), (QUARANTINE, cls.d.control),
+                               (TRUSTED, f"tests/review-{cls.d.run}/")):
             for k in list_keys(bucket, prefix):
                 s3.delete_object(Bucket=bucket, Key=k)
         for route in cls.d.routes:
@@ -268,11 +277,19 @@ class ReviewTest(unittest.TestCase):
 
     def test_separation_of_duties_and_bound_bytes(self):
         d = self.d
-        # the task was opened by sluice-carol (its manifest names the opener)
-        s3.put_object(Bucket=QUARANTINE, Key=f"{d.control}tasks/t3.json",
-                      Body=json.dumps({"schema": 1, "id": "t3", "opened_by": "sluice-carol"}).encode())
-        d.drop("human", "t3", "own.csv")
-        a = self.waiting("human", "own.csv")
+        # sluice-carol (orchestrator and reviewer) opens a task; the "interpreter" uploads
+        # with the grant's presigned PUT URL
+        r = d.cli("sluice-carol", "task", "open", "--route", self.route("tasked"), "--key", "own.csv", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        grant = json.loads(r.stdout)
+        with open(f"{d.tmp}/work/own.csv", "wb") as f:
+            f.write(CSV)
+        headers = sum((["-H", f"{k}: {v}"] for k, v in grant["put_headers"].items()), [])
+        up = subprocess.run(["curl", "-sS", "--fail", "-X", "PUT", *headers, "--upload-file", f"{d.tmp}/work/own.csv",
+                             grant["put_urls"]["own.csv"]], capture_output=True, text=True)
+        self.assertEqual(up.returncode, 0, up.stderr)
+        a = self.waiting("tasked", "own.csv")
+        self.assertEqual(a["task"], grant["task"])
         r = d.cli("sluice-carol", "approve", a["id"])
         self.assertEqual(r.returncode, 1)
         self.assertIn("own_task", r.stderr)
