@@ -20,7 +20,7 @@ export SLUICE_S3_DIR="${SLUICE_S3_DIR:-$root/build/s3-server}"
 if scripts/s3-server.sh status >/dev/null 2>&1; then
     echo "up: the local S3 server is already running; keeping it"
 else
-    scripts/s3-server.sh start
+    SLUICE_MOVER_BIN="$root/build/sluice-mover" SLUICE_S3_POLICIES=required scripts/s3-server.sh start
 fi
 mkdir -p build/run
 
