@@ -17,6 +17,7 @@
 
 #include "state/artifact.h"
 #include "state/task.h"
+#include "util/timefmt.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -299,24 +300,24 @@ static void times(void **state)
 {
     (void)state;
     char text[25];
-    assert_true(task_time_format(1795809600000, text));
+    assert_true(sl_time_format(1795809600000, text));
     assert_string_equal(text, "2026-11-27T20:00:00.000Z");
-    assert_true(task_time_format(1795810200250, text));
+    assert_true(sl_time_format(1795810200250, text));
     assert_string_equal(text, "2026-11-27T20:10:00.250Z");
-    assert_true(task_time_format(0, text));
+    assert_true(sl_time_format(0, text));
     assert_string_equal(text, "1970-01-01T00:00:00.000Z");
-    assert_false(task_time_format(-1, text));
-    assert_false(task_time_format(253402300800000, text));
+    assert_false(sl_time_format(-1, text));
+    assert_false(sl_time_format(253402300800000, text));
     int64_t ms = 0;
-    assert_true(task_time_parse(cur("2026-11-27T20:10:00.250Z"), &ms));
+    assert_true(sl_time_parse(cur("2026-11-27T20:10:00.250Z"), &ms));
     assert_int_equal(ms, 1795810200250);
-    assert_true(task_time_parse(cur("2024-02-29T00:00:00.000Z"), &ms));
+    assert_true(sl_time_parse(cur("2024-02-29T00:00:00.000Z"), &ms));
     const char *bad[] = { "2026-02-30T00:00:00.000Z", "2026-11-27T20:10:00Z", "2026-11-27 20:10:00.250Z",
                           "1969-12-31T23:59:59.999Z", "2026-11-27T24:00:00.000Z", "2026-13-01T00:00:00.000Z",
                           "2026-11-27T20:10:00.250+00:00", "2025-02-29T00:00:00.000Z", "" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ms = 42;
-        if (task_time_parse(cur(bad[i]), &ms)) fail_msg("\"%s\" parsed", bad[i]);
+        if (sl_time_parse(cur(bad[i]), &ms)) fail_msg("\"%s\" parsed", bad[i]);
         assert_int_equal(ms, 42);
     }
 }

@@ -16,6 +16,8 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/strset.h"
+#include "util/timefmt.h"
 
 static sl_result fails_with_parse(void) { RAISE(SL_ERR_PARSE, "line %d: expected '%c'", 7, ':'); }
 
@@ -147,6 +149,71 @@ static void cursor_tokens_trim_and_compare(void **state)
     sl_free(copy);
 }
 
+static void times_format_and_parse(void **state)
+{
+    (void)state;
+    char text[SL_TIME_TEXT_LEN + 1];
+    /* python3 -c "import datetime as d;print(d.datetime(2024,2,29,23,59,59,999000,tzinfo=d.timezone.utc).timestamp())" */
+    assert_true(sl_time_format(1709251199999, text));
+    assert_string_equal(text, "2024-02-29T23:59:59.999Z");
+    assert_true(sl_time_format(0, text));
+    assert_string_equal(text, "1970-01-01T00:00:00.000Z");
+    assert_true(sl_time_format(SL_TIME_MAX_MS, text));
+    assert_string_equal(text, "9999-12-31T23:59:59.999Z");
+    assert_false(sl_time_format(-1, text));
+    assert_false(sl_time_format(SL_TIME_MAX_MS + 1, text));
+    int64_t ms = 42;
+    assert_true(sl_time_parse(sl_cursor_from_cstr("2024-02-29T23:59:59.999Z"), &ms));
+    assert_int_equal(ms, 1709251199999);
+    const char *bad[] = { "2023-02-29T00:00:00.000Z", "2024-13-01T00:00:00.000Z", "2024-01-01T24:00:00.000Z",
+                          "2024-01-01T00:00:00.00Z", "2024-01-01 00:00:00.000Z", "1969-12-31T23:59:59.999Z",
+                          "2024-01-01T00:00:00.000", "" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ms = 42;
+        assert_false(sl_time_parse(sl_cursor_from_cstr(bad[i]), &ms));
+        assert_int_equal(ms, 42);
+    }
+    /* S3 listings: the fraction is optional and may be longer or shorter */
+    assert_true(sl_time_parse_s3(sl_cursor_from_cstr("2026-11-27T21:22:28.771Z"), &ms));
+    assert_int_equal(ms % 1000, 771);
+    assert_true(sl_time_parse_s3(sl_cursor_from_cstr("2026-11-27T21:22:28Z"), &ms));
+    assert_int_equal(ms % 1000, 0);
+    assert_true(sl_time_parse_s3(sl_cursor_from_cstr("2026-11-27T21:22:28.7Z"), &ms));
+    assert_int_equal(ms % 1000, 700);
+    assert_true(sl_time_parse_s3(sl_cursor_from_cstr("2026-11-27T21:22:28.123456Z"), &ms));
+    assert_int_equal(ms % 1000, 123);
+    assert_false(sl_time_parse_s3(sl_cursor_from_cstr("2026-11-27T21:22:28.Z"), &ms));
+    assert_false(sl_time_parse_s3(sl_cursor_from_cstr("2026-11-27T21:22:28.12aZ"), &ms));
+    int64_t now = sl_time_now_ms();
+    assert_true(now > 1700000000000 && now < SL_TIME_MAX_MS);
+}
+
+static void strset_adds_finds_and_removes(void **state)
+{
+    (void)state;
+    strset set = { 0 };
+    char key[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "key-%d", i);
+        assert_true(strset_add(&set, sl_cursor_from_cstr(key)));
+    }
+    assert_false(strset_add(&set, sl_cursor_from_cstr("key-7")));
+    for (int i = 0; i < 1000; i += 2) {
+        snprintf(key, sizeof(key), "key-%d", i);
+        assert_true(strset_remove(&set, sl_cursor_from_cstr(key)));
+    }
+    assert_false(strset_remove(&set, sl_cursor_from_cstr("key-0")));
+    assert_int_equal(set.count, 500);
+    assert_true(strset_contains(&set, sl_cursor_from_cstr("key-999")));
+    assert_false(strset_contains(&set, sl_cursor_from_cstr("key-998")));
+    assert_true(strset_add(&set, sl_cursor_from_cstr("key-998"))); /* reuses a tombstone */
+    assert_true(strset_add(&set, sl_cursor_from_bytes("a\0b", 3))); /* any bytes */
+    assert_true(strset_contains(&set, sl_cursor_from_bytes("a\0b", 3)));
+    assert_false(strset_contains(&set, sl_cursor_from_bytes("a\0c", 3)));
+    strset_clean_up(&set);
+    assert_null(set.slots);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -156,6 +223,8 @@ int main(void)
         cmocka_unit_test(buf_refuses_overflowing_growth_and_keeps_contents),
         cmocka_unit_test(buf_read_file_respects_limit_and_reports_missing),
         cmocka_unit_test(cursor_tokens_trim_and_compare),
+        cmocka_unit_test(times_format_and_parse),
+        cmocka_unit_test(strset_adds_finds_and_removes),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

@@ -45,6 +45,7 @@
 #include <openssl/evp.h>
 
 #include "util/alloc.h"
+#include "util/timefmt.h"
 
 #define HASH_LEN 32
 #define HEX_HASH_LEN (2 * HASH_LEN)
@@ -144,16 +145,11 @@ static bool is_utc_time(const char *s, size_t len)
     return s[19] == '.' && len > 21 && is_digits(s + 20, len - 21);
 }
 
-#define TIME_TEXT_SIZE 96 /* room for any int the compiler imagines in struct tm */
+#define TIME_TEXT_SIZE (SL_TIME_TEXT_LEN + 1)
 
 static void format_time(char out[TIME_TEXT_SIZE])
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    snprintf(out, TIME_TEXT_SIZE, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L);
+    if (!sl_time_format(sl_time_now_ms(), out)) snprintf(out, TIME_TEXT_SIZE, "1970-01-01T00:00:00.000Z");
 }
 
 /* Writes all of data, retrying short writes and EINTR. 0, or the errno. *written says

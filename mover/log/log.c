@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/timefmt.h"
+
 static sl_log_level min_level = SL_LOG_INFO;
 static bool as_json;
 
@@ -71,13 +73,8 @@ void sl_log(sl_log_level level, const char *event, ...)
 {
     if (level < min_level) return;
     struct line l = { .len = 0 };
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char when[64];
-    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
+    char when[SL_TIME_TEXT_LEN + 1];
+    if (!sl_time_format(sl_time_now_ms(), when)) snprintf(when, sizeof(when), "1970-01-01T00:00:00.000Z");
     const char *lvl = level_names[level <= SL_LOG_ERROR ? level : SL_LOG_ERROR];
 
     if (as_json) {

@@ -30,6 +30,7 @@
 #include "state/manifest.h"
 #include "state/store.h"
 #include "util/alloc.h"
+#include "util/timefmt.h"
 #include "util/strset.h"
 
 #define MAX_EVENTS 12
@@ -121,12 +122,6 @@ static manifest_store store_of(const config_ref *cfg, const pipeline *p)
                              .control_prefix = cfg->config->buckets.control_prefix };
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t jitter(uint64_t max)
 {
@@ -278,7 +273,7 @@ static bool move(artifact *a, artifact_state to, const char *detail)
         return false;
     }
     if (a->event_count < MAX_EVENTS) {
-        a->events[a->event_count++] = (struct event){ .time_ms = now_ms(), .from = a->state, .to = to,
+        a->events[a->event_count++] = (struct event){ .time_ms = sl_time_now_ms(), .from = a->state, .to = to,
                                                       .detail = detail ? sl_strdup(detail) : NULL };
     }
     a->state = to;
@@ -1051,7 +1046,7 @@ static void decision_loaded(void *user, const s3_result *r, artifact_manifest *m
     const sl_config_route *route = sl_config_route_by_name(d->cfg->config, m->route);
     sl_review_mode mode = route ? route->review : SL_REVIEW_HUMAN;
     artifact_state before = m->state;
-    d->result = review_decide(m, mode, d->reviewer, d->opener, d->approve, d->sha256, d->reason, now_ms());
+    d->result = review_decide(m, mode, d->reviewer, d->opener, d->approve, d->sha256, d->reason, sl_time_now_ms());
     if (d->result.outcome == REVIEW_REFUSED) {
         (void)audit_decision(d, before);
         decision_answer(d);
@@ -1154,12 +1149,11 @@ static void run_hook(artifact *a)
 
 /* ---- 4. pollers and the sweep ---- */
 
-static bool parse_time_ms(sl_cursor text, int64_t *out);
 
 static void queue_push(pipeline *p, config_ref *cfg, size_t route, const s3_list_object *o)
 {
     queued *q = sl_calloc(1, sizeof(*q));
-    if (!parse_time_ms(sl_cursor_from_buf(&o->last_modified), &q->modified_ms)) q->modified_ms = INT64_MAX;
+    if (!sl_time_parse_s3(sl_cursor_from_buf(&o->last_modified), &q->modified_ms)) q->modified_ms = INT64_MAX;
     q->cfg = config_ref_take(cfg);
     q->route = route;
     q->key = sl_cursor_dup(sl_cursor_from_buf(&o->key));
@@ -1454,7 +1448,7 @@ static void record_change(struct sweep_item *s, artifact_state to, const char *e
     artifact_state from = s->m->state;
     manifest_store store = store_of(s->cfg, p);
     s->event = event;
-    if (sl_failed(artifact_manifest_transition(s->m, to, now_ms(), "mover", why))) {
+    if (sl_failed(artifact_manifest_transition(s->m, to, sl_time_now_ms(), "mover", why))) {
         sl_log(SL_LOG_ERROR, "transition_refused", "artifact", s->id, "detail", sl_error_detail(), NULL);
         sweep_item_free(s);
         return;
@@ -1519,7 +1513,7 @@ static void manifest_loaded(void *user, const s3_result *r, artifact_manifest *m
         break;
     case ARTIFACT_IN_REVIEW: {
         int64_t since = m->history_count ? m->history[m->history_count - 1].time_ms : 0;
-        if (now_ms() - since >= (int64_t)route->review_ttl_ms) {
+        if (sl_time_now_ms() - since >= (int64_t)route->review_ttl_ms) {
             record_change(s, ARTIFACT_EXPIRED, "expire", "no decision within the route's review_ttl");
             return;
         }
@@ -1567,26 +1561,6 @@ static void kick_now(pipeline *p, const char *id)
 
 void pipeline_kick(pipeline *p, const char *id) { kick_now(p, id); }
 
-static bool parse_time_ms(sl_cursor text, int64_t *out)
-{
-    /* 2026-11-27T20:00:00.000Z (S3's LastModified in listings) */
-    char buf[40];
-    if (text.len < 20 || text.len >= sizeof(buf)) return false;
-    memcpy(buf, text.ptr, text.len);
-    buf[text.len] = '\0';
-    struct tm tm = { 0 };
-    const char *rest = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (rest == NULL) return false;
-    int64_t ms = 0;
-    if (*rest == '.') { /* milliseconds (more digits are cut, fewer are scaled) */
-        int digits = 0;
-        for (rest++; *rest >= '0' && *rest <= '9'; rest++)
-            if (digits < 3) ms = ms * 10 + (*rest - '0'), digits++;
-        while (digits < 3) ms *= 10, digits++;
-    }
-    *out = (int64_t)timegm(&tm) * 1000 + ms;
-    return true;
-}
 
 static void sweep_next(pipeline *p);
 
@@ -1603,7 +1577,7 @@ static void sweep_listed(void *user, const s3_result *r, const s3_list_result *l
         return;
     }
     const sl_config *c = config_of(p);
-    int64_t now = now_ms();
+    int64_t now = sl_time_now_ms();
     for (size_t i = 0; i < list->object_count; i++) {
         const s3_list_object *o = &list->objects[i];
         quarantine_key_parts parts;
@@ -1615,7 +1589,7 @@ static void sweep_listed(void *user, const s3_result *r, const s3_list_result *l
         snprintf(id, sizeof(id), "%.*s", (int)parts.artifact_id.len, (const char *)parts.artifact_id.ptr);
         if (strset_contains(&p->ids, sl_cursor_from_cstr(id))) continue;
         int64_t modified = 0;
-        bool old = parse_time_ms(sl_cursor_from_buf(&o->last_modified), &modified) &&
+        bool old = sl_time_parse_s3(sl_cursor_from_buf(&o->last_modified), &modified) &&
                    now - modified >= (int64_t)c->retention.quarantine_ms;
         if (strset_contains(&p->settled, sl_cursor_from_cstr(id)) && !old) continue;
         struct sweep_item *s = sl_calloc(1, sizeof(*s));

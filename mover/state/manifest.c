@@ -19,11 +19,11 @@
 #include <jansson.h>
 
 #include "util/alloc.h"
+#include "util/timefmt.h"
 
 #define SCHEMA_VERSION 1
 #define SHA256_HEX_LEN 64
-#define TIME_LEN 24                           /* 2026-11-27T20:00:00.123Z */
-static const int64_t max_time_ms = 253402300799999; /* 9999-12-31T23:59:59.999Z */
+
 
 /* ---- verdicts ---- */
 
@@ -101,72 +101,13 @@ static sl_result reraise(sl_error code, const char *where)
 
 /* ---- times ---- */
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = (unsigned)(y - era * 400);
-    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
 
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const unsigned doe = (unsigned)(z - era * 146097);
-    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
 
-static bool time_valid(int64_t ms) { return ms >= 0 && ms <= max_time_ms; }
+static bool time_valid(int64_t ms) { return ms >= 0 && ms <= SL_TIME_MAX_MS; }
 
-/* ms must be time_valid; out gets TIME_LEN characters (the buffer is larger so that the
- * compiler can see no value truncates). */
 #define TIME_BUF 64
-static void format_time(int64_t ms, char out[TIME_BUF])
-{
-    int64_t y;
-    unsigned m, d;
-    civil_from_days(ms / 86400000, &y, &m, &d);
-    unsigned in_day = (unsigned)(ms % 86400000);
-    snprintf(out, TIME_BUF, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)y, m, d, in_day / 3600000,
-             in_day / 60000 % 60, in_day / 1000 % 60, in_day % 1000);
-}
 
-static bool digits(const char *s, size_t n, unsigned *out)
-{
-    unsigned v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return false;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
 
-/* Exactly YYYY-MM-DDTHH:MM:SS.mmmZ (what format_time writes), a real date, 1970..9999. */
-static bool parse_time(const char *s, size_t len, int64_t *ms)
-{
-    unsigned y, mo, d, h, mi, sec, frac;
-    if (len != TIME_LEN || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
-        s[19] != '.' || s[23] != 'Z')
-        return false;
-    if (!digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) || !digits(s + 11, 2, &h) ||
-        !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &sec) || !digits(s + 20, 3, &frac))
-        return false;
-    static const unsigned month_days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > month_days[mo - 1] + (mo == 2 && leap)) return false;
-    if (h > 23 || mi > 59 || sec > 59) return false;
-    *ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 + (int64_t)sec * 1000 + frac;
-    return true;
-}
 
 /* ---- the fields ---- */
 
@@ -498,7 +439,7 @@ static sl_result event_to_json(const artifact_event *e, json_t **out)
     *out = o;
     ENSURE(o != NULL, SL_ERR_LIMIT, "manifest: jansson could not allocate");
     char time[TIME_BUF];
-    format_time(e->time_ms, time);
+    (void)sl_time_format(e->time_ms, time);
     const char *event = NULL;
     (void)artifact_transition_allowed(e->from, e->to, &event); /* checked by manifest_check */
     GUARD(put_text(o, "time", time));
@@ -516,7 +457,7 @@ static sl_result decision_to_json(const artifact_decision *d, json_t **out)
     *out = o;
     ENSURE(o != NULL, SL_ERR_LIMIT, "manifest: jansson could not allocate");
     char time[TIME_BUF];
-    format_time(d->time_ms, time);
+    (void)sl_time_format(d->time_ms, time);
     GUARD(put_text(o, "time", time));
     GUARD(put_text(o, "reviewer", d->reviewer));
     GUARD(put_text(o, "decision", d->approve ? "approve" : "reject"));
@@ -739,7 +680,7 @@ static sl_result read_decisions(json_t *root, artifact_manifest *m)
         json_t *time;
         snprintf(path, sizeof(path), "%s.time", where);
         GUARD(member(item, "time", true, path, &time));
-        ENSURE(json_is_string(time) && parse_time(json_string_value(time), json_string_length(time), &d->time_ms),
+        ENSURE(json_is_string(time) && sl_time_parse(sl_cursor_from_bytes(json_string_value(time), json_string_length(time)), &d->time_ms),
                SL_ERR_PARSE, "%s: expected RFC 3339 UTC with milliseconds", path);
         snprintf(path, sizeof(path), "%s.reviewer", where);
         GUARD(read_text(item, "reviewer", true, path, &d->reviewer));
@@ -783,7 +724,7 @@ static sl_result read_history(json_t *root, artifact_manifest *m)
         snprintf(path, sizeof(path), "%s.time", where);
         GUARD(member(item, "time", true, path, &time));
         ENSURE(json_is_string(time), SL_ERR_PARSE, "%s: expected a string", path);
-        ENSURE(parse_time(json_string_value(time), json_string_length(time), &e->time_ms), SL_ERR_PARSE,
+        ENSURE(sl_time_parse(sl_cursor_from_bytes(json_string_value(time), json_string_length(time)), &e->time_ms), SL_ERR_PARSE,
                "%s: expected RFC 3339 UTC with milliseconds (2026-11-27T20:00:00.123Z) from 1970 on", path);
         snprintf(path, sizeof(path), "%s.from", where);
         GUARD(read_state(item, "from", path, &e->from));

@@ -22,10 +22,9 @@
 
 #include "state/artifact.h"
 #include "util/alloc.h"
+#include "util/timefmt.h"
 
 #define SCHEMA_VERSION 1
-#define TIME_LEN 24
-static const int64_t max_time_ms = 253402300799999; /* 9999-12-31T23:59:59.999Z */
 
 /* ---- states ---- */
 
@@ -364,53 +363,10 @@ static bool fingerprint_valid(const char *s)
 
 /* ---- times ---- */
 
-static bool time_valid(int64_t ms) { return ms >= 0 && ms <= max_time_ms; }
+static bool time_valid(int64_t ms) { return ms >= 0 && ms <= SL_TIME_MAX_MS; }
 
-bool task_time_format(int64_t ms, char out[25])
-{
-    if (!time_valid(ms)) return false;
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    if (gmtime_r(&secs, &tm) == NULL) return false;
-    char buf[64];
-    int n = snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-    if (n != TIME_LEN) return false;
-    memcpy(out, buf, TIME_LEN + 1);
-    return true;
-}
 
-static bool digits(const uint8_t *s, size_t n, int *out)
-{
-    int v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
 
-bool task_time_parse(sl_cursor text, int64_t *ms)
-{
-    const uint8_t *s = text.ptr;
-    if (text.len != TIME_LEN || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
-        s[19] != '.' || s[23] != 'Z')
-        return false;
-    int y, mo, d, h, mi, sec, frac;
-    if (!digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) || !digits(s + 11, 2, &h) ||
-        !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &sec) || !digits(s + 20, 3, &frac))
-        return false;
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59) return false;
-    struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = sec };
-    time_t secs = timegm(&tm);
-    int64_t value = (int64_t)secs * 1000 + frac;
-    /* timegm normalises 2026-02-30 to March: a real date formats back to itself */
-    char back[25];
-    if (secs < 0 || !task_time_format(value, back) || memcmp(back, s, TIME_LEN) != 0) return false;
-    *ms = value;
-    return true;
-}
 
 /* ---- the manifest: building ---- */
 
@@ -703,7 +659,7 @@ static sl_result put_text(json_t *object, const char *key, const char *value)
 static sl_result put_time(json_t *object, const char *key, int64_t ms)
 {
     char text[25];
-    ENSURE(task_time_format(ms, text), SL_ERR_INVALID_ARGUMENT, "%s: outside 1970..9999", key);
+    ENSURE(sl_time_format(ms, text), SL_ERR_INVALID_ARGUMENT, "%s: outside 1970..9999", key);
     return put_text(object, key, text);
 }
 
@@ -884,7 +840,7 @@ static sl_result read_time(json_t *object, const char *key, bool required, const
     GUARD(member(object, key, required, where, &value));
     if (value == NULL) return SL_SUCCESS;
     ENSURE(json_is_string(value), SL_ERR_PARSE, "%s: expected a string", where);
-    ENSURE(task_time_parse(sl_cursor_from_bytes(json_string_value(value), json_string_length(value)), out),
+    ENSURE(sl_time_parse(sl_cursor_from_bytes(json_string_value(value), json_string_length(value)), out),
            SL_ERR_PARSE, "%s: expected RFC 3339 UTC with milliseconds (2026-11-27T20:00:00.123Z) from 1970 on", where);
     *present = true;
     return SL_SUCCESS;

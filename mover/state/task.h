@@ -171,11 +171,7 @@ SL_MUST_CHECK sl_result task_fingerprint(sl_cursor name, int64_t modified_ms, ui
 
 /* ---- times ---- */
 
-/* RFC 3339 UTC with milliseconds ("2026-11-27T20:00:00.123Z") for 1970..9999; false
- * outside that range (out unchanged). out must hold 25 bytes. */
-bool task_time_format(int64_t ms, char out[25]);
-/* Exactly that format and a real date; false otherwise (*ms unchanged). */
-bool task_time_parse(sl_cursor text, int64_t *ms);
+/* Times are written and read with util/timefmt.h (RFC 3339 UTC, milliseconds). */
 
 /* ---- the manifest ---- */
 

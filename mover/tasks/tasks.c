@@ -33,6 +33,7 @@
 #include "state/artifact.h"
 #include "state/task.h"
 #include "util/alloc.h"
+#include "util/timefmt.h"
 #include "util/buf.h"
 
 #define DEFAULT_CACHE_MAX 10000
@@ -137,12 +138,6 @@ static const route_info *route_named(const reg_config *c, const char *name)
     return NULL;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* "4h", "30m", "90s", "1500ms": the largest unit that divides evenly. */
 static void format_duration(uint64_t ms, char out[32])
@@ -162,7 +157,7 @@ static void format_duration(uint64_t ms, char out[32])
 
 static void format_time(int64_t ms, char out[25])
 {
-    if (!task_time_format(ms, out)) snprintf(out, 25, "(%" PRId64 " ms)", ms);
+    if (!sl_time_format(ms, out)) snprintf(out, 25, "(%" PRId64 " ms)", ms);
 }
 
 /* Text from a client in a detail: at most 64 bytes, anything not printable ASCII as '?'. */
@@ -188,7 +183,7 @@ static void jset_text(json_t *o, const char *key, const char *value, bool *ok)
 static void jset_time(json_t *o, const char *key, int64_t ms, bool *ok)
 {
     char text[25];
-    if (!task_time_format(ms, text)) {
+    if (!sl_time_format(ms, text)) {
         *ok = false;
         return;
     }
@@ -617,7 +612,7 @@ static void loaded(void *user, const s3_result *res, const s3_object_info *info)
     }
     sl_free(io);
     e->busy = false;
-    int64_t now = now_ms();
+    int64_t now = sl_time_now_ms();
     char why[REASON_MAX];
     if (res->error == SL_ERR_CANCELLED) {
         r->client_gone = true;
@@ -706,7 +701,7 @@ static void written(void *user, const s3_result *res, const s3_object_info *info
     e->busy = false;
     op *batch = e->batch;
     e->batch = NULL;
-    int64_t now = now_ms();
+    int64_t now = sl_time_now_ms();
     char why[REASON_MAX];
     bool conflict = res->error == SL_ERR_S3 && (res->code == S3_ERROR_PRECONDITION_FAILED ||
                                                  res->code == S3_ERROR_NO_SUCH_KEY || res->status == 412);
@@ -1011,7 +1006,7 @@ static void process(task_registry *r, entry *e)
             fail_queue(r, e, "the S3 client is shutting down");
             return;
         }
-        int64_t now = now_ms();
+        int64_t now = sl_time_now_ms();
         if (needs_load(r, e, now)) {
             start_load(r, e);
             continue;
@@ -1355,7 +1350,7 @@ static void open_written(struct open_req *o, sl_cursor etag)
         task_manifest_copy(&o->m, &e->m);
         e->status = ENTRY_LOADED;
         e->stale = false;
-        e->loaded_ms = now_ms();
+        e->loaded_ms = sl_time_now_ms();
         sl_buf_reset(&e->etag);
         if (sl_failed(sl_buf_append_cursor(&e->etag, etag))) e->stale = true;
         arm_expiry(r, o->m.expires_at_ms);
@@ -1664,7 +1659,7 @@ sl_result task_registry_open(task_registry *r, const task_open_params *params, c
     o->user = user;
     o->actor = sl_strdup(actor);
     char id[SL_TASK_ID_LEN + 1];
-    int64_t now = now_ms();
+    int64_t now = sl_time_now_ms();
     outcome = TASK_OUTCOME_INTERNAL;
     if (sl_failed(task_id_generate(id)) ||
         sl_failed(task_manifest_init(&o->m, id, route->name, actor, now, now + (int64_t)ttl, max_bytes))) {
@@ -1791,27 +1786,6 @@ static void list_abandon(pending *p)
     if (j->done) j->done(j->user, TASK_OUTCOME_UNAVAILABLE, "the registry is shutting down", NULL);
 }
 
-/* S3 LastModified in a listing: 2026-11-27T21:22:28.771Z (the fraction may be absent). */
-static bool parse_s3_time(sl_cursor text, int64_t *out)
-{
-    char buf[40];
-    if (text.len < 20 || text.len >= sizeof(buf)) return false;
-    memcpy(buf, text.ptr, text.len);
-    buf[text.len] = '\0';
-    struct tm tm = { 0 };
-    const char *rest = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (rest == NULL) return false;
-    int64_t ms = 0;
-    if (*rest == '.') {
-        int digits = 0;
-        for (rest++; *rest >= '0' && *rest <= '9'; rest++)
-            if (digits++ < 3) ms = ms * 10 + (*rest - '0');
-        for (; digits < 3; digits++) ms *= 10;
-    }
-    if (*rest != 'Z') return false;
-    *out = (int64_t)timegm(&tm) * 1000 + ms;
-    return true;
-}
 
 static int by_opened_desc(const void *a, const void *b)
 {
@@ -1836,7 +1810,7 @@ static bool filter_passes(task_list_filter f, task_state s)
 static void list_finish(struct list_job *j)
 {
     task_registry *r = j->r;
-    int64_t now = now_ms();
+    int64_t now = sl_time_now_ms();
     pending_remove(r, &j->base);
     j->base.answered = true;
     size_t have = 0;
@@ -1998,7 +1972,7 @@ static void listed(void *user, const s3_result *res, const s3_list_result *list)
         const s3_list_object *obj = &list->objects[i];
         sl_cursor key = sl_cursor_from_buf(&obj->key);
         int64_t modified = 0;
-        if (!parse_s3_time(sl_cursor_from_buf(&obj->last_modified), &modified) || modified < j->since_ms) continue;
+        if (!sl_time_parse_s3(sl_cursor_from_buf(&obj->last_modified), &modified) || modified < j->since_ms) continue;
         if (key.len <= prefix_len + 5 || memcmp(key.ptr + key.len - 5, ".json", 5) != 0) continue;
         sl_cursor id = sl_cursor_from_bytes(key.ptr + prefix_len, key.len - prefix_len - 5);
         if (sl_failed(artifact_task_id_check(id))) continue;
@@ -2050,7 +2024,7 @@ static void list_start(task_registry *r, task_list_filter filter, task_result_fn
     j->done = done;
     j->user = user;
     j->filter = filter;
-    j->since_ms = now_ms() - LIST_WINDOW_MS;
+    j->since_ms = sl_time_now_ms() - LIST_WINDOW_MS;
     pending_add(r, &j->base);
     list_page(j);
 }
@@ -2068,7 +2042,7 @@ static void on_expiry(uv_timer_t *t)
 {
     task_registry *r = t->data;
     r->next_expiry_ms = INT64_MAX;
-    int64_t now = now_ms();
+    int64_t now = sl_time_now_ms();
     for (entry *e = r->lru_head; e != NULL; e = e->lru_next) {
         if (e->status != ENTRY_LOADED || task_state_is_terminal(e->m.state)) continue;
         if (now >= e->m.expires_at_ms) queue_expire(r, e);
@@ -2080,7 +2054,7 @@ static void arm_expiry(task_registry *r, int64_t at_ms)
 {
     if (r->destroyed || !r->started || at_ms >= r->next_expiry_ms) return;
     r->next_expiry_ms = at_ms;
-    int64_t delay = at_ms - now_ms();
+    int64_t delay = at_ms - sl_time_now_ms();
     uv_timer_start(&r->expiry, on_expiry, delay > 0 ? (uint64_t)delay : 0, 0);
 }
 

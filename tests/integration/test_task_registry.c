@@ -46,6 +46,7 @@
 #include "s3/client.h"
 #include "state/artifact.h"
 #include "state/task.h"
+#include "util/timefmt.h"
 #include "tasks/task_api.h"
 #include "tasks/tasks.h"
 #include "util/alloc.h"
@@ -556,7 +557,7 @@ static void open_writes_manifest_and_grants_work(void **state)
     assert_int_equal(m.limits.key_count, 2);
     /* grants never outlive the task */
     int64_t grant_end;
-    assert_true(task_time_parse(cur(jstr(g, "grant_expires_at")), &grant_end));
+    assert_true(sl_time_parse(cur(jstr(g, "grant_expires_at")), &grant_end));
     assert_true(grant_end <= m.expires_at_ms && grant_end > m.expires_at_ms - 2000);
     task_manifest_clean_up(&m);
 
@@ -652,7 +653,7 @@ static void admit_verdicts(void **state)
     assert_string_equal(jstr(c.json, "state"), "closed");
     const char *closed_at = jstr(c.json, "closed_at");
     int64_t closed_ms;
-    assert_true(task_time_parse(cur(closed_at), &closed_ms));
+    assert_true(sl_time_parse(cur(closed_at), &closed_ms));
     /* uploaded before the close: still accepted; at or after it: rejected */
     assert_int_equal(admit(f, "reports", id, "late-but-ok.csv", 10, closed_ms - 1, reason, sizeof(reason)), TASK_ACCEPT);
     assert_int_equal(admit(f, "reports", id, "too-late.csv", 10, closed_ms, reason, sizeof(reason)), TASK_REJECT);
@@ -786,7 +787,7 @@ static void expiry_by_ttl(void **state)
     json_t *g = open_task(f, &p, TASK_OUTCOME_CREATED, NULL);
     const char *id = jstr(g, "task");
     int64_t expires;
-    assert_true(task_time_parse(cur(jstr(g, "expires_at")), &expires));
+    assert_true(sl_time_parse(cur(jstr(g, "expires_at")), &expires));
     /* run the loop past the expiry: the timer writes the state */
     while (now_ms() < expires + 1500) uv_run(&f->loop, UV_RUN_NOWAIT), usleep(20000);
     task_manifest m;
