@@ -1085,7 +1085,7 @@ static void walk_object(struct loader *ld, const json_t *obj, const struct schem
     }
     if (obj != NULL) {
         const char *key;
-        json_t *value;
+        json_t *value = NULL;
         json_object_foreach((json_t *)obj, key, value) {
             size_t mark = path_push_key(ld, key);
             size_t i = 0;

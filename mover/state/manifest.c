@@ -565,7 +565,7 @@ static void printable(const char *s, char out[68])
 static sl_result check_known(json_t *object, const char *const *known, size_t count, const char *where)
 {
     const char *key;
-    json_t *value;
+    json_t *value = NULL;
     json_object_foreach(object, key, value) {
         bool found = false;
         for (size_t i = 0; i < count && !found; i++) found = strcmp(key, known[i]) == 0;
@@ -591,7 +591,7 @@ static sl_result member(json_t *object, const char *key, bool required, const ch
 /* A string member (copied into *out, or NULL if absent and not required). */
 static sl_result read_text(json_t *object, const char *key, bool required, const char *where, char **out)
 {
-    json_t *value;
+    json_t *value = NULL;
     *out = NULL;
     GUARD(member(object, key, required, where, &value));
     if (value == NULL) return SL_SUCCESS;
@@ -606,7 +606,7 @@ static sl_result read_text(json_t *object, const char *key, bool required, const
 
 static sl_result read_state(json_t *object, const char *key, const char *where, artifact_state *out)
 {
-    json_t *value;
+    json_t *value = NULL;
     GUARD(member(object, key, true, where, &value));
     ENSURE(json_is_string(value), SL_ERR_PARSE, "%s: expected a string", where);
     sl_cursor name = sl_cursor_from_bytes(json_string_value(value), json_string_length(value));
@@ -631,13 +631,13 @@ static sl_result read_array(json_t *root, const char *key, bool required, size_t
 
 static sl_result read_findings(json_t *root, artifact_manifest *m)
 {
-    json_t *array;
+    json_t *array = NULL;
     GUARD(read_array(root, "findings", false, SL_MANIFEST_MAX_FINDINGS, &array));
     if (array == NULL || json_array_size(array) == 0) return SL_SUCCESS;
     m->findings = sl_calloc(json_array_size(array), sizeof(*m->findings));
     char where[64], path[80];
     size_t i;
-    json_t *item;
+    json_t *item = NULL;
     json_array_foreach(array, i, item) {
         artifact_finding *f = &m->findings[i];
         m->finding_count = i + 1; /* so clean_up frees what this entry gets */
@@ -664,20 +664,20 @@ static sl_result read_findings(json_t *root, artifact_manifest *m)
 
 static sl_result read_decisions(json_t *root, artifact_manifest *m)
 {
-    json_t *array;
+    json_t *array = NULL;
     GUARD(read_array(root, "decisions", false, SL_MANIFEST_MAX_DECISIONS, &array));
     if (array == NULL || json_array_size(array) == 0) return SL_SUCCESS;
     m->decisions = sl_calloc(json_array_size(array), sizeof(*m->decisions));
     char where[64], path[80];
     size_t i;
-    json_t *item;
+    json_t *item = NULL;
     json_array_foreach(array, i, item) {
         artifact_decision *d = &m->decisions[i];
         m->decision_count = i + 1;
         snprintf(where, sizeof(where), "decisions[%zu]", i);
         ENSURE(json_is_object(item), SL_ERR_PARSE, "%s: expected an object", where);
         GUARD(check_known(item, decision_keys, sizeof(decision_keys) / sizeof(decision_keys[0]), where));
-        json_t *time;
+        json_t *time = NULL;
         snprintf(path, sizeof(path), "%s.time", where);
         GUARD(member(item, "time", true, path, &time));
         ENSURE(json_is_string(time) && sl_time_parse(sl_cursor_from_bytes(json_string_value(time), json_string_length(time)), &d->time_ms),
@@ -706,13 +706,13 @@ static sl_result read_decisions(json_t *root, artifact_manifest *m)
 
 static sl_result read_history(json_t *root, artifact_manifest *m)
 {
-    json_t *array;
+    json_t *array = NULL;
     GUARD(read_array(root, "history", true, SL_MANIFEST_MAX_HISTORY, &array));
     if (json_array_size(array) == 0) return SL_SUCCESS;
     m->history = sl_calloc(json_array_size(array), sizeof(*m->history));
     char where[64], path[80];
     size_t i;
-    json_t *item;
+    json_t *item = NULL;
     json_array_foreach(array, i, item) {
         artifact_event *e = &m->history[i];
         m->history_count = i + 1;
@@ -720,7 +720,7 @@ static sl_result read_history(json_t *root, artifact_manifest *m)
         ENSURE(json_is_object(item), SL_ERR_PARSE, "%s: expected an object", where);
         GUARD(check_known(item, event_keys, sizeof(event_keys) / sizeof(event_keys[0]), where));
 
-        json_t *time;
+        json_t *time = NULL;
         snprintf(path, sizeof(path), "%s.time", where);
         GUARD(member(item, "time", true, path, &time));
         ENSURE(json_is_string(time), SL_ERR_PARSE, "%s: expected a string", path);
@@ -755,7 +755,7 @@ static sl_result read_history(json_t *root, artifact_manifest *m)
 
 static sl_result read_field(json_t *root, const struct field *f, artifact_manifest *m)
 {
-    json_t *value;
+    json_t *value = NULL;
     switch (f->kind) {
     case FIELD_SCHEMA:
         GUARD(member(root, f->name, true, f->name, &value));

@@ -795,7 +795,7 @@ static void printable(const char *s, char out[68])
 static sl_result check_known(json_t *object, const char *const *known, size_t count, const char *where)
 {
     const char *key;
-    json_t *value;
+    json_t *value = NULL;
     json_object_foreach(object, key, value) {
         bool found = false;
         for (size_t i = 0; i < count && !found; i++) found = strcmp(key, known[i]) == 0;
@@ -819,7 +819,7 @@ static sl_result member(json_t *object, const char *key, bool required, const ch
 
 static sl_result read_text(json_t *object, const char *key, bool required, size_t max, const char *where, char **out)
 {
-    json_t *value;
+    json_t *value = NULL;
     *out = NULL;
     GUARD(member(object, key, required, where, &value));
     if (value == NULL) return SL_SUCCESS;
@@ -835,7 +835,7 @@ static sl_result read_text(json_t *object, const char *key, bool required, size_
 static sl_result read_time(json_t *object, const char *key, bool required, const char *where, bool *present,
                            int64_t *out)
 {
-    json_t *value;
+    json_t *value = NULL;
     *present = false;
     GUARD(member(object, key, required, where, &value));
     if (value == NULL) return SL_SUCCESS;
@@ -848,7 +848,7 @@ static sl_result read_time(json_t *object, const char *key, bool required, const
 
 static sl_result read_state(json_t *object, const char *key, const char *where, task_state *out)
 {
-    json_t *value;
+    json_t *value = NULL;
     GUARD(member(object, key, true, where, &value));
     ENSURE(json_is_string(value), SL_ERR_PARSE, "%s: expected a string", where);
     if (!task_state_from_name(sl_cursor_from_bytes(json_string_value(value), json_string_length(value)), out)) {
@@ -862,7 +862,7 @@ static sl_result read_state(json_t *object, const char *key, const char *where, 
 static sl_result read_uint(json_t *object, const char *key, bool required, const char *where, bool *present,
                            uint64_t *out)
 {
-    json_t *value;
+    json_t *value = NULL;
     *present = false;
     GUARD(member(object, key, required, where, &value));
     if (value == NULL) return SL_SUCCESS;
@@ -886,7 +886,7 @@ static sl_result read_array(json_t *object, const char *key, bool required, size
 
 static sl_result read_limits(json_t *root, task_manifest *m)
 {
-    json_t *o;
+    json_t *o = NULL;
     GUARD(member(root, "limits", true, "limits", &o));
     ENSURE(json_is_object(o), SL_ERR_PARSE, "limits: expected an object");
     GUARD(check_known(o, limit_names, COUNT(limit_names), "limits"));
@@ -899,13 +899,13 @@ static sl_result read_limits(json_t *root, task_manifest *m)
         m->limits.max_objects = (uint32_t)value;
     }
     GUARD(read_uint(o, "max_bytes", true, "limits.max_bytes", &present, &m->limits.max_bytes));
-    json_t *keys;
+    json_t *keys = NULL;
     GUARD(read_array(o, "keys", false, SL_TASK_MAX_KEYS, "limits.keys", &keys));
     if (keys != NULL) {
         ENSURE(json_array_size(keys) > 0, SL_ERR_PARSE, "limits.keys: empty (leave it out instead)");
         m->limits.keys = sl_calloc(json_array_size(keys), sizeof(*m->limits.keys));
         size_t i;
-        json_t *item;
+        json_t *item = NULL;
         char where[48], path[64];
         json_array_foreach(keys, i, item) {
             task_key *k = &m->limits.keys[i];
@@ -925,14 +925,14 @@ static sl_result read_limits(json_t *root, task_manifest *m)
 
 static sl_result read_accepted(json_t *root, task_manifest *m)
 {
-    json_t *array;
+    json_t *array = NULL;
     GUARD(read_array(root, "accepted", false, SL_TASK_MAX_OBJECTS, "accepted", &array));
     ENSURE((array != NULL) == (m->limits.max_objects > 0), SL_ERR_PARSE,
            "accepted: must be present exactly when limits.max_objects is");
     if (array == NULL || json_array_size(array) == 0) return SL_SUCCESS;
     m->accepted = sl_calloc(json_array_size(array), sizeof(*m->accepted));
     size_t i;
-    json_t *item;
+    json_t *item = NULL;
     json_array_foreach(array, i, item) {
         ENSURE(json_is_string(item), SL_ERR_PARSE, "accepted[%zu]: expected a string", i);
         m->accepted_count = i + 1;
@@ -943,12 +943,12 @@ static sl_result read_accepted(json_t *root, task_manifest *m)
 
 static sl_result read_history(json_t *root, task_manifest *m)
 {
-    json_t *array;
+    json_t *array = NULL;
     GUARD(read_array(root, "history", true, SL_TASK_MAX_HISTORY, "history", &array));
     if (json_array_size(array) == 0) return SL_SUCCESS;
     m->history = sl_calloc(json_array_size(array), sizeof(*m->history));
     size_t i;
-    json_t *item;
+    json_t *item = NULL;
     char where[48], path[64];
     json_array_foreach(array, i, item) {
         task_event *e = &m->history[i];
@@ -985,7 +985,7 @@ static sl_result read_manifest(json_t *root, task_manifest *m)
 {
     ENSURE(json_is_object(root), SL_ERR_PARSE, "task manifest: expected a JSON object");
     GUARD(check_known(root, field_names, COUNT(field_names), "task manifest"));
-    json_t *schema;
+    json_t *schema = NULL;
     GUARD(member(root, "schema", true, "schema", &schema));
     ENSURE(json_is_integer(schema), SL_ERR_PARSE, "schema: expected the integer %d", SCHEMA_VERSION);
     ENSURE(json_integer_value(schema) == SCHEMA_VERSION, SL_ERR_UNSUPPORTED,

@@ -59,7 +59,7 @@ static bool parse_open(json_t *body, task_open_params *p, task_open_key **keys_o
 {
     *outcome = TASK_OUTCOME_BAD_REQUEST;
     const char *name;
-    json_t *value;
+    json_t *value = NULL;
     json_object_foreach(body, name, value) {
         bool known = false;
         for (size_t i = 0; i < sizeof(open_fields) / sizeof(open_fields[0]) && !known; i++)
@@ -131,7 +131,7 @@ static bool parse_open(json_t *body, task_open_params *p, task_open_key **keys_o
         task_open_key *keys = sl_calloc(count ? count : 1, sizeof(*keys));
         *keys_out = keys;
         size_t i;
-        json_t *item;
+        json_t *item = NULL;
         json_array_foreach(value, i, item) {
             json_t *key_name = item, *size = NULL;
             if (json_is_object(item)) {
