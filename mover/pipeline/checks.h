@@ -21,7 +21,7 @@
  * Threading: a content_check belongs to the loop thread; only its work items touch the
  * hash context and the buffers they were given, on a pool thread, one at a time.
  * checks_magic is shared by all checkers (libmagic handles are not thread-safe: it
- * serialises them behind a mutex).
+ * keeps a small pool of them, one per pool thread using one at a time).
  */
 #ifndef SLUICE_PIPELINE_CHECKS_H
 #define SLUICE_PIPELINE_CHECKS_H
