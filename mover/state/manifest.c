@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "util/alloc.h"
+#include "util/json_read.h"
 #include "util/timefmt.h"
 
 #define SCHEMA_VERSION 1
@@ -553,66 +554,19 @@ cleanup:
 
 /* ---- reading ---- */
 
-/* Shows an untrusted key in a detail: at most 64 bytes, control bytes as '?'. */
-static void printable(const char *s, char out[68])
-{
-    size_t n = 0;
-    for (; s[n] != '\0' && n < 64; n++) out[n] = ((unsigned char)s[n] < 0x20 || s[n] == 0x7f) ? '?' : s[n];
-    if (s[n] != '\0') out[n++] = '.', out[n++] = '.', out[n++] = '.';
-    out[n] = '\0';
-}
 
-static sl_result check_known(json_t *object, const char *const *known, size_t count, const char *where)
-{
-    const char *key;
-    json_t *value = NULL;
-    json_object_foreach(object, key, value) {
-        bool found = false;
-        for (size_t i = 0; i < count && !found; i++) found = strcmp(key, known[i]) == 0;
-        if (!found) {
-            char shown[68];
-            printable(key, shown);
-            RAISE(SL_ERR_PARSE, "%s: unknown field \"%s\"", where, shown);
-        }
-    }
-    return SL_SUCCESS;
-}
 
-/* The member `key` of object (NULL if absent and not required); `where` is its path. */
-static sl_result member(json_t *object, const char *key, bool required, const char *where, json_t **out)
-{
-    json_t *value = json_object_get(object, key);
-    ENSURE(value != NULL || !required, SL_ERR_PARSE, "%s: missing", where);
-    ENSURE(value == NULL || !json_is_null(value), SL_ERR_PARSE, "%s: null is not allowed", where);
-    *out = value;
-    return SL_SUCCESS;
-}
 
-/* A string member (copied into *out, or NULL if absent and not required). */
-static sl_result read_text(json_t *object, const char *key, bool required, const char *where, char **out)
-{
-    json_t *value = NULL;
-    *out = NULL;
-    GUARD(member(object, key, required, where, &value));
-    if (value == NULL) return SL_SUCCESS;
-    ENSURE(json_is_string(value), SL_ERR_PARSE, "%s: expected a string", where);
-    size_t len = json_string_length(value);
-    ENSURE(len <= SL_MANIFEST_MAX_STRING, SL_ERR_LIMIT, "%s: longer than %d bytes", where, SL_MANIFEST_MAX_STRING);
-    const char *text = json_string_value(value);
-    ENSURE(strlen(text) == len, SL_ERR_PARSE, "%s: holds a NUL byte", where);
-    *out = sl_strndup(text, len);
-    return SL_SUCCESS;
-}
 
 static sl_result read_state(json_t *object, const char *key, const char *where, artifact_state *out)
 {
     json_t *value = NULL;
-    GUARD(member(object, key, true, where, &value));
+    GUARD(sl_json_member(object, key, true, where, &value));
     ENSURE(json_is_string(value), SL_ERR_PARSE, "%s: expected a string", where);
     sl_cursor name = sl_cursor_from_bytes(json_string_value(value), json_string_length(value));
     if (!artifact_state_from_name(name, out)) {
         char shown[68];
-        printable(json_string_value(value), shown);
+        sl_json_printable(json_string_value(value), shown);
         RAISE(SL_ERR_PARSE, "%s: \"%s\" is not a state", where, shown);
     }
     return SL_SUCCESS;
@@ -621,7 +575,7 @@ static sl_result read_state(json_t *object, const char *key, const char *where, 
 /* The array member `key` (may be absent unless required), its length checked. */
 static sl_result read_array(json_t *root, const char *key, bool required, size_t max, json_t **out)
 {
-    GUARD(member(root, key, required, key, out));
+    GUARD(sl_json_member(root, key, required, key, out));
     if (*out == NULL) return SL_SUCCESS;
     ENSURE(json_is_array(*out), SL_ERR_PARSE, "%s: expected an array", key);
     ENSURE(json_array_size(*out) <= max, SL_ERR_LIMIT, "%s: %zu entries, more than %zu", key,
@@ -643,21 +597,21 @@ static sl_result read_findings(json_t *root, artifact_manifest *m)
         m->finding_count = i + 1; /* so clean_up frees what this entry gets */
         snprintf(where, sizeof(where), "findings[%zu]", i);
         ENSURE(json_is_object(item), SL_ERR_PARSE, "%s: expected an object", where);
-        GUARD(check_known(item, finding_keys, sizeof(finding_keys) / sizeof(finding_keys[0]), where));
+        GUARD(sl_json_check_known(item, finding_keys, sizeof(finding_keys) / sizeof(finding_keys[0]), where));
         snprintf(path, sizeof(path), "%s.check", where);
-        GUARD(read_text(item, "check", true, path, &f->check));
+        GUARD(sl_json_read_text(item, "check", true, SL_MANIFEST_MAX_STRING, path, &f->check));
         char *verdict = NULL;
         snprintf(path, sizeof(path), "%s.verdict", where);
-        GUARD(read_text(item, "verdict", true, path, &verdict));
+        GUARD(sl_json_read_text(item, "verdict", true, SL_MANIFEST_MAX_STRING, path, &verdict));
         bool known = false;
         for (size_t v = 0; v < VERDICT_COUNT && !known; v++)
             if (strcmp(verdict, verdict_names[v]) == 0) f->verdict = (finding_verdict)v, known = true;
         char shown[68];
-        printable(verdict, shown);
+        sl_json_printable(verdict, shown);
         sl_free(verdict);
         ENSURE(known, SL_ERR_PARSE, "%s: \"%s\" is not a verdict", path, shown);
         snprintf(path, sizeof(path), "%s.detail", where);
-        GUARD(read_text(item, "detail", false, path, &f->detail));
+        GUARD(sl_json_read_text(item, "detail", false, SL_MANIFEST_MAX_STRING, path, &f->detail));
     }
     return SL_SUCCESS;
 }
@@ -676,30 +630,30 @@ static sl_result read_decisions(json_t *root, artifact_manifest *m)
         m->decision_count = i + 1;
         snprintf(where, sizeof(where), "decisions[%zu]", i);
         ENSURE(json_is_object(item), SL_ERR_PARSE, "%s: expected an object", where);
-        GUARD(check_known(item, decision_keys, sizeof(decision_keys) / sizeof(decision_keys[0]), where));
+        GUARD(sl_json_check_known(item, decision_keys, sizeof(decision_keys) / sizeof(decision_keys[0]), where));
         json_t *time = NULL;
         snprintf(path, sizeof(path), "%s.time", where);
-        GUARD(member(item, "time", true, path, &time));
+        GUARD(sl_json_member(item, "time", true, path, &time));
         ENSURE(json_is_string(time) && sl_time_parse(sl_cursor_from_bytes(json_string_value(time), json_string_length(time)), &d->time_ms),
                SL_ERR_PARSE, "%s: expected RFC 3339 UTC with milliseconds", path);
         snprintf(path, sizeof(path), "%s.reviewer", where);
-        GUARD(read_text(item, "reviewer", true, path, &d->reviewer));
+        GUARD(sl_json_read_text(item, "reviewer", true, SL_MANIFEST_MAX_STRING, path, &d->reviewer));
         char *decision = NULL;
         snprintf(path, sizeof(path), "%s.decision", where);
-        GUARD(read_text(item, "decision", true, path, &decision));
+        GUARD(sl_json_read_text(item, "decision", true, SL_MANIFEST_MAX_STRING, path, &decision));
         bool approve = strcmp(decision, "approve") == 0, reject = strcmp(decision, "reject") == 0;
         sl_free(decision);
         ENSURE(approve || reject, SL_ERR_PARSE, "%s: expected \"approve\" or \"reject\"", path);
         d->approve = approve;
         char *sha = NULL;
         snprintf(path, sizeof(path), "%s.sha256", where);
-        GUARD(read_text(item, "sha256", true, path, &sha));
+        GUARD(sl_json_read_text(item, "sha256", true, SL_MANIFEST_MAX_STRING, path, &sha));
         bool ok = strlen(sha) == SHA256_HEX_LEN && lower_hex(sha, SHA256_HEX_LEN);
         if (ok) memcpy(d->sha256, sha, SHA256_HEX_LEN + 1);
         sl_free(sha);
         ENSURE(ok, SL_ERR_PARSE, "%s: expected 64 lower-case hex digits", path);
         snprintf(path, sizeof(path), "%s.reason", where);
-        GUARD(read_text(item, "reason", false, path, &d->reason));
+        GUARD(sl_json_read_text(item, "reason", false, SL_MANIFEST_MAX_STRING, path, &d->reason));
     }
     return SL_SUCCESS;
 }
@@ -718,11 +672,11 @@ static sl_result read_history(json_t *root, artifact_manifest *m)
         m->history_count = i + 1;
         snprintf(where, sizeof(where), "history[%zu]", i);
         ENSURE(json_is_object(item), SL_ERR_PARSE, "%s: expected an object", where);
-        GUARD(check_known(item, event_keys, sizeof(event_keys) / sizeof(event_keys[0]), where));
+        GUARD(sl_json_check_known(item, event_keys, sizeof(event_keys) / sizeof(event_keys[0]), where));
 
         json_t *time = NULL;
         snprintf(path, sizeof(path), "%s.time", where);
-        GUARD(member(item, "time", true, path, &time));
+        GUARD(sl_json_member(item, "time", true, path, &time));
         ENSURE(json_is_string(time), SL_ERR_PARSE, "%s: expected a string", path);
         ENSURE(sl_time_parse(sl_cursor_from_bytes(json_string_value(time), json_string_length(time)), &e->time_ms), SL_ERR_PARSE,
                "%s: expected RFC 3339 UTC with milliseconds (2026-11-27T20:00:00.123Z) from 1970 on", path);
@@ -733,12 +687,12 @@ static sl_result read_history(json_t *root, artifact_manifest *m)
 
         char *event = NULL;
         snprintf(path, sizeof(path), "%s.event", where);
-        GUARD(read_text(item, "event", true, path, &event));
+        GUARD(sl_json_read_text(item, "event", true, SL_MANIFEST_MAX_STRING, path, &event));
         const char *expected = NULL;
         bool allowed = artifact_transition_allowed(e->from, e->to, &expected);
         bool matches = !allowed || strcmp(event, expected) == 0;
         char shown[68];
-        printable(event, shown);
+        sl_json_printable(event, shown);
         sl_free(event);
         ENSURE(allowed, SL_ERR_PARSE, "%s: %s -> %s is not an allowed transition", where,
                artifact_state_name(e->from), artifact_state_name(e->to));
@@ -746,9 +700,9 @@ static sl_result read_history(json_t *root, artifact_manifest *m)
                artifact_state_name(e->from), artifact_state_name(e->to), expected);
 
         snprintf(path, sizeof(path), "%s.actor", where);
-        GUARD(read_text(item, "actor", true, path, &e->actor));
+        GUARD(sl_json_read_text(item, "actor", true, SL_MANIFEST_MAX_STRING, path, &e->actor));
         snprintf(path, sizeof(path), "%s.detail", where);
-        GUARD(read_text(item, "detail", false, path, &e->detail));
+        GUARD(sl_json_read_text(item, "detail", false, SL_MANIFEST_MAX_STRING, path, &e->detail));
     }
     return SL_SUCCESS;
 }
@@ -758,7 +712,7 @@ static sl_result read_field(json_t *root, const struct field *f, artifact_manife
     json_t *value = NULL;
     switch (f->kind) {
     case FIELD_SCHEMA:
-        GUARD(member(root, f->name, true, f->name, &value));
+        GUARD(sl_json_member(root, f->name, true, f->name, &value));
         ENSURE(json_is_integer(value), SL_ERR_PARSE, "schema: expected the integer %d", SCHEMA_VERSION);
         ENSURE(json_integer_value(value) == SCHEMA_VERSION, SL_ERR_UNSUPPORTED,
                "schema: %" JSON_INTEGER_FORMAT " is not supported (this sluice reads schema %d)",
@@ -766,15 +720,15 @@ static sl_result read_field(json_t *root, const struct field *f, artifact_manife
         return SL_SUCCESS;
     case FIELD_ID: {
         char *id = NULL;
-        GUARD(read_text(root, f->name, true, f->name, &id));
+        GUARD(sl_json_read_text(root, f->name, true, SL_MANIFEST_MAX_STRING, f->name, &id));
         sl_result ok = artifact_id_check(sl_cursor_from_cstr(id));
         if (sl_ok(ok)) memcpy(m->id, id, SL_ARTIFACT_ID_LEN + 1);
         sl_free(id);
         return sl_ok(ok) ? SL_SUCCESS : reraise(SL_ERR_PARSE, "id");
     }
-    case FIELD_TEXT: return read_text(root, f->name, f->required, f->name, text_at(m, f->offset));
+    case FIELD_TEXT: return sl_json_read_text(root, f->name, f->required, SL_MANIFEST_MAX_STRING, f->name, text_at(m, f->offset));
     case FIELD_SIZE:
-        GUARD(member(root, f->name, false, f->name, &value));
+        GUARD(sl_json_member(root, f->name, false, f->name, &value));
         if (value == NULL) return SL_SUCCESS;
         ENSURE(json_is_integer(value) && json_integer_value(value) >= 0, SL_ERR_PARSE,
                "size: expected a non-negative integer");
@@ -782,7 +736,7 @@ static sl_result read_field(json_t *root, const struct field *f, artifact_manife
         m->size = (uint64_t)json_integer_value(value);
         return SL_SUCCESS;
     case FIELD_SHA256:
-        GUARD(member(root, f->name, false, f->name, &value));
+        GUARD(sl_json_member(root, f->name, false, f->name, &value));
         if (value == NULL) return SL_SUCCESS;
         ENSURE(json_is_string(value) && json_string_length(value) == SHA256_HEX_LEN &&
                    lower_hex(json_string_value(value), SHA256_HEX_LEN),
@@ -811,7 +765,7 @@ sl_result artifact_manifest_from_json(sl_cursor json, artifact_manifest *out)
     ENSURE_CLEANUP(json_is_object(root), SL_ERR_PARSE, "manifest: expected a JSON object");
     const char *names[FIELD_COUNT];
     for (size_t i = 0; i < FIELD_COUNT; i++) names[i] = fields[i].name;
-    GUARD_CLEANUP(check_known(root, names, FIELD_COUNT, "manifest"));
+    GUARD_CLEANUP(sl_json_check_known(root, names, FIELD_COUNT, "manifest"));
     for (size_t i = 0; i < FIELD_COUNT; i++) GUARD_CLEANUP(read_field(root, &fields[i], &m));
     GUARD_CLEANUP(manifest_check(&m, SL_ERR_PARSE));
     *out = m;

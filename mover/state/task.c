@@ -22,6 +22,7 @@
 
 #include "state/artifact.h"
 #include "util/alloc.h"
+#include "util/json_read.h"
 #include "util/timefmt.h"
 
 #define SCHEMA_VERSION 1
@@ -783,61 +784,16 @@ static const char *const key_names[] = { "name", "size" };
 static const char *const event_names[] = { "time", "from", "to", "event", "actor", "detail" };
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Shows an untrusted key in a detail: at most 64 bytes, control bytes as '?'. */
-static void printable(const char *s, char out[68])
-{
-    size_t n = 0;
-    for (; s[n] != '\0' && n < 64; n++) out[n] = is_control((uint8_t)s[n]) ? '?' : s[n];
-    if (s[n] != '\0') out[n++] = '.', out[n++] = '.', out[n++] = '.';
-    out[n] = '\0';
-}
 
-static sl_result check_known(json_t *object, const char *const *known, size_t count, const char *where)
-{
-    const char *key;
-    json_t *value = NULL;
-    json_object_foreach(object, key, value) {
-        bool found = false;
-        for (size_t i = 0; i < count && !found; i++) found = strcmp(key, known[i]) == 0;
-        if (!found) {
-            char shown[68];
-            printable(key, shown);
-            RAISE(SL_ERR_PARSE, "%s: unknown field \"%s\"", where, shown);
-        }
-    }
-    return SL_SUCCESS;
-}
 
-static sl_result member(json_t *object, const char *key, bool required, const char *where, json_t **out)
-{
-    json_t *value = json_object_get(object, key);
-    ENSURE(value != NULL || !required, SL_ERR_PARSE, "%s: missing", where);
-    ENSURE(value == NULL || !json_is_null(value), SL_ERR_PARSE, "%s: null is not allowed", where);
-    *out = value;
-    return SL_SUCCESS;
-}
 
-static sl_result read_text(json_t *object, const char *key, bool required, size_t max, const char *where, char **out)
-{
-    json_t *value = NULL;
-    *out = NULL;
-    GUARD(member(object, key, required, where, &value));
-    if (value == NULL) return SL_SUCCESS;
-    ENSURE(json_is_string(value), SL_ERR_PARSE, "%s: expected a string", where);
-    size_t len = json_string_length(value);
-    ENSURE(len <= max, SL_ERR_LIMIT, "%s: longer than %zu bytes", where, max);
-    const char *text = json_string_value(value);
-    ENSURE(strlen(text) == len, SL_ERR_PARSE, "%s: holds a NUL byte", where);
-    *out = sl_strndup(text, len);
-    return SL_SUCCESS;
-}
 
 static sl_result read_time(json_t *object, const char *key, bool required, const char *where, bool *present,
                            int64_t *out)
 {
     json_t *value = NULL;
     *present = false;
-    GUARD(member(object, key, required, where, &value));
+    GUARD(sl_json_member(object, key, required, where, &value));
     if (value == NULL) return SL_SUCCESS;
     ENSURE(json_is_string(value), SL_ERR_PARSE, "%s: expected a string", where);
     ENSURE(sl_time_parse(sl_cursor_from_bytes(json_string_value(value), json_string_length(value)), out),
@@ -849,11 +805,11 @@ static sl_result read_time(json_t *object, const char *key, bool required, const
 static sl_result read_state(json_t *object, const char *key, const char *where, task_state *out)
 {
     json_t *value = NULL;
-    GUARD(member(object, key, true, where, &value));
+    GUARD(sl_json_member(object, key, true, where, &value));
     ENSURE(json_is_string(value), SL_ERR_PARSE, "%s: expected a string", where);
     if (!task_state_from_name(sl_cursor_from_bytes(json_string_value(value), json_string_length(value)), out)) {
         char shown[68];
-        printable(json_string_value(value), shown);
+        sl_json_printable(json_string_value(value), shown);
         RAISE(SL_ERR_PARSE, "%s: \"%s\" is not a task state", where, shown);
     }
     return SL_SUCCESS;
@@ -864,7 +820,7 @@ static sl_result read_uint(json_t *object, const char *key, bool required, const
 {
     json_t *value = NULL;
     *present = false;
-    GUARD(member(object, key, required, where, &value));
+    GUARD(sl_json_member(object, key, required, where, &value));
     if (value == NULL) return SL_SUCCESS;
     ENSURE(json_is_integer(value) && json_integer_value(value) >= 0, SL_ERR_PARSE,
            "%s: expected a non-negative integer", where);
@@ -876,7 +832,7 @@ static sl_result read_uint(json_t *object, const char *key, bool required, const
 static sl_result read_array(json_t *object, const char *key, bool required, size_t max, const char *where,
                             json_t **out)
 {
-    GUARD(member(object, key, required, where, out));
+    GUARD(sl_json_member(object, key, required, where, out));
     if (*out == NULL) return SL_SUCCESS;
     ENSURE(json_is_array(*out), SL_ERR_PARSE, "%s: expected an array", where);
     ENSURE(json_array_size(*out) <= max, SL_ERR_LIMIT, "%s: %zu entries, more than %zu", where,
@@ -887,9 +843,9 @@ static sl_result read_array(json_t *object, const char *key, bool required, size
 static sl_result read_limits(json_t *root, task_manifest *m)
 {
     json_t *o = NULL;
-    GUARD(member(root, "limits", true, "limits", &o));
+    GUARD(sl_json_member(root, "limits", true, "limits", &o));
     ENSURE(json_is_object(o), SL_ERR_PARSE, "limits: expected an object");
-    GUARD(check_known(o, limit_names, COUNT(limit_names), "limits"));
+    GUARD(sl_json_check_known(o, limit_names, COUNT(limit_names), "limits"));
     bool present;
     uint64_t value = 0;
     GUARD(read_uint(o, "max_objects", false, "limits.max_objects", &present, &value));
@@ -912,14 +868,14 @@ static sl_result read_limits(json_t *root, task_manifest *m)
             m->limits.key_count = i + 1;
             snprintf(where, sizeof(where), "limits.keys[%zu]", i);
             ENSURE(json_is_object(item), SL_ERR_PARSE, "%s: expected an object", where);
-            GUARD(check_known(item, key_names, COUNT(key_names), where));
+            GUARD(sl_json_check_known(item, key_names, COUNT(key_names), where));
             snprintf(path, sizeof(path), "%s.name", where);
-            GUARD(read_text(item, "name", true, SL_TASK_MAX_NAME, path, &k->name));
+            GUARD(sl_json_read_text(item, "name", true, SL_TASK_MAX_NAME, path, &k->name));
             snprintf(path, sizeof(path), "%s.size", where);
             GUARD(read_uint(item, "size", false, path, &k->has_size, &k->size));
         }
     }
-    GUARD(read_text(o, "name_pattern", false, SL_TASK_MAX_PATTERN, "limits.name_pattern", &m->limits.name_pattern));
+    GUARD(sl_json_read_text(o, "name_pattern", false, SL_TASK_MAX_PATTERN, "limits.name_pattern", &m->limits.name_pattern));
     return SL_SUCCESS;
 }
 
@@ -955,7 +911,7 @@ static sl_result read_history(json_t *root, task_manifest *m)
         m->history_count = i + 1;
         snprintf(where, sizeof(where), "history[%zu]", i);
         ENSURE(json_is_object(item), SL_ERR_PARSE, "%s: expected an object", where);
-        GUARD(check_known(item, event_names, COUNT(event_names), where));
+        GUARD(sl_json_check_known(item, event_names, COUNT(event_names), where));
         bool present;
         snprintf(path, sizeof(path), "%s.time", where);
         GUARD(read_time(item, "time", true, path, &present, &e->time_ms));
@@ -968,15 +924,15 @@ static sl_result read_history(json_t *root, task_manifest *m)
                "%s: %s -> %s is not an allowed transition", where, task_state_name(e->from), task_state_name(e->to));
         char *event = NULL;
         snprintf(path, sizeof(path), "%s.event", where);
-        GUARD(read_text(item, "event", true, SL_TASK_MAX_STRING, path, &event));
+        GUARD(sl_json_read_text(item, "event", true, SL_TASK_MAX_STRING, path, &event));
         bool matches = strcmp(event, expected) == 0;
         sl_free(event);
         ENSURE(matches, SL_ERR_PARSE, "%s: not the event of %s -> %s (\"%s\")", path, task_state_name(e->from),
                task_state_name(e->to), expected);
         snprintf(path, sizeof(path), "%s.actor", where);
-        GUARD(read_text(item, "actor", true, SL_TASK_MAX_STRING, path, &e->actor));
+        GUARD(sl_json_read_text(item, "actor", true, SL_TASK_MAX_STRING, path, &e->actor));
         snprintf(path, sizeof(path), "%s.detail", where);
-        GUARD(read_text(item, "detail", false, SL_TASK_MAX_STRING, path, &e->detail));
+        GUARD(sl_json_read_text(item, "detail", false, SL_TASK_MAX_STRING, path, &e->detail));
     }
     return SL_SUCCESS;
 }
@@ -984,22 +940,22 @@ static sl_result read_history(json_t *root, task_manifest *m)
 static sl_result read_manifest(json_t *root, task_manifest *m)
 {
     ENSURE(json_is_object(root), SL_ERR_PARSE, "task manifest: expected a JSON object");
-    GUARD(check_known(root, field_names, COUNT(field_names), "task manifest"));
+    GUARD(sl_json_check_known(root, field_names, COUNT(field_names), "task manifest"));
     json_t *schema = NULL;
-    GUARD(member(root, "schema", true, "schema", &schema));
+    GUARD(sl_json_member(root, "schema", true, "schema", &schema));
     ENSURE(json_is_integer(schema), SL_ERR_PARSE, "schema: expected the integer %d", SCHEMA_VERSION);
     ENSURE(json_integer_value(schema) == SCHEMA_VERSION, SL_ERR_UNSUPPORTED,
            "schema: %" JSON_INTEGER_FORMAT " is not supported (this sluice reads schema %d)",
            json_integer_value(schema), SCHEMA_VERSION);
-    GUARD(read_text(root, "id", true, SL_ARTIFACT_TASK_MAX, "id", &m->id));
-    GUARD(read_text(root, "route", true, SL_ARTIFACT_ROUTE_MAX, "route", &m->route));
-    GUARD(read_text(root, "opened_by", true, SL_TASK_MAX_STRING, "opened_by", &m->opened_by));
+    GUARD(sl_json_read_text(root, "id", true, SL_ARTIFACT_TASK_MAX, "id", &m->id));
+    GUARD(sl_json_read_text(root, "route", true, SL_ARTIFACT_ROUTE_MAX, "route", &m->route));
+    GUARD(sl_json_read_text(root, "opened_by", true, SL_TASK_MAX_STRING, "opened_by", &m->opened_by));
     bool present;
     GUARD(read_time(root, "opened_at", true, "opened_at", &present, &m->opened_at_ms));
     GUARD(read_time(root, "expires_at", true, "expires_at", &present, &m->expires_at_ms));
     GUARD(read_state(root, "state", "state", &m->state));
     GUARD(read_time(root, "closed_at", false, "closed_at", &m->closed, &m->closed_at_ms));
-    GUARD(read_text(root, "closed_by", false, SL_TASK_MAX_STRING, "closed_by", &m->closed_by));
+    GUARD(sl_json_read_text(root, "closed_by", false, SL_TASK_MAX_STRING, "closed_by", &m->closed_by));
     ENSURE(m->closed == (m->closed_by != NULL), SL_ERR_PARSE, "closed_at/closed_by: one without the other");
     GUARD(read_limits(root, m));
     GUARD(read_accepted(root, m));
