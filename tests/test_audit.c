@@ -916,13 +916,29 @@ static void bad_arguments_are_refused(void **state)
     assert_true(sl_failed(audit_log_append(log, NULL)));
     assert_true(sl_failed(audit_log_append(NULL, &cases[0].record)));
 
+    /* the detail as an object: not an array, and not both forms at once */
+    json_t *array = json_array(), *object = json_pack("{s:s}", "key", "a/b.csv");
+    audit_record as_array = { .event = "x", .actor = "m", .detail = array };
+    assert_true(sl_failed(audit_log_append(log, &as_array)));
+    audit_record both = { .event = "x", .actor = "m", .detail = object, .detail_json = "{}" };
+    assert_true(sl_failed(audit_log_append(log, &both)));
+
     /* nothing was written and the log is still usable: the next record is seq 1 */
     assert_int_equal(audit_log_records(log), 0);
     assert_int_equal(file_size(f->path), 0);
     audit_record ok = { .event = "x", .actor = "m" };
     must(audit_log_append(log, &ok));
+    audit_record with_object = { .event = "y", .actor = "m", .detail = object };
+    must(audit_log_append(log, &with_object));
+    assert_int_equal(object->refcount, 1); /* borrowed, not taken */
+    json_decref(array);
+    json_decref(object);
     close_log(f, log);
-    expect_good(f->path, 1);
+    expect_good(f->path, 2);
+    struct lines l = { 0 };
+    read_lines(f->path, &l);
+    assert_non_null(strstr(l.line[1], "\"detail\":{\"key\":\"a/b.csv\"}"));
+    lines_clean_up(&l);
 }
 
 /* ---- failures ---- */

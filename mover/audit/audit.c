@@ -405,7 +405,13 @@ static sl_result build_line(const audit_record *record, uint64_t seq, const uint
                    "an audit record needs an event");
     ENSURE_CLEANUP(record->actor != NULL && record->actor[0] != '\0', SL_ERR_INVALID_ARGUMENT,
                    "an audit record needs an actor");
-    if (record->detail_json != NULL) {
+    ENSURE_CLEANUP(record->detail_json == NULL || record->detail == NULL, SL_ERR_INVALID_ARGUMENT,
+                   "an audit record has its detail as text or as an object, not both");
+    if (record->detail != NULL) {
+        ENSURE_CLEANUP(json_is_object(record->detail), SL_ERR_INVALID_ARGUMENT,
+                       "detail of an audit record is not a JSON object");
+        detail = json_incref(record->detail);
+    } else if (record->detail_json != NULL) {
         json_error_t err;
         detail = json_loads(record->detail_json, JSON_REJECT_DUPLICATES, &err);
         ENSURE_CLEANUP(detail != NULL, SL_ERR_INVALID_ARGUMENT, "detail of an audit record is not JSON: %s",

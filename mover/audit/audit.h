@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <uv.h>
 
 #include "util/buf.h"
@@ -58,6 +59,7 @@ typedef struct audit_record {
     const char *to;
     const char *actor;    /* required: "mover", a user name, "hook" */
     const char *detail_json; /* a JSON object as text (e.g. {"key":"…","sha256":"…"}), or NULL */
+    json_t *detail;          /* or the object itself (borrowed; not both): saves a parse */
 } audit_record;
 
 /* Opens (creating with mode 0600, and missing folders with 0700) the log at `path`, for

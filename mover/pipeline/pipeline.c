@@ -252,18 +252,16 @@ static bool move(artifact *a, artifact_state to, const char *detail)
     if (a->sha256[0]) json_put(d, "sha256", a->sha256);
     if (a->resumed) json_object_set_new(d, "resumed", json_true());
     json_put(d, "detail", detail);
-    char *detail_json = json_dumps(d, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(d);
     audit_record rec = {
         .event = event,
         .artifact = a->id,
         .from = artifact_state_name(a->state),
         .to = artifact_state_name(to),
         .actor = "mover",
-        .detail_json = detail_json,
+        .detail = d,
     };
-    sl_result r = detail_json ? audit_log_append(p->opt.audit, &rec) : SL_FAILURE;
-    free(detail_json);
+    sl_result r = d ? audit_log_append(p->opt.audit, &rec) : SL_FAILURE;
+    json_decref(d);
     if (sl_failed(r)) {
         if (!p->broken) {
             p->broken = true;
