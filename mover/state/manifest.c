@@ -511,23 +511,6 @@ static sl_result field_to_json(const artifact_manifest *m, const struct field *f
     RAISE(SL_ERR_INVALID_ARGUMENT, "manifest: unknown field kind %d", (int)f->kind);
 }
 
-struct dump_target {
-    sl_buf *out;
-    size_t written;
-    bool too_large;
-};
-
-static int dump_append(const char *bytes, size_t size, void *data)
-{
-    struct dump_target *t = data;
-    if (size > SL_MANIFEST_MAX_JSON - t->written) {
-        t->too_large = true;
-        return -1;
-    }
-    if (sl_failed(sl_buf_append(t->out, bytes, size))) return -1;
-    t->written += size;
-    return 0;
-}
 
 sl_result artifact_manifest_to_json(const artifact_manifest *m, sl_buf *out)
 {
@@ -537,15 +520,11 @@ sl_result artifact_manifest_to_json(const artifact_manifest *m, sl_buf *out)
     json_t *root = json_object();
     ENSURE_CLEANUP(root != NULL, SL_ERR_LIMIT, "manifest: jansson could not allocate");
     for (size_t i = 0; i < FIELD_COUNT; i++) GUARD_CLEANUP(field_to_json(m, &fields[i], root));
-    struct dump_target target = { .out = out };
-    int dumped = json_dump_callback(root, dump_append, &target, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    ENSURE_CLEANUP(!target.too_large, SL_ERR_LIMIT, "manifest: the JSON would exceed %d bytes",
-                   SL_MANIFEST_MAX_JSON);
-    ENSURE_CLEANUP(dumped == 0, SL_ERR_LIMIT, "manifest: jansson could not serialise it");
+    GUARD_CLEANUP(sl_json_dump_bounded(root, SL_MANIFEST_MAX_JSON, "manifest", out));
     result = SL_SUCCESS;
 cleanup:
     if (sl_failed(result) && out->data != NULL) {
-        out->len = start;
+        out->len = start; /* a field failed before the dump; the dump restores on its own */
         out->data[start] = '\0';
     }
     json_decref(root);

@@ -734,23 +734,6 @@ static sl_result manifest_json(const task_manifest *m, json_t *root)
     return SL_SUCCESS;
 }
 
-struct dump_target {
-    sl_buf *out;
-    size_t written;
-    bool too_large;
-};
-
-static int dump_append(const char *bytes, size_t size, void *data)
-{
-    struct dump_target *t = data;
-    if (size > SL_TASK_MAX_JSON - t->written) {
-        t->too_large = true;
-        return -1;
-    }
-    if (sl_failed(sl_buf_append(t->out, bytes, size))) return -1;
-    t->written += size;
-    return 0;
-}
 
 sl_result task_manifest_to_json(const task_manifest *m, sl_buf *out)
 {
@@ -760,14 +743,11 @@ sl_result task_manifest_to_json(const task_manifest *m, sl_buf *out)
     json_t *root = json_object();
     ENSURE_CLEANUP(root != NULL, SL_ERR_LIMIT, "task manifest: jansson could not allocate");
     GUARD_CLEANUP(manifest_json(m, root));
-    struct dump_target target = { .out = out };
-    int dumped = json_dump_callback(root, dump_append, &target, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    ENSURE_CLEANUP(!target.too_large, SL_ERR_LIMIT, "task manifest: the JSON would exceed %d bytes", SL_TASK_MAX_JSON);
-    ENSURE_CLEANUP(dumped == 0, SL_ERR_LIMIT, "task manifest: jansson could not serialise it");
+    GUARD_CLEANUP(sl_json_dump_bounded(root, SL_TASK_MAX_JSON, "task manifest", out));
     result = SL_SUCCESS;
 cleanup:
     if (sl_failed(result) && out->data != NULL) {
-        out->len = start;
+        out->len = start; /* a field failed before the dump; the dump restores on its own */
         out->data[start] = '\0';
     }
     json_decref(root);

@@ -54,3 +54,35 @@ sl_result sl_json_read_text(json_t *object, const char *key, bool required, size
     *out = sl_strndup(text, len);
     return SL_SUCCESS;
 }
+
+struct dump_target {
+    sl_buf *out;
+    size_t max, written;
+    bool too_large;
+};
+
+static int dump_append(const char *bytes, size_t size, void *data)
+{
+    struct dump_target *t = data;
+    if (size > t->max - t->written) {
+        t->too_large = true;
+        return -1;
+    }
+    if (sl_failed(sl_buf_append(t->out, bytes, size))) return -1;
+    t->written += size;
+    return 0;
+}
+
+sl_result sl_json_dump_bounded(json_t *root, size_t max, const char *what, sl_buf *out)
+{
+    size_t start = out->len;
+    struct dump_target target = { .out = out, .max = max };
+    int dumped = json_dump_callback(root, dump_append, &target, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!target.too_large && dumped == 0) return SL_SUCCESS;
+    if (out->data != NULL) {
+        out->len = start;
+        out->data[start] = '\0';
+    }
+    if (target.too_large) RAISE(SL_ERR_LIMIT, "%s: the JSON would exceed %zu bytes", what, max);
+    RAISE(SL_ERR_LIMIT, "%s: jansson could not serialise it", what);
+}
