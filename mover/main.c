@@ -170,6 +170,16 @@ static int run(const char *config_path)
     uv_loop_init(&loop);
     d.loop = &loop;
     signal(SIGPIPE, SIG_IGN); /* writes to closed pipes and sockets are errors, not deaths */
+    /* The signal handlers come first: a SIGTERM that arrives while the daemon is still
+     * starting (loading libmagic, repairing the audit log) waits in the loop and stops
+     * the daemon cleanly once it runs, instead of killing it with the default action. */
+    uv_signal_init(&loop, &d.sigterm);
+    uv_signal_init(&loop, &d.sigint);
+    uv_signal_init(&loop, &d.sighup);
+    d.sigterm.data = d.sigint.data = d.sighup.data = &d;
+    uv_signal_start(&d.sigterm, on_stop_signal, SIGTERM);
+    uv_signal_start(&d.sigint, on_stop_signal, SIGINT);
+    uv_signal_start(&d.sighup, on_reload_signal, SIGHUP);
 
     if (sl_failed(sl_config_load(config_path, &config, &errors))) {
         print_config_errors(config_path, &errors);
@@ -265,20 +275,17 @@ static int run(const char *config_path)
         sl_log(SL_LOG_ERROR, "pipeline_failed", "detail", sl_error_detail(), NULL);
         goto out;
     }
-    uv_signal_init(&loop, &d.sigterm);
-    uv_signal_init(&loop, &d.sigint);
-    uv_signal_init(&loop, &d.sighup);
-    d.sigterm.data = d.sigint.data = d.sighup.data = &d;
-    uv_signal_start(&d.sigterm, on_stop_signal, SIGTERM);
-    uv_signal_start(&d.sigint, on_stop_signal, SIGINT);
-    uv_signal_start(&d.sighup, on_reload_signal, SIGHUP);
     sl_log(SL_LOG_INFO, "started", "version", SLUICE_VERSION, "config", d.config_path, NULL);
 
     uv_run(&loop, UV_RUN_DEFAULT);
     status = EXIT_OK;
 
 out:
-    /* on the error paths: release what was made, in reverse order */
+    /* on the error paths: release what was made, in reverse order; a signal that is
+     * still pending is not delivered to a daemon that never started */
+    close_signal(&d.sigterm);
+    close_signal(&d.sigint);
+    close_signal(&d.sighup);
     api_server_close(d.api);
     task_registry_destroy(d.tasks);
     if (d.pipeline) {

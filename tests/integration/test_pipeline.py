@@ -135,7 +135,23 @@ class Mover:
         return f"{self.prefix}out/{task}/{name}"
 
     def start(self):
+        """Starts the daemon and returns once it handles SIGTERM (as a supervisor would
+        wait for it): before that, the dynamic loader is still at work and a signal kills
+        the process by its default action, which says nothing about the daemon."""
         self.proc = subprocess.Popen([MOVER, "run", "-c", self.config], stdout=self.log, stderr=self.log)
+        deadline = time.time() + 10
+        while time.time() < deadline and self.proc.poll() is None and not self.handles_sigterm():
+            time.sleep(0.001)
+
+    def handles_sigterm(self):
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("SigCgt:"):
+                        return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+        except OSError:
+            pass
+        return False
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         if self.proc is None:
@@ -386,6 +402,15 @@ class PipelineTest(unittest.TestCase):
         self.assertIn("failed", [e["event"] for e in events])
         rc, out = m.audit_verify()
         self.assertEqual(rc, 0, out)
+
+    def test_sigterm_during_start_up_stops_cleanly(self):
+        # A stop that arrives while the daemon is still starting (libmagic, audit log)
+        # is a clean stop, never a death by the default signal action.
+        m = self.new_mover()
+        for delay in (0.0, 0.002, 0.005, 0.02):
+            m.start()
+            time.sleep(delay)
+            self.assertEqual(m.stop(), 0, f"SIGTERM {delay * 1000:.0f} ms after the handler\n" + m.log_text()[-2000:])
 
     def test_sighup_reload_keeps_old_config_when_new_one_is_invalid(self):
         m = self.new_mover()
