@@ -17,15 +17,17 @@
 #include <uv.h>
 
 #include "api/api.h"
-#include "api/artifacts.h"
+#include "api/artifact_endpoints.h"
+#include "api/health_endpoint.h"
+#include "api/task_endpoints.h"
 #include "audit/audit.h"
 #include "config/config.h"
 #include "log/log.h"
+#include "pipeline/desk.h"
 #include "pipeline/pipeline.h"
 #include "policy/policy.h"
 #include "s3/client.h"
 #include "s3/credentials.h"
-#include "tasks/task_api.h"
 #include "tasks/tasks.h"
 #include "util/alloc.h"
 #include "version.h"
@@ -71,7 +73,7 @@ struct daemon {
     checks_magic *magic;
     pipeline *pipeline;
     const sl_config *config; /* the one in use (owned by the pipeline) */
-    artifacts_api artifacts;
+    desk desk;
     task_registry *tasks;
     api_route routes[16]; /* the API's routes live as long as the server */
     api_server *api;
@@ -253,12 +255,12 @@ static int run(const char *config_path)
         goto out;
     }
     d.config = given;
-    d.artifacts = (artifacts_api){ .pipeline = d.pipeline, .client = d.client, .audit = d.audit, .config = &d.config };
+    d.desk = (desk){ .pipeline = d.pipeline, .client = d.client, .audit = d.audit, .config = &d.config };
     api_route *routes = d.routes;
     size_t route_count = 0;
-    routes[route_count++] = (api_route){ "GET", "/v1/health", API_ROLE_ANY, false, api_health_handler, NULL };
-    route_count += artifacts_api_routes(&d.artifacts, routes + route_count, 16 - route_count);
-    if (d.tasks) route_count += task_api_routes(d.tasks, routes + route_count, 16 - route_count);
+    routes[route_count++] = health_endpoint_route();
+    route_count += artifact_endpoints(&d.desk, routes + route_count, 16 - route_count);
+    if (d.tasks) route_count += task_endpoints(d.tasks, routes + route_count, 16 - route_count);
     api_options ao = {
         .socket_path = given->api.socket,
         .socket_mode = given->api.socket_mode,

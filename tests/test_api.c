@@ -8,7 +8,7 @@
  * must happen on the loop thread (a second server, new role lists, closing) is handed
  * to it through a uv_async_t and waited for. Handlers count what they see in atomics.
  * The routes:
- *   GET  /v1/health                      api_health_handler               any user
+ *   GET  /v1/health                      health_endpoint_handler               any user
  *   GET  /v1/things, /v1/things/{id},
  *        /v1/things/{id}/parts/{part}    echo: what the handler saw       any user
  *   POST /v1/things                      echo, JSON object body           any user
@@ -19,7 +19,7 @@
  *   GET  /v1/async/{ms}                  answers after a timer of MS      any user
  *   POST /v1/shutdown                    answers, then closes the server  any user
  *   GET  /v1/status/{code}               answers with that status         any user
- *   GET  /v1/things/special              api_health_handler (a literal listed after
+ *   GET  /v1/things/special              health_endpoint_handler (a literal listed after
  *                                        /v1/things/{id}: it must win)    any user
  */
 #include <stdarg.h>
@@ -50,6 +50,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/health_endpoint.h"
 #include "api_client.h"
 #include "health_cmd.h"
 #include "log/log.h"
@@ -200,7 +201,7 @@ static int setup(void **state)
     snprintf(f->me, sizeof(f->me), "%s", pw ? pw->pw_name : "?");
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cv, NULL);
-    add_route(f, "GET", "/v1/health", API_ROLE_ANY, false, api_health_handler);
+    add_route(f, "GET", "/v1/health", API_ROLE_ANY, false, health_endpoint_handler);
     add_route(f, "GET", "/v1/things", API_ROLE_ANY, false, echo_handler);
     add_route(f, "POST", "/v1/things", API_ROLE_ANY, true, echo_handler);
     add_route(f, "GET", "/v1/things/{id}", API_ROLE_ANY, false, echo_handler);
@@ -212,7 +213,7 @@ static int setup(void **state)
     add_route(f, "GET", "/v1/async/{ms}", API_ROLE_ANY, false, async_handler);
     add_route(f, "POST", "/v1/shutdown", API_ROLE_ANY, false, shutdown_handler);
     add_route(f, "GET", "/v1/status/{code}", API_ROLE_ANY, false, status_handler);
-    add_route(f, "GET", "/v1/things/special", API_ROLE_ANY, false, api_health_handler); /* after {id} */
+    add_route(f, "GET", "/v1/things/special", API_ROLE_ANY, false, health_endpoint_handler); /* after {id} */
     *state = f;
     return 0;
 }
@@ -1610,6 +1611,35 @@ static void cli_socket_path_and_health_command(void **state)
     assert_int_equal(review_health_command(2, extra_args), 2);
 }
 
+/* The one error table: every row has a code, a status of its kind and a detail, codes
+ * are unique, anything outside the table reads as "internal", and docs/api.md lists
+ * each row with its status. */
+static void error_table_is_whole_and_documented(void **state)
+{
+    (void)state;
+    FILE *doc = fopen(SLUICE_SOURCE_DIR "/docs/api.md", "r");
+    assert_non_null(doc);
+    sl_buf text = { 0 };
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), doc)) > 0) assert_true(sl_ok(sl_buf_append(&text, chunk, n)));
+    fclose(doc);
+    const char *md = sl_buf_cstr(&text);
+    for (int e = 0; e < API_ERROR_COUNT; e++) {
+        const char *code = api_error_code((api_error)e);
+        int status = api_error_status((api_error)e);
+        assert_true(status >= 400 && status <= 599);
+        assert_true(strlen(api_error_message((api_error)e)) > 0);
+        for (int other = 0; other < e; other++) assert_string_not_equal(code, api_error_code((api_error)other));
+        char row[128];
+        snprintf(row, sizeof(row), "| %d | `%s` |", status, code);
+        if (strstr(md, row) == NULL) fail_msg("docs/api.md has no row \"%s\"", row);
+    }
+    assert_string_equal(api_error_code(API_ERROR_COUNT), "internal");
+    assert_int_equal(api_error_status((api_error)-1), 500);
+    sl_buf_clean_up(&text);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as sluice-mover does: a client that left must not kill us */
@@ -1650,6 +1680,7 @@ int main(void)
         T(api_call_talks_to_the_daemon),
         T(api_call_rejects_answers_that_are_not_http_or_json),
         T(cli_socket_path_and_health_command),
+        cmocka_unit_test(error_table_is_whole_and_documented),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

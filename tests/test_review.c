@@ -34,7 +34,8 @@ static void human_approval_settles(void **state)
     waiting(&m);
     review_result r = review_decide(&m, SL_REVIEW_HUMAN, "alice", "orchestrator", true, SHA, "fine", 10);
     assert_int_equal(r.outcome, REVIEW_APPROVED);
-    assert_int_equal(r.status, 200);
+    assert_int_equal(r.code, REVIEW_OK);
+    assert_null(r.error);
     assert_int_equal(m.state, ARTIFACT_APPROVED);
     assert_int_equal(m.decision_count, 1);
     assert_string_equal(m.history[m.history_count - 1].actor, "alice");
@@ -42,7 +43,7 @@ static void human_approval_settles(void **state)
     r = review_decide(&m, SL_REVIEW_HUMAN, "bob", NULL, false, SHA, NULL, 11);
     assert_int_equal(r.outcome, REVIEW_REFUSED);
     assert_string_equal(r.error, "not_in_review");
-    assert_int_equal(r.status, 409);
+    assert_int_equal(r.code, REVIEW_NOT_IN_REVIEW);
     artifact_manifest_clean_up(&m);
 }
 
@@ -83,18 +84,37 @@ static void refusals_change_nothing(void **state)
     waiting(&m);
     review_result r = review_decide(&m, SL_REVIEW_HUMAN, "alice", NULL, true, OTHER, NULL, 10);
     assert_string_equal(r.error, "sha256_mismatch");
-    assert_int_equal(r.status, 409);
+    assert_int_equal(review_code_of(&r), REVIEW_SHA256_MISMATCH);
     assert_non_null(strstr(r.detail, SHA));
     r = review_decide(&m, SL_REVIEW_HUMAN, "alice", NULL, true, NULL, NULL, 10);
     assert_string_equal(r.error, "sha256_mismatch");
     r = review_decide(&m, SL_REVIEW_HUMAN, "orchestrator", "orchestrator", true, SHA, NULL, 10);
     assert_string_equal(r.error, "own_task");
-    assert_int_equal(r.status, 403);
+    assert_int_equal(r.code, REVIEW_OWN_TASK);
     assert_non_null(strstr(r.detail, "opened task t1"));
     assert_int_equal(m.decision_count, 0);
     assert_int_equal(m.state, ARTIFACT_IN_REVIEW);
     assert_int_equal(m.history_count, 3);
     artifact_manifest_clean_up(&m);
+}
+
+/* Refusals made outside the rules (the pipeline's) carry only a name: the code is read
+ * from it, and a name outside the table is never taken for a success. */
+static void codes_are_read_from_names(void **state)
+{
+    (void)state;
+    review_result r = { .outcome = REVIEW_REFUSED, .error = "store_failed" };
+    assert_int_equal(review_code_of(&r), REVIEW_STORE_FAILED);
+    r.error = "audit_failed";
+    assert_int_equal(review_code_of(&r), REVIEW_AUDIT_FAILED);
+    r.error = "no such thing";
+    assert_int_equal(review_code_of(&r), REVIEW_INVALID_DECISION);
+    r.error = NULL;
+    assert_int_equal(review_code_of(&r), REVIEW_INVALID_DECISION);
+    r = (review_result){ .outcome = REVIEW_APPROVED };
+    assert_int_equal(review_code_of(&r), REVIEW_OK);
+    assert_string_equal(review_code_name(REVIEW_OWN_TASK), "own_task");
+    assert_string_equal(review_code_name((review_code)999), "invalid_decision");
 }
 
 int main(void)
@@ -104,6 +124,7 @@ int main(void)
         cmocka_unit_test(rejection_settles),
         cmocka_unit_test(two_person_needs_two_different_reviewers),
         cmocka_unit_test(refusals_change_nothing),
+        cmocka_unit_test(codes_are_read_from_names),
     };
     return cmocka_run_group_tests_name("review", tests, NULL, NULL);
 }

@@ -44,7 +44,6 @@
 #include "api/router.h"
 #include "log/log.h"
 #include "util/alloc.h"
-#include "version.h"
 
 #define DEFAULT_MAX_BODY ((size_t)1 << 20)
 #define DEFAULT_MAX_HEADER ((size_t)16 << 10)
@@ -81,8 +80,8 @@ struct conn {
     bool expect_continue;
     size_t header_bytes;
     sl_buf url, body, field, expect;
-    int fail_status;     /* set by a parser callback that refuses the request */
-    const char *fail_code;
+    bool failed;         /* set by a parser callback that refuses the request */
+    api_error fail_error;
     char fail_detail[200];
 
     sl_buf pending;      /* bytes read beyond the current request */
@@ -157,11 +156,11 @@ static json_t *safe_string(const char *text)
     return s;
 }
 
-static json_t *error_body(const char *code, const char *detail)
+static json_t *error_body(api_error error, const char *detail)
 {
     json_t *body = json_object();
-    json_object_set_new(body, "error", safe_string(code));
-    json_object_set_new(body, "detail", safe_string(detail));
+    json_object_set_new(body, "error", safe_string(api_error_code(error)));
+    json_object_set_new(body, "detail", safe_string(detail ? detail : api_error_message(error)));
     return body;
 }
 
@@ -203,13 +202,13 @@ static struct write_req *build_answer(int status, json_t *body, const char *extr
         sl_log(SL_LOG_ERROR, "api_bad_status", "detail", "a handler answered with a status outside 200..599",
                NULL);
         status = 500;
-        body = replacement = error_body("internal", "the daemon answered with an invalid status; see its log");
+        body = replacement = error_body(API_ERR_INTERNAL, "the daemon answered with an invalid status; see its log");
     }
     bool bodiless = status == 204 || status == 304;
     if (body != NULL && !bodiless && !dump_json(body, &w->body)) {
         status = 500;
         json_decref(replacement);
-        replacement = error_body("internal", "the answer could not be encoded as JSON");
+        replacement = error_body(API_ERR_INTERNAL, "the answer could not be encoded as JSON");
         (void)dump_json(replacement, &w->body);
     }
     json_decref(replacement);
@@ -265,19 +264,22 @@ static void respond(api_request *r, int status, json_t *body, const char *extra)
 
 void api_respond(api_request *request, int status, json_t *body) { respond(request, status, body, NULL); }
 
-void api_respond_error(api_request *request, int status, const char *code, const char *detail)
+void api_respond_error(api_request *request, api_error error, const char *detail)
 {
-    respond(request, status, error_body(code, detail), NULL);
+    respond(request, api_error_status(error), error_body(error, detail), NULL);
+}
+
+void api_respond_errorf(api_request *request, api_error error, const char *fmt, ...)
+{
+    char detail[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    api_respond_error(request, error, detail);
 }
 
 bool api_request_client_gone(const api_request *request) { return request->conn == NULL; }
-
-void api_health_handler(void *user, api_request *request, const api_request_info *info)
-{
-    (void)user;
-    (void)info;
-    api_respond(request, 200, json_pack("{s:s, s:s}", "status", "ok", "version", SLUICE_VERSION));
-}
 
 /* Answers a request the parser refused (c->fail_*) and closes the connection after. */
 static void answer_failure(struct conn *c)
@@ -286,21 +288,21 @@ static void answer_failure(struct conn *c)
         uv_read_stop((uv_stream_t *)&c->pipe);
         c->reading = false;
     }
-    json_t *body = error_body(c->fail_code, c->fail_detail);
-    struct write_req *w = build_answer(c->fail_status, body, NULL, true, false);
+    json_t *body = error_body(c->fail_error, c->fail_detail);
+    struct write_req *w = build_answer(api_error_status(c->fail_error), body, NULL, true, false);
     json_decref(body);
     c->phase = PHASE_WRITING;
     uv_timer_again(&c->timer);
     conn_write(c, w);
 }
 
-static void fail(struct conn *c, int status, const char *code, const char *fmt, ...) SL_PRINTF(4, 5);
+static void fail(struct conn *c, api_error error, const char *fmt, ...) SL_PRINTF(3, 4);
 
-static void fail(struct conn *c, int status, const char *code, const char *fmt, ...)
+static void fail(struct conn *c, api_error error, const char *fmt, ...)
 {
-    if (c->fail_status != 0) return;
-    c->fail_status = status;
-    c->fail_code = code;
+    if (c->failed) return;
+    c->failed = true;
+    c->fail_error = error;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(c->fail_detail, sizeof(c->fail_detail), fmt, ap);
@@ -314,7 +316,7 @@ static bool count_header_bytes(struct conn *c, size_t len)
     size_t total;
     size_t limit = c->server->options.max_header;
     if (!sl_add_size(c->header_bytes, len, &total) || total > limit) {
-        fail(c, 431, "headers_too_large", "the request line and headers exceed %zu bytes", limit);
+        fail(c, API_ERR_HEADERS_TOO_LARGE, "the request line and headers exceed %zu bytes", limit);
         return false;
     }
     c->header_bytes = total;
@@ -371,13 +373,13 @@ static int on_headers_complete(http_parser *p)
     size_t limit = c->server->options.max_body;
     if (c->in_value) header_done(c);
     if (p->http_major != 1) {
-        fail(c, 505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served, not HTTP/%u.%u",
+        fail(c, API_ERR_HTTP_VERSION, "only HTTP/1.0 and HTTP/1.1 are served, not HTTP/%u.%u",
              p->http_major, p->http_minor);
         return -1;
     }
     bool has_length = (p->flags & F_CONTENTLENGTH) != 0;
     if (has_length && p->content_length > limit) {
-        fail(c, 413, "body_too_large", "the request body of %" PRIu64 " bytes exceeds the limit of %zu bytes",
+        fail(c, API_ERR_BODY_TOO_LARGE, "the request body of %" PRIu64 " bytes exceeds the limit of %zu bytes",
              (uint64_t)p->content_length, limit);
         return -1;
     }
@@ -401,7 +403,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
     size_t limit = c->server->options.max_body;
     size_t total;
     if (!sl_add_size(c->body.len, len, &total) || total > limit) {
-        fail(c, 413, "body_too_large", "the request body exceeds the limit of %zu bytes", limit);
+        fail(c, API_ERR_BODY_TOO_LARGE, "the request body exceeds the limit of %zu bytes", limit);
         return -1;
     }
     if (sl_failed(sl_buf_append(&c->body, at, len))) return -1;
@@ -451,7 +453,7 @@ static void forbid(api_request *r, unsigned needed)
                  r->info.method, r->path, rev ? "review.reviewers" : "", rev && orch ? " or " : "",
                  orch ? "review.orchestrators" : "");
     }
-    api_respond_error(r, 403, "forbidden", text);
+    api_respond_error(r, API_ERR_FORBIDDEN, text);
 }
 
 static void dispatch(struct conn *c)
@@ -481,7 +483,7 @@ static void dispatch(struct conn *c)
     if (c->url.len == 0 || http_parser_parse_url((const char *)c->url.data, c->url.len, 0, &u) != 0 ||
         !(u.field_set & (1u << UF_PATH))) {
         r->path = sl_strdup("");
-        api_respond_error(r, 400, "bad_request", "the request target must be a path such as /v1/health");
+        api_respond_error(r, API_ERR_BAD_REQUEST, "the request target must be a path such as /v1/health");
         return;
     }
     sl_cursor raw_path = sl_cursor_from_bytes(c->url.data + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len);
@@ -499,7 +501,7 @@ static void dispatch(struct conn *c)
     router_match m;
     router_outcome outcome = path_ok ? router_find(&s->router, r->info.method, raw_path, &m) : ROUTER_BAD_PATH;
     if (outcome == ROUTER_BAD_PATH) {
-        api_respond_error(r, 400, "bad_request",
+        api_respond_error(r, API_ERR_BAD_REQUEST,
                           "the path is malformed: it must start with '/' and hold no bad %-escape and no "
                           "encoded NUL byte");
         return;
@@ -507,14 +509,14 @@ static void dispatch(struct conn *c)
     if (outcome == ROUTER_NOT_FOUND) {
         char text[300];
         snprintf(text, sizeof(text), "there is no endpoint %s; docs/api.md lists them", r->path);
-        api_respond_error(r, 404, "not_found", text);
+        api_respond_error(r, API_ERR_NOT_FOUND, text);
         return;
     }
     if (outcome == ROUTER_WRONG_METHOD) {
         char text[300], allow[128];
         snprintf(text, sizeof(text), "%s does not take %s; it takes %s", r->path, r->info.method, m.allow);
         snprintf(allow, sizeof(allow), "Allow: %s\r\n", m.allow);
-        respond(r, 405, error_body("method_not_allowed", text), allow);
+        respond(r, api_error_status(API_ERR_METHOD_NOT_ALLOWED), error_body(API_ERR_METHOD_NOT_ALLOWED, text), allow);
         return;
     }
     const api_route *route = m.route;
@@ -534,21 +536,21 @@ static void dispatch(struct conn *c)
         char text[400];
         if (r->body.len == 0) {
             snprintf(text, sizeof(text), "%s %s needs a JSON object as its body", r->info.method, r->path);
-            api_respond_error(r, 400, "bad_json", text);
+            api_respond_error(r, API_ERR_BAD_JSON, text);
             return;
         }
         r->json = json_loadb((const char *)r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &error);
         if (r->json == NULL) {
             snprintf(text, sizeof(text), "the body is not valid JSON: line %d, column %d: %s", error.line,
                      error.column, error.text);
-            api_respond_error(r, 400, "bad_json", text);
+            api_respond_error(r, API_ERR_BAD_JSON, text);
             return;
         }
         if (!json_is_object(r->json)) {
             static const char *const kinds[] = { "an object", "an array", "a string", "an integer",
                                                  "a real number", "true", "false", "null" };
             snprintf(text, sizeof(text), "the body must be a JSON object, not %s", kinds[json_typeof(r->json)]);
-            api_respond_error(r, 400, "bad_json", text);
+            api_respond_error(r, API_ERR_BAD_JSON, text);
             return;
         }
         r->info.json = r->json;
@@ -622,7 +624,7 @@ static void feed(struct conn *c, const char *data, size_t len)
     size_t used = http_parser_execute(&c->parser, &parser_settings, data, len);
     if (c->closing) return;
     enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
-    if (c->fail_status == 0 && err == HPE_PAUSED) {
+    if (!c->failed && err == HPE_PAUSED) {
         if (used < len && sl_failed(sl_buf_append(&c->pending, data + used, len - used))) {
             conn_close(c);
             return;
@@ -630,13 +632,13 @@ static void feed(struct conn *c, const char *data, size_t len)
         dispatch(c);
         return;
     }
-    if (c->fail_status == 0 && err != HPE_OK) {
+    if (!c->failed && err != HPE_OK) {
         if (err == HPE_HEADER_OVERFLOW)
-            fail(c, 431, "headers_too_large", "the request head exceeds http-parser's limit");
+            fail(c, API_ERR_HEADERS_TOO_LARGE, "the request head exceeds http-parser's limit");
         else
-            fail(c, 400, "bad_request", "malformed HTTP request: %s", http_errno_description(err));
+            fail(c, API_ERR_BAD_REQUEST, "malformed HTTP request: %s", http_errno_description(err));
     }
-    if (c->fail_status != 0) answer_failure(c);
+    if (c->failed) answer_failure(c);
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
@@ -701,7 +703,7 @@ static void on_timeout(uv_timer_t *timer)
 {
     struct conn *c = timer->data;
     if (c->phase == PHASE_READING && c->started && !c->rejected) {
-        fail(c, 408, "request_timeout", "the request was not complete within %" PRIu64 " ms",
+        fail(c, API_ERR_REQUEST_TIMEOUT, "the request was not complete within %" PRIu64 " ms",
              c->server->options.idle_timeout_ms);
         answer_failure(c); /* the timer, restarted, bounds this answer too */
         return;
@@ -779,8 +781,8 @@ static void refuse_busy(struct conn *c)
     char text[200];
     snprintf(text, sizeof(text), "the daemon is serving its limit of %u connections; try again shortly",
              s->options.max_connections);
-    json_t *body = error_body("busy", text);
-    struct write_req *w = build_answer(503, body, "Retry-After: 1\r\n", true, false);
+    json_t *body = error_body(API_ERR_BUSY, text);
+    struct write_req *w = build_answer(api_error_status(API_ERR_BUSY), body, "Retry-After: 1\r\n", true, false);
     json_decref(body);
     c->phase = PHASE_WRITING;
     uv_timer_start(&c->timer, on_timeout, s->options.idle_timeout_ms, s->options.idle_timeout_ms);

@@ -7,8 +7,14 @@
  * with none of them gets 403. Requests are parsed with http-parser; headers and bodies
  * are bounded, malformed HTTP or JSON gets 400, slow or idle clients are timed out, and
  * connections beyond the limit are refused at once, so one client cannot starve others.
- * Every error body is {"error": "<short code>", "detail": "<what and what to do>"}.
- * docs/api.md describes the protocol as clients see it (status codes, error codes).
+ * Every error body is {"error": "<short code>", "detail": "<what and what to do>"}, its
+ * code and status from the one error table (api/errors.h), for the server's own errors
+ * and every endpoint's. docs/api.md describes the protocol as clients see it.
+ *
+ * Layering: mover/api/ is the top of the daemon. The endpoints (*_endpoints.c) call the
+ * engine through its public headers (pipeline/desk.h, pipeline/pipeline.h,
+ * tasks/tasks.h) and map its typed results to this table; nothing below mover/api/
+ * includes from it (tests/layering_test.sh fails the build's tests if something does).
  *
  * A connection serves one request at a time (keep-alive; pipelined requests are parsed
  * after the answer to the one before). Every response carries
@@ -38,6 +44,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "api/errors.h"
 #include "util/buf.h"
 #include "util/error.h"
 
@@ -116,15 +123,15 @@ SL_MUST_CHECK sl_result api_server_new(uv_loop_t *loop, const api_options *optio
  * 500. */
 void api_respond(api_request *request, int status, json_t *body);
 
-/* Answers with {"error": code, "detail": detail} (bytes that are not UTF-8 become '?'). */
-void api_respond_error(api_request *request, int status, const char *code, const char *detail);
+/* Answers the error's status with {"error": its code, "detail": detail} — the table's
+ * default detail when `detail` is NULL (bytes that are not UTF-8 become '?'). */
+void api_respond_error(api_request *request, api_error error, const char *detail);
+
+/* The same with a printf-style detail (at most 1 KiB; longer is cut). */
+void api_respond_errorf(api_request *request, api_error error, const char *fmt, ...) SL_PRINTF(3, 4);
 
 /* True once the client has gone (or the server closed): the answer will be dropped. */
 bool api_request_client_gone(const api_request *request);
-
-/* A handler for GET /v1/health (register it with API_ROLE_ANY): answers
- * {"status":"ok","version":"<SLUICE_VERSION>"}. `user` is unused. */
-void api_health_handler(void *user, api_request *request, const api_request_info *info);
 
 /* Replaces the role lists (SIGHUP); copied. Applies to the next request of every
  * connection, open ones included (user names are resolved per connection). */

@@ -1274,24 +1274,14 @@ sl_result task_registry_close(task_registry *r, const char *id, const char *acto
 
 /* ---- 5. open ---- */
 
-const char *task_outcome_code(task_outcome outcome)
+const char *task_outcome_name(task_outcome outcome)
 {
-    static const char *const codes[] = {
-#define OUTCOME_CODE(e, code, status) [e] = code,
-        SL_TASK_OUTCOMES(OUTCOME_CODE)
-#undef OUTCOME_CODE
+    static const char *const names[] = {
+#define OUTCOME_NAME(e, name) [e] = name,
+        SL_TASK_OUTCOMES(OUTCOME_NAME)
+#undef OUTCOME_NAME
     };
-    return (unsigned)outcome < TASK_OUTCOME_COUNT ? codes[outcome] : "internal";
-}
-
-int task_outcome_status(task_outcome outcome)
-{
-    static const int statuses[] = {
-#define OUTCOME_STATUS(e, code, status) [e] = status,
-        SL_TASK_OUTCOMES(OUTCOME_STATUS)
-#undef OUTCOME_STATUS
-    };
-    return (unsigned)outcome < TASK_OUTCOME_COUNT ? statuses[outcome] : 500;
+    return (unsigned)outcome < TASK_OUTCOME_COUNT ? names[outcome] : "internal";
 }
 
 struct open_req {

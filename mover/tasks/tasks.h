@@ -3,8 +3,8 @@
  * daemon's loop.
  *
  * How the parts fit. A task (state/task.h) is opened by an orchestrator through the API
- * (task_api.h): the registry checks the request against the configuration (route, TTL,
- * limits), writes the task manifest <control_prefix>tasks/<id>.json with If-None-Match: *,
+ * (api/task_endpoints.h, which maps the typed task_outcome to its answers): the
+ * registry checks the request against the configuration (route, TTL, limits), writes the task manifest <control_prefix>tasks/<id>.json with If-None-Match: *,
  * appends the audit record "task_open", waits until the audit log has synced it, and only
  * then hands out the grants — presigned with the grants identity, never the mover's:
  *
@@ -150,30 +150,29 @@ SL_MUST_CHECK sl_result task_registry_admit(task_registry *r, const char *route,
 
 /* ---- open, close, list ---- */
 
-/* Outcomes of open, close and list: X(ENUM, "error code for the API", HTTP status). */
+/* Outcomes of open, close and list: X(ENUM, "name"). */
 #define SL_TASK_OUTCOMES(X)                                                    \
-    X(TASK_OUTCOME_OK, "ok", 200)                                              \
-    X(TASK_OUTCOME_CREATED, "created", 201)                                    \
-    X(TASK_OUTCOME_UNKNOWN_ROUTE, "unknown_route", 400)                        \
-    X(TASK_OUTCOME_BAD_TTL, "invalid_ttl", 400)                                \
-    X(TASK_OUTCOME_BAD_REQUEST, "invalid_request", 400)                        \
-    X(TASK_OUTCOME_NOT_FOUND, "unknown_task", 404)                             \
-    X(TASK_OUTCOME_NOT_OPEN, "task_not_open", 409)                             \
-    X(TASK_OUTCOME_INTERNAL, "internal", 500)                                  \
-    X(TASK_OUTCOME_UNAVAILABLE, "unavailable", 503)
+    X(TASK_OUTCOME_OK, "ok")                                                   \
+    X(TASK_OUTCOME_CREATED, "created")                                         \
+    X(TASK_OUTCOME_UNKNOWN_ROUTE, "unknown_route")                             \
+    X(TASK_OUTCOME_BAD_TTL, "invalid_ttl")                                     \
+    X(TASK_OUTCOME_BAD_REQUEST, "invalid_request")                             \
+    X(TASK_OUTCOME_NOT_FOUND, "unknown_task")                                  \
+    X(TASK_OUTCOME_NOT_OPEN, "task_not_open")                                  \
+    X(TASK_OUTCOME_INTERNAL, "internal")                                       \
+    X(TASK_OUTCOME_UNAVAILABLE, "unavailable")
 
 typedef enum task_outcome {
-#define SL_TASK_OUTCOME_ENUM(e, code, status) e,
+#define SL_TASK_OUTCOME_ENUM(e, name) e,
     SL_TASK_OUTCOMES(SL_TASK_OUTCOME_ENUM)
 #undef SL_TASK_OUTCOME_ENUM
         TASK_OUTCOME_COUNT
 } task_outcome;
 
-const char *task_outcome_code(task_outcome outcome); /* "unknown_route"; "internal" outside the enum */
-int task_outcome_status(task_outcome outcome);        /* 400; 500 outside the enum */
+const char *task_outcome_name(task_outcome outcome); /* "unknown_route"; "internal" outside the enum */
 
 /* `result` on success (TASK_OUTCOME_OK / _CREATED): a new JSON reference the callback
- * owns (json_decref it, or hand it to api_respond); NULL otherwise. `detail`: NULL on
+ * owns (json_decref it); NULL otherwise. `detail`: NULL on
  * success, else one line for people (for unknown_route it lists the routes). */
 typedef void task_result_fn(void *user, task_outcome outcome, const char *detail, json_t *result);
 

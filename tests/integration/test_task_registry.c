@@ -40,6 +40,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/task_endpoints.h"
 #include "api_client.h"
 #include "audit/audit.h"
 #include "config/config.h"
@@ -47,7 +48,6 @@
 #include "state/artifact.h"
 #include "state/task.h"
 #include "util/timefmt.h"
-#include "tasks/task_api.h"
 #include "tasks/tasks.h"
 #include "util/alloc.h"
 #include "util/buf.h"
@@ -313,7 +313,7 @@ static json_t *open_task(struct fixture *f, const task_open_params *p, task_outc
     assert_false(r.done); /* always asynchronous */
     run_until(f, &r.done);
     if (r.outcome != expected)
-        fail_msg("open: %s (%s), expected %s", task_outcome_code(r.outcome), r.detail, task_outcome_code(expected));
+        fail_msg("open: %s (%s), expected %s", task_outcome_name(r.outcome), r.detail, task_outcome_name(expected));
     assert_int_equal(r.calls, 1);
     if (out) *out = r;
     return r.json;
@@ -765,7 +765,7 @@ static void close_twice_and_unknown(void **state)
 
     c = close_task(f, id);
     assert_int_equal(c.outcome, TASK_OUTCOME_NOT_OPEN);
-    assert_int_equal(task_outcome_status(c.outcome), 409);
+    assert_int_equal(api_error_status(task_endpoints_error(c.outcome)), 409);
     assert_non_null(strstr(c.detail, "closed already"));
     assert_null(c.json);
     assert_int_equal(count_lines_with(f->audit_path, "\"task_close\"", id), 1); /* nothing changed */
@@ -904,9 +904,9 @@ static void bad_requests_change_nothing(void **state)
         assert_false(r.done);
         run_until(f, &r.done);
         if (r.outcome != cases[i].outcome || strstr(r.detail, cases[i].detail) == NULL)
-            fail_msg("case %zu: %s \"%s\", expected %s with \"%s\"", i, task_outcome_code(r.outcome), r.detail,
-                     task_outcome_code(cases[i].outcome), cases[i].detail);
-        assert_int_equal(task_outcome_status(r.outcome), 400);
+            fail_msg("case %zu: %s \"%s\", expected %s with \"%s\"", i, task_outcome_name(r.outcome), r.detail,
+                     task_outcome_name(cases[i].outcome), cases[i].detail);
+        assert_int_equal(api_error_status(task_endpoints_error(r.outcome)), 400);
         assert_null(r.json);
     }
     assert_int_equal(list_keys(f, env("SLUICE_BUCKET_QUARANTINE"), f->control_prefix, NULL), before);
@@ -1134,21 +1134,21 @@ static long call(struct api_fixture *af, const char *method, const char *path, c
     return status;
 }
 
-static api_route routes[TASK_API_ROUTE_COUNT];
+static api_route routes[TASK_ENDPOINT_COUNT];
 
 /* A real API server with the task routes, on the fixture's loop in a thread. */
 static void api_start(struct fixture *f, struct api_fixture *af)
 {
     *af = (struct api_fixture){ .f = f };
     snprintf(af->socket, sizeof(af->socket), "%s/api-%d.sock", tmpdir, counter);
-    assert_int_equal(task_api_routes(f->reg, routes, TASK_API_ROUTE_COUNT), TASK_API_ROUTE_COUNT);
-    assert_int_equal(task_api_routes(f->reg, routes, 1), TASK_API_ROUTE_COUNT); /* writes only one */
+    assert_int_equal(task_endpoints(f->reg, routes, TASK_ENDPOINT_COUNT), TASK_ENDPOINT_COUNT);
+    assert_int_equal(task_endpoints(f->reg, routes, 1), TASK_ENDPOINT_COUNT); /* writes only one */
     struct passwd *pw = getpwuid(getuid());
     static const char *orchestrators[1];
     orchestrators[0] = pw->pw_name;
     api_options o = { .socket_path = af->socket, .socket_mode = 0600, .orchestrators = orchestrators,
                       .orchestrator_count = 1 };
-    assert_true(sl_ok(api_server_new(&f->loop, &o, routes, TASK_API_ROUTE_COUNT, &af->server)));
+    assert_true(sl_ok(api_server_new(&f->loop, &o, routes, TASK_ENDPOINT_COUNT, &af->server)));
     uv_async_init(&f->loop, &af->stop, on_stop);
     uv_async_init(&f->loop, &af->job, on_job);
     af->stop.data = af->job.data = af;
@@ -1389,13 +1389,13 @@ static int serve(const char *socket_path, const char *control_prefix)
         return 1;
     }
     f->reg = new_registry(f, f->client);
-    api_route r[TASK_API_ROUTE_COUNT];
-    task_api_routes(f->reg, r, TASK_API_ROUTE_COUNT);
+    api_route r[TASK_ENDPOINT_COUNT];
+    task_endpoints(f->reg, r, TASK_ENDPOINT_COUNT);
     struct passwd *pw = getpwuid(getuid());
     const char *orchestrators[] = { pw ? pw->pw_name : "root" };
     api_options o = { .socket_path = socket_path, .socket_mode = 0600, .orchestrators = orchestrators,
                       .orchestrator_count = 1 };
-    if (sl_failed(api_server_new(&f->loop, &o, r, TASK_API_ROUTE_COUNT, &s->api))) {
+    if (sl_failed(api_server_new(&f->loop, &o, r, TASK_ENDPOINT_COUNT, &s->api))) {
         fprintf(stderr, "serve: %s\n", sl_error_detail());
         return 1;
     }

@@ -1,10 +1,10 @@
 /*
- * task_api.c — the handlers of task_api.h: parse and check the request (strictly: every
- * field has one type, unknown fields are refused, each error names the field), hand it
- * to the registry, and answer with the registry's outcome (its HTTP status and error
- * code come from SL_TASK_OUTCOMES in tasks.h).
+ * task_endpoints.c — the handlers of task_endpoints.h: parse and check the request
+ * (strictly: every field has one type, unknown fields are refused, each error names the
+ * field), hand it to the registry, and answer with the registry's outcome (mapped to
+ * the API error table by task_endpoints_error).
  */
-#include "tasks/task_api.h"
+#include "api/task_endpoints.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -17,14 +17,30 @@
 
 #define DETAIL_MAX 512
 
+api_error task_endpoints_error(task_outcome outcome)
+{
+    switch (outcome) {
+    case TASK_OUTCOME_UNKNOWN_ROUTE: return API_ERR_UNKNOWN_ROUTE;
+    case TASK_OUTCOME_BAD_TTL: return API_ERR_INVALID_TTL;
+    case TASK_OUTCOME_BAD_REQUEST: return API_ERR_INVALID_REQUEST;
+    case TASK_OUTCOME_NOT_FOUND: return API_ERR_UNKNOWN_TASK;
+    case TASK_OUTCOME_NOT_OPEN: return API_ERR_TASK_NOT_OPEN;
+    case TASK_OUTCOME_UNAVAILABLE: return API_ERR_UNAVAILABLE;
+    case TASK_OUTCOME_OK:
+    case TASK_OUTCOME_CREATED:
+    case TASK_OUTCOME_INTERNAL:
+    case TASK_OUTCOME_COUNT: break;
+    }
+    return API_ERR_INTERNAL;
+}
+
 static void answer(void *user, task_outcome outcome, const char *detail, json_t *result)
 {
     api_request *request = user;
     if (outcome == TASK_OUTCOME_OK || outcome == TASK_OUTCOME_CREATED)
-        api_respond(request, task_outcome_status(outcome), result);
+        api_respond(request, outcome == TASK_OUTCOME_CREATED ? 201 : 200, result);
     else
-        api_respond_error(request, task_outcome_status(outcome), task_outcome_code(outcome),
-                          detail ? detail : task_outcome_code(outcome));
+        api_respond_error(request, task_endpoints_error(outcome), detail);
 }
 
 static void refuse(api_request *request, task_outcome outcome, const char *fmt, ...) SL_PRINTF(3, 4);
@@ -35,7 +51,7 @@ static void refuse(api_request *request, task_outcome outcome, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
-    api_respond_error(request, task_outcome_status(outcome), task_outcome_code(outcome), detail);
+    api_respond_error(request, task_endpoints_error(outcome), detail);
 }
 
 /* ---- POST /v1/tasks ---- */
@@ -175,7 +191,7 @@ static void open_handler(void *user, api_request *request, const api_request_inf
     if (info->json == NULL) {
         refuse(request, TASK_OUTCOME_BAD_REQUEST, "the body must be a JSON object");
     } else if (!parse_open(info->json, &params, &keys, &outcome, detail, sizeof(detail))) {
-        api_respond_error(request, task_outcome_status(outcome), task_outcome_code(outcome), detail);
+        api_respond_error(request, task_endpoints_error(outcome), detail);
     } else if (sl_failed(task_registry_open(r, &params, info->user, answer, request))) {
         refuse(request, TASK_OUTCOME_UNAVAILABLE, "%s", sl_error_detail());
     }
@@ -225,9 +241,9 @@ static void list_handler(void *user, api_request *request, const api_request_inf
         refuse(request, TASK_OUTCOME_UNAVAILABLE, "the tasks could not be listed: %s", sl_error_detail());
 }
 
-size_t task_api_routes(task_registry *r, api_route *out, size_t max)
+size_t task_endpoints(task_registry *r, api_route *out, size_t max)
 {
-    const api_route routes[TASK_API_ROUTE_COUNT] = {
+    const api_route routes[TASK_ENDPOINT_COUNT] = {
         { .method = "POST", .pattern = "/v1/tasks", .roles = API_ROLE_ORCHESTRATOR, .json_body = true,
           .handler = open_handler, .user = r },
         { .method = "POST", .pattern = "/v1/tasks/{id}/close", .roles = API_ROLE_ORCHESTRATOR, .json_body = false,
@@ -235,6 +251,6 @@ size_t task_api_routes(task_registry *r, api_route *out, size_t max)
         { .method = "GET", .pattern = "/v1/tasks", .roles = API_ROLE_ORCHESTRATOR, .json_body = false,
           .handler = list_handler, .user = r },
     };
-    for (size_t i = 0; i < TASK_API_ROUTE_COUNT && i < max; i++) out[i] = routes[i];
-    return TASK_API_ROUTE_COUNT;
+    for (size_t i = 0; i < TASK_ENDPOINT_COUNT && i < max; i++) out[i] = routes[i];
+    return TASK_ENDPOINT_COUNT;
 }
