@@ -52,6 +52,11 @@ probability, seed, id):
   timeout_after(ms, **m)  delay(ms, then=None, **m)  cut(nbytes, **m)
   hold(ms=None, then=None, **m)  stall(ms, then=None, **m)
   (`then` is a builder's result without match fields, e.g. then=drop_after()).
+  Action parameters go the same way: drop_after(status_line=False, close="fin"),
+  status(503, message="...", response_headers={"Retry-After": "1"}, close=True).
+libcurl (sluice-mover) silently re-sends a request when a reused connection dies before
+a whole status line arrived: drop_after sends the status line first for that reason,
+and reset_before(status_line=True) makes a reset before forwarding visible to it.
 Errors from the proxy (a refused rule set, a failed start) raise FaultProxyError with
 the proxy's own message; waits that run out raise TimeoutError with the proxy's status.
 

@@ -49,10 +49,19 @@ Actions (each example is a complete rule):
                                           503 SlowDown, 404 NoSuchKey, 412
                                           PreconditionFailed, 403 AccessDenied, ...).
     {"action": "reset_before"}            TCP reset after reading the request head;
-                                          nothing reaches the server
+                                          nothing reaches the server. NOTE: libcurl
+                                          silently re-sends a request when a REUSED
+                                          connection dies before a whole status line
+                                          arrived, so sluice-mover sees no error (only
+                                          one more connection) unless "status_line":
+                                          true sends "HTTP/1.1 503 ...\r\n" first
     {"action": "drop_after"}              forward, read the server's whole response,
-                                          then reset the client connection without
-                                          sending it ("close": "fin" closes instead)
+                                          send the client only its status line (e.g.
+                                          "HTTP/1.1 200 OK\r\n": enough that libcurl
+                                          reports an error instead of re-sending the
+                                          request), then reset the connection.
+                                          "status_line": false sends nothing at all,
+                                          "close": "fin" closes instead of a reset
     {"action": "timeout_after", "ms": 3000}
                                           forward, read the whole response, send the
                                           client nothing for 3 s (it times out), then
@@ -584,8 +593,8 @@ class RuleError(ValueError):
 ACTION_PARAMS = {
     "pass": {},
     "status": {"code": "int", "s3code": "str", "message": "str", "response_headers": "dict", "close": "bool"},
-    "reset_before": {},
-    "drop_after": {"close": "closing"},
+    "reset_before": {"status_line": "bool"},
+    "drop_after": {"close": "closing", "status_line": "bool"},
     "timeout_after": {"ms": "ms", "close": "closing"},
     "delay": {"ms": "ms", "then": "then"},
     "cut": {"bytes": "count", "close": "closing"},
@@ -977,6 +986,8 @@ class State:
 
 # ---- one client connection ----
 
+MADE_UP_STATUS_LINE = b"HTTP/1.1 503 Service Unavailable\r\n"
+
 S3_DEFAULTS = {
     400: ("InvalidRequest", "Invalid Request"),
     403: ("AccessDenied", "Access Denied"),
@@ -1153,6 +1164,8 @@ class Connection:
             self.end_stall()
         if kind == "reset_before":
             entry["note"] = "reset before forwarding"
+            if step.params.get("status_line", False):
+                self.client.send(MADE_UP_STATUS_LINE)
             self.client.reset()
             return False
         if kind == "status":
@@ -1260,6 +1273,7 @@ class Connection:
         body = Body(*req.framing)
         resp = Response(req.method)
         client_left = False
+        final_head = b""
         deadline = time.monotonic() + self.proxy.idle_timeout
         while not (resp.done and body.done):
             if resp.done and not body.done:  # answered before the whole body: the connection ends
@@ -1280,6 +1294,7 @@ class Connection:
                             client_left = True
                         continue
                     if event == "head":
+                        final_head = data
                         entry["upstream_status"] = resp.status
                         if deliver:
                             if not self.client.send(data):
@@ -1350,6 +1365,8 @@ class Connection:
             self.up = None
         if kind == "drop_after":
             entry["note"] = "dropped the response after the server answered"
+            if step.params.get("status_line", True) and not client_left:
+                self.client.send(final_head[:final_head.find(b"\r\n") + 2])
             self.finish_client(step.params.get("close", "reset"))
             return False
         if kind == "timeout_after":

@@ -236,6 +236,25 @@ class FaultProxyTest(unittest.TestCase):
         self.assertEqual([(e["forwarded"], e["upstream_status"], e["client_status"]) for e in log],
                          [(True, 200, None)] * 2)
 
+    def test_libcurl_resends_on_a_reused_connection_unless_a_status_line_arrived(self):
+        k = self.key("twice")
+        self.direct.put_object(Bucket=BUCKET, Key=k, Body=b"twice")
+        cases = [(faults.drop_after(method="GET", nth=2), 56, 2),
+                 (faults.drop_after(method="GET", nth=2, status_line=False), 0, 3),
+                 (faults.reset_before(method="GET", nth=2), 0, 3),
+                 (faults.reset_before(method="GET", nth=2, status_line=True), 56, 2)]
+        for rule, want_rc, want_requests in cases:
+            self.proxy.set_rules([rule])
+            mark = self.proxy.mark()
+            rc, _, err = self.curl("-o", "/dev/null", "-o", "/dev/null", self.url(k), self.url(k))
+            self.assertEqual(rc, want_rc, (rule, err))  # 56: CURLE_RECV_ERROR
+            self.proxy.settle()
+            log = self.proxy.requests(since=mark)
+            self.assertEqual(len(log), want_requests, (rule, log))
+            self.assertEqual(log[0]["conn"], log[1]["conn"], "the second GET reused the connection")
+            if want_requests == 3:
+                self.assertNotEqual(log[2]["conn"], log[1]["conn"], "libcurl re-sent it on a new connection")
+
     def test_timeout_after_the_client_gives_up_and_the_server_acted(self):
         self.proxy.set_rules([faults.timeout_after(5000, op="CopyObject", id="slow")])
         self.direct.put_object(Bucket=BUCKET, Key=self.key("src"), Body=b"source")
