@@ -1542,6 +1542,13 @@ static const struct field api_fields[] = {
 };
 static const struct schema api_schema = { api_fields, 3, NULL };
 
+static const struct field attest_fields[] = {
+    { .name = "signing_key", .kind = K_STRING, .offset = IN(attest, signing_key), .convert = convert_path },
+    { .name = "trusted_keys", .kind = K_STRINGS, .offset = IN(attest, trusted_keys),
+      .count_offset = IN(attest, trusted_key_count), .flags = F_UNIQUE, .convert = convert_path },
+};
+static const struct schema attest_schema = { attest_fields, 2, NULL };
+
 static const struct field audit_fields[] = {
     { .name = "file", .kind = K_STRING, .offset = IN(audit, file), .flags = F_REQUIRED, .convert = convert_path },
     { .name = "commit_interval", .kind = K_DURATION, .offset = IN(audit, commit_interval_ms), .def = 10,
@@ -1587,6 +1594,7 @@ static const struct field root_fields[] = {
     { .name = "review", .kind = K_OBJECT, .offset = offsetof(sl_config, review), .sub = &review_schema },
     { .name = "retention", .kind = K_OBJECT, .offset = offsetof(sl_config, retention), .sub = &retention_schema },
     { .name = "api", .kind = K_OBJECT, .offset = offsetof(sl_config, api), .sub = &api_schema },
+    { .name = "attest", .kind = K_OBJECT, .offset = offsetof(sl_config, attest), .sub = &attest_schema },
     { .name = "audit", .kind = K_OBJECT, .offset = offsetof(sl_config, audit), .sub = &audit_schema },
     { .name = "worker", .kind = K_OBJECT, .offset = offsetof(sl_config, worker), .sub = &worker_schema },
     { .name = "log", .kind = K_OBJECT, .offset = offsetof(sl_config, log), .sub = &log_schema },
@@ -1644,6 +1652,8 @@ void sl_config_free(sl_config *c)
     free_strings(c->review.hook_command, c->review.hook_argc);
     sl_free(c->api.socket);
     sl_free(c->api.metrics_listen);
+    sl_free(c->attest.signing_key);
+    free_strings(c->attest.trusted_keys, c->attest.trusted_key_count);
     sl_free(c->audit.file);
     sl_free(c->identities.mover);
     sl_free(c->identities.grants);

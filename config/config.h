@@ -150,6 +150,16 @@ typedef struct sl_config {
         char *metrics_listen;    /* "host:port" or NULL */
     } api;
 
+    /* Attested promotion (mover/attest/, docs/attestation.md). The loader does not open
+     * the key files: the daemon reads them at start, and refuses to start without a
+     * signing key (every route promotes, and every promoted object is attested). */
+    struct {
+        char *signing_key;   /* PKCS#8 PEM Ed25519 private key, mode 0600; NULL: none */
+        char **trusted_keys; /* PEM public keys that verify besides the signing key's own
+                                (keys rotated out, still trusted for what they signed) */
+        size_t trusted_key_count;
+    } attest;
+
     struct {
         char *file;              /* required */
         uint64_t commit_interval_ms; /* group commit window, default 10ms (0: every record) */

@@ -20,6 +20,7 @@
 #include "api/artifact_endpoints.h"
 #include "api/health_endpoint.h"
 #include "api/task_endpoints.h"
+#include "attest/keygen.h"
 #include "audit/audit.h"
 #include "config/config.h"
 #include "log/log.h"
@@ -50,10 +51,12 @@ static void usage(FILE *out)
             "  policy -c FILE [-o DIR]\n"
             "                        print the S3 bucket policies for the configuration\n"
             "                        (with -o: write DIR/<bucket>.json, one per bucket)\n"
+            "  keygen -o PREFIX      write a new Ed25519 signing key pair: PREFIX.key (0600)\n"
+            "                        and PREFIX.pub; prints its key id\n"
             "\n"
             "Options:\n"
             "  -c, --config FILE     the configuration file\n"
-            "  -o, --output-dir DIR  policy: write the policies into DIR\n"
+            "  -o, --output-dir DIR  policy: write the policies into DIR; keygen: the file prefix\n"
             "  -h, --help            show this help and exit\n"
             "  -V, --version         show the version and exit\n"
             "\n"
@@ -359,6 +362,7 @@ int main(int argc, char **argv)
         if (strcmp(command, "check-config") == 0) return sl_config_check_command(config, stdout, stderr);
         return run(config);
     }
+    if (strcmp(command, "keygen") == 0) return attest_keygen_command(output_dir, stdout, stderr);
     if (strcmp(command, "policy") == 0) {
         if (config == NULL) {
             fprintf(stderr, "sluice-mover policy: which configuration? give -c FILE\n");
