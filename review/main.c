@@ -1,7 +1,7 @@
 /*
  * main.c — the sluice-review program, the CLI reviewers and orchestrators use. It
- * talks to the daemon's socket API; commands that later work will add are recognised
- * already and answer with a clear "not in this version" (exit 3).
+ * talks to the daemon's socket API; `verify` (consumers) and `audit verify` read S3 or
+ * files directly, without the daemon.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -11,9 +11,10 @@
 #include "audit_cmd.h"
 #include "health_cmd.h"
 #include "task_cmd.h"
+#include "verify_cmd.h"
 #include "version.h"
 
-enum exit_code { EXIT_OK = 0, EXIT_FAILURE_ = 1, EXIT_USAGE = 2, EXIT_NOT_AVAILABLE = 3 };
+enum exit_code { EXIT_OK = 0, EXIT_FAILURE_ = 1, EXIT_USAGE = 2 };
 
 static void usage(FILE *out)
 {
@@ -31,7 +32,8 @@ static void usage(FILE *out)
             "  reject ID --reason TEXT                  reject an artifact\n"
             "  task open|close|list                     interpreter tasks and their grants\n"
             "  audit verify FILE                        check an audit log's hash chain\n"
-            "  verify s3://BUCKET/KEY                   check a trusted object's attestation\n"
+            "  verify [--all] s3://BUCKET/KEY           check trusted objects' attestations (no\n"
+            "                                           daemon; your own S3 credentials)\n"
             "  health [--socket PATH] [-c FILE]         is the daemon serving its API socket?\n"
             "\n"
             "Options of the commands that talk to the daemon:\n"
@@ -45,11 +47,10 @@ static void usage(FILE *out)
             "  -V, --version    show the version and exit\n"
             "\n"
             "Exit codes: 0 success; 1 refused or failed (the message says why and what to do);\n"
-            "            2 usage error; 3 the command is not available in this version.\n"
+            "            2 usage error; 4 (verify) an object or key could not be read.\n"
             "See sluice-review(1).\n");
 }
 
-static const char *const planned_commands[] = { "verify" };
 
 int main(int argc, char **argv)
 {
@@ -81,16 +82,10 @@ int main(int argc, char **argv)
     if (strcmp(command, "audit") == 0) return review_audit_command(argc - optind, argv + optind);
     if (strcmp(command, "health") == 0) return review_health_command(argc - optind, argv + optind);
     if (strcmp(command, "task") == 0) return review_task_command(argc - optind, argv + optind);
+    if (strcmp(command, "verify") == 0) return review_verify_command(argc - optind, argv + optind);
     static const char *const artifact_commands[] = { "list", "show", "fetch", "approve", "reject" };
     for (size_t i = 0; i < sizeof(artifact_commands) / sizeof(artifact_commands[0]); i++)
         if (strcmp(command, artifact_commands[i]) == 0) return review_artifact_command(argc - optind, argv + optind);
-    for (size_t i = 0; i < sizeof(planned_commands) / sizeof(planned_commands[0]); i++) {
-        if (strcmp(command, planned_commands[i]) == 0) {
-            fprintf(stderr, "sluice-review: '%s' is not available in version %s yet\n", command,
-                    SLUICE_VERSION);
-            return EXIT_NOT_AVAILABLE;
-        }
-    }
     fprintf(stderr, "sluice-review: unknown command '%s' (see sluice-review --help)\n", command);
     return EXIT_USAGE;
 }

@@ -119,7 +119,7 @@ static void judge(const attest_keyring *ring, attest_decoded *d, const attest_ob
                     (const char *)o->sha256.ptr, (const char *)d->facts.sha256.ptr);
         return;
     }
-    set_verdict(v, ATTEST_VERIFIED, "signed by %s: %.*s of task %.*s, route %.*s, decision %.*s", d->key_id,
+    set_verdict(v, ATTEST_VERIFIED, "signed by %s: artifact %.*s, task %.*s, route %.*s, decision %.*s", d->key_id,
                 (int)d->facts.artifact.len, (const char *)d->facts.artifact.ptr, (int)d->facts.task.len,
                 (const char *)d->facts.task.ptr, (int)d->facts.route.len, (const char *)d->facts.route.ptr,
                 (int)d->facts.decision.len, (const char *)d->facts.decision.ptr);

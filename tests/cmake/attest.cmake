@@ -4,3 +4,9 @@
 # independently of the C code). Label "unit"; under valgrind too.
 sluice_unit_test(test_attest test_attest.c)
 target_compile_definitions(test_attest PRIVATE SLUICE_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+
+# `sluice-review verify` as the consumer against the real server, and the openssl recipe
+# of docs/attestation.md run as written (tests/integration/test_attest.py).
+sluice_integration_test(attest ${SLUICE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/integration/test_attest.py
+                        $<TARGET_FILE:sluice-mover> $<TARGET_FILE:sluice-review>)
+set_tests_properties(attest PROPERTIES TIMEOUT 600)

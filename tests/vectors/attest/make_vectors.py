@@ -79,7 +79,8 @@ def sign(message):
         m.flush()
         subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey", KEY, "-rawin", "-in", m.name, "-out", s.name],
                        check=True)
-        return open(s.name, "rb").read()
+        with open(s.name, "rb") as fh:
+            return fh.read()
 
 
 def common_suffix(a, b):
