@@ -406,6 +406,13 @@ class Harness:
 
     # ---------------------------------------------------------------- the mover ------
 
+    def signing_key(self, rdir):
+        """The daemon's signing key (attest.signing_key), made with keygen once per run folder."""
+        prefix = os.path.join(rdir, "attest")
+        if not os.path.exists(prefix + ".key"):
+            subprocess.run([self.a.mover, "keygen", "-o", prefix], check=True, capture_output=True)
+        return prefix + ".key"
+
     def mover_config(self, run, routes, poll="1s", jitter=None, copy_if_none_match=False, checks=None):
         rdir = os.path.join(self.work, run)
         os.makedirs(rdir, exist_ok=True)
@@ -422,6 +429,7 @@ class Harness:
                                              "deny_types": ["application/x-executable"]}}
                        for name, sp, tp in routes],
             "api": {"socket": os.path.join(rdir, "api.sock")},
+            "attest": {"signing_key": self.signing_key(rdir)},
             "audit": {"file": os.path.join(rdir, "audit.jsonl")},
             "worker": {"poll_interval": poll},
             "log": {"level": "info", "format": "json"},

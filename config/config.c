@@ -553,6 +553,21 @@ static char *convert_route_name(struct loader *ld, const json_t *v, size_t index
     return sl_strdup(s);
 }
 
+/* audit.name: the folder of this mover's audit segments under <control_prefix>audit/. */
+static char *convert_log_name(struct loader *ld, const json_t *v, size_t index)
+{
+    (void)index;
+    const char *s = json_string_value(v);
+    size_t len = strlen(s);
+    bool ok = len >= 1 && len <= 64 && is_lower_alnum(s[0]);
+    for (size_t i = 1; ok && i < len; i++) ok = is_lower_alnum(s[i]) || s[i] == '_' || s[i] == '-' || s[i] == '.';
+    if (!ok) {
+        report_got(ld, v, "expected a log name: 1 to 64 of a-z, 0-9, \"_\", \"-\", \".\", starting with a letter or digit");
+        return NULL;
+    }
+    return sl_strdup(s);
+}
+
 /* RFC 6838 restricted-name: a letter or digit, then up to 126 of a-z0-9!#$&-^_.+;
  * lower case, because libmagic reports lower case and comparisons are exact. */
 static size_t mime_name(const char *s)
@@ -1553,8 +1568,11 @@ static const struct field audit_fields[] = {
     { .name = "file", .kind = K_STRING, .offset = IN(audit, file), .flags = F_REQUIRED, .convert = convert_path },
     { .name = "commit_interval", .kind = K_DURATION, .offset = IN(audit, commit_interval_ms), .def = 10,
       .max = 60 * SECOND_MS, .max_why = " (the audit log is synced at least once a minute)" },
+    { .name = "name", .kind = K_STRING, .offset = IN(audit, name), .def_str = "mover", .convert = convert_log_name },
+    { .name = "ship_interval", .kind = K_DURATION, .offset = IN(audit, ship_interval_ms), .def = 30 * SECOND_MS,
+      .min = 100, .max = HOUR_MS, .max_why = " (audit segments leave the host at least once an hour)" },
 };
-static const struct schema audit_schema = { audit_fields, 2, NULL };
+static const struct schema audit_schema = { audit_fields, 4, NULL };
 
 static const struct field worker_fields[] = {
     { .name = "poll_interval", .kind = K_DURATION, .offset = IN(worker, poll_interval_ms), .def = 2 * SECOND_MS,
@@ -1655,6 +1673,7 @@ void sl_config_free(sl_config *c)
     sl_free(c->attest.signing_key);
     free_strings(c->attest.trusted_keys, c->attest.trusted_key_count);
     sl_free(c->audit.file);
+    sl_free(c->audit.name);
     sl_free(c->identities.mover);
     sl_free(c->identities.grants);
     free_strings(c->identities.consumers, c->identities.consumer_count);

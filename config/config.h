@@ -163,6 +163,8 @@ typedef struct sl_config {
     struct {
         char *file;              /* required */
         uint64_t commit_interval_ms; /* group commit window, default 10ms (0: every record) */
+        char *name;              /* this log's folder under <control_prefix>audit/, default "mover" */
+        uint64_t ship_interval_ms; /* fsync'd records are shipped this often, default 30s (100ms..1h) */
     } audit;
 
     struct {

@@ -21,7 +21,9 @@
 #include "api/health_endpoint.h"
 #include "api/task_endpoints.h"
 #include "attest/keygen.h"
+#include "attest/keys.h"
 #include "audit/audit.h"
+#include "audit/ship.h"
 #include "config/config.h"
 #include "log/log.h"
 #include "pipeline/desk.h"
@@ -36,6 +38,7 @@
 enum exit_code { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_NOT_AVAILABLE = 3 };
 
 #define STOP_GRACE_MS 20000
+#define SHIP_GRACE_MS 10000 /* shipping the last audit records at stop */
 
 static void usage(FILE *out)
 {
@@ -82,6 +85,13 @@ struct daemon {
     api_server *api;
     uv_signal_t sigterm, sigint, sighup;
     bool stopping;
+    /* the signing identity and the audit trail that leaves the host */
+    attest_signer *signer;
+    attest_keyring *ring;      /* the signer's key and attest.trusted_keys */
+    audit_ship_config ship;    /* its strings below, owned here (a reload frees configs) */
+    char *ship_bucket, *ship_prefix, *ship_name, *audit_path;
+    audit_chain_point shipped; /* where the shipped log ended at start */
+    audit_shipper *shipper;
 };
 
 static void print_config_errors(const char *file, const sl_config_errors *errors)
@@ -96,18 +106,15 @@ static void close_signal(uv_signal_t *s)
     if (!uv_is_closing((uv_handle_t *)s)) uv_close((uv_handle_t *)s, NULL);
 }
 
-static void on_stopped(void *user)
+static void finish_stop(void *user)
 {
     struct daemon *d = user;
-    /* the API first (no new requests), then the task registry (it answers admissions
-     * still pending, so the pipeline must be alive), then the client: it cancels
-     * whatever is still running, and those artifacts stay where their bytes are */
-    api_server_close(d->api);
-    d->api = NULL;
-    task_registry_destroy(d->tasks);
-    d->tasks = NULL;
+    /* the client cancels whatever is still running (those artifacts stay where their
+     * bytes are); the shipper after it, as its last request completes into it */
     s3_client_destroy(d->client);
     d->client = NULL;
+    audit_shipper_destroy(d->shipper);
+    d->shipper = NULL;
     pipeline_stats st = pipeline_get_stats(d->pipeline);
     char promoted[24], blocked[24], failed[24], requests[24];
     snprintf(promoted, sizeof(promoted), "%llu", (unsigned long long)st.promoted);
@@ -125,12 +132,37 @@ static void on_stopped(void *user)
            "promoted_requests", requests, NULL);
 }
 
+static void on_audit_flushed(void *user, sl_result result)
+{
+    struct daemon *d = user;
+    if (sl_failed(result)) {
+        finish_stop(d);
+        return;
+    }
+    audit_shipper_drain(d->shipper, SHIP_GRACE_MS, finish_stop, d); /* the records of this run leave the host */
+}
+
+static void on_stopped(void *user)
+{
+    struct daemon *d = user;
+    /* the API first (no new requests), then the task registry (it answers admissions
+     * still pending, so the pipeline must be alive); then the last audit records are
+     * synced and shipped, and the rest is released */
+    api_server_close(d->api);
+    d->api = NULL;
+    task_registry_destroy(d->tasks);
+    d->tasks = NULL;
+    if (d->shipper != NULL && sl_ok(audit_log_flush(d->audit, on_audit_flushed, d))) return;
+    finish_stop(d);
+}
+
 static void on_stop_signal(uv_signal_t *s, int signum)
 {
     struct daemon *d = s->data;
     if (d->stopping) return;
     d->stopping = true;
     sl_log(SL_LOG_INFO, "stopping", "signal", signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+    if (d->pipeline == NULL) return; /* still starting (checking the audit log): run() stops */
     pipeline_stop(d->pipeline, STOP_GRACE_MS, on_stopped, d);
 }
 
@@ -163,6 +195,52 @@ static sl_result load_credentials(const sl_config_credentials *where, s3_credent
 {
     if (where->file != NULL) return s3_credentials_from_file(out, where->file, where->profile ? where->profile : "default");
     return s3_credentials_from_env(out);
+}
+
+struct ship_wait {
+    bool done;
+    sl_result result;
+    audit_chain_point shipped;
+    char detail[1024];
+};
+
+static void ship_checked(void *user, sl_result result, const audit_chain_point *shipped)
+{
+    struct ship_wait *w = user;
+    w->done = true;
+    w->result = result;
+    w->shipped = *shipped;
+    if (sl_failed(result)) snprintf(w->detail, sizeof(w->detail), "%s", sl_error_detail());
+}
+
+/* The signing identity (docs/attestation.md) and the audit trail that leaves the host
+ * (docs/audit.md, "Shipping"): without a signing key, with a key file others may read,
+ * or with a local audit log that is shorter than or differs from what was shipped, the
+ * daemon does not start. Runs the loop until the check of the shipped log is done. */
+static sl_result start_attestation(struct daemon *d, const sl_config *c)
+{
+    ENSURE(c->attest.signing_key != NULL, SL_ERR_INVALID_ARGUMENT,
+           "attest.signing_key is not set: every route promotes into trusted, and every promoted object and "
+           "audit segment is signed; create a key with `sluice-mover keygen -o PREFIX`");
+    GUARD(attest_signer_load(c->attest.signing_key, &d->signer));
+    GUARD(attest_keyring_new(&d->ring));
+    GUARD(attest_keyring_add_signer(d->ring, d->signer));
+    for (size_t i = 0; i < c->attest.trusted_key_count; i++) GUARD(attest_keyring_add_file(d->ring, c->attest.trusted_keys[i]));
+    sl_buf prefix = { 0 };
+    GUARD(sl_buf_appendf(&prefix, "%saudit/%s/", c->buckets.control_prefix, c->audit.name));
+    d->ship_prefix = sl_buf_steal(&prefix);
+    d->ship_bucket = sl_strdup(c->buckets.control);
+    d->ship_name = sl_strdup(c->audit.name);
+    d->audit_path = sl_strdup(c->audit.file);
+    d->ship = (audit_ship_config){ .client = d->client, .bucket = d->ship_bucket, .prefix = d->ship_prefix,
+                                   .name = d->ship_name, .path = d->audit_path, .signer = d->signer,
+                                   .ring = d->ring, .interval_ms = c->audit.ship_interval_ms };
+    struct ship_wait w = { 0 };
+    GUARD(audit_ship_check(d->loop, &d->ship, ship_checked, &w));
+    while (!w.done) uv_run(d->loop, UV_RUN_ONCE);
+    if (sl_failed(w.result)) RAISE(sl_error_last(), "%s", w.detail);
+    d->shipped = w.shipped;
+    return SL_SUCCESS;
 }
 
 static int run(const char *config_path)
@@ -223,8 +301,20 @@ static int run(const char *config_path)
         sl_log(SL_LOG_ERROR, "s3_client_failed", "detail", sl_error_detail(), NULL);
         goto out;
     }
+    if (sl_failed(start_attestation(&d, config))) {
+        sl_log(SL_LOG_ERROR, "attestation_refused", "file", config->audit.file, "detail", sl_error_detail(), NULL);
+        goto out;
+    }
+    if (d.stopping) { /* a SIGTERM while the shipped audit log was checked */
+        status = EXIT_OK;
+        goto out;
+    }
     if (sl_failed(audit_log_open(&loop, config->audit.file, config->audit.commit_interval_ms, &d.audit))) {
         sl_log(SL_LOG_ERROR, "audit_open_failed", "file", config->audit.file, "detail", sl_error_detail(), NULL);
+        goto out;
+    }
+    if (sl_failed(audit_shipper_new(&loop, &d.ship, d.audit, &d.shipped, &d.shipper))) {
+        sl_log(SL_LOG_ERROR, "audit_shipping_failed", "detail", sl_error_detail(), NULL);
         goto out;
     }
     if (sl_failed(checks_magic_new(&d.magic))) {
@@ -299,8 +389,15 @@ out:
         pipeline_destroy(d.pipeline);
     }
     s3_client_destroy(d.client);
+    audit_shipper_destroy(d.shipper); /* after the client: its last request completes into it */
     audit_log_close(d.audit);
     uv_run(&loop, UV_RUN_DEFAULT);
+    attest_keyring_destroy(d.ring);
+    attest_signer_destroy(d.signer);
+    sl_free(d.ship_prefix);
+    sl_free(d.ship_bucket);
+    sl_free(d.ship_name);
+    sl_free(d.audit_path);
     checks_magic_destroy(d.magic);
     s3_credentials_clean_up(&d.credentials);
     sl_config_free(config);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "audit_ship_cmd.h"
 #include "util/error.h"
 
 enum { EXIT_VERIFIED = 0, EXIT_BAD = 1, EXIT_USAGE_ERROR = 2 };
@@ -20,13 +21,16 @@ enum { EXIT_VERIFIED = 0, EXIT_BAD = 1, EXIT_USAGE_ERROR = 2 };
 static void audit_usage(FILE *out)
 {
     fprintf(out,
-            "Usage: sluice-review audit verify FILE\n"
+            "Usage: sluice-review audit verify FILE [--shipped -c CONFIG]\n"
             "\n"
             "Checks every line of the audit log FILE (JSON lines, each carrying the SHA-256\n"
-            "of the line before it) and names the first line that breaks the chain.\n"
+            "of the line before it) and names the first line that breaks the chain. With\n"
+            "--shipped -c CONFIG, also compares it with the signed segments the daemon shipped\n"
+            "to the control prefix and names the first record that is missing or differs.\n"
             "\n"
-            "Exit codes: 0 the chain is intact, 1 it is broken or FILE cannot be read,\n"
-            "            2 usage error.\n");
+            "Exit codes: 0 the chain is intact (and matches what was shipped), 1 it is broken,\n"
+            "            differs or FILE cannot be read, 2 usage error, 4 (--shipped) the check\n"
+            "            could not finish.\n");
 }
 
 /* "sluice-review audit: WHAT ['ARG']" and a hint, on stderr. */
@@ -69,6 +73,8 @@ int review_audit_command(int argc, char **argv)
         return EXIT_VERIFIED;
     }
     if (argc < 3) return usage_error("verify needs a FILE", NULL);
+    if (argc > 3 && strcmp(argv[2], "-") != 0 && argv[2][0] != '-')
+        return review_audit_shipped_command(argv[2], argc - 2, argv + 2); /* FILE --shipped -c CONFIG */
     if (argc > 3) return usage_error("verify takes one FILE; unexpected argument", argv[3]);
     if (argv[2][0] == '-' && argv[2][1] != '\0')
         return usage_error("unknown option (for a file named so, write ./FILE)", argv[2]);

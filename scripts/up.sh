@@ -23,6 +23,8 @@ else
     SLUICE_MOVER_BIN="$root/build/sluice-mover" SLUICE_S3_POLICIES=required scripts/s3-server.sh start
 fi
 mkdir -p build/run
+# the daemon's signing key (attest.signing_key of local.json; docs/attestation.md)
+[ -e build/run/attest.key ] || build/sluice-mover keygen -o build/run/attest >/dev/null
 
 cat <<MSG
 

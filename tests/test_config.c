@@ -136,7 +136,7 @@ static const struct broken_case broken_cases[] = {
     { "unknown top-level key",
       "{" MINIMAL ", 'extra': 1}",
       INVALID,
-      { "extra: unknown key (known keys: s3, buckets, grants, routes, review, retention, api, audit, worker, log, identities)" } },
+      { "extra: unknown key (known keys: s3, buckets, grants, routes, review, retention, api, attest, audit, worker, log, identities)" } },
     { "typo in a route key",
       WITH_ROUTE("{'name': 'a', 'staging_prefix': 'a/', 'trusted_prefix': 'a/', 'chekcs': {}}"),
       INVALID,
@@ -176,6 +176,16 @@ static const struct broken_case broken_cases[] = {
       "{" S3_OK ", " BUCKETS_OK ", " ROUTES_OK ", 'audit': {'commit_interval': '5ms'}}",
       INVALID,
       { "audit.file: required" } },
+    { "audit log name and ship interval",
+      "{" S3_OK ", " BUCKETS_OK ", " ROUTES_OK ", 'audit': {'file': 'a.jsonl', 'name': 'Mover/1', "
+      "'ship_interval': '2h'}, 'attest': {'trusted_keys': ['k.pub', 'k.pub'], 'signing_key': 3}}",
+      INVALID,
+      { "audit.name: expected a log name: 1 to 64 of a-z, 0-9, \"_\", \"-\", \".\", starting with a letter or "
+        "digit, got \"Mover/1\"",
+        "audit.ship_interval: expected a duration from \"100ms\" to \"1h\" (audit segments leave the host at least "
+        "once an hour), got \"2h\"",
+        "attest.trusted_keys[1]: \"k.pub\" is listed twice (first at attest.trusted_keys[0])" ,
+        "attest.signing_key: expected a string, got 3" } },
     /* ---- types ---- */
     { "top level is not an object", "['s3']", INVALID, { "expected an object, got an array" } },
     { "section is not an object",
@@ -594,7 +604,7 @@ static const struct broken_case broken_cases[] = {
         "routes[0].review_ttl: expected a duration such as \"30s\", got \"1 day\"",
         "routes[1].name: \"a\" is already the name of routes[0]", "s3.verify_tls: expected true or false, got \"no\"",
         "buckets.trusted: required", "worker.concurrency: expected an integer from 1 to 10000, got 0",
-        "audti: unknown key (known keys: s3, buckets, grants, routes, review, retention, api, audit, worker, log, identities)",
+        "audti: unknown key (known keys: s3, buckets, grants, routes, review, retention, api, attest, audit, worker, log, identities)",
         "audit.file: required", "routes[1].review: \"hook\" needs review.hook.command" } },
 };
 
@@ -723,6 +733,9 @@ static void local_example_loads(void **state)
     assert_path(c->api.socket, "build/run/api.sock");
     assert_string_equal(c->api.metrics_listen, "127.0.0.1:9464");
     assert_path(c->audit.file, "build/run/audit.jsonl");
+    assert_path(c->attest.signing_key, "build/run/attest.key");
+    assert_string_equal(c->audit.name, "mover");
+    assert_int_equal(c->audit.ship_interval_ms, 30000);
     assert_int_equal(c->worker.poll_interval_ms, 2000);
     assert_int_equal(c->worker.poll_jitter_ms, 200);
     assert_int_equal(c->worker.concurrency, 32);
@@ -757,6 +770,11 @@ static void production_example_loads(void **state)
     assert_string_equal(c->review.hook_command[2], "/etc/sluice/hook-policy.json");
     assert_null(c->review.hook_command[3]);
     assert_int_equal(c->review.hook_timeout_ms, 30000);
+    assert_string_equal(c->attest.signing_key, "/etc/sluice/attest-2026.key");
+    assert_int_equal(c->attest.trusted_key_count, 1);
+    assert_string_equal(c->attest.trusted_keys[0], "/etc/sluice/attest-2025.pub");
+    assert_string_equal(c->audit.name, "mover-a");
+    assert_int_equal(c->audit.ship_interval_ms, 30000);
     assert_int_equal(c->retention.quarantine_ms, 30ull * 24 * 3600 * 1000);
     assert_int_equal(c->api.socket_mode, 0660);
     assert_int_equal(c->audit.commit_interval_ms, 10);

@@ -73,7 +73,9 @@ struct audit_log {
 
     /* group commit */
     uint64_t synced_seq;        /* every line up to here is on disk */
+    off_t synced_size;          /* ... and the file up to here */
     uint64_t sync_target;       /* what the running fsync covers */
+    off_t sync_target_size;
     bool timer_armed, syncing;
     int sync_errno;             /* written by the thread-pool fsync */
     uv_timer_t commit_timer, deferred;
@@ -567,6 +569,7 @@ static void sync_done(uv_work_t *req, int status)
     log->syncing = false;
     if (status == 0 && log->sync_errno == 0) {
         log->synced_seq = log->sync_target;
+        log->synced_size = log->sync_target_size;
         log->fsyncs++;
     } else {
         log->sync_failed = true;
@@ -587,6 +590,7 @@ static void start_sync(audit_log *log)
 {
     log->syncing = true;
     log->sync_target = log->seq;
+    log->sync_target_size = log->size;
     log->sync_errno = 0;
     log->work.data = log;
     int rc = uv_queue_work(log->loop, &log->work, sync_work, sync_done);
@@ -879,6 +883,7 @@ sl_result audit_log_open(uv_loop_t *loop, const char *path, uint64_t commit_inte
     memcpy(log->prev, tail.hash, HASH_LEN);
     log->size = tail.keep;
     log->synced_seq = tail.seq;
+    log->synced_size = tail.keep;
     if (tail.torn > 0) GUARD_CLEANUP(append_repair_record(log, &tail));
 
     uv_timer_init(loop, &log->commit_timer);
@@ -924,6 +929,12 @@ void audit_log_close(audit_log *log)
     if (log == NULL || log->closing) return;
     log->closing = true;
     schedule(log);
+}
+
+void audit_log_synced(const audit_log *log, uint64_t *seq, uint64_t *size)
+{
+    *seq = log ? log->synced_seq : 0;
+    *size = log ? (uint64_t)log->synced_size : 0;
 }
 
 uint64_t audit_log_records(const audit_log *log) { return log ? log->records : 0; }

@@ -106,6 +106,12 @@ SL_MUST_CHECK sl_result audit_log_flush(audit_log *log, audit_flush_fn *done, vo
  * audit_log_flush first to learn it. NULL is fine. */
 void audit_log_close(audit_log *log);
 
+/* The last record that is durable (fdatasync'd) and the size of the file up to and
+ * including its line: what may be shipped off the host (audit/ship.h) — never a line a
+ * power failure could still take back. 0 and the size of the existing log right after
+ * open. */
+void audit_log_synced(const audit_log *log, uint64_t *seq, uint64_t *size);
+
 /* Records appended since open (the repair record included), and fsyncs done (group
  * commits; the directory fsyncs of a newly created log are not counted) — for tests
  * and metrics. */

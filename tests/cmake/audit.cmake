@@ -7,3 +7,7 @@ sluice_unit_test(test_audit test_audit.c)
 add_test(NAME audit_cli
          COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/audit_cli_test.sh $<TARGET_FILE:sluice-review>)
 set_tests_properties(audit_cli PROPERTIES LABELS unit)
+
+# Audit segments (mover/audit/segment.c): keys, the chain scan, signed heads, comparing
+# with the local log. Shipping itself is tested on radosgw (tests/integration/test_attest.py).
+sluice_unit_test(test_audit_segment test_audit_segment.c)

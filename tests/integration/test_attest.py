@@ -11,11 +11,20 @@ that cannot be read is exit 4, never verified; and the plain-openssl recipe of
 docs/attestation.md, extracted from the document and run as it is, verifies a real
 object and fails on a tampered one.
 
+AuditShippingTest runs the real daemon: its audit log leaves the host in signed segments
+(`sluice-review audit verify --shipped` finds the local file equal to them); a local log
+truncated by one record, or with one record edited, is refused at start with the first
+differing record named (and `audit verify --shipped` names it too); a torn tail that was
+never shipped is still repaired, with its audit_repair record; and the daemon does not
+start without a signing key, or with one that others may read.
+
 argv[1] = sluice-mover, argv[2] = sluice-review. Needs `eval "$(scripts/s3-server.sh env)"`.
 """
 
 import hashlib
 import json
+import signal
+import time
 import os
 import re
 import shutil
@@ -217,6 +226,183 @@ class ConsumerVerifyTest(unittest.TestCase):
         r = self.run_recipe(key)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("Signature Verification Failure", r.stdout + r.stderr)
+
+
+STAGING, QUARANTINE = ENV["SLUICE_BUCKET_STAGING"], ENV["SLUICE_BUCKET_QUARANTINE"]
+
+
+class AuditShippingTest(unittest.TestCase):
+    """One daemon configuration; each test restarts the daemon on the same local log."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="sluice-ship-")
+        cls.run_id = uuid.uuid4().hex[:8]
+        cls.prefix = f"tests/ship-{cls.run_id}/"
+        cls.control = f"sluice-ship-test/{cls.run_id}/"
+        cls.audit = os.path.join(cls.tmp, "audit.jsonl")
+        r = subprocess.run([MOVER, "keygen", "-o", os.path.join(cls.tmp, "attest")], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        cls.cfg = {
+            "s3": {"endpoint": ENV["SLUICE_S3_ENDPOINT"], "region": ENV["SLUICE_S3_REGION"],
+                   "credentials": {"file": ENV["SLUICE_S3_CREDENTIALS"], "profile": "mover"}},
+            "buckets": {"staging": STAGING, "quarantine": QUARANTINE, "trusted": TRUSTED,
+                        "control_prefix": cls.control},
+            "routes": [{"name": "ship", "staging_prefix": cls.prefix + "in/", "trusted_prefix": cls.prefix + "out/",
+                        "review": "auto", "require_task": False,
+                        "checks": {"max_bytes": "1MiB", "allow_types": ["text/csv", "text/plain"]}}],
+            "api": {"socket": os.path.join(cls.tmp, "api.sock")},
+            "attest": {"signing_key": os.path.join(cls.tmp, "attest.key")},
+            "audit": {"file": cls.audit, "ship_interval": "200ms"},
+            "worker": {"poll_interval": "200ms"},
+        }
+        cls.config = cls.write_config("sluice.json", cls.cfg)
+        # a first run: three objects flow, their records are shipped
+        proc, log = cls.start()
+        for i in range(3):
+            mover.put_object(Bucket=STAGING, Key=f"{cls.prefix}in/t1/f{i}.csv", Body=b"id,value\n1,2\n")
+        deadline = time.time() + 120
+        while time.time() < deadline and len(cls.keys(TRUSTED, cls.prefix + "out/")) < 3:
+            time.sleep(0.2)
+        cls.stop(proc, log)
+        assert len(cls.keys(TRUSTED, cls.prefix + "out/")) == 3, open(log).read()[-3000:]
+
+    @classmethod
+    def tearDownClass(cls):
+        for bucket, prefix in ((STAGING, cls.prefix), (TRUSTED, cls.prefix), (QUARANTINE, cls.control),
+                               (QUARANTINE, "q/ship/")):
+            for k in cls.keys(bucket, prefix):
+                mover.delete_object(Bucket=bucket, Key=k)
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def write_config(cls, name, cfg):
+        path = os.path.join(cls.tmp, name)
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        return path
+
+    @classmethod
+    def keys(cls, bucket, prefix):
+        out = []
+        for page in mover.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            out += [o["Key"] for o in page.get("Contents", [])]
+        return out
+
+    @classmethod
+    def start(cls, config=None):
+        log = os.path.join(cls.tmp, f"mover-{uuid.uuid4().hex[:6]}.log")
+        with open(log, "wb") as out:
+            proc = subprocess.Popen([MOVER, "run", "-c", config or cls.config], stdout=out, stderr=subprocess.STDOUT)
+        return proc, log
+
+    @classmethod
+    def stop(cls, proc, log):
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=60)
+        with open(log) as f:
+            assert rc == 0, f"the daemon exited with {rc}:\n{f.read()[-3000:]}"
+
+    def refused(self, config=None):
+        """Starts the daemon and expects it to refuse: its exit status and log."""
+        proc, log = self.start(config)
+        try:
+            rc = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.stop(proc, log)
+            with open(log) as f:
+                self.fail(f"the daemon started:\n{f.read()[-3000:]}")
+        with open(log) as f:
+            return rc, f.read()
+
+    def verify_shipped(self):
+        env = {k: v for k, v in ENV.items() if not k.startswith("AWS_")}
+        r = subprocess.run([REVIEW, "audit", "verify", self.audit, "--shipped", "-c", self.config],
+                           capture_output=True, text=True, env=env)
+        return r.returncode, r.stdout + r.stderr
+
+    def segments(self):
+        return self.keys(QUARANTINE, self.control + "audit/mover/")
+
+    def lines(self):
+        with open(self.audit, "rb") as f:
+            return f.read().splitlines(keepends=True)
+
+    def test_shipped_segments_match_the_local_log(self):
+        self.assertTrue(self.segments())
+        head = mover.head_object(Bucket=QUARANTINE, Key=self.segments()[-1])
+        self.assertIn("sluice-signature", head["Metadata"])
+        rc, out = self.verify_shipped()
+        self.assertEqual(rc, 0, out)
+        n = len(self.lines())
+        self.assertIn(f"records 1-{n} match", out)
+
+    def with_local_log(self, data, check):
+        """Runs check() with the local log replaced by `data`, then puts it back."""
+        with open(self.audit, "rb") as f:
+            original = f.read()
+        try:
+            with open(self.audit, "wb") as f:
+                f.write(data)
+            check()
+        finally:
+            with open(self.audit, "wb") as f:
+                f.write(original)
+
+    def test_truncated_log_is_refused_naming_the_record(self):
+        lines = self.lines()
+        n = len(lines)
+
+        def check():
+            rc, log = self.refused()
+            self.assertNotEqual(rc, 0)
+            self.assertIn(f"record {n} ", log)
+            self.assertIn("shorter than what was shipped", log)
+            rc, out = self.verify_shipped()
+            self.assertEqual(rc, 1, out)
+            self.assertIn(f"record {n} ", out)
+        self.with_local_log(b"".join(lines[:-1]), check)
+
+    def test_edited_log_is_refused_naming_the_record(self):
+        lines = self.lines()
+        edited = lines[1].replace(b'"actor":"mover"', b'"actor":"eve!!"')
+        self.assertNotEqual(edited, lines[1])
+
+        def check():
+            rc, log = self.refused()
+            self.assertNotEqual(rc, 0)
+            self.assertIn("record 2 ", log)
+            self.assertIn("differs from the one shipped", log)
+            rc, out = self.verify_shipped()
+            self.assertEqual(rc, 1, out)
+            self.assertIn("line 3: prev does not match", out)  # its own chain breaks after record 2
+        self.with_local_log(b"".join([lines[0], edited] + lines[2:]), check)
+
+    def test_torn_tail_never_shipped_is_repaired(self):
+        n = len(self.lines())
+        with open(self.audit, "ab") as f:
+            f.write(b'{"seq":%d,"time":"2026-' % (n + 1))
+        proc, log = self.start()
+        deadline = time.time() + 30
+        while time.time() < deadline and b"audit_repair" not in b"".join(self.lines()[n:]):
+            time.sleep(0.1)
+        time.sleep(0.5)  # past the start: SIGTERM is a clean stop
+        self.stop(proc, log)
+        events = [json.loads(line)["event"] for line in self.lines()]
+        self.assertEqual(events[n], "audit_repair")
+        rc, out = self.verify_shipped()
+        self.assertEqual(rc, 0, out)  # the repair record was shipped too
+
+    def test_daemon_needs_a_private_signing_key(self):
+        rc, log = self.refused(self.write_config("nokey.json", dict(self.cfg, attest={})))
+        self.assertNotEqual(rc, 0)
+        self.assertIn("attest.signing_key is not set", log)
+        loose = os.path.join(self.tmp, "loose.key")
+        shutil.copy(os.path.join(self.tmp, "attest.key"), loose)
+        os.chmod(loose, 0o644)
+        rc, log = self.refused(self.write_config("loose.json", dict(self.cfg, attest={"signing_key": loose})))
+        self.assertNotEqual(rc, 0)
+        self.assertIn("chmod 600", log)
 
 
 if __name__ == "__main__":

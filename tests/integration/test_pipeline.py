@@ -84,6 +84,14 @@ def put_many(items, threads=16):
         list(pool.map(one, items))
 
 
+def signing_key(folder):
+    """The daemon's signing key (attest.signing_key, docs/attestation.md), made once per folder."""
+    prefix = os.path.join(folder, "attest")
+    if not os.path.exists(prefix + ".key"):
+        subprocess.run([MOVER, "keygen", "-o", prefix], check=True, capture_output=True)
+    return prefix + ".key"
+
+
 class Mover:
     """A sluice-mover process on a config of its own."""
 
@@ -119,6 +127,7 @@ class Mover:
             ]
             + list(extra_routes),
             "retention": {"quarantine": retention},
+            "attest": {"signing_key": signing_key(tmp)},
             "audit": {"file": self.audit},
             "worker": {"poll_interval": poll, "concurrency": concurrency},
             "log": {"level": "info", "format": log_format},

@@ -62,6 +62,14 @@ def hook_script(path, body):
     return path
 
 
+def signing_key(folder):
+    """The daemon's signing key (attest.signing_key, docs/attestation.md), made once per folder."""
+    prefix = os.path.join(folder, "attest")
+    if not os.path.exists(prefix + ".key"):
+        subprocess.run([MOVER, "keygen", "-o", prefix], check=True, capture_output=True)
+    return prefix + ".key"
+
+
 class Daemon:
     def __init__(self, tmp, run):
         self.tmp, self.run = tmp, run
@@ -100,7 +108,9 @@ class Daemon:
                 "retention": {"quarantine": "3s"},
                 "api": {"socket": self.socket if hook == "approve" else os.path.join(tmp, f"api-{hook}.sock"),
                         "socket_mode": "0666"},
-                "audit": {"file": self.audit if hook == "approve" else os.path.join(tmp, f"audit-{hook}.jsonl")},
+                "attest": {"signing_key": signing_key(tmp)},
+                "audit": {"file": self.audit if hook == "approve" else os.path.join(tmp, f"audit-{hook}.jsonl"),
+                          "name": f"mover-{hook}"},
                 "worker": {"poll_interval": "200ms"},
             }
             names = [f"hook-{hook}"] + (["human", "twoperson", "expiring", "tasked"] if hook == "approve" else [])

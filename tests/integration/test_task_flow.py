@@ -43,6 +43,14 @@ def list_keys(bucket, prefix):
     return keys
 
 
+def signing_key(folder):
+    """The daemon's signing key (attest.signing_key, docs/attestation.md), made once per folder."""
+    prefix = os.path.join(folder, "attest")
+    if not os.path.exists(prefix + ".key"):
+        subprocess.run([MOVER, "keygen", "-o", prefix], check=True, capture_output=True)
+    return prefix + ".key"
+
+
 class TaskFlowTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="sluice-taskflow-")
@@ -65,6 +73,7 @@ class TaskFlowTest(unittest.TestCase):
                         "checks": {"max_bytes": "1MiB", "allow_types": ["text/csv", "text/plain"]}}],
             "review": {"orchestrators": ["root"]},
             "api": {"socket": self.socket, "socket_mode": "0666"},
+            "attest": {"signing_key": signing_key(self.tmp)},
             "audit": {"file": self.audit},
             # slow polls: the test closes a task before the mover has seen its first object
             "worker": {"poll_interval": "3s", "poll_jitter": "0ms"},
