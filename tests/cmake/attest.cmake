@@ -10,3 +10,9 @@ target_compile_definitions(test_attest PRIVATE SLUICE_SOURCE_DIR="${CMAKE_SOURCE
 sluice_integration_test(attest ${SLUICE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/integration/test_attest.py
                         $<TARGET_FILE:sluice-mover> $<TARGET_FILE:sluice-review>)
 set_tests_properties(attest PROPERTIES TIMEOUT 600)
+
+# attest-cost: the CPU cost of signing and verifying (docs/benchmarks.md, "Attested
+# promotion"); built, not run by the suite.
+add_executable(attest_cost tools/attest_cost.c)
+target_link_libraries(attest_cost PRIVATE sluice_core)
+set_target_properties(attest_cost PROPERTIES OUTPUT_NAME attest-cost)
