@@ -7,7 +7,7 @@
  * object sits at and checks the signature against the trusted keys (--key FILE, and
  * attest.trusted_keys of -c FILE). Output: one line per object ("verified s3://…: …" or
  * "FAILED s3://…: <reason>: <why>"), a summary for --all, a progress bar on stderr when
- * it is a terminal; --json prints one JSON object per line instead (and a summary line
+ * it is a terminal (over the objects listed so far; "+" while more pages follow); --json prints one JSON object per line instead (and a summary line
  * for --all); --intoto prints each object's DSSE envelope as rebuilt from its metadata.
  * An object that cannot be read never counts as verified.
  *
@@ -199,11 +199,17 @@ static void verify_one(verifier *v, const char *key)
     reading_clean_up(&r);
 }
 
-static void show_progress(const verifier *v)
+/* A bar over the objects listed so far ("+": more pages to come), on stderr. */
+static void show_progress(const verifier *v, size_t listed, bool more)
 {
     if (!v->progress) return;
-    fprintf(stderr, "\r\033[K[verify] %zu checked: %zu verified, %zu failed, %zu unreadable", v->total, v->verified,
-            v->failed, v->unreadable);
+    enum { WIDTH = 30 };
+    size_t filled = listed ? v->total * WIDTH / listed : 0;
+    char bar[WIDTH + 1];
+    for (size_t i = 0; i < WIDTH; i++) bar[i] = i < filled ? '#' : '.';
+    bar[WIDTH] = '\0';
+    fprintf(stderr, "\r\033[K[%s] %zu/%zu%s  %zu verified, %zu failed, %zu unreadable", bar, v->total, listed,
+            more ? "+" : "", v->verified, v->failed, v->unreadable);
     fflush(stderr);
 }
 
@@ -211,6 +217,7 @@ static int verify_all(verifier *v, const char *prefix)
 {
     char *token = sl_strdup("");
     bool more = true;
+    size_t listed = 0;
     while (more) {
         char **keys = NULL, *next = NULL;
         size_t count = 0;
@@ -220,9 +227,10 @@ static int verify_all(verifier *v, const char *prefix)
             sl_free(token);
             return EXIT_CANNOT_CHECK;
         }
+        listed += count;
         for (size_t i = 0; i < count; i++) {
             verify_one(v, keys[i]);
-            show_progress(v);
+            show_progress(v, listed, next[0] != '\0');
         }
         review_s3_free_keys(keys, count);
         sl_free(token);
