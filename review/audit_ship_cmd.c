@@ -36,16 +36,13 @@ enum { EXIT_MATCHES = 0, EXIT_DIFFERS = 1, EXIT_USAGE_ERROR = 2, EXIT_CANNOT_CHE
 
 typedef struct segment_read {
     sl_buf body;
-    char **meta;
-    size_t pairs;
+    review_s3_metadata meta;
 } segment_read;
 
 static void on_headers(void *user, const s3_object_info *info)
 {
     segment_read *r = user;
-    r->pairs = info->metadata_count;
-    r->meta = sl_calloc(2 * r->pairs + 1, sizeof(char *));
-    for (size_t i = 0; i < 2 * r->pairs; i++) r->meta[i] = sl_cursor_dup(info->metadata[i]);
+    review_s3_metadata_keep(&r->meta, info);
 }
 
 static void on_chunk(void *user, const uint8_t *data, size_t len)
@@ -57,9 +54,7 @@ static void on_chunk(void *user, const uint8_t *data, size_t len)
 static void segment_read_clean_up(segment_read *r)
 {
     sl_buf_clean_up(&r->body);
-    for (size_t i = 0; i < 2 * r->pairs; i++) sl_free(r->meta[i]);
-    sl_free(r->meta);
-    *r = (segment_read){ 0 };
+    review_s3_metadata_clean_up(&r->meta);
 }
 
 typedef struct shipped_check {
@@ -96,22 +91,19 @@ static int check_segment(shipped_check *c, const char *key)
     segment_read r = { 0 };
     sl_buf local = { 0 };
     int status = EXIT_CANNOT_CHECK;
-    sl_cursor *pairs = NULL;
     if (sl_failed(review_s3_get(&c->s3, c->bucket, key, on_headers, on_chunk, &r))) {
         fprintf(stderr, "sluice-review audit: fetching s3://%s/%s: %s\n", c->bucket, key, sl_error_detail());
         goto out;
     }
     status = EXIT_DIFFERS;
     audit_segment_head h;
-    pairs = sl_calloc(2 * r.pairs + 1, sizeof(sl_cursor));
-    for (size_t i = 0; i < 2 * r.pairs; i++) pairs[i] = sl_cursor_from_cstr(r.meta[i]);
     uint64_t first = 0, last = 0;
     unsigned int dlen = 0;
     if (r.body.len > AUDIT_SEGMENT_MAX_BYTES) {
         printf("%s: shipped segment %s is larger than %zu bytes\n", c->path, key, AUDIT_SEGMENT_MAX_BYTES);
         goto out;
     }
-    if (sl_failed(audit_segment_head_decode(pairs, r.pairs, &h)) ||
+    if (sl_failed(audit_segment_head_decode(r.meta.pairs, r.meta.count, &h)) ||
         sl_failed(audit_segment_key_parse(sl_cursor_from_cstr(key), c->prefix, &first, &last))) {
         printf("%s: shipped segment %s: %s\n", c->path, key, sl_error_detail());
         goto out;
@@ -151,7 +143,6 @@ static int check_segment(shipped_check *c, const char *key)
     c->segments++;
     status = EXIT_MATCHES;
 out:
-    sl_free(pairs);
     sl_buf_clean_up(&local);
     segment_read_clean_up(&r);
     return status;

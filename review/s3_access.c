@@ -216,3 +216,27 @@ sl_result review_s3_get(review_s3 *s, const char *bucket, const char *key, revie
     review_s3_wait(s, &w.done);
     return w.result;
 }
+
+/* ---- metadata ---- */
+
+void review_s3_metadata_keep(review_s3_metadata *m, const s3_object_info *info)
+{
+    review_s3_metadata_clean_up(m);
+    m->count = info->metadata_count;
+    m->strings = sl_calloc(2 * m->count + 1, sizeof(char *));
+    m->pairs = sl_calloc(2 * m->count + 1, sizeof(sl_cursor));
+    for (size_t i = 0; i < 2 * m->count; i++) {
+        m->strings[i] = sl_cursor_dup(info->metadata[i]);
+        m->pairs[i] = sl_cursor_from_bytes(m->strings[i], info->metadata[i].len);
+    }
+    m->content_type = sl_cursor_dup(info->content_type);
+}
+
+void review_s3_metadata_clean_up(review_s3_metadata *m)
+{
+    for (size_t i = 0; m->strings != NULL && i < 2 * m->count; i++) sl_free(m->strings[i]);
+    sl_free(m->strings);
+    sl_free(m->pairs);
+    sl_free(m->content_type);
+    *m = (review_s3_metadata){ 0 };
+}

@@ -74,6 +74,18 @@ typedef void review_s3_chunk_fn(void *user, const uint8_t *data, size_t len);
 SL_MUST_CHECK sl_result review_s3_get(review_s3 *s, const char *bucket, const char *key,
                                       review_s3_headers_fn *on_headers, review_s3_chunk_fn *on_chunk, void *user);
 
+/* An answer's user metadata and Content-Type, kept beyond the headers callback. */
+typedef struct review_s3_metadata {
+    char **strings;     /* name, value, … (owned) */
+    sl_cursor *pairs;   /* the same as cursors: name, value, … */
+    size_t count;       /* pairs */
+    char *content_type; /* "" when none */
+} review_s3_metadata;
+
+/* Copies info's metadata and Content-Type into m (replacing what it held). */
+void review_s3_metadata_keep(review_s3_metadata *m, const s3_object_info *info);
+void review_s3_metadata_clean_up(review_s3_metadata *m);
+
 /* Splits "s3://bucket/key" into freshly allocated parts (key may be ""); false if the
  * URL is not of that form (no bucket, another scheme). */
 bool review_s3_parse_url(const char *url, char **bucket, char **key);

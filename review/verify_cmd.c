@@ -82,23 +82,14 @@ typedef struct verifier {
 /* What one GET collected. */
 typedef struct reading {
     EVP_MD_CTX *md;
-    char *content_type;
-    char **names, **values;
-    size_t pairs;
+    review_s3_metadata meta;
     uint64_t bytes;
 } reading;
 
 static void on_headers(void *user, const s3_object_info *info)
 {
     reading *r = user;
-    r->content_type = sl_cursor_dup(info->content_type);
-    r->pairs = info->metadata_count;
-    r->names = sl_calloc(r->pairs + 1, sizeof(char *));
-    r->values = sl_calloc(r->pairs + 1, sizeof(char *));
-    for (size_t i = 0; i < r->pairs; i++) {
-        r->names[i] = sl_cursor_dup(info->metadata[2 * i]);
-        r->values[i] = sl_cursor_dup(info->metadata[2 * i + 1]);
-    }
+    review_s3_metadata_keep(&r->meta, info);
 }
 
 static void on_chunk(void *user, const uint8_t *data, size_t len)
@@ -111,13 +102,7 @@ static void on_chunk(void *user, const uint8_t *data, size_t len)
 static void reading_clean_up(reading *r)
 {
     EVP_MD_CTX_free(r->md);
-    sl_free(r->content_type);
-    for (size_t i = 0; i < r->pairs; i++) {
-        sl_free(r->names[i]);
-        sl_free(r->values[i]);
-    }
-    sl_free(r->names);
-    sl_free(r->values);
+    review_s3_metadata_clean_up(&r->meta);
 }
 
 static void print_json(const verifier *v, const char *key, const attest_verdict *verdict, const char *sha256,
@@ -177,13 +162,9 @@ static void verify_one(verifier *v, const char *key)
     if (EVP_DigestFinal_ex(r.md, digest, &dlen) != 1) abort();
     char hex[65];
     for (unsigned i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-    sl_cursor *pairs = sl_calloc(2 * r.pairs + 1, sizeof(sl_cursor));
-    for (size_t i = 0; i < r.pairs; i++) {
-        pairs[2 * i] = sl_cursor_from_cstr(r.names[i]);
-        pairs[2 * i + 1] = sl_cursor_from_cstr(r.values[i]);
-    }
-    attest_object o = { .key = sl_cursor_from_cstr(key), .content_type = sl_cursor_from_cstr(r.content_type ? r.content_type : ""),
-                        .metadata = pairs, .metadata_count = r.pairs, .sha256 = sl_cursor_from_cstr(hex) };
+    attest_object o = { .key = sl_cursor_from_cstr(key),
+                        .content_type = sl_cursor_from_cstr(r.meta.content_type ? r.meta.content_type : ""),
+                        .metadata = r.meta.pairs, .metadata_count = r.meta.count, .sha256 = sl_cursor_from_cstr(hex) };
     attest_verdict verdict;
     if (sl_failed(attest_verify_object(v->ring, &o, &verdict))) {
         v->unreadable++;
@@ -195,7 +176,6 @@ static void verify_one(verifier *v, const char *key)
         report(v, key, &verdict, hex, NULL);
         attest_verdict_clean_up(&verdict);
     }
-    sl_free(pairs);
     reading_clean_up(&r);
 }
 
