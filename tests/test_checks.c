@@ -16,7 +16,7 @@
 #include <openssl/evp.h>
 #include <uv.h>
 
-#include "pipeline/checks.h"
+#include "checks/checks.h"
 #include "util/alloc.h"
 
 static char *allow[] = { "text/csv", "text/plain", "application/json", "image/png" };
@@ -101,7 +101,7 @@ static void metadata_rule(void **state)
     sl_cursor large[] = { cur("cmd"), cur(big) };
     assert_true(sl_ok(checks_metadata(&r, large, 1, &f)));
     assert_int_equal(f.items[1].verdict, FINDING_FAIL);
-    assert_non_null(strstr(f.items[1].detail, "102 bytes (limit 64)"));
+    assert_non_null(strstr(f.items[1].detail, "102 bytes in 1 pairs (limit 64)"));
     assert_int_equal(findings_worst(&f), FINDING_FAIL);
     assert_false(findings_all_pass(&f));
     findings_clean_up(&f);

@@ -23,7 +23,12 @@
 #include "util/alloc.h"
 
 #define MAX_ERROR_BODY ((size_t)64 * 1024)
-#define MAX_PAIRS 32
+#define MAX_PAIRS 32 /* request headers and query parameters */
+/* Response user metadata is kept whole (every x-amz-meta-* header counts: the metadata
+ * check must see them all) up to these bounds; past them the rest is dropped and the
+ * info says so (metadata_truncated), so a check can refuse what it could not count. */
+#define MAX_META_PAIRS 4096
+#define MAX_META_BYTES ((size_t)256 * 1024)
 #define MIB ((uint64_t)1024 * 1024)
 #define MULTIPART_MAX_SINGLE_COPY (5 * 1024 * MIB)
 #define MULTIPART_MAX_PARTS 10000
@@ -57,9 +62,10 @@ struct op;
 typedef void op_internal_fn(void *user, const s3_result *result, struct op *o);
 
 typedef struct pair_list {
-    sl_buf names[MAX_PAIRS];
-    sl_buf values[MAX_PAIRS];
+    sl_buf *names;
+    sl_buf *values;
     size_t count;
+    size_t capacity;
 } pair_list;
 
 typedef struct op {
@@ -85,7 +91,10 @@ typedef struct op {
     sl_buf etag, content_type, last_modified, version_id, request_id;
     uint64_t content_length;
     bool has_content_length;
-    pair_list metadata;
+    pair_list metadata;       /* response user metadata: not limited to MAX_PAIRS */
+    size_t metadata_bytes;    /* names + values of the pairs kept */
+    bool metadata_truncated;  /* more than MAX_META_PAIRS / MAX_META_BYTES: some dropped */
+    sl_cursor *metadata_view; /* fill_info's cursors over `metadata` */
     bool headers_delivered;
     uint64_t delivered;
 
@@ -145,10 +154,19 @@ static sl_result set_etag_quoted(sl_buf *out, sl_cursor etag)
 
 /* ---- pairs ---- */
 
-static sl_result pair_add(pair_list *list, sl_cursor name, sl_cursor value)
+/* Appends a pair, growing the list; `limit` bounds the count. */
+static sl_result pair_add_limited(pair_list *list, sl_cursor name, sl_cursor value, size_t limit)
 {
-    ENSURE(list->count < MAX_PAIRS, SL_ERR_LIMIT, "more than %d headers or parameters", MAX_PAIRS);
+    ENSURE(list->count < limit, SL_ERR_LIMIT, "more than %zu headers or parameters", limit);
+    if (list->count == list->capacity) {
+        size_t grown = list->capacity ? 2 * list->capacity : 8;
+        list->names = sl_realloc(list->names, grown * sizeof(*list->names));
+        list->values = sl_realloc(list->values, grown * sizeof(*list->values));
+        list->capacity = grown;
+    }
     sl_buf *n = &list->names[list->count], *v = &list->values[list->count];
+    *n = (sl_buf){ 0 };
+    *v = (sl_buf){ 0 };
     if (sl_failed(sl_buf_append_cursor(n, name)) || sl_failed(sl_buf_reserve(n, 0)) ||
         sl_failed(sl_buf_append_cursor(v, value)) || sl_failed(sl_buf_reserve(v, 0))) {
         sl_buf_clean_up(n);
@@ -157,6 +175,11 @@ static sl_result pair_add(pair_list *list, sl_cursor name, sl_cursor value)
     }
     list->count++;
     return SL_SUCCESS;
+}
+
+static sl_result pair_add(pair_list *list, sl_cursor name, sl_cursor value)
+{
+    return pair_add_limited(list, name, value, MAX_PAIRS);
 }
 
 static sl_result pair_add_cstr(pair_list *list, const char *name, const char *value)
@@ -170,7 +193,22 @@ static void pair_list_clean_up(pair_list *list)
         sl_buf_clean_up(&list->names[i]);
         sl_buf_clean_up(&list->values[i]);
     }
-    list->count = 0;
+    sl_free(list->names);
+    sl_free(list->values);
+    *list = (pair_list){ 0 };
+}
+
+/* Keeps one x-amz-meta-* pair of a response, within MAX_META_PAIRS / MAX_META_BYTES. */
+static void metadata_add(op *o, sl_cursor name, sl_cursor value)
+{
+    size_t bytes = 0;
+    if (o->metadata_truncated || !sl_add_size(o->metadata_bytes, name.len, &bytes) ||
+        !sl_add_size(bytes, value.len, &bytes) || bytes > MAX_META_BYTES ||
+        sl_failed(pair_add_limited(&o->metadata, name, value, MAX_META_PAIRS))) {
+        o->metadata_truncated = true;
+        return;
+    }
+    o->metadata_bytes = bytes;
 }
 
 /* ---- op life cycle ---- */
@@ -190,6 +228,8 @@ static void reset_attempt(op *o)
     o->has_content_length = false;
     o->content_length = 0;
     pair_list_clean_up(&o->metadata);
+    o->metadata_bytes = 0;
+    o->metadata_truncated = false;
     o->http_req = NULL;
 }
 
@@ -217,6 +257,7 @@ static void op_free(op *o)
     pair_list_clean_up(&o->query);
     pair_list_clean_up(&o->headers);
     pair_list_clean_up(&o->metadata);
+    sl_free(o->metadata_view);
     sl_buf_clean_up(&o->body);
     sl_buf_clean_up(&o->error_body);
     sl_buf_clean_up(&o->etag);
@@ -246,9 +287,11 @@ static op *op_new(s3_client *c, op_kind kind, const char *method, sl_cursor buck
     return o;
 }
 
-/* The response headers as an s3_object_info; `meta` (2 * MAX_PAIRS) holds the pairs. */
-static void fill_info(const op *o, s3_object_info *info, sl_cursor *meta)
+/* The response headers as an s3_object_info (its metadata cursors live in the op). */
+static void fill_info(op *o, s3_object_info *info)
 {
+    o->metadata_view = sl_realloc(o->metadata_view, (2 * o->metadata.count + 1) * sizeof(*o->metadata_view));
+    sl_cursor *meta = o->metadata_view;
     *info = (s3_object_info){
         .etag = sl_cursor_from_buf(&o->etag),
         .size = o->content_length,
@@ -258,6 +301,7 @@ static void fill_info(const op *o, s3_object_info *info, sl_cursor *meta)
         .version_id = sl_cursor_from_buf(&o->version_id),
         .metadata = meta,
         .metadata_count = o->metadata.count,
+        .metadata_truncated = o->metadata_truncated,
     };
     for (size_t i = 0; i < o->metadata.count; i++) {
         meta[2 * i] = sl_cursor_from_buf(&o->metadata.names[i]);
@@ -271,8 +315,7 @@ static void announce_get_headers(op *o)
     o->headers_delivered = true;
     if (o->on_get_headers == NULL) return;
     s3_object_info info;
-    sl_cursor meta[2 * MAX_PAIRS];
-    fill_info(o, &info, meta);
+    fill_info(o, &info);
     o->on_get_headers(o->user, &info);
 }
 
@@ -283,8 +326,7 @@ static void deliver(op *o, const s3_result *result)
         return;
     }
     s3_object_info info = { 0 };
-    sl_cursor meta[2 * MAX_PAIRS];
-    if (result->error == SL_OK || o->kind == OP_HEAD || o->kind == OP_GET) fill_info(o, &info, meta);
+    if (result->error == SL_OK || o->kind == OP_HEAD || o->kind == OP_GET) fill_info(o, &info);
     switch (o->kind) {
     case OP_LIST:
         o->on_list(o->user, result, result->error == SL_OK ? s3_xml_list_result(o->parser) : NULL);
@@ -394,8 +436,7 @@ static void on_header(void *user, sl_cursor name, sl_cursor value)
                                       sl_cursor_from_cstr(meta_prefix))) {
         sl_cursor short_name = sl_cursor_from_bytes(name.ptr + sizeof(meta_prefix) - 1,
                                                     name.len - (sizeof(meta_prefix) - 1));
-        /* beyond MAX_PAIRS metadata entries are not reported; S3 caps metadata at 2 KiB */
-        (void)sl_ok(pair_add(&o->metadata, short_name, value));
+        metadata_add(o, short_name, value);
     }
 }
 
@@ -1328,6 +1369,8 @@ static void mp_on_source_head(void *user, const s3_result *r, op *o)
     create->has_xml = true;
     create->xml_kind = S3_XML_INITIATE_MULTIPART;
     sl_result ok = pair_add_cstr(&create->query, "uploads", "");
+    if (sl_ok(ok) && !m->replace_metadata && o->metadata_truncated)
+        ok = sl_error_raise(SL_ERR_LIMIT, __FILE__, __LINE__, "the source has more user metadata than can be copied");
     sl_cursor content_type = m->replace_metadata ? sl_cursor_from_buf(&m->content_type) : sl_cursor_from_buf(&o->content_type);
     const pair_list *metadata = m->replace_metadata ? &m->metadata : &o->metadata;
     if (sl_ok(ok) && content_type.len) ok = pair_add(&create->headers, sl_cursor_from_cstr("Content-Type"), content_type);

@@ -82,8 +82,11 @@ typedef struct s3_object_info {
     sl_cursor content_type;
     sl_cursor last_modified;
     sl_cursor version_id;    /* empty when the bucket is not versioned */
-    const sl_cursor *metadata; /* user metadata: name (without x-amz-meta-), value, … pairs */
+    const sl_cursor *metadata; /* user metadata: name (without x-amz-meta-), value, … pairs:
+                                every x-amz-meta-* header of the answer */
     size_t metadata_count;   /* number of pairs */
+    bool metadata_truncated; /* the answer had more than 4096 pairs or 256 KiB of them: the
+                                rest were dropped and `metadata` is not the whole set */
 } s3_object_info;
 
 /* ---- client ---- */

@@ -1,0 +1,277 @@
+/*
+ * content.c — the streaming content checker (checks.h).
+ *
+ * The content checker keeps two buffers. The loop fills `fill`; when a chunk does not
+ * fit, `fill` is handed to the thread pool (hash, and libmagic on the first buffer) and
+ * the spare becomes `fill` — if the spare is still with the pool, the chunk is refused
+ * (PAUSE) and the GET resumed when the work returns. So at most two buffers per
+ * artifact exist, whatever the object's size.
+ */
+#include "checks/checks.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "util/alloc.h"
+
+#define BUFFER_MAX ((size_t)256 * 1024)
+#define BUFFER_MIN ((size_t)4 * 1024)
+#define MAGIC_BYTES ((size_t)64 * 1024)
+
+/* ---- the streaming content checker ---- */
+
+struct work {
+    uv_work_t req;
+    content_check *check;
+    sl_buf *buf;
+    bool detect; /* run libmagic on this (the first) buffer */
+    bool failed;
+    char detected[128];
+};
+
+struct content_check {
+    uv_loop_t *loop;
+    content_check_params params;
+    char *name;
+    char *declared;
+    EVP_MD_CTX *sha;
+    sl_buf bufs[2];
+    sl_buf *fill;       /* being filled by the loop */
+    sl_buf *spare;      /* NULL while the pool has it */
+    struct work work;
+    bool busy;          /* a work item is with the pool */
+    bool detected_once;
+    bool paused;
+    uint64_t size;
+    bool over_limit;
+    bool failed;        /* hashing or libmagic failed */
+    char detected[128];
+    char error[256];
+    /* finishing */
+    bool finishing;
+    bool complete;
+    char why_incomplete[256];
+    content_done_fn *done;
+    void *done_user;
+};
+
+content_check *content_check_new(uv_loop_t *loop, const content_check_params *params)
+{
+    content_check *c = sl_calloc(1, sizeof(*c));
+    c->loop = loop;
+    c->params = *params;
+    c->name = sl_cursor_dup(params->name);
+    c->declared = sl_cursor_dup(params->declared_type);
+    c->params.name = sl_cursor_from_cstr(c->name);
+    c->params.declared_type = sl_cursor_from_cstr(c->declared);
+    c->sha = EVP_MD_CTX_new();
+    if (c->sha == NULL || EVP_DigestInit_ex(c->sha, EVP_sha256(), NULL) != 1) {
+        c->failed = true;
+        snprintf(c->error, sizeof(c->error), "SHA-256 could not be initialised");
+    }
+    size_t cap = params->expected_size < BUFFER_MIN ? BUFFER_MIN
+                 : params->expected_size > BUFFER_MAX ? BUFFER_MAX
+                                                      : (size_t)params->expected_size;
+    for (int i = 0; i < 2; i++) {
+        if (sl_failed(sl_buf_reserve(&c->bufs[i], cap))) c->failed = true;
+    }
+    c->fill = &c->bufs[0];
+    c->spare = &c->bufs[1];
+    return c;
+}
+
+static void work_run(uv_work_t *req)
+{
+    struct work *w = (struct work *)req;
+    content_check *c = w->check;
+    if (c->sha != NULL && EVP_DigestUpdate(c->sha, w->buf->data, w->buf->len) != 1) w->failed = true;
+    if (w->detect) {
+        size_t n = w->buf->len < MAGIC_BYTES ? w->buf->len : MAGIC_BYTES;
+        if (sl_failed(checks_magic_detect(c->params.magic, w->buf->data, n, w->detected, sizeof(w->detected)))) {
+            w->failed = true;
+            snprintf(w->detected, sizeof(w->detected), "%s", sl_error_detail());
+        }
+    }
+}
+
+static void finish_now(content_check *c);
+static void submit(content_check *c);
+
+static void work_done(uv_work_t *req, int status)
+{
+    struct work *w = (struct work *)req;
+    content_check *c = w->check;
+    c->busy = false;
+    if (status != 0 || w->failed) {
+        c->failed = true;
+        snprintf(c->error, sizeof(c->error), "%s", status != 0 ? "the check was cancelled" : w->detected);
+    } else if (w->detect) {
+        snprintf(c->detected, sizeof(c->detected), "%s", w->detected);
+    }
+    sl_buf_reset(w->buf);
+    c->spare = w->buf;
+    if (c->finishing) {
+        if (c->complete && c->fill->len > 0 && !c->failed && !c->over_limit) submit(c);
+        if (!c->busy) finish_now(c);
+        return;
+    }
+    if (c->paused) {
+        c->paused = false;
+        c->params.resume(c->params.user);
+    }
+}
+
+/* Hands `fill` to the pool and takes the spare. Requires !busy and spare != NULL. */
+static void submit(content_check *c)
+{
+    struct work *w = &c->work;
+    memset(w, 0, sizeof(*w));
+    w->check = c;
+    w->buf = c->fill;
+    w->detect = !c->detected_once;
+    c->detected_once = true;
+    c->fill = c->spare;
+    c->spare = NULL;
+    c->busy = true;
+    if (uv_queue_work(c->loop, &w->req, work_run, work_done) != 0) {
+        c->busy = false;
+        c->failed = true;
+        snprintf(c->error, sizeof(c->error), "the thread pool refused the work");
+        c->spare = w->buf;
+    }
+}
+
+s3_http_body_action content_check_feed(content_check *c, const uint8_t *data, size_t len)
+{
+    if (c->over_limit) return S3_HTTP_BODY_ABORT;
+    if (c->size + len > c->params.rules->max_bytes) {
+        c->over_limit = true;
+        c->size += len;
+        return S3_HTTP_BODY_ABORT;
+    }
+    if (c->failed) return S3_HTTP_BODY_ABORT;
+    if (c->fill->capacity - c->fill->len <= len) {
+        /* does not fit: hand the filled buffer over, or wait for the pool */
+        if (c->fill->len > 0) {
+            if (c->busy || c->spare == NULL) {
+                c->paused = true;
+                return S3_HTTP_BODY_PAUSE;
+            }
+            submit(c);
+            if (c->failed) return S3_HTTP_BODY_ABORT;
+        }
+        if (c->fill->capacity - c->fill->len <= len && sl_failed(sl_buf_reserve(c->fill, len))) return S3_HTTP_BODY_ABORT;
+    }
+    if (sl_failed(sl_buf_append(c->fill, data, len))) return S3_HTTP_BODY_ABORT;
+    c->size += len;
+    return S3_HTTP_BODY_CONSUMED;
+}
+
+static void finish_deferred(uv_timer_t *t)
+{
+    content_check *c = t->data;
+    uv_close((uv_handle_t *)t, (uv_close_cb)sl_free);
+    finish_now(c);
+}
+
+void content_check_finish(content_check *c, bool complete, const char *why_incomplete, content_done_fn *done, void *user)
+{
+    c->finishing = true;
+    c->complete = complete;
+    snprintf(c->why_incomplete, sizeof(c->why_incomplete), "%s", why_incomplete ? why_incomplete : "");
+    c->done = done;
+    c->done_user = user;
+    if (c->busy) return; /* work_done continues */
+    if (complete && c->fill->len > 0 && !c->failed && !c->over_limit) {
+        submit(c);
+        if (c->busy) return;
+    }
+    /* nothing pending: still answer asynchronously */
+    uv_timer_t *t = sl_calloc(1, sizeof(*t));
+    uv_timer_init(c->loop, t);
+    t->data = c;
+    uv_timer_start(t, finish_deferred, 0, 0);
+}
+
+static sl_result evaluate(content_check *c, findings *f, char sha_hex[65])
+{
+    const sl_config_checks *rules = c->params.rules;
+    sha_hex[0] = '\0';
+    if (c->over_limit) {
+        GUARD(findings_add(f, "size", FINDING_FAIL, "more than %llu bytes (limit %llu); reading stopped",
+                           (unsigned long long)(c->size), (unsigned long long)rules->max_bytes));
+        return SL_SUCCESS;
+    }
+    if (!c->complete) {
+        GUARD(findings_add(f, "content", FINDING_ERROR, "the object could not be read to the end: %s",
+                           c->why_incomplete));
+        return SL_SUCCESS;
+    }
+    if (c->failed) {
+        GUARD(findings_add(f, "content", FINDING_ERROR, "the checks could not finish: %s", c->error));
+        return SL_SUCCESS;
+    }
+    GUARD(findings_add(f, "size", FINDING_PASS, "%llu bytes (limit %llu)", (unsigned long long)c->size,
+                       (unsigned long long)rules->max_bytes));
+
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    ENSURE(EVP_DigestFinal_ex(c->sha, md, &md_len) == 1 && md_len == 32, SL_ERR_CRYPTO, "SHA-256 final failed");
+    for (unsigned i = 0; i < 32; i++) snprintf(sha_hex + 2 * i, 3, "%02x", md[i]);
+    GUARD(findings_add(f, "sha256", FINDING_PASS, "%s", sha_hex));
+
+    if (c->size == 0) snprintf(c->detected, sizeof(c->detected), "application/x-empty");
+    const char *why = "";
+    bool allowed = checks_type_allowed(rules, c->detected, &why);
+    GUARD(findings_add(f, "type", allowed ? FINDING_PASS : FINDING_FAIL, "%s: %s", c->detected, why));
+
+    if (rules->check_extension) {
+        const char *const *promised = checks_extension_types(c->params.name);
+        bool fits = promised == NULL;
+        for (size_t i = 0; promised && promised[i]; i++)
+            if (strcmp(promised[i], c->detected) == 0) fits = true;
+        if (promised == NULL)
+            GUARD(findings_add(f, "extension", FINDING_PASS, "no expectation for this name"));
+        else if (fits)
+            GUARD(findings_add(f, "extension", FINDING_PASS, "the extension fits %s", c->detected));
+        else
+            GUARD(findings_add(f, "extension", FINDING_REVIEW, "the name promises %s but the content is %s",
+                               promised[0], c->detected));
+        if (checks_declared_fits(c->params.declared_type, c->detected))
+            GUARD(findings_add(f, "declared_type", FINDING_PASS, "declared \"%s\" fits %s", c->declared, c->detected));
+        else
+            GUARD(findings_add(f, "declared_type", FINDING_REVIEW, "declared \"%s\" but the content is %s",
+                               c->declared, c->detected));
+    }
+    return SL_SUCCESS;
+}
+
+static void finish_now(content_check *c)
+{
+    findings f = { 0 };
+    char sha_hex[65] = "";
+    if (sl_failed(evaluate(c, &f, sha_hex))) {
+        findings_clean_up(&f);
+        sha_hex[0] = '\0';
+        if (sl_failed(findings_add(&f, "content", FINDING_ERROR, "the checks could not be evaluated: %s",
+                                   sl_error_detail())))
+            f.count = 0;
+    }
+    content_result result = {
+        .findings = &f,
+        .sha256 = sha_hex,
+        .size = c->size,
+        .detected_type = c->detected,
+    };
+    c->done(c->done_user, &result);
+    findings_clean_up(&f);
+    EVP_MD_CTX_free(c->sha);
+    sl_buf_clean_up(&c->bufs[0]);
+    sl_buf_clean_up(&c->bufs[1]);
+    sl_free(c->name);
+    sl_free(c->declared);
+    sl_free(c);
+}
