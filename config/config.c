@@ -867,6 +867,7 @@ static void set_bool(void *target, size_t index) { *(bool *)target = index != 0;
 static void set_int(void *target, size_t index) { *(int *)target = (int)index; }
 static void set_review(void *target, size_t index) { *(sl_review_mode *)target = (sl_review_mode)index; }
 static void set_on_error(void *target, size_t index) { *(sl_on_error *)target = (sl_on_error)index; }
+static void set_embedded(void *target, size_t index) { *(sl_embedded_action *)target = (sl_embedded_action)index; }
 
 static void store_default(const struct field *f, uint8_t *base)
 {
@@ -1229,11 +1230,33 @@ static void finish_worker(struct loader *ld, const json_t *obj, void *base, bool
     }
 }
 
+/* Rule files named *.json are sluice rule sets; the others stay in `rules` (YARA). */
+static void split_rule_files(sl_config_checks *k)
+{
+    size_t yara = 0;
+    for (size_t i = 0; i < k->rule_count; i++) {
+        const char *path = k->rules[i];
+        size_t n = strlen(path);
+        if (n >= 5 && strcmp(path + n - 5, ".json") == 0) {
+            k->rule_sets = sl_realloc(k->rule_sets, (k->rule_set_count + 1) * sizeof(*k->rule_sets));
+            k->rule_sets[k->rule_set_count++] = k->rules[i];
+        } else {
+            k->rules[yara++] = k->rules[i];
+        }
+    }
+    k->rule_count = yara;
+    if (yara == 0) {
+        sl_free(k->rules);
+        k->rules = NULL;
+    }
+}
+
 static void finish_checks(struct loader *ld, const json_t *obj, void *base, bool clean)
 {
     (void)obj;
     (void)clean;
     sl_config_checks *k = base;
+    split_rule_files(k);
     for (size_t d = 0; d < k->deny_type_count; d++) {
         for (size_t a = 0; a < k->allow_type_count; a++) {
             if (strcmp(k->deny_types[d], k->allow_types[a]) != 0) continue;
@@ -1432,6 +1455,7 @@ static void check_across_sections(struct loader *ld)
 static const char *const addressing_names[] = { "path", "virtual", NULL };
 static const char *const review_names[] = { "auto", "human", "two-person", "hook", NULL };
 static const char *const on_error_names[] = { "block", "review", NULL };
+static const char *const embedded_names[] = { "block", "review", "ignore", NULL };
 static const char *const level_names[] = { "debug", "info", "warn", "error", NULL };
 static const char *const format_names[] = { "text", "json", NULL };
 
@@ -1489,6 +1513,18 @@ static const struct field grants_fields[] = {
 static const struct schema grants_schema = { grants_fields, sizeof(grants_fields) / sizeof(grants_fields[0]),
                                              finish_grants };
 
+#define EMBEDDED(field, def_index)                                                                          \
+    { .name = #field, .kind = K_ENUM, .offset = offsetof(sl_config_checks, embedded.field) -                  \
+                                                offsetof(sl_config_checks, embedded),                         \
+      .names = embedded_names, .set_enum = set_embedded, .def = def_index }
+static const struct field embedded_fields[] = {
+    EMBEDDED(executable, SL_EMBEDDED_BLOCK), EMBEDDED(archive, SL_EMBEDDED_BLOCK), EMBEDDED(script, SL_EMBEDDED_REVIEW),
+    EMBEDDED(html, SL_EMBEDDED_REVIEW),      EMBEDDED(trailing, SL_EMBEDDED_REVIEW),
+};
+#undef EMBEDDED
+static const struct schema embedded_schema = { embedded_fields, sizeof(embedded_fields) / sizeof(embedded_fields[0]),
+                                               NULL };
+
 static const struct field checks_fields[] = {
     { .name = "max_bytes", .kind = K_SIZE, .offset = offsetof(sl_config_checks, max_bytes), .def = 100 * MIB,
       .min = 1 },
@@ -1507,6 +1543,7 @@ static const struct field checks_fields[] = {
       .set_enum = set_on_error },
     { .name = "rules", .kind = K_STRINGS, .offset = offsetof(sl_config_checks, rules),
       .count_offset = offsetof(sl_config_checks, rule_count), .flags = F_UNIQUE, .convert = convert_rules_file },
+    { .name = "embedded", .kind = K_OBJECT, .offset = offsetof(sl_config_checks, embedded), .sub = &embedded_schema },
 };
 static const struct schema checks_schema = { checks_fields, sizeof(checks_fields) / sizeof(checks_fields[0]),
                                              finish_checks };
@@ -1644,6 +1681,7 @@ static void free_credentials(sl_config_credentials *c)
 void sl_config_free(sl_config *c)
 {
     if (c == NULL) return;
+    if (c->compiled_free != NULL) c->compiled_free(c->compiled);
     sl_free(c->path);
     sl_free(c->s3.endpoint);
     sl_free(c->s3.region);
@@ -1663,6 +1701,7 @@ void sl_config_free(sl_config *c)
         free_strings(r->checks.allow_types, r->checks.allow_type_count);
         free_strings(r->checks.deny_types, r->checks.deny_type_count);
         free_strings(r->checks.rules, r->checks.rule_count);
+        free_strings(r->checks.rule_sets, r->checks.rule_set_count);
     }
     sl_free(c->routes);
     free_strings(c->review.reviewers, c->review.reviewer_count);

@@ -12,7 +12,8 @@
  * only where to find them (an AWS shared credentials file + profile, or the
  * environment). The loader does not open credentials files, the CA file, the audit file
  * or the socket (the daemon does, at start-up); the only files it requires to exist
- * and be readable are the YARA rules files of `routes[].checks.rules`. The optional
+ * and be readable are the rule files of `routes[].checks.rules` (compiled by the content
+ * checks room, mover/checks/, which attaches the result to the config). The optional
  * `identities` section names the S3 principals for `sluice-mover policy`; the daemon
  * itself does not use it.
  * docs/configuration.md documents every key, its default and its validation.
@@ -51,6 +52,17 @@ typedef enum sl_on_error {
     SL_ON_ERROR_REVIEW,    /* ... or sends it to a person (never to auto approval) */
 } sl_on_error;
 
+/* What a kind of content found by the embedded-content scan does to the artifact. */
+typedef enum sl_embedded_action {
+    SL_EMBEDDED_BLOCK = 0, /* a "fail" finding */
+    SL_EMBEDDED_REVIEW,    /* a "review" finding: a person decides */
+    SL_EMBEDDED_IGNORE,    /* a "pass" finding that still names what was seen */
+} sl_embedded_action;
+
+/* The compiled form of a route's checks (rules, signatures), made by the content checks
+ * room (mover/checks/engine.c) and attached to the loaded config; opaque here. */
+struct checks_route;
+
 /* Where S3 credentials come from: the file + profile when `file` is set, else the
  * environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN). A profile
  * without a file is an error (it would be silently ignored). */
@@ -73,9 +85,22 @@ typedef struct sl_config_checks {
     uint32_t max_depth;           /* "/"-separated segments below the task, default 8 (1..512) */
     uint32_t max_metadata_bytes;  /* user metadata names + values, default 2048 (0..64KiB) */
     sl_on_error on_error;         /* default block */
-    char **rules;                 /* YARA rule files (absolute paths, readable at load time);
-                                     see the yara issue */
+    /* "rules": rule files (absolute paths, readable at load time). Files named *.json are
+     * rule sets in sluice's own format (secrets, control-plane content; docs/checks.md),
+     * listed in `rule_sets`; every other file is YARA rules, listed in `rules`. */
+    char **rules;                 /* YARA rule files */
     size_t rule_count;
+    char **rule_sets;             /* sluice rule sets (*.json) */
+    size_t rule_set_count;
+    /* "embedded": what each kind of content found past the start of the object does */
+    struct {
+        sl_embedded_action executable; /* ELF, PE, Mach-O; default block */
+        sl_embedded_action archive;    /* ZIP, gzip, xz, 7z, RAR, bzip2; default block */
+        sl_embedded_action script;     /* "#!" interpreter lines; default review */
+        sl_embedded_action html;       /* HTML and script tags; default review */
+        sl_embedded_action trailing;   /* bytes after a format's end marker; default review */
+    } embedded;
+    const struct checks_route *compiled; /* set by checks_engine_attach; NULL before */
 } sl_config_checks;
 
 typedef struct sl_config_route {
@@ -93,6 +118,11 @@ typedef struct sl_config_route {
 
 typedef struct sl_config {
     char *path; /* the file it was loaded from (absolute); NULL from sl_config_load_string */
+
+    /* What the content checks compiled for this config (checks_engine_attach), freed with
+     * it by `compiled_free`; NULL until attached. */
+    void *compiled;
+    void (*compiled_free)(void *compiled);
 
     struct {
         char *endpoint;    /* http(s)://host[:port], no path, query or user info */

@@ -24,6 +24,8 @@
 #include "attest/keys.h"
 #include "audit/audit.h"
 #include "audit/ship.h"
+#include "checks/checks.h"
+#include "checks/commands.h"
 #include "config/config.h"
 #include "log/log.h"
 #include "pipeline/desk.h"
@@ -56,6 +58,10 @@ static void usage(FILE *out)
             "                        (with -o: write DIR/<bucket>.json, one per bucket)\n"
             "  keygen -o PREFIX      write a new Ed25519 signing key pair: PREFIX.key (0600)\n"
             "                        and PREFIX.pub; prints its key id\n"
+            "  rules import-gitleaks FILE.toml -o FILE.json\n"
+            "                        convert a gitleaks configuration into a rules file\n"
+            "  rules test RULES.json FILE...\n"
+            "                        show what a rules file finds in local files\n"
             "\n"
             "Options:\n"
             "  -c, --config FILE     the configuration file\n"
@@ -166,6 +172,18 @@ static void on_stop_signal(uv_signal_t *s, int signum)
     pipeline_stop(d->pipeline, STOP_GRACE_MS, on_stopped, d);
 }
 
+/* Compiles the content checks (signatures, rule sets) into the config; logs each
+ * problem. */
+static bool attach_checks(sl_config *config, const char *file)
+{
+    checks_errors errors = { 0 };
+    bool ok = sl_ok(checks_engine_attach(config, &errors));
+    for (size_t i = 0; i < errors.count; i++)
+        sl_log(SL_LOG_ERROR, "rules_invalid", "file", file, "error", errors.items[i], NULL);
+    checks_errors_clean_up(&errors);
+    return ok;
+}
+
 static void on_reload_signal(uv_signal_t *s, int signum)
 {
     (void)signum;
@@ -181,6 +199,12 @@ static void on_reload_signal(uv_signal_t *s, int signum)
         return;
     }
     sl_config_errors_clean_up(&errors);
+    if (!attach_checks(fresh, d->config_path)) {
+        sl_log(SL_LOG_ERROR, "reload_refused", "file", d->config_path, "detail", "the rules do not compile (see above)",
+               "action", "kept the configuration and rules in use", NULL);
+        sl_config_free(fresh);
+        return;
+    }
     sl_log_configure((sl_log_level)fresh->log.level, fresh->log.json);
     api_server_set_roles(d->api, (const char *const *)fresh->review.reviewers, fresh->review.reviewer_count,
                          (const char *const *)fresh->review.orchestrators, fresh->review.orchestrator_count);
@@ -273,6 +297,10 @@ static int run(const char *config_path)
     }
     sl_log_configure((sl_log_level)config->log.level, config->log.json);
     d.config_path = sl_strdup(config->path ? config->path : config_path);
+    if (!attach_checks(config, d.config_path)) {
+        fprintf(stderr, "sluice-mover: %s: the rules do not compile (see above)\n", config_path);
+        goto out;
+    }
 
     if (sl_failed(load_credentials(&config->s3.credentials, &d.credentials))) {
         sl_log(SL_LOG_ERROR, "credentials_missing", "detail", sl_error_detail(), "action",
@@ -411,6 +439,14 @@ out:
 
 int main(int argc, char **argv)
 {
+    if (argc > 2 && strcmp(argv[1], "rules") == 0 && strcmp(argv[2], "import-gitleaks") == 0)
+        return rules_import_gitleaks_command(argc - 2, argv + 2, stdout, stderr);
+    if (argc > 2 && strcmp(argv[1], "rules") == 0 && strcmp(argv[2], "test") == 0)
+        return rules_test_command(argc - 2, argv + 2, stdout, stderr);
+    if (argc > 1 && strcmp(argv[1], "rules") == 0) {
+        fprintf(stderr, "sluice-mover rules: expected import-gitleaks or test (see sluice-mover --help)\n");
+        return EXIT_USAGE;
+    }
     static const struct option options[] = {
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -456,7 +492,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "sluice-mover %s: which configuration? give -c FILE\n", command);
             return EXIT_USAGE;
         }
-        if (strcmp(command, "check-config") == 0) return sl_config_check_command(config, stdout, stderr);
+        if (strcmp(command, "check-config") == 0) return checks_config_command(config, stdout, stderr);
         return run(config);
     }
     if (strcmp(command, "keygen") == 0) return attest_keygen_command(output_dir, stdout, stderr);

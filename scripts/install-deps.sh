@@ -8,7 +8,7 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config clang
   libcurl4-openssl-dev libssl-dev libuv1-dev libjansson-dev libmagic-dev libexpat1-dev
-  libhttp-parser-dev libyara-dev
+  libhttp-parser-dev libyara-dev libvectorscan-dev libpcre2-dev
   # tests
   libcmocka-dev valgrind python3 python3-boto3 awscli curl file
   # local S3 server

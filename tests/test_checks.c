@@ -17,7 +17,11 @@
 #include <uv.h>
 
 #include "checks/checks.h"
+#include "checks_driver.h"
 #include "util/alloc.h"
+
+/* The compiled scanners (signatures) every hand-made route below uses. */
+static checks_driver driver;
 
 static char *allow[] = { "text/csv", "text/plain", "application/json", "image/png" };
 static char *deny[] = { "application/x-executable", "application/x-sharedlib" };
@@ -34,6 +38,7 @@ static sl_config_checks rules(void)
         .max_key_length = 1024,
         .max_depth = 4,
         .max_metadata_bytes = 64,
+        .compiled = driver.config ? driver.config->routes[0].checks.compiled : NULL,
     };
 }
 
@@ -210,16 +215,29 @@ static void sha_hex(const void *data, size_t len, char out[65])
 
 static int setup(void **state)
 {
-    checks_magic *m = NULL;
-    if (sl_failed(checks_magic_new(&m))) return -1;
-    *state = m;
+    checks_driver_init(&driver, "{}");
+    *state = driver.magic;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    checks_magic_destroy(*state);
+    (void)state;
+    checks_driver_clean_up(&driver);
     return 0;
+}
+
+/* A route whose scanners were never compiled gets an error, never a pass. */
+static void unattached_scanners_never_pass(void **state)
+{
+    sl_config_checks r = rules();
+    r.compiled = NULL;
+    const char *csv = "a,b\n1,2\n";
+    struct run run;
+    check_bytes(&run, *state, &r, "t/report.csv", "text/csv", csv, strlen(csv), 7);
+    assert_int_equal(findings_worst(&run.findings), FINDING_ERROR);
+    assert_non_null(strstr(only(&run.findings, "content")->detail, "the content scanners are not loaded"));
+    findings_clean_up(&run.findings);
 }
 
 static void csv_passes_every_check(void **state)
@@ -332,6 +350,7 @@ int main(void)
         cmocka_unit_test(large_object_hashes_right_through_backpressure),
         cmocka_unit_test(empty_object_is_typed_and_hashed),
         cmocka_unit_test(incomplete_transfer_never_passes),
+        cmocka_unit_test(unattached_scanners_never_pass),
     };
     return cmocka_run_group_tests_name("checks", tests, setup, teardown);
 }

@@ -101,13 +101,36 @@ void checks_magic_destroy(checks_magic *magic);
 SL_MUST_CHECK sl_result checks_magic_detect(checks_magic *magic, const uint8_t *data, size_t len, char *out,
                                             size_t out_size);
 
+/* ---- the compiled checks (engine.c) ---- */
+
+/* Problems found while compiling, one line each ("FILE: rule ID: what"). */
+typedef struct checks_errors {
+    char **items;
+    size_t count;
+} checks_errors;
+
+void checks_errors_clean_up(checks_errors *errors);
+
+/* Compiles what the config's routes need — the embedded-content signatures, each
+ * route's rule sets (checks.rules *.json, "{{buckets}}" from the config's buckets) —
+ * and attaches it to the config (config->compiled, each route's checks.compiled),
+ * freed with the config. Every rules file is read and compiled once. On error nothing
+ * is attached and `errors` says what and where (a file that does not parse, a rule
+ * that does not compile): the daemon refuses to start, and a reload keeps the old
+ * configuration. Call it before the config is shared. */
+SL_MUST_CHECK sl_result checks_engine_attach(sl_config *config, checks_errors *errors);
+
+/* The rule sets that judge a route's artifacts ("default.json@1a2b3c4d5e6f, ..."), or
+ * "" when it has none or nothing is attached. */
+const char *checks_rules_version(const sl_config_checks *rules);
+
 /* ---- the streaming content checker ---- */
 
 typedef struct content_check content_check;
 
 /* The verdict of the content checks. Valid during the callback. */
 typedef struct content_result {
-    const findings *findings; /* size, sha256, type, extension, declared_type */
+    const findings *findings; /* size, sha256, type, extension, declared_type, embedded, rules */
     const char *sha256;       /* 64 hex digits, or "" when the bytes were not all read */
     uint64_t size;            /* bytes seen */
     const char *detected_type; /* libmagic's MIME type, or "" */
@@ -134,7 +157,12 @@ content_check *content_check_new(uv_loop_t *loop, const content_check_params *pa
  * given again) or ABORT (the size limit is exceeded: stop reading). */
 s3_http_body_action content_check_feed(content_check *check, const uint8_t *data, size_t len);
 
-/* The GET finished. `complete` says whether every byte arrived (false: the transfer
+/* Every checker (SHA-256, libmagic, the embedded-content scan, the rules) sees the same
+ * buffers in order on the thread pool; a checker that cannot finish reports an error
+ * finding. A route whose compiled checks are not attached (checks_engine_attach) gets
+ * an error finding: the content scanners did not run.
+ *
+ * The GET finished. `complete` says whether every byte arrived (false: the transfer
  * failed, was cut or aborted; the result is then an error finding unless the size
  * limit already failed). `done` runs asynchronously once pending work is finished;
  * then the checker frees itself. */

@@ -2,12 +2,19 @@
  * content.c — the streaming content checker (checks.h).
  *
  * The content checker keeps two buffers. The loop fills `fill`; when a chunk does not
- * fit, `fill` is handed to the thread pool (hash, and libmagic on the first buffer) and
- * the spare becomes `fill` — if the spare is still with the pool, the chunk is refused
- * (PAUSE) and the GET resumed when the work returns. So at most two buffers per
- * artifact exist, whatever the object's size.
+ * fit, `fill` is handed to the thread pool and the spare becomes `fill` — if the spare
+ * is still with the pool, the chunk is refused (PAUSE) and the GET resumed when the
+ * work returns. So at most two buffers per artifact exist, whatever the object's size.
+ *
+ * A work item runs every checker on its buffer, in stream order: SHA-256, libmagic (on
+ * the first buffer), the embedded-content scan and the rules (embedded.c, rules_scan.c,
+ * through a stream view of the buffer and the last CHECKS_HISTORY_MAX bytes before it).
+ * The last work item is marked final (it may carry no bytes) so the scanners close
+ * their streams and confirm what waited for more bytes. Only the one work item in
+ * flight touches the hash, the scanners and the history.
  */
-#include "checks/checks.h"
+#include "checks/checks_impl.h"
+#include "checks/rules.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +35,7 @@ struct work {
     content_check *check;
     sl_buf *buf;
     bool detect; /* run libmagic on this (the first) buffer */
+    bool final;  /* the last buffer: the scanners finish */
     bool failed;
     char detected[128];
 };
@@ -38,6 +46,12 @@ struct content_check {
     char *name;
     char *declared;
     EVP_MD_CTX *sha;
+    const struct checks_route *compiled; /* NULL: not attached (an error finding) */
+    embedded_scan *embedded;
+    rules_scan *rules;
+    sl_buf history;     /* the bytes before the buffer being scanned */
+    uint64_t scanned;   /* bytes given to the scanners */
+    bool final_sent;
     sl_buf bufs[2];
     sl_buf *fill;       /* being filled by the loop */
     sl_buf *spare;      /* NULL while the pool has it */
@@ -72,6 +86,11 @@ content_check *content_check_new(uv_loop_t *loop, const content_check_params *pa
         c->failed = true;
         snprintf(c->error, sizeof(c->error), "SHA-256 could not be initialised");
     }
+    c->compiled = params->rules->compiled;
+    if (c->compiled != NULL) {
+        c->embedded = embedded_scan_new(c->compiled->embedded);
+        if (c->compiled->rules != NULL) c->rules = rules_scan_new(c->compiled->rules, params->name);
+    }
     size_t cap = params->expected_size < BUFFER_MIN ? BUFFER_MIN
                  : params->expected_size > BUFFER_MAX ? BUFFER_MAX
                                                       : (size_t)params->expected_size;
@@ -83,11 +102,35 @@ content_check *content_check_new(uv_loop_t *loop, const content_check_params *pa
     return c;
 }
 
+/* The embedded scan and the rules over one buffer (pool thread). */
+static void scan(content_check *c, struct work *w)
+{
+    hs_scratch_t *scratch = NULL;
+    if (sl_failed(scratch_take(c->compiled->scratch, &scratch))) {
+        w->failed = true;
+        snprintf(w->detected, sizeof(w->detected), "%s", sl_error_detail());
+        return;
+    }
+    stream_view view = { .history = c->history.data, .history_len = c->history.len, .data = w->buf->data,
+                         .len = w->buf->len, .base = c->scanned, .final = w->final };
+    sl_result r = embedded_scan_feed(c->embedded, &view, scratch);
+    if (sl_ok(r) && c->rules != NULL) r = rules_scan_feed(c->rules, &view, scratch);
+    scratch_give(c->compiled->scratch, scratch);
+    if (sl_ok(r)) r = history_keep(&c->history, w->buf->data, w->buf->len, CHECKS_HISTORY_MAX);
+    if (sl_failed(r)) {
+        w->failed = true;
+        snprintf(w->detected, sizeof(w->detected), "%s", sl_error_detail());
+        return;
+    }
+    c->scanned += w->buf->len;
+}
+
 static void work_run(uv_work_t *req)
 {
     struct work *w = (struct work *)req;
     content_check *c = w->check;
     if (c->sha != NULL && EVP_DigestUpdate(c->sha, w->buf->data, w->buf->len) != 1) w->failed = true;
+    if (c->compiled != NULL && !w->failed) scan(c, w);
     if (w->detect) {
         size_t n = w->buf->len < MAGIC_BYTES ? w->buf->len : MAGIC_BYTES;
         if (sl_failed(checks_magic_detect(c->params.magic, w->buf->data, n, w->detected, sizeof(w->detected)))) {
@@ -98,7 +141,7 @@ static void work_run(uv_work_t *req)
 }
 
 static void finish_now(content_check *c);
-static void submit(content_check *c);
+static void submit(content_check *c, bool final);
 
 static void work_done(uv_work_t *req, int status)
 {
@@ -114,7 +157,7 @@ static void work_done(uv_work_t *req, int status)
     sl_buf_reset(w->buf);
     c->spare = w->buf;
     if (c->finishing) {
-        if (c->complete && c->fill->len > 0 && !c->failed && !c->over_limit) submit(c);
+        if (c->complete && !c->final_sent && !c->failed && !c->over_limit) submit(c, true);
         if (!c->busy) finish_now(c);
         return;
     }
@@ -125,11 +168,13 @@ static void work_done(uv_work_t *req, int status)
 }
 
 /* Hands `fill` to the pool and takes the spare. Requires !busy and spare != NULL. */
-static void submit(content_check *c)
+static void submit(content_check *c, bool final)
 {
     struct work *w = &c->work;
     memset(w, 0, sizeof(*w));
     w->check = c;
+    w->final = final;
+    c->final_sent = final;
     w->buf = c->fill;
     w->detect = !c->detected_once;
     c->detected_once = true;
@@ -160,7 +205,7 @@ s3_http_body_action content_check_feed(content_check *c, const uint8_t *data, si
                 c->paused = true;
                 return S3_HTTP_BODY_PAUSE;
             }
-            submit(c);
+            submit(c, false);
             if (c->failed) return S3_HTTP_BODY_ABORT;
         }
         if (c->fill->capacity - c->fill->len <= len && sl_failed(sl_buf_reserve(c->fill, len))) return S3_HTTP_BODY_ABORT;
@@ -185,8 +230,8 @@ void content_check_finish(content_check *c, bool complete, const char *why_incom
     c->done = done;
     c->done_user = user;
     if (c->busy) return; /* work_done continues */
-    if (complete && c->fill->len > 0 && !c->failed && !c->over_limit) {
-        submit(c);
+    if (complete && !c->failed && !c->over_limit) {
+        submit(c, true);
         if (c->busy) return;
     }
     /* nothing pending: still answer asynchronously */
@@ -194,6 +239,20 @@ void content_check_finish(content_check *c, bool complete, const char *why_incom
     uv_timer_init(c->loop, t);
     t->data = c;
     uv_timer_start(t, finish_deferred, 0, 0);
+}
+
+/* The embedded-content scan and the rules; a scanner that did not run is an error. */
+static sl_result evaluate_scans(content_check *c, findings *f)
+{
+    const sl_config_checks *rules = c->params.rules;
+    if (c->compiled == NULL)
+        return findings_add(f, "content", FINDING_ERROR,
+                            "the content scanners are not loaded (embedded content and rules were not checked)");
+    GUARD(embedded_scan_report(c->embedded, rules, c->detected, c->size, f));
+    if (rules->rule_set_count == 0) return SL_SUCCESS;
+    if (c->rules == NULL)
+        return findings_add(f, "rules", FINDING_ERROR, "the route's rule sets are not loaded");
+    return rules_scan_report(c->rules, f);
 }
 
 static sl_result evaluate(content_check *c, findings *f, char sha_hex[65])
@@ -246,7 +305,7 @@ static sl_result evaluate(content_check *c, findings *f, char sha_hex[65])
             GUARD(findings_add(f, "declared_type", FINDING_REVIEW, "declared \"%s\" but the content is %s",
                                c->declared, c->detected));
     }
-    return SL_SUCCESS;
+    return evaluate_scans(c, f);
 }
 
 static void finish_now(content_check *c)
@@ -269,6 +328,9 @@ static void finish_now(content_check *c)
     c->done(c->done_user, &result);
     findings_clean_up(&f);
     EVP_MD_CTX_free(c->sha);
+    embedded_scan_destroy(c->embedded);
+    rules_scan_destroy(c->rules);
+    sl_buf_clean_up(&c->history);
     sl_buf_clean_up(&c->bufs[0]);
     sl_buf_clean_up(&c->bufs[1]);
     sl_free(c->name);

@@ -1,6 +1,19 @@
-# checks.cmake — the content checks room (mover/checks/): key and metadata rules
-# (test_checks_key). The streaming checker's own test is test_checks.
+# checks.cmake — the content checks room (mover/checks/): the streaming checker
+# (test_checks), key and metadata rules (test_checks_key), the embedded-content scan
+# (test_embedded), the rules engine and default rules (test_rules), the TOML reader and
+# gitleaks import (test_rules_import), the rules commands, and the hostile corpus
+# through the real daemon (integration test "content").
 sluice_unit_test(test_checks_key test_checks_key.c)
+foreach(t test_checks test_embedded test_rules test_rules_import)
+  sluice_unit_test(${t} ${t}.c checks_driver.c)
+  target_compile_definitions(${t} PRIVATE SLUICE_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+endforeach()
+
+# `sluice-mover rules import-gitleaks` and `rules test` on files the project writes.
+add_test(NAME rules_commands
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/rules_commands_test.sh $<TARGET_FILE:sluice-mover>
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(rules_commands PROPERTIES LABELS unit)
 
 # The hostile corpus through the real daemon (tests/integration/content_corpus.py).
 sluice_integration_test(content ${SLUICE_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_content.py

@@ -9,6 +9,7 @@ daemon serves the whole corpus. Needs `eval "$(scripts/s3-server.sh env)"`.
 """
 
 import json
+import pwd
 import os
 import shutil
 import signal
@@ -74,6 +75,7 @@ class Daemon:
                         "checks": checks}],
             "audit": {"file": self.audit},
             "api": {"socket": os.path.join(tmp, "api.sock")},
+            "review": {"reviewers": [pwd.getpwuid(os.getuid()).pw_name]},
             "worker": {"poll_interval": "200ms", "concurrency": 16},
             "log": {"level": "info"},
         }
@@ -128,6 +130,16 @@ class Daemon:
         raise AssertionError(f"timed out: {len(self.promoted())} promoted, manifests "
                              f"{ {n: m['state'] for n, m in self.manifests().items()} }\n{self.log_text()[-3000:]}")
 
+    def api_answers(self, ids):
+        """The daemon's answers to a reviewer: the list, then each artifact."""
+        sock = os.path.join(self.tmp, "api.sock")
+        out = []
+        for path in ["/v1/artifacts?limit=500"] + [f"/v1/artifacts/{i}" for i in ids]:
+            r = subprocess.run(["curl", "-sS", "--unix-socket", sock, "http://sluice" + path],
+                               capture_output=True, text=True, timeout=30)
+            out.append(r.stdout + r.stderr)
+        return "\n".join(out)
+
     def cleanup(self):
         if self.proc is not None:
             self.proc.kill()
@@ -151,14 +163,13 @@ class ContentTest(unittest.TestCase):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def test_hostile_corpus_gets_its_verdicts_and_benign_files_are_promoted(self):
-        corpus = content_corpus.build(ROOT)
-        d = self.daemon = Daemon(self.tmp, content_corpus.ROUTE_CHECKS)
+        corpus = content_corpus.build(ROOT, [QUARANTINE, STAGING, TRUSTED])
+        d = self.daemon = Daemon(self.tmp, content_corpus.route_checks(ROOT))
         for item in corpus:
             s3.put_object(Bucket=STAGING, Key=d.staging_key(item.name), Body=item.data,
                           ContentType=item.content_type, Metadata=item.metadata)
         d.start()
         d.wait_settled(len(corpus))
-        self.assertEqual(d.stop(), 0, d.log_text()[-3000:])
 
         promoted, manifests = d.promoted(), d.manifests()
         wrong = []
@@ -174,17 +185,22 @@ class ContentTest(unittest.TestCase):
                 continue
             if item.expect != "promoted":
                 hits = [f for f in manifests[item.name]["findings"]
-                        if f["verdict"] != "pass" and f["check"] == item.check
+                        if f["verdict"] == item.verdict and f["check"] == item.check
                         and all(s in f["detail"] for s in item.detail)]
                 if not hits:
-                    wrong.append(f"{item.name!r} ({item.why}): no {item.check} finding with {item.detail}: "
+                    wrong.append(f"{item.name!r} ({item.why}): no {item.verdict} {item.check} finding with {item.detail}: "
                                  + json.dumps(manifests[item.name]["findings"]))
         self.assertEqual(wrong, [], "\n".join(wrong))
 
-        # what the checks found never appears where people and programs read
+        # what the checks found never appears where people and programs read: the
+        # manifests, the audit log, the log lines and the API's answers
         secrets = [s for item in corpus for s in item.secrets]
+        self.assertTrue(secrets)
+        api = d.api_answers([m["id"] for m in manifests.values()])
+        self.assertIn('"findings"', api)
+        self.assertEqual(d.stop(), 0, d.log_text()[-3000:])
         if secrets:
-            places = {"manifests": json.dumps(manifests), "log": d.log_text()}
+            places = {"manifests": json.dumps(manifests), "log": d.log_text(), "API answers": api}
             with open(d.audit) as f:
                 places["audit log"] = f.read()
             for place, text in places.items():

@@ -1,0 +1,106 @@
+/*
+ * checks_impl.h — what the parts of the content checks room share (private to
+ * mover/checks/): the stream view every scanner reads a chunk through, the Vectorscan
+ * scratch pool, and the compiled form of a route (struct checks_route).
+ *
+ * Streaming scanners see the object one buffer at a time, in order, on a pool thread
+ * (one work item per artifact at a time, so a scanner's state needs no lock). What a
+ * match needs around it — a bounded window before and after — comes from `history`
+ * (the last bytes of earlier buffers, at most CHECKS_HISTORY_MAX) and the current
+ * buffer; a window that reaches past the buffer waits for the next one (or the end).
+ *
+ * Threading: a stream view and a scanner belong to the work item that runs them; the
+ * scratch pool is thread-safe; a checks_route is immutable once attached.
+ */
+#ifndef SLUICE_CHECKS_IMPL_H
+#define SLUICE_CHECKS_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hs/hs.h>
+
+#include "checks/checks.h"
+#include "util/buf.h"
+#include "util/error.h"
+
+/* The most bytes a scanner may look back past the current buffer. */
+#define CHECKS_HISTORY_MAX ((size_t)16 * 1024)
+
+/* ---- the stream view ---- */
+
+typedef struct stream_view {
+    const uint8_t *history; /* the bytes just before `data` */
+    size_t history_len;
+    const uint8_t *data;    /* the current buffer */
+    size_t len;
+    uint64_t base;          /* stream offset of data[0] */
+    bool final;             /* no byte follows data */
+} stream_view;
+
+/* The stream offset one past the last byte in view. */
+static inline uint64_t view_end(const stream_view *v) { return v->base + v->len; }
+/* The first stream offset still in view. */
+static inline uint64_t view_start(const stream_view *v) { return v->base - v->history_len; }
+
+/* The bytes [from, to) clipped to what is in view, contiguous: a pointer into `data`
+ * when they all lie there, else a copy in `scratch`. *at is the stream offset of
+ * out->ptr[0]. */
+SL_MUST_CHECK sl_result view_slice(const stream_view *v, uint64_t from, uint64_t to, sl_buf *scratch, sl_cursor *out,
+                                   uint64_t *at);
+
+/* Keeps the last `keep` bytes of history + data in `history` (for the next buffer). */
+SL_MUST_CHECK sl_result history_keep(sl_buf *history, const uint8_t *data, size_t len, size_t keep);
+
+/* A stream offset as people read it: "71,680". */
+void checks_format_offset(uint64_t n, char out[32]);
+
+/* ---- Vectorscan scratch, one per pool thread using one at a time ---- */
+
+typedef struct scratch_pool scratch_pool;
+
+/* A pool whose scratch spaces fit every database in dbs[0..count). */
+SL_MUST_CHECK sl_result scratch_pool_new(hs_database_t *const *dbs, size_t count, scratch_pool **out);
+void scratch_pool_destroy(scratch_pool *pool);
+SL_MUST_CHECK sl_result scratch_take(scratch_pool *pool, hs_scratch_t **out);
+void scratch_give(scratch_pool *pool, hs_scratch_t *scratch);
+
+/* ---- redaction ---- */
+
+/* An excerpt of a found secret that cannot give it away: its first and last few
+ * characters around "…" (4 + 4 of 20 or more bytes, 2 + 2 of 12 or more, none of
+ * shorter ones), non-printable bytes as "?". Appends to out. */
+SL_MUST_CHECK sl_result redact_excerpt(sl_cursor secret, sl_buf *out);
+
+/* ---- the embedded-content scan (embedded.c) ---- */
+
+typedef struct embedded_db embedded_db;
+typedef struct embedded_scan embedded_scan;
+
+SL_MUST_CHECK sl_result embedded_db_new(embedded_db **out);
+void embedded_db_destroy(embedded_db *db);
+hs_database_t *embedded_db_hs(const embedded_db *db);
+
+embedded_scan *embedded_scan_new(const embedded_db *db);
+void embedded_scan_destroy(embedded_scan *scan);
+/* Scans the view's data (pool thread). On error the scan is unusable. */
+SL_MUST_CHECK sl_result embedded_scan_feed(embedded_scan *scan, const stream_view *view, hs_scratch_t *scratch);
+/* Adds the findings ("embedded"), judged by the route, given the detected type. */
+SL_MUST_CHECK sl_result embedded_scan_report(const embedded_scan *scan, const sl_config_checks *route,
+                                             const char *detected_type, uint64_t size, findings *out);
+
+/* ---- the compiled form of a route ---- */
+
+typedef struct rules_db rules_db;   /* rules.h */
+typedef struct checks_engine checks_engine;
+
+struct checks_route {
+    const checks_engine *engine;
+    const embedded_db *embedded;
+    const rules_db *rules;     /* the union of the route's rule sets; NULL when it has none */
+    scratch_pool *scratch;     /* fits the embedded and every rules database */
+    const char *rules_version; /* "default.json@1a2b3c4d5e6f, ..." or "" */
+};
+
+#endif /* SLUICE_CHECKS_IMPL_H */

@@ -1,0 +1,151 @@
+/*
+ * engine.c — the compiled checks of one configuration (checks.h): the embedded-content
+ * signatures, every rules file the routes name (read and parsed once), one rules
+ * database per distinct list of rule sets, and one Vectorscan scratch pool that fits
+ * every database. Attached to the config it was built for and freed with it, so an
+ * artifact in flight keeps the rules it started with across a reload.
+ */
+#include "checks/rules_impl.h"
+
+#include <string.h>
+
+#include "util/alloc.h"
+
+struct checks_engine {
+    embedded_db *embedded;
+    rule_file *files;
+    size_t file_count;
+    rules_db **dbs;
+    size_t db_count;
+    scratch_pool *scratch;
+    struct checks_route *routes;
+    size_t route_count;
+};
+
+static void engine_free(void *p)
+{
+    checks_engine *e = p;
+    if (e == NULL) return;
+    scratch_pool_destroy(e->scratch);
+    for (size_t i = 0; i < e->db_count; i++) rules_db_destroy(e->dbs[i]);
+    sl_free(e->dbs);
+    for (size_t i = 0; i < e->file_count; i++) rule_file_clean_up(&e->files[i]);
+    sl_free(e->files);
+    embedded_db_destroy(e->embedded);
+    sl_free(e->routes);
+    sl_free(e);
+}
+
+/* The file loaded for `path`, loading it the first time; NULL on error (reported). */
+static const rule_file *file_for(checks_engine *e, const char *path, rules_errors *errors)
+{
+    for (size_t i = 0; i < e->file_count; i++)
+        if (strcmp(e->files[i].name, path) == 0) return &e->files[i];
+    rule_file f;
+    if (sl_failed(rules_file_load(path, &f, errors))) return NULL;
+    e->files = sl_realloc(e->files, (e->file_count + 1) * sizeof(*e->files));
+    e->files[e->file_count] = f;
+    return &e->files[e->file_count++];
+}
+
+static bool same_sets(const sl_config_checks *a, const sl_config_checks *b)
+{
+    if (a->rule_set_count != b->rule_set_count) return false;
+    for (size_t i = 0; i < a->rule_set_count; i++)
+        if (strcmp(a->rule_sets[i], b->rule_sets[i]) != 0) return false;
+    return true;
+}
+
+static void collect_buckets(const sl_config *config, const char *names[4], size_t *count)
+{
+    const char *all[] = { config->buckets.staging, config->buckets.quarantine, config->buckets.trusted,
+                          config->buckets.control };
+    *count = 0;
+    for (size_t i = 0; i < 4; i++) {
+        if (all[i] == NULL) continue;
+        bool seen = false;
+        for (size_t k = 0; k < *count; k++) seen = seen || strcmp(names[k], all[i]) == 0;
+        if (!seen) names[(*count)++] = all[i];
+    }
+}
+
+/* The rules database of route r: shared with an earlier route naming the same sets. */
+static bool route_rules(checks_engine *e, const sl_config *config, size_t r, const rule_vars *vars,
+                        rules_errors *errors)
+{
+    const sl_config_checks *k = &config->routes[r].checks;
+    if (k->rule_set_count == 0) return true;
+    for (size_t i = 0; i < r; i++) {
+        if (same_sets(&config->routes[i].checks, k) && e->routes[i].rules != NULL) {
+            e->routes[r].rules = e->routes[i].rules;
+            return true;
+        }
+    }
+    const rule_file **files = sl_calloc(k->rule_set_count, sizeof(*files));
+    bool ok = true;
+    for (size_t i = 0; i < k->rule_set_count; i++)
+        if ((files[i] = file_for(e, k->rule_sets[i], errors)) == NULL) ok = false;
+    rules_db *db = NULL;
+    if (ok && sl_failed(rules_db_new(files, k->rule_set_count, vars, &db, errors))) ok = false;
+    sl_free(files);
+    if (!ok) return false;
+    e->dbs = sl_realloc(e->dbs, (e->db_count + 1) * sizeof(*e->dbs));
+    e->dbs[e->db_count++] = db;
+    e->routes[r].rules = db;
+    return true;
+}
+
+static sl_result make_scratch(checks_engine *e)
+{
+    hs_database_t **dbs = sl_calloc(e->db_count + 1, sizeof(*dbs));
+    dbs[0] = embedded_db_hs(e->embedded);
+    for (size_t i = 0; i < e->db_count; i++) dbs[i + 1] = rules_db_hs(e->dbs[i]);
+    sl_result r = scratch_pool_new(dbs, e->db_count + 1, &e->scratch);
+    sl_free(dbs);
+    return r;
+}
+
+sl_result checks_engine_attach(sl_config *config, checks_errors *errors)
+{
+    ENSURE(config->compiled == NULL, SL_ERR_STATE, "the checks are already attached to this configuration");
+    size_t before = errors->count;
+    checks_engine *e = sl_calloc(1, sizeof(*e));
+    e->route_count = config->route_count;
+    e->routes = sl_calloc(config->route_count ? config->route_count : 1, sizeof(*e->routes));
+    if (sl_failed(embedded_db_new(&e->embedded))) {
+        rules_errors_add(errors, "embedded-content signatures: %s", sl_error_detail());
+        engine_free(e);
+        RAISE(SL_ERR_UNSUPPORTED, "the embedded-content signatures do not compile");
+    }
+    const char *buckets[4];
+    rule_vars vars = { .buckets = buckets };
+    collect_buckets(config, buckets, &vars.bucket_count);
+    bool ok = true;
+    for (size_t r = 0; r < config->route_count; r++) {
+        e->routes[r].engine = e;
+        e->routes[r].embedded = e->embedded;
+        if (!route_rules(e, config, r, &vars, errors)) ok = false;
+    }
+    if (ok && sl_failed(make_scratch(e))) {
+        rules_errors_add(errors, "Vectorscan: %s", sl_error_detail());
+        ok = false;
+    }
+    if (!ok) {
+        engine_free(e);
+        RAISE(SL_ERR_PARSE, "%zu problem%s in the rules: the first: %s", errors->count - before,
+              errors->count - before == 1 ? "" : "s", errors->count > before ? errors->items[before] : "?");
+    }
+    for (size_t r = 0; r < config->route_count; r++) {
+        e->routes[r].scratch = e->scratch;
+        e->routes[r].rules_version = e->routes[r].rules ? rules_db_version(e->routes[r].rules) : "";
+        config->routes[r].checks.compiled = &e->routes[r];
+    }
+    config->compiled = e;
+    config->compiled_free = engine_free;
+    return SL_SUCCESS;
+}
+
+const char *checks_rules_version(const sl_config_checks *rules)
+{
+    return rules->compiled != NULL ? rules->compiled->rules_version : "";
+}
