@@ -22,6 +22,24 @@
 
 #define ROUTE_CHECKS "{\"max_bytes\": \"1MiB\", \"rules\": [\"config/rules/default.json\"]}"
 
+/* One compiled route for the whole group: compiling the default rules is the slow part
+ * (under valgrind most of all). */
+static checks_driver shared;
+
+static int setup(void **state)
+{
+    (void)state;
+    checks_driver_init(&shared, ROUTE_CHECKS);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    checks_driver_clean_up(&shared);
+    return 0;
+}
+
 static char *repeat(const char *unit, int times)
 {
     size_t n = strlen(unit);
@@ -142,14 +160,12 @@ static void check_vector(checks_driver *d, const struct vector *v, size_t chunk)
 static void default_rules_find_positives_not_near_misses(void **state)
 {
     (void)state;
-    checks_driver d;
-    checks_driver_init(&d, ROUTE_CHECKS);
+    checks_driver *d = &shared;
     struct vector v[32];
     size_t n = make_vectors(v);
     assert_int_equal(n, 19); /* one per default rule */
-    for (size_t i = 0; i < n; i++) check_vector(&d, &v[i], 1 << 20);
+    for (size_t i = 0; i < n; i++) check_vector(d, &v[i], 1 << 20);
     free_vectors(v, n);
-    checks_driver_clean_up(&d);
 }
 
 /* Finding: a secret split across two GET chunks. Fed 7 bytes at a time, every vector
@@ -157,21 +173,18 @@ static void default_rules_find_positives_not_near_misses(void **state)
 static void secrets_split_across_chunks_are_found(void **state)
 {
     (void)state;
-    checks_driver d;
-    checks_driver_init(&d, ROUTE_CHECKS);
+    checks_driver *d = &shared;
     struct vector v[32];
     size_t n = make_vectors(v);
-    for (size_t i = 0; i < n; i++) check_vector(&d, &v[i], 7);
+    for (size_t i = 0; i < n; i++) check_vector(d, &v[i], 7);
     free_vectors(v, n);
-    checks_driver_clean_up(&d);
 }
 
 /* A secret 200 KiB into a file, across the checker's own buffer boundary. */
 static void secret_deep_in_a_large_file_is_found(void **state)
 {
     (void)state;
-    checks_driver d;
-    checks_driver_init(&d, ROUTE_CHECKS);
+    checks_driver *d = &shared;
     size_t len = 600 * 1024;
     char *data = sl_malloc(len + 1);
     for (size_t i = 0; i < len; i++) data[i] = (char)('a' + i % 23);
@@ -181,13 +194,12 @@ static void secret_deep_in_a_large_file_is_found(void **state)
     memcpy(data + 256 * 1024 - 9, secret, strlen(secret));
     data[256 * 1024 - 9 + strlen(secret)] = ' ';
     findings f = { 0 };
-    checks_driver_run(&d, "big.txt", data, len, 65536, &f);
+    checks_driver_run(d, "big.txt", data, len, 65536, &f);
     const artifact_finding *hit = checks_find(&f, "rules", "github-token at offset 262,135");
     if (hit == NULL) fail_msg("not found: %s", f.count ? f.items[f.count - 1].detail : "(no findings)");
     assert_int_equal(hit->verdict, FINDING_FAIL);
     findings_clean_up(&f);
     sl_free(data);
-    checks_driver_clean_up(&d);
 }
 
 static void expect_errors(const char *json, const char *const *expected)
@@ -294,5 +306,5 @@ int main(void)
         cmocka_unit_test(uncompilable_patterns_name_the_rule),
         cmocka_unit_test(excerpts_are_redacted),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

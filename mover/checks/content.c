@@ -6,12 +6,14 @@
  * is still with the pool, the chunk is refused (PAUSE) and the GET resumed when the
  * work returns. So at most two buffers per artifact exist, whatever the object's size.
  *
- * A work item runs every checker on its buffer, in stream order: SHA-256, libmagic (on
- * the first buffer), the embedded-content scan and the rules (embedded.c, rules_scan.c,
- * through a stream view of the buffer and the last CHECKS_HISTORY_MAX bytes before it).
- * The last work item is marked final (it may carry no bytes) so the scanners close
- * their streams and confirm what waited for more bytes. Only the one work item in
- * flight touches the hash, the scanners and the history.
+ * Each buffer goes to the pool as two work items that run in parallel and only read
+ * it: one hashes (SHA-256) and types the first buffer (libmagic), the other runs the
+ * embedded-content scan and the rules (embedded.c, rules_scan.c, through a stream view
+ * of the buffer and the last CHECKS_HISTORY_MAX bytes before it). The buffer comes back
+ * when both are done, so buffers are processed in stream order. The last buffer is
+ * marked final (it may carry no bytes) so the scanners close their streams and confirm
+ * what waited for more bytes. Only the hash item touches the hash, only the scan item
+ * the scanners and the history.
  */
 #include "checks/checks_impl.h"
 #include "checks/rules.h"
@@ -34,6 +36,7 @@ struct work {
     uv_work_t req;
     content_check *check;
     sl_buf *buf;
+    bool scan;   /* the scanners' item (else the hash's) */
     bool detect; /* run libmagic on this (the first) buffer */
     bool final;  /* the last buffer: the scanners finish */
     bool failed;
@@ -55,8 +58,9 @@ struct content_check {
     sl_buf bufs[2];
     sl_buf *fill;       /* being filled by the loop */
     sl_buf *spare;      /* NULL while the pool has it */
-    struct work work;
-    bool busy;          /* a work item is with the pool */
+    struct work work[2]; /* hash and scan of the same buffer */
+    int in_flight;       /* of them, with the pool */
+    bool busy;           /* a buffer is with the pool */
     bool detected_once;
     bool paused;
     uint64_t size;
@@ -125,13 +129,22 @@ static void scan(content_check *c, struct work *w)
     c->scanned += w->buf->len;
 }
 
+/* Item 0 hashes (and types the first buffer); item 1 scans. They run in parallel on two
+ * pool threads: each only reads the buffer, and each keeps its own state (the hash; the
+ * scanners and their history). */
 static void work_run(uv_work_t *req)
 {
     struct work *w = (struct work *)req;
     content_check *c = w->check;
-    if (c->sha != NULL && EVP_DigestUpdate(c->sha, w->buf->data, w->buf->len) != 1) w->failed = true;
-    if (c->compiled != NULL && !w->failed) scan(c, w);
-    if (w->detect) {
+    if (w->scan) {
+        scan(c, w);
+        return;
+    }
+    if (c->sha != NULL && EVP_DigestUpdate(c->sha, w->buf->data, w->buf->len) != 1) {
+        w->failed = true;
+        snprintf(w->detected, sizeof(w->detected), "SHA-256 failed");
+    }
+    if (w->detect && !w->failed) {
         size_t n = w->buf->len < MAGIC_BYTES ? w->buf->len : MAGIC_BYTES;
         if (sl_failed(checks_magic_detect(c->params.magic, w->buf->data, n, w->detected, sizeof(w->detected)))) {
             w->failed = true;
@@ -147,13 +160,14 @@ static void work_done(uv_work_t *req, int status)
 {
     struct work *w = (struct work *)req;
     content_check *c = w->check;
-    c->busy = false;
     if (status != 0 || w->failed) {
+        if (!c->failed) snprintf(c->error, sizeof(c->error), "%s", status != 0 ? "the check was cancelled" : w->detected);
         c->failed = true;
-        snprintf(c->error, sizeof(c->error), "%s", status != 0 ? "the check was cancelled" : w->detected);
     } else if (w->detect) {
         snprintf(c->detected, sizeof(c->detected), "%s", w->detected);
     }
+    if (--c->in_flight > 0) return; /* the other item still reads the buffer */
+    c->busy = false;
     sl_buf_reset(w->buf);
     c->spare = w->buf;
     if (c->finishing) {
@@ -167,25 +181,34 @@ static void work_done(uv_work_t *req, int status)
     }
 }
 
-/* Hands `fill` to the pool and takes the spare. Requires !busy and spare != NULL. */
+/* Hands `fill` to the pool (the hash's item and, with compiled scanners, the scan's)
+ * and takes the spare. Requires !busy and spare != NULL. */
 static void submit(content_check *c, bool final)
 {
-    struct work *w = &c->work;
-    memset(w, 0, sizeof(*w));
-    w->check = c;
-    w->final = final;
-    c->final_sent = final;
-    w->buf = c->fill;
-    w->detect = !c->detected_once;
+    sl_buf *buf = c->fill;
+    bool detect = !c->detected_once;
     c->detected_once = true;
+    c->final_sent = final;
     c->fill = c->spare;
     c->spare = NULL;
     c->busy = true;
-    if (uv_queue_work(c->loop, &w->req, work_run, work_done) != 0) {
+    c->in_flight = 0;
+    int items = c->compiled != NULL ? 2 : 1;
+    for (int i = 0; i < items; i++) {
+        struct work *w = &c->work[i];
+        memset(w, 0, sizeof(*w));
+        *w = (struct work){ .check = c, .buf = buf, .scan = i == 1, .detect = i == 0 && detect, .final = final };
+        if (uv_queue_work(c->loop, &w->req, work_run, work_done) != 0) {
+            c->failed = true;
+            snprintf(c->error, sizeof(c->error), "the thread pool refused the work");
+            break;
+        }
+        c->in_flight++;
+    }
+    if (c->in_flight == 0) { /* nothing queued: the buffer is back */
         c->busy = false;
-        c->failed = true;
-        snprintf(c->error, sizeof(c->error), "the thread pool refused the work");
-        c->spare = w->buf;
+        sl_buf_reset(buf);
+        c->spare = buf;
     }
 }
 

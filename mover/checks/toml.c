@@ -269,7 +269,7 @@ static bool key_part(struct parser *ps, sl_buf *out)
             return false;
         }
         if (!read_string(ps, out)) return false;
-        if (memchr(out->data, '\0', out->len) != NULL) {
+        if (out->len > 0 && memchr(out->data, '\0', out->len) != NULL) {
             error_at(ps, "NUL in a key");
             return false;
         }

@@ -25,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!json_is_object(doc) || why[0] != '\0') abort();
     json_t *rules = json_object_get(doc, "rules");
     gitleaks_result r;
-    if (json_is_array(rules) && json_array_size(rules) <= 16 && size < 4096) {
+    /* converting compiles each rule: one small document in eight */
+    if (json_is_array(rules) && json_array_size(rules) <= 8 && size < 2048 && data[size / 2] % 8 == 0) {
         if (sl_failed(gitleaks_convert(doc, "block", &r))) abort();
         if (r.translated + r.skipped_count != json_array_size(rules)) abort();
         if (json_array_size(json_object_get(r.rules_doc, "rules")) != r.translated) abort();

@@ -74,6 +74,7 @@ class Daemon:
                         "trusted_prefix": self.prefix + "out/", "review": "auto", "require_task": False,
                         "checks": checks}],
             "audit": {"file": self.audit},
+            "attest": {"signing_key": self.signing_key()},
             "api": {"socket": os.path.join(tmp, "api.sock")},
             "review": {"reviewers": [pwd.getpwuid(os.getuid()).pw_name]},
             "worker": {"poll_interval": "200ms", "concurrency": 16},
@@ -84,6 +85,12 @@ class Daemon:
             json.dump(cfg, f, indent=2)
         self.proc = None
 
+    def signing_key(self):
+        """The daemon's signing key (attest.signing_key), made here."""
+        prefix = os.path.join(self.tmp, "attest")
+        subprocess.run([MOVER, "keygen", "-o", prefix], check=True, capture_output=True)
+        return prefix + ".key"
+
     def staging_key(self, name):
         return f"{self.prefix}in/t1/{name}"
 
@@ -92,6 +99,17 @@ class Daemon:
 
     def start(self):
         self.proc = subprocess.Popen([MOVER, "run", "-c", self.config], stdout=self.log, stderr=self.log)
+
+    def wait_handles(self, sig, timeout=30):
+        """Until the daemon has its handler for `sig` (before that, the signal kills it)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with open(f"/proc/{self.proc.pid}/status") as f:
+                caught = next(int(l.split()[1], 16) for l in f if l.startswith("SigCgt:"))
+            if caught & (1 << (sig - 1)):
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"sluice-mover did not handle signal {sig} within {timeout} s")
 
     def stop(self):
         if self.proc is None:
@@ -206,6 +224,38 @@ class ContentTest(unittest.TestCase):
             for place, text in places.items():
                 for s in secrets:
                     self.assertNotIn(s, text, f"a secret leaked into the {place}")
+
+    def test_reload_with_rules_that_do_not_compile_keeps_the_old_rules(self):
+        d = self.daemon = Daemon(self.tmp, content_corpus.route_checks(ROOT))
+        d.start()
+        deadline = time.time() + 120  # the rules in use are compiled at start-up
+        while "pipeline_started" not in d.log_text() and time.time() < deadline:
+            self.assertIsNone(d.proc.poll(), d.log_text())
+            time.sleep(0.1)
+        broken = os.path.join(self.tmp, "broken.json")
+        with open(broken, "w") as f:
+            json.dump({"rules": [{"id": "broken", "pattern": "a(b", "severity": "block"}]}, f)
+        with open(d.config) as f:
+            cfg = json.load(f)
+        cfg["routes"][0]["checks"]["rules"] = [broken]
+        with open(d.config, "w") as f:
+            json.dump(cfg, f)
+        d.wait_handles(signal.SIGHUP)
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 60
+        while "reload_refused" not in d.log_text() and time.time() < deadline:
+            time.sleep(0.2)
+        log = d.log_text()
+        self.assertIn("rule broken: the pattern does not compile", log)
+        self.assertIn("kept the configuration and rules in use", log)
+        # the old rules still judge: a token is blocked, a clean file promoted
+        token = "ghp_" + content_corpus.rand(content_corpus.ALNUM, 36)
+        s3.put_object(Bucket=STAGING, Key=d.staging_key("after.txt"), Body=f"t={token}\n".encode())
+        s3.put_object(Bucket=STAGING, Key=d.staging_key("fine.csv"), Body=content_corpus.CSV, ContentType="text/csv")
+        d.wait_settled(2)
+        self.assertEqual(d.manifests()["after.txt"]["state"], "blocked")
+        self.assertIn("fine.csv", d.promoted())
+        self.assertEqual(d.stop(), 0, d.log_text()[-3000:])
 
 
 if __name__ == "__main__":
