@@ -51,7 +51,8 @@
 #   5. identities  mover, grants, reviewer, consumer, admin (admin flag + all caps), each
 #                  with random keys (openssl rand); written to <dir>/credentials (0600).
 #   6. buckets     sluice-staging, sluice-quarantine, sluice-trusted, created with the
-#                  mover's keys (curl --aws-sigv4), so mover owns them. Steps 5 and 6
+#                  mover's keys (curl --aws-sigv4), so mover owns them; versioning is
+#                  enabled on sluice-staging (the mover deletes by version id). Steps 5 and 6
 #                  overlap: the mover first, then its buckets while the others are made.
 #   7. policies    `sluice-mover policy -c <policy config> --output-dir <dir>/policies`,
 #                  then PutBucketPolicy of each file with the mover's keys (curl): the
@@ -405,6 +406,19 @@ create_bucket() {  # create_bucket NAME ACCESS_KEY SECRET_KEY
   [[ $code == 200 ]] || fail_start "$out" "CreateBucket $1 answered HTTP $code"
 }
 
+# Versioning on the staging bucket (issue: the artifact protocol): every upload is a
+# version of its own, immutable and unreadable to interpreters, so the mover copies,
+# checks and deletes exactly the version it listed, and an upload that replaces a key
+# meanwhile is a new version that the next poll picks up — never deleted unseen.
+enable_versioning() {  # enable_versioning NAME ACCESS_KEY SECRET_KEY
+  local out=$LOGS/versioning-$1.out code
+  local body='<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>'
+  code=$(curl -sS -o "$out" -w '%{http_code}' --max-time 20 -X PUT -H "$UNSIGNED" \
+              --aws-sigv4 "aws:amz:$REGION:s3" --user "$2:$3" --data-binary "$body" \
+              "http://127.0.0.1:$S3_PORT/$1?versioning=" 2>&1) || true
+  [[ $code == 200 ]] || fail_start "$out" "PutBucketVersioning $1 answered HTTP $code"
+}
+
 # The mover first; while its first bucket is created (that creates radosgw's data pools,
 # ~0.25 s) the other identities are created alongside.
 create_identities_and_buckets() {
@@ -416,6 +430,7 @@ create_identities_and_buckets() {
   for name in "${IDENTITIES[@]}"; do [[ $name == mover ]] || add_identity "$name"; done
   read -r ak sk < <(profile_keys mover)
   for b in "${BUCKETS[@]}"; do create_bucket "sluice-$b" "$ak" "$sk"; done
+  enable_versioning sluice-staging "$ak" "$sk"
   trace "buckets"
   for name in "${IDENTITIES[@]}"; do [[ $name == mover ]] || wait_identity "$name"; done
   trace "identities"

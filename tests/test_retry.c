@@ -57,13 +57,21 @@ static void budget_and_idempotency_limit_retries(void **state)
 {
     (void)state;
     s3_retry_policy p = s3_retry_policy_default();
-    assert_int_equal(p.max_attempts, 5);
+    assert_int_equal(p.max_attempts, 100);
+    assert_int_equal(p.budget_ms, 30000);
+    p.max_attempts = 5;
     s3_attempt_outcome o = http_status(503, "SlowDown");
-    for (unsigned attempt = 1; attempt < 5; attempt++) assert_true(s3_retry_should(&p, attempt, true, &o));
-    assert_false(s3_retry_should(&p, 5, true, &o));
-    assert_false(s3_retry_should(&p, 1, false, &o)); /* not idempotent: never */
+    for (unsigned attempt = 1; attempt < 5; attempt++) assert_true(s3_retry_should(&p, attempt, 100, true, &o));
+    assert_false(s3_retry_should(&p, 5, 100, true, &o));
+    assert_false(s3_retry_should(&p, 1, 100, false, &o)); /* not idempotent: never */
+    /* the budget is time: a retry that would start after it is not made, however few
+     * attempts were spent (a 2 s SlowDown spell must not exhaust a 30 s budget) */
+    assert_true(s3_retry_should(&p, 1, 30000, true, &o));
+    assert_false(s3_retry_should(&p, 1, 30001, true, &o));
+    p.budget_ms = 0; /* no time limit */
+    assert_true(s3_retry_should(&p, 1, UINT64_MAX, true, &o));
     p.max_attempts = 1;
-    assert_false(s3_retry_should(&p, 1, true, &o));
+    assert_false(s3_retry_should(&p, 1, 0, true, &o));
 }
 
 static void backoff_is_full_jitter_within_exponential_ceiling(void **state)

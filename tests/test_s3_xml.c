@@ -74,6 +74,7 @@ static void assert_no_results(const s3_xml_parser *p)
     assert_null(s3_xml_delete_result(p));
     assert_null(s3_xml_tagging_result(p));
     assert_null(s3_xml_versioning_result(p));
+    assert_null(s3_xml_list_versions_result(p));
     assert_null(s3_xml_error_result(p));
 }
 
@@ -536,6 +537,14 @@ static const struct invalid_case invalid_cases[] = {
       "<Status> is neither \"Enabled\" nor \"Suspended\"" },
     { S3_XML_VERSIONING, "get_bucket_versioning", "invalid_mfa_twice", SL_ERR_PARSE,
       "MFA delete given twice" },
+    { S3_XML_LIST_VERSIONS, "list_object_versions", "invalid_truncated_empty", SL_ERR_PARSE,
+      "<IsTruncated> is true but the page holds no <Version> or <DeleteMarker>" },
+    { S3_XML_LIST_VERSIONS, "list_object_versions", "invalid_version_without_id", SL_ERR_PARSE,
+      "<Version> without <VersionId>" },
+    { S3_XML_LIST_VERSIONS, "list_object_versions", "invalid_version_without_etag", SL_ERR_PARSE,
+      "<Version> without <ETag>" },
+    { S3_XML_LIST_VERSIONS, "list_object_versions", "invalid_bad_escape", SL_ERR_PARSE,
+      "DeleteMarker/Key 0: invalid %-escape at byte 1" },
 };
 
 static void invalid_documents_are_rejected(void **state)
@@ -859,6 +868,61 @@ static void versioning_result(void **state)
                                 "</VersioningConfiguration>";
     p = parse_bytes(S3_XML_VERSIONING, alias, sizeof(alias) - 1, 0);
     assert_int_equal(s3_xml_versioning_result(p)->mfa_delete, S3_MFA_DELETE_ENABLED);
+    s3_xml_parser_destroy(p);
+}
+
+static void check_versions_radosgw(const s3_xml_parser *p)
+{
+    const s3_list_versions_result *v = s3_xml_list_versions_result(p);
+    assert_non_null(v);
+    assert_false(v->is_truncated);
+    assert_int_equal(v->version_count, 2);
+    assert_true(v->versions[0].delete_marker);
+    assert_true(sl_cursor_eq_cstr(sl_cursor_from_buf(&v->versions[0].key), "c"));
+    assert_true(sl_cursor_eq_cstr(sl_cursor_from_buf(&v->versions[0].version_id), "MmMiegUVEk7Z.jP7ZfBJCujN6qjlr4k"));
+    assert_true(v->versions[0].is_latest);
+    assert_int_equal(v->versions[0].etag.len, 0);
+    assert_false(v->versions[1].delete_marker);
+    assert_false(v->versions[1].is_latest);
+    assert_true(sl_cursor_eq_cstr(sl_cursor_from_buf(&v->versions[1].etag), "\"4a8a08f09d37b73795649038408b5f33\""));
+    assert_int_equal(v->versions[1].size, 1);
+}
+
+static void check_versions_truncated(const s3_xml_parser *p)
+{
+    const s3_list_versions_result *v = s3_xml_list_versions_result(p);
+    assert_non_null(v);
+    assert_true(v->is_truncated);
+    assert_int_equal(v->version_count, 2);
+    /* keys are decoded (%20, %2F, %2B, %25); the echoed markers are left as sent */
+    for (size_t i = 0; i < 2; i++) assert_true(sl_cursor_eq_cstr(sl_cursor_from_buf(&v->versions[i].key), "a b/x+y%.txt"));
+    assert_true(sl_cursor_eq_cstr(sl_cursor_from_buf(&v->next_key_marker), "a b/x+y%.txt"));
+    assert_true(sl_cursor_eq_cstr(sl_cursor_from_buf(&v->versions[1].version_id), "7PbI5wWDQYzrJjSlgkCSBpDvo.dMmXB"));
+    assert_true(v->versions[0].is_latest && !v->versions[1].is_latest);
+}
+
+static void check_versions_aws(const s3_xml_parser *p)
+{
+    const s3_list_versions_result *v = s3_xml_list_versions_result(p);
+    assert_non_null(v);
+    assert_int_equal(v->version_count, 3);
+    assert_false(v->versions[0].delete_marker);
+    assert_true(v->versions[1].delete_marker);
+    assert_false(v->versions[2].delete_marker);
+    assert_int_equal(v->versions[0].size, 434234);
+    assert_true(sl_cursor_eq_cstr(sl_cursor_from_buf(&v->versions[2].key), "my-second-image.jpg"));
+    assert_true(sl_cursor_eq_cstr(sl_cursor_from_buf(&v->versions[2].version_id), "QUpfdndhfd8438MNFDN93jdnJFkdmqnh893"));
+}
+
+static void list_versions_results(void **state)
+{
+    (void)state;
+    for_every_split(S3_XML_LIST_VERSIONS, "list_object_versions", "radosgw", check_versions_radosgw);
+    for_every_split(S3_XML_LIST_VERSIONS, "list_object_versions", "truncated", check_versions_truncated);
+    for_every_split(S3_XML_LIST_VERSIONS, "list_object_versions", "aws", check_versions_aws);
+    /* the kind's result only: a listing of versions is no ListObjectsV2 result */
+    s3_xml_parser *p = parse_file(S3_XML_LIST_VERSIONS, "list_object_versions", "aws");
+    assert_null(s3_xml_list_result(p));
     s3_xml_parser_destroy(p);
 }
 
@@ -1206,6 +1270,7 @@ int main(void)
         cmocka_unit_test(delete_result_mixed),
         cmocka_unit_test(tagging_result),
         cmocka_unit_test(versioning_result),
+        cmocka_unit_test(list_versions_results),
         cmocka_unit_test(etag_unquoting),
         cmocka_unit_test(write_delete_escapes_and_round_trips),
         cmocka_unit_test(write_delete_limits),

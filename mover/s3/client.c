@@ -48,14 +48,16 @@ typedef enum op_kind {
     OP_UPLOAD_PART_COPY,
     OP_COMPLETE_MULTIPART,
     OP_ABORT_MULTIPART,
+    OP_LIST_VERSIONS,
 } op_kind;
 
 static const char *const op_names[] = {
     "ListObjectsV2",     "HeadObject",       "GetObject",       "PutObject",
     "CopyObject",        "DeleteObject",     "DeleteObjects",   "PutObjectTagging",
     "GetObjectTagging",  "GetBucketVersioning", "CreateMultipartUpload", "UploadPartCopy",
-    "CompleteMultipartUpload", "AbortMultipartUpload",
+    "CompleteMultipartUpload", "AbortMultipartUpload", "ListObjectVersions",
 };
+_Static_assert(sizeof(op_names) / sizeof(op_names[0]) == OP_LIST_VERSIONS + 1, "one name per operation");
 
 struct op;
 /* Completion of an op that is one step of a larger operation (multipart copy). */
@@ -99,6 +101,8 @@ typedef struct op {
     uint64_t delivered;
 
     uv_timer_t *retry_timer;
+    uint64_t started_ms;  /* the first attempt, for the retry budget */
+    bool maybe_applied;   /* an earlier attempt may have taken effect */
 
     /* callbacks */
     void *user;
@@ -110,6 +114,7 @@ typedef struct op {
     s3_delete_objects_fn *on_delete_objects;
     s3_tagging_fn *on_tagging;
     s3_versioning_fn *on_versioning;
+    s3_list_versions_fn *on_list_versions;
     op_internal_fn *on_internal;
     unsigned part_number; /* UploadPartCopy */
 
@@ -358,8 +363,33 @@ static void deliver(op *o, const s3_result *result)
     case OP_GET_VERSIONING:
         o->on_versioning(o->user, result, result->error == SL_OK ? s3_xml_versioning_result(o->parser) : NULL);
         break;
+    case OP_LIST_VERSIONS:
+        o->on_list_versions(o->user, result, result->error == SL_OK ? s3_xml_list_versions_result(o->parser) : NULL);
+        break;
     default: /* the multipart steps always have on_internal */
         break;
+    }
+}
+
+/* Whether a failed attempt may still have taken effect at the server: a transport
+ * failure after sending (timeout, reset), a malformed or cancelled answer, and a 5xx
+ * other than the throttling answers S3 documents as "not processed" (503 SlowDown /
+ * ServiceUnavailable). A 4xx is the server's refusal: nothing happened. */
+static bool s3_outcome_indefinite(sl_error error, long status, s3_error_code code)
+{
+    switch (error) {
+    case SL_OK:
+        return false;
+    case SL_ERR_S3:
+        if (status < 500) return false;
+        return !(status == 503 && (code == S3_ERROR_SLOW_DOWN || code == S3_ERROR_SERVICE_UNAVAILABLE));
+    case SL_ERR_TIMEOUT:
+    case SL_ERR_CONNECTION:
+    case SL_ERR_PARSE:
+    case SL_ERR_CANCELLED:
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -375,6 +405,7 @@ static void complete(op *o, sl_error error, long status, const s3_error *s3err, 
         .request_id = sl_buf_cstr(&o->request_id),
         .detail = detail ? detail : "",
         .attempts = o->attempt,
+        .indefinite = error != SL_OK && (o->maybe_applied || s3_outcome_indefinite(error, status, s3err ? s3err->code : S3_ERROR_UNKNOWN)),
     };
     /* The callback may destroy the client: from here on the op must not touch it. */
     op_unlink(o);
@@ -538,11 +569,14 @@ static void finish_attempt(void *user, const s3_http_result *http)
         .s3_code = have_s3err ? sl_buf_cstr(&s3err.code_text) : NULL,
     };
     bool idempotent = o->idempotent && !(o->kind == OP_GET && o->delivered > 0);
+    uint64_t elapsed = uv_now(c->loop) - o->started_ms;
+    uint32_t random = 0;
+    if (RAND_bytes((unsigned char *)&random, sizeof(random)) != 1) random = UINT32_MAX / 2;
+    uint64_t delay = s3_retry_delay_ms(&c->retry, o->attempt, random);
     if (error != SL_OK && error != SL_ERR_CANCELLED && error != SL_ERR_PARSE && !c->destroying &&
-        s3_retry_should(&c->retry, o->attempt, idempotent, &outcome)) {
-        uint32_t random = 0;
-        if (RAND_bytes((unsigned char *)&random, sizeof(random)) != 1) random = UINT32_MAX / 2;
-        uint64_t delay = s3_retry_delay_ms(&c->retry, o->attempt, random);
+        s3_retry_should(&c->retry, o->attempt, elapsed + delay, idempotent, &outcome)) {
+        if (s3_outcome_indefinite(error, http->status, have_s3err ? s3err.code : S3_ERROR_UNKNOWN))
+            o->maybe_applied = true;
         s3_error_clean_up(&s3err);
         if (o->retry_timer == NULL) {
             o->retry_timer = sl_calloc(1, sizeof(*o->retry_timer));
@@ -572,7 +606,7 @@ static sl_result start_attempt(op *o)
     memset(lines, 0, sizeof(lines));
 
     reset_attempt(o);
-    o->attempt++;
+    if (o->attempt++ == 0) o->started_ms = uv_now(c->loop);
 
     /* Host and unencoded path for the addressing style */
     if (c->addressing == S3_ADDRESSING_VIRTUAL) {
@@ -805,12 +839,46 @@ sl_result s3_list_objects_v2(s3_client *c, sl_cursor bucket, const s3_list_param
 sl_result s3_head_object(s3_client *c, sl_cursor bucket, sl_cursor key, sl_cursor if_match, s3_object_fn *done,
                          void *user)
 {
+    return s3_head_object_version(c, bucket, key, (sl_cursor){ 0 }, if_match, done, user);
+}
+
+sl_result s3_head_object_version(s3_client *c, sl_cursor bucket, sl_cursor key, sl_cursor version_id,
+                                 sl_cursor if_match, s3_object_fn *done, void *user)
+{
     GUARD(check_key(bucket, key, true));
     op *o = op_new(c, OP_HEAD, "HEAD", bucket, key);
     if (o == NULL) return SL_FAILURE;
     o->on_object = done;
     o->user = user;
-    if (if_match.len && sl_failed(pair_add(&o->headers, sl_cursor_from_cstr("If-Match"), if_match))) {
+    if ((if_match.len && sl_failed(pair_add(&o->headers, sl_cursor_from_cstr("If-Match"), if_match))) ||
+        (version_id.len && sl_failed(pair_add(&o->query, sl_cursor_from_cstr("versionId"), version_id)))) {
+        op_free(o);
+        return SL_FAILURE;
+    }
+    return launch(o);
+}
+
+sl_result s3_list_object_versions(s3_client *c, sl_cursor bucket, const s3_list_versions_params *p,
+                                  s3_list_versions_fn *done, void *user)
+{
+    GUARD(check_key(bucket, (sl_cursor){ 0 }, false));
+    ENSURE(p->version_id_marker.len == 0 || p->key_marker.len > 0, SL_ERR_INVALID_ARGUMENT,
+           "a version-id-marker needs a key-marker");
+    op *o = op_new(c, OP_LIST_VERSIONS, "GET", bucket, (sl_cursor){ 0 });
+    if (o == NULL) return SL_FAILURE;
+    o->on_list_versions = done;
+    o->user = user;
+    o->has_xml = true;
+    o->xml_kind = S3_XML_LIST_VERSIONS;
+    char max_keys[16];
+    snprintf(max_keys, sizeof(max_keys), "%u", p->max_keys);
+    if (sl_failed(pair_add_cstr(&o->query, "versions", "")) ||
+        sl_failed(pair_add_cstr(&o->query, "encoding-type", "url")) ||
+        (p->prefix.len && sl_failed(pair_add(&o->query, sl_cursor_from_cstr("prefix"), p->prefix))) ||
+        (p->key_marker.len && sl_failed(pair_add(&o->query, sl_cursor_from_cstr("key-marker"), p->key_marker))) ||
+        (p->version_id_marker.len &&
+         sl_failed(pair_add(&o->query, sl_cursor_from_cstr("version-id-marker"), p->version_id_marker))) ||
+        (p->max_keys && sl_failed(pair_add_cstr(&o->query, "max-keys", max_keys)))) {
         op_free(o);
         return SL_FAILURE;
     }
@@ -837,6 +905,7 @@ sl_result s3_get_object_stream(s3_client *c, sl_cursor bucket, sl_cursor key, co
         snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)p->range_first,
                  (unsigned long long)p->range_last);
         if ((p->if_match.len && sl_failed(pair_add(&o->headers, sl_cursor_from_cstr("If-Match"), p->if_match))) ||
+            (p->version_id.len && sl_failed(pair_add(&o->query, sl_cursor_from_cstr("versionId"), p->version_id))) ||
             (p->has_range && sl_failed(pair_add_cstr(&o->headers, "Range", range)))) {
             op_free(o);
             return SL_FAILURE;
@@ -943,12 +1012,19 @@ sl_result s3_copy_object(s3_client *c, sl_cursor src_bucket, sl_cursor src_key, 
 sl_result s3_delete_object(s3_client *c, sl_cursor bucket, sl_cursor key, sl_cursor version_id, s3_done_fn *done,
                            void *user)
 {
+    return s3_delete_object_if_match(c, bucket, key, version_id, (sl_cursor){ 0 }, done, user);
+}
+
+sl_result s3_delete_object_if_match(s3_client *c, sl_cursor bucket, sl_cursor key, sl_cursor version_id,
+                                    sl_cursor if_match, s3_done_fn *done, void *user)
+{
     GUARD(check_key(bucket, key, true));
     op *o = op_new(c, OP_DELETE, "DELETE", bucket, key);
     if (o == NULL) return SL_FAILURE;
     o->on_done = done;
     o->user = user;
-    if (version_id.len && sl_failed(pair_add(&o->query, sl_cursor_from_cstr("versionId"), version_id))) {
+    if ((version_id.len && sl_failed(pair_add(&o->query, sl_cursor_from_cstr("versionId"), version_id))) ||
+        (if_match.len && sl_failed(pair_add(&o->headers, sl_cursor_from_cstr("If-Match"), if_match)))) {
         op_free(o);
         return SL_FAILURE;
     }

@@ -71,6 +71,13 @@ typedef struct s3_result {
     const char *request_id;  /* x-amz-request-id, or "" */
     const char *detail;      /* one line for people: what failed, where */
     unsigned attempts;       /* tries made, >= 1 */
+    /* The request failed but may have taken effect at the server all the same: this
+     * attempt or an earlier one ended without the server's answer (a timeout, a reset
+     * after sending, a cut or malformed answer) or with a 5xx other than 503 SlowDown /
+     * ServiceUnavailable. A caller resolves such an outcome by looking (HEAD, GET), never
+     * by assuming it failed. Always false on success and for a refusal (4xx) that no
+     * earlier attempt could have caused. */
+    bool indefinite;
 } s3_result;
 
 /* Response metadata of HEAD, GET, PUT and copy. */
@@ -121,6 +128,25 @@ typedef void s3_list_fn(void *user, const s3_result *result, const s3_list_resul
 SL_MUST_CHECK sl_result s3_list_objects_v2(s3_client *client, sl_cursor bucket, const s3_list_params *params,
                                            s3_list_fn *done, void *user);
 
+/* ---- ListObjectVersions ---- */
+
+typedef struct s3_list_versions_params {
+    sl_cursor prefix;            /* may be empty */
+    sl_cursor key_marker;        /* page on after this key ... */
+    sl_cursor version_id_marker; /* ... and this version of it (needs key_marker) */
+    uint32_t max_keys;           /* 0 = the server's default (1000) */
+} s3_list_versions_params;
+
+/* One page of versions and delete markers in key order (newest version first within a
+ * key); `list` is NULL unless result->error is SL_OK. Keys are decoded (encoding-type=url
+ * is always asked for). The next page starts after the page's last entry: pass its key
+ * and version id as the markers. */
+typedef void s3_list_versions_fn(void *user, const s3_result *result, const s3_list_versions_result *list);
+
+SL_MUST_CHECK sl_result s3_list_object_versions(s3_client *client, sl_cursor bucket,
+                                                const s3_list_versions_params *params, s3_list_versions_fn *done,
+                                                void *user);
+
 /* ---- HeadObject / GetObject ---- */
 
 typedef void s3_object_fn(void *user, const s3_result *result, const s3_object_info *info);
@@ -128,11 +154,16 @@ typedef void s3_object_fn(void *user, const s3_result *result, const s3_object_i
 /* `if_match` (optional, may be empty): the ETag the object must have (412 otherwise). */
 SL_MUST_CHECK sl_result s3_head_object(s3_client *client, sl_cursor bucket, sl_cursor key, sl_cursor if_match,
                                        s3_object_fn *done, void *user);
+/* The same for one version of a key (version_id may be empty: the current one). */
+SL_MUST_CHECK sl_result s3_head_object_version(s3_client *client, sl_cursor bucket, sl_cursor key,
+                                               sl_cursor version_id, sl_cursor if_match, s3_object_fn *done,
+                                               void *user);
 
 typedef struct s3_get_object s3_get_object; /* a streamed GET in progress */
 
 typedef struct s3_get_params {
     sl_cursor if_match;          /* optional ETag condition */
+    sl_cursor version_id;        /* optional: that version of the key */
     bool has_range;              /* bytes=range_first-range_last (inclusive) */
     uint64_t range_first;
     uint64_t range_last;
@@ -203,6 +234,12 @@ typedef void s3_done_fn(void *user, const s3_result *result);
  * does not exist succeeds, as in S3. */
 SL_MUST_CHECK sl_result s3_delete_object(s3_client *client, sl_cursor bucket, sl_cursor key,
                                          sl_cursor version_id, s3_done_fn *done, void *user);
+/* The same with `If-Match: if_match` (may be empty): a server that honours it (AWS S3
+ * since 2024, current Ceph) refuses with 412 when the key holds other bytes now;
+ * radosgw 16 ignores it and deletes (the pipeline probes which at start-up). */
+SL_MUST_CHECK sl_result s3_delete_object_if_match(s3_client *client, sl_cursor bucket, sl_cursor key,
+                                                  sl_cursor version_id, sl_cursor if_match, s3_done_fn *done,
+                                                  void *user);
 
 /* ---- DeleteObjects ---- */
 

@@ -8,7 +8,7 @@
 
 s3_retry_policy s3_retry_policy_default(void)
 {
-    return (s3_retry_policy){ .max_attempts = 5, .base_ms = 50, .cap_ms = 5000 };
+    return (s3_retry_policy){ .max_attempts = 100, .budget_ms = 30000, .base_ms = 100, .cap_ms = 5000 };
 }
 
 bool s3_retry_is_retryable(const s3_attempt_outcome *o)
@@ -39,10 +39,11 @@ bool s3_retry_is_retryable(const s3_attempt_outcome *o)
     }
 }
 
-bool s3_retry_should(const s3_retry_policy *policy, unsigned attempt, bool idempotent,
+bool s3_retry_should(const s3_retry_policy *policy, unsigned attempt, uint64_t next_start_ms, bool idempotent,
                      const s3_attempt_outcome *outcome)
 {
-    return idempotent && attempt < policy->max_attempts && s3_retry_is_retryable(outcome);
+    return idempotent && attempt < policy->max_attempts &&
+           (policy->budget_ms == 0 || next_start_ms <= policy->budget_ms) && s3_retry_is_retryable(outcome);
 }
 
 uint64_t s3_retry_delay_ms(const s3_retry_policy *policy, unsigned attempt, uint32_t random)

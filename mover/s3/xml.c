@@ -90,6 +90,9 @@ enum node {
     N_TAG_SET,      /* Tagging/TagSet */
     N_TAG,          /* Tagging/TagSet/Tag */
     N_VERSIONING,   /* VersioningConfiguration */
+    N_VERSIONS,     /* ListVersionsResult */
+    N_VERSION,      /* ListVersionsResult/Version */
+    N_DELETE_MARKER, /* ListVersionsResult/DeleteMarker */
     N_COUNT
 };
 
@@ -223,6 +226,35 @@ static const struct field versioning_fields[] = {
     VALUE("MFADelete", F_MFA, s3_versioning, mfa_delete, 0),
 };
 
+static const struct field versions_fields[] = {
+    STRING("Name", s3_list_versions_result, name, 0),
+    STRING("Prefix", s3_list_versions_result, prefix, 0),
+    STRING("KeyMarker", s3_list_versions_result, key_marker, 0),
+    STRING("VersionIdMarker", s3_list_versions_result, version_id_marker, 0),
+    STRING("NextKeyMarker", s3_list_versions_result, next_key_marker, 0),
+    STRING("NextVersionIdMarker", s3_list_versions_result, next_version_id_marker, 0),
+    STRING("EncodingType", s3_list_versions_result, encoding_type, 0),
+    VALUE("IsTruncated", F_BOOL, s3_list_versions_result, is_truncated, F_REQUIRED),
+    CONTAINER("Version", N_VERSION, F_REPEATED),
+    CONTAINER("DeleteMarker", N_DELETE_MARKER, F_REPEATED),
+};
+
+static const struct field version_fields[] = {
+    STRING("Key", s3_object_version, key, F_REQUIRED | F_NONEMPTY),
+    STRING("VersionId", s3_object_version, version_id, F_REQUIRED | F_NONEMPTY),
+    VALUE("IsLatest", F_BOOL, s3_object_version, is_latest, 0),
+    STRING("LastModified", s3_object_version, last_modified, 0),
+    STRING("ETag", s3_object_version, etag, F_REQUIRED),
+    NUMBER("Size", s3_object_version, size, F_REQUIRED, NO_PRESENT),
+};
+
+static const struct field delete_marker_fields[] = {
+    STRING("Key", s3_object_version, key, F_REQUIRED | F_NONEMPTY),
+    STRING("VersionId", s3_object_version, version_id, F_REQUIRED | F_NONEMPTY),
+    VALUE("IsLatest", F_BOOL, s3_object_version, is_latest, 0),
+    STRING("LastModified", s3_object_version, last_modified, 0),
+};
+
 struct node_def {
     const struct field *fields;
     size_t count;
@@ -244,6 +276,9 @@ static const struct node_def nodes[N_COUNT] = {
     [N_TAG_SET] = NODE(tag_set_fields),
     [N_TAG] = NODE(tag_fields),
     [N_VERSIONING] = NODE(versioning_fields),
+    [N_VERSIONS] = NODE(versions_fields),
+    [N_VERSION] = NODE(version_fields),
+    [N_DELETE_MARKER] = NODE(delete_marker_fields),
 };
 
 /* What each kind of parser expects at the root, and how errors name the document. */
@@ -264,6 +299,7 @@ static const struct {
     [S3_XML_TAGGING] = { "Tagging", N_TAGGING, "GetObjectTagging response" },
     [S3_XML_VERSIONING] = { "VersioningConfiguration", N_VERSIONING,
                             "GetBucketVersioning response" },
+    [S3_XML_LIST_VERSIONS] = { "ListVersionsResult", N_VERSIONS, "ListObjectVersions response" },
 };
 
 /* ---- the parser ---- */
@@ -308,6 +344,8 @@ struct s3_xml_parser {
     s3_delete_result del;
     s3_tagging tagging;
     s3_versioning versioning;
+    s3_list_versions_result versions;
+    size_t versions_cap;
 };
 
 _Static_assert(ARRAY_LEN(list_fields) <= 32, "a frame's seen mask has 32 bits");
@@ -351,6 +389,7 @@ static void *root_object(s3_xml_parser *p, enum node node)
     case N_DELETE: return &p->del;
     case N_TAGGING: return &p->tagging;
     case N_VERSIONING: return &p->versioning;
+    case N_VERSIONS: return &p->versions;
     default: return NULL;
     }
 }
@@ -406,6 +445,14 @@ static sl_result open_container(s3_xml_parser *p, enum node node, void *parent_o
     case N_TAG:
         APPEND_ZEROED(p->tagging.tags, p->tagging.tag_count, p->tags_cap, obj);
         return SL_SUCCESS;
+    case N_VERSION:
+    case N_DELETE_MARKER: {
+        s3_object_version *v = NULL;
+        APPEND_ZEROED(p->versions.versions, p->versions.version_count, p->versions_cap, &v);
+        v->delete_marker = node == N_DELETE_MARKER;
+        *obj = v;
+        return SL_SUCCESS;
+    }
     default:
         RAISE(SL_ERR_STATE, "element table names node %d as a nested container", (int)node);
     }
@@ -598,6 +645,23 @@ static sl_result finish_list(s3_list_result *list)
     return SL_SUCCESS;
 }
 
+/* ListObjectVersions: keys are %-decoded like a listing's. The Next*Marker echoes are
+ * left as sent (AWS encodes them, radosgw 16 does not): the client pages on from the
+ * last entry instead. */
+static sl_result finish_versions(s3_list_versions_result *v)
+{
+    if (v->encoding_type.len > 0) {
+        ENSURE(sl_cursor_eq_cstr(sl_cursor_from_buf(&v->encoding_type), "url"), SL_ERR_PARSE,
+               "unknown <EncodingType> (only \"url\" is defined)");
+        for (size_t i = 0; i < v->version_count; i++)
+            GUARD(url_decode(&v->versions[i].key, v->versions[i].delete_marker ? "DeleteMarker/Key" : "Version/Key", i));
+    }
+    /* Paging on from nothing would start the listing over, for ever. */
+    ENSURE(!v->is_truncated || v->version_count > 0, SL_ERR_PARSE,
+           "<IsTruncated> is true but the page holds no <Version> or <DeleteMarker>");
+    return SL_SUCCESS;
+}
+
 static sl_result close_container(const struct frame *f)
 {
     const struct node_def *def = &nodes[f->node];
@@ -618,6 +682,8 @@ static sl_result close_container(const struct frame *f)
     }
     case N_LIST:
         return finish_list(f->obj);
+    case N_VERSIONS:
+        return finish_versions(f->obj);
     default:
         return SL_SUCCESS;
     }
@@ -749,6 +815,20 @@ static void list_clean_up(s3_list_result *list)
     sl_free(list->common_prefixes);
 }
 
+static void versions_clean_up(s3_list_versions_result *v)
+{
+    sl_buf *strings[] = { &v->name, &v->prefix, &v->key_marker, &v->version_id_marker, &v->next_key_marker,
+                          &v->next_version_id_marker, &v->encoding_type };
+    for (size_t i = 0; i < ARRAY_LEN(strings); i++) sl_buf_clean_up(strings[i]);
+    for (size_t i = 0; i < v->version_count; i++) {
+        sl_buf_clean_up(&v->versions[i].key);
+        sl_buf_clean_up(&v->versions[i].version_id);
+        sl_buf_clean_up(&v->versions[i].last_modified);
+        sl_buf_clean_up(&v->versions[i].etag);
+    }
+    sl_free(v->versions);
+}
+
 static void delete_result_clean_up(s3_delete_result *del)
 {
     for (size_t i = 0; i < del->deleted_count; i++) {
@@ -773,6 +853,7 @@ void s3_xml_parser_destroy(s3_xml_parser *p)
     sl_buf_clean_up(&p->text);
     s3_error_clean_up(&p->error);
     list_clean_up(&p->list);
+    versions_clean_up(&p->versions);
     sl_buf_clean_up(&p->copy.etag);
     sl_buf_clean_up(&p->copy.last_modified);
     sl_buf_clean_up(&p->initiate.bucket);
@@ -907,6 +988,11 @@ const s3_tagging *s3_xml_tagging_result(const s3_xml_parser *p)
 const s3_versioning *s3_xml_versioning_result(const s3_xml_parser *p)
 {
     return has_result(p, S3_XML_VERSIONING) ? &p->versioning : NULL;
+}
+
+const s3_list_versions_result *s3_xml_list_versions_result(const s3_xml_parser *p)
+{
+    return has_result(p, S3_XML_LIST_VERSIONS) ? &p->versions : NULL;
 }
 
 sl_result s3_xml_parse_error_body(const void *bytes, size_t len, s3_error *out)

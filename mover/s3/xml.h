@@ -44,7 +44,7 @@
  *
  * References: Amazon S3 API Reference — ListObjectsV2, CopyObject, UploadPartCopy,
  * CreateMultipartUpload, CompleteMultipartUpload, DeleteObjects, GetObjectTagging /
- * PutObjectTagging, GetBucketVersioning, "Error responses"; S3 User Guide "Creating
+ * PutObjectTagging, GetBucketVersioning, ListObjectVersions, "Error responses"; S3 User Guide "Creating
  * object key names" (XML-related object key constraints); XML 1.0 (5th ed.) §2.2
  * Characters, §2.11 End-of-Line Handling.
  */
@@ -243,6 +243,33 @@ typedef struct s3_versioning {
     s3_mfa_delete mfa_delete;
 } s3_versioning;
 
+/* One <Version> or <DeleteMarker> of a ListObjectVersions result (document order). */
+typedef struct s3_object_version {
+    sl_buf key;           /* %-decoded when the listing's EncodingType is url */
+    sl_buf version_id;    /* required ("null" for an object written before versioning) */
+    bool is_latest;
+    bool delete_marker;   /* a <DeleteMarker>: no ETag, no size */
+    sl_buf last_modified;
+    sl_buf etag;          /* as sent, quotes included; empty for a delete marker */
+    uint64_t size;
+} s3_object_version;
+
+/* <ListVersionsResult> of ListObjectVersions. The echoed markers are kept as sent (not
+ * %-decoded: AWS encodes them, radosgw 16 sends them raw); page on from the last entry
+ * (its decoded key and version id), which is what both servers name as the next markers. */
+typedef struct s3_list_versions_result {
+    sl_buf name;
+    sl_buf prefix;
+    sl_buf key_marker;
+    sl_buf version_id_marker;
+    sl_buf next_key_marker;
+    sl_buf next_version_id_marker;
+    sl_buf encoding_type; /* "" or "url" */
+    bool is_truncated;    /* required; a truncated page holds at least one entry */
+    s3_object_version *versions;
+    size_t version_count;
+} s3_list_versions_result;
+
 /* ---- the streaming parser ---- */
 
 /* The document a response is expected to hold; <Error> is always accepted as well. */
@@ -256,6 +283,7 @@ typedef enum s3_xml_doc {
     S3_XML_DELETE_OBJECTS,     /* <DeleteResult> */
     S3_XML_TAGGING,            /* <Tagging> */
     S3_XML_VERSIONING,         /* <VersioningConfiguration> */
+    S3_XML_LIST_VERSIONS,      /* <ListVersionsResult> */
     S3_XML_DOC_COUNT
 } s3_xml_doc;
 
@@ -297,6 +325,7 @@ const s3_complete_result *s3_xml_complete_result(const s3_xml_parser *parser);
 const s3_delete_result *s3_xml_delete_result(const s3_xml_parser *parser);
 const s3_tagging *s3_xml_tagging_result(const s3_xml_parser *parser);
 const s3_versioning *s3_xml_versioning_result(const s3_xml_parser *parser);
+const s3_list_versions_result *s3_xml_list_versions_result(const s3_xml_parser *parser);
 
 /* One-shot: parses a whole non-2xx response body into a caller-owned *out (overwritten,
  * not cleaned up first; on error left zeroed). An empty body or one that is not an

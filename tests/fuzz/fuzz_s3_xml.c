@@ -30,7 +30,7 @@ static int has_result(const s3_xml_parser *p)
 {
     return s3_xml_list_result(p) || s3_xml_copy_result(p) || s3_xml_initiate_result(p) ||
            s3_xml_complete_result(p) || s3_xml_delete_result(p) || s3_xml_tagging_result(p) ||
-           s3_xml_versioning_result(p);
+           s3_xml_versioning_result(p) || s3_xml_list_versions_result(p);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -58,6 +58,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (list->is_truncated && list->next_continuation_token.len == 0) abort();
             for (size_t i = 0; i < list->object_count; i++)
                 if (list->objects[i].key.data && list->objects[i].key.data[list->objects[i].key.len] != '\0') abort();
+        }
+        const s3_list_versions_result *versions = s3_xml_list_versions_result(streamed);
+        if (versions != NULL) {
+            if (versions->is_truncated && versions->version_count == 0) abort(); /* paging needs a last entry */
+            for (size_t i = 0; i < versions->version_count; i++)
+                if (versions->versions[i].key.len == 0 || versions->versions[i].version_id.len == 0) abort();
         }
     }
     s3_xml_parser_destroy(streamed);
