@@ -13,21 +13,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gen_common.h"
 #include "state/artifact.h"
 #include "util/buf.h"
 #include "util/error.h"
 
 #define REGENERATE "build/tests/gen-states-doc > docs/states.md"
-
-/* Text for a Markdown table cell: "|" escaped, so a reason can never split a row. */
-static sl_result append_cell(sl_buf *out, const char *text)
-{
-    for (const char *p = text; *p != '\0'; p++) {
-        if (*p == '|') GUARD(sl_buf_append_byte(out, '\\'));
-        GUARD(sl_buf_append_byte(out, (uint8_t)*p));
-    }
-    return SL_SUCCESS;
-}
 
 static sl_result generate(sl_buf *out)
 {
@@ -60,7 +51,7 @@ static sl_result generate(sl_buf *out)
                              artifact_state_is_terminal((artifact_state)s) ? "yes" : "no"));
         bool any = false;
         for (size_t i = 0; i < count; i++) {
-            if (rows[i].from != (artifact_state)s) continue;
+            if (rows[i].from != s) continue;
             GUARD(sl_buf_appendf(out, "%s`%s`", any ? ", " : "", artifact_state_name(rows[i].to)));
             any = true;
         }
@@ -70,52 +61,15 @@ static sl_result generate(sl_buf *out)
     for (size_t i = 0; i < count; i++) {
         GUARD(sl_buf_appendf(out, "| `%s` | `%s` | `%s` | ", artifact_state_name(rows[i].from),
                              artifact_state_name(rows[i].to), rows[i].event));
-        GUARD(append_cell(out, rows[i].why));
+        GUARD(gen_append_cell(out, rows[i].why));
         GUARD(sl_buf_append_cstr(out, " |\n"));
     }
     return SL_SUCCESS;
 }
 
-/* The 1-based line number where a and b first differ, and that line of each. */
-static size_t first_difference(sl_cursor a, sl_cursor b, sl_cursor *line_a, sl_cursor *line_b)
-{
-    size_t line = 1;
-    sl_cursor la, lb;
-    for (;;) {
-        bool more_a = sl_cursor_next_token(&a, '\n', &la);
-        bool more_b = sl_cursor_next_token(&b, '\n', &lb);
-        if (!more_a) la = sl_cursor_from_cstr("(end of text)");
-        if (!more_b) lb = sl_cursor_from_cstr("(end of file)");
-        if (!more_a || !more_b || !sl_cursor_eq(la, lb)) break;
-        line++;
-    }
-    *line_a = la;
-    *line_b = lb;
-    return line;
-}
-
 static int check(const sl_buf *generated, const char *path)
 {
-    sl_buf file = { 0 };
-    char text[600];
-    if (sl_failed(sl_buf_read_file(&file, path, 4 * 1024 * 1024))) {
-        fprintf(stderr, "%s: %s\nCreate it: run `%s`.\n", path, sl_error_describe(text, sizeof(text)), REGENERATE);
-        return 1;
-    }
-    int status = 0;
-    if (!sl_cursor_eq(sl_cursor_from_buf(generated), sl_cursor_from_buf(&file))) {
-        sl_cursor want, have;
-        size_t line = first_difference(sl_cursor_from_buf(generated), sl_cursor_from_buf(&file), &want, &have);
-        fprintf(stderr,
-                "%s is out of date: it no longer matches SL_ARTIFACT_TRANSITIONS.\n"
-                "First difference at line %zu:\n  generated: %.*s\n  in file:   %.*s\n"
-                "Run `%s` and commit the result.\n",
-                path, line, (int)want.len, (const char *)want.ptr, (int)have.len, (const char *)have.ptr,
-                REGENERATE);
-        status = 1;
-    }
-    sl_buf_clean_up(&file);
-    return status;
+    return gen_check_file(generated, path, "SL_ARTIFACT_TRANSITIONS", REGENERATE);
 }
 
 int main(int argc, char **argv)

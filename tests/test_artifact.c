@@ -31,7 +31,8 @@ static const struct {
     { "in_review", "rejected", "reject" },
     { "in_review", "expired", "expire" },
     { "checking", "approved", "approve" },    /* route policy auto, all checks passed */
-    { "staged", "rejected", "reject" },       /* closed or unknown task, task limits */
+    { "staged", "rejected", "reject" },       /* closed or unknown task, task limits, layout */
+    { "staged", "checking", "check" },        /* checked in place on versioned staging */
     { "approved", "promoting", "promote" },
     { "promoting", "promoted", "promoted" },
     { "blocked", "purged", "purge" },         /* after retention */

@@ -323,7 +323,9 @@ static void parse_refuses_missing_and_mistyped_fields(void **state)
     (void)state;
     refuse_edit("\"id\":\"" ID "\",", "", SL_ERR_PARSE, "id: missing");
     refuse_edit("\"route\":\"reports\",", "", SL_ERR_PARSE, "route: missing");
-    refuse_edit("\"task\":\"t-1\",", "", SL_ERR_PARSE, "task: missing");
+    /* a manifest without a task is one of a key that names none: it cannot have a
+     * quarantine copy (nothing of it is kept) */
+    refuse_edit("\"task\":\"t-1\",", "", SL_ERR_PARSE, "quarantine_key: given for an artifact without a task");
     refuse_edit("\"name\":\"out.csv\",", "", SL_ERR_PARSE, "name: missing");
     refuse_edit("\"state\":\"blocked\",", "", SL_ERR_PARSE, "state: missing");
     refuse_edit(",\"history\":[", ",\"h\":[", SL_ERR_PARSE, "manifest: unknown field \"h\"");
@@ -647,12 +649,12 @@ static void init_checks_its_arguments(void **state)
         assert_true(all_zero(&m, sizeof(m)));
     }
     /* NULL strings stay NULL, and to_json then says what is missing */
-    assert_true(sl_ok(artifact_manifest_init(&m, ID, "reports", NULL, "n", ARTIFACT_STAGED)));
+    assert_true(sl_ok(artifact_manifest_init(&m, ID, NULL, NULL, "n", ARTIFACT_STAGED)));
     assert_null(m.task);
     sl_buf out = { 0 };
     assert_true(sl_failed(artifact_manifest_to_json(&m, &out)));
     assert_int_equal(sl_error_last(), SL_ERR_INVALID_ARGUMENT);
-    assert_string_equal(sl_error_detail(), "task: missing");
+    assert_string_equal(sl_error_detail(), "route: missing");
     assert_int_equal(out.len, 0);
     artifact_manifest_clean_up(&m);
     artifact_manifest_clean_up(&m); /* twice is fine */

@@ -1,13 +1,7 @@
 /*
- * artifact.c — the artifact lifecycle of artifact.h: state names, the transitions table
- * and the lookup matrix generated from it, the Mermaid diagram, artifact ids, and the
- * staging and quarantine key layouts.
- *
- * Everything about transitions comes from the one X-macro SL_ARTIFACT_TRANSITIONS:
- * `transitions[]` is the table in its written order, and `matrix[from][to]` (index + 1
- * into it, 0 = not allowed) is built from the same macro with designated initializers at
- * compile time. A row written twice would declare the same enumerator twice in
- * `enum transition_index` and so cannot compile.
+ * artifact.c — the artifact lifecycle of artifact.h: the state table (built from the
+ * X-macros SL_ARTIFACT_STATES and SL_ARTIFACT_TRANSITIONS by lifecycle.h, which task.c
+ * shares), artifact ids, and the staging and quarantine key layouts.
  *
  * Keys are split with cursors into the caller's bytes; every part is checked against
  * its rule before anything is written or returned.
@@ -18,100 +12,38 @@
 
 #include <openssl/evp.h>
 
+#include "state/lifecycle.h"
 #include "util/alloc.h"
 
-/* ---- states ---- */
-
-static const char *const state_names[ARTIFACT_STATE_COUNT] = {
-#define STATE_NAME(e, name, terminal) [e] = name,
-    SL_ARTIFACT_STATES(STATE_NAME)
-#undef STATE_NAME
-};
-
-static const bool state_terminal[ARTIFACT_STATE_COUNT] = {
-#define STATE_TERMINAL(e, name, terminal) [e] = terminal,
-    SL_ARTIFACT_STATES(STATE_TERMINAL)
-#undef STATE_TERMINAL
-};
+/* ---- states and the transitions table (lifecycle.h builds them from the X-macros) ---- */
 
 /* Every artifact is born in staging (DESIGN: "An object in staging is staged"). */
-static const artifact_state initial_state = ARTIFACT_STAGED;
+SL_LIFECYCLE_DEFINE(lifecycle, SL_ARTIFACT_STATES, SL_ARTIFACT_TRANSITIONS, ARTIFACT_STATE_COUNT, ARTIFACT_STAGED);
 
-static bool state_valid(artifact_state s) { return (unsigned)s < ARTIFACT_STATE_COUNT; }
-
-const char *artifact_state_name(artifact_state state)
-{
-    return state_valid(state) ? state_names[state] : "(invalid state)";
-}
+const char *artifact_state_name(artifact_state state) { return sl_lifecycle_state_name(&lifecycle, (int)state); }
 
 bool artifact_state_from_name(sl_cursor name, artifact_state *out)
 {
-    for (int s = 0; s < ARTIFACT_STATE_COUNT; s++) {
-        if (sl_cursor_eq_cstr(name, state_names[s])) {
-            *out = (artifact_state)s;
-            return true;
-        }
-    }
-    return false;
+    int s;
+    if (!sl_lifecycle_state_from_name(&lifecycle, name, &s)) return false;
+    *out = (artifact_state)s;
+    return true;
 }
 
-bool artifact_state_is_terminal(artifact_state state) { return state_valid(state) && state_terminal[state]; }
-
-/* ---- the transitions table ---- */
-
-enum transition_index {
-#define TRANSITION_INDEX(from, to, event, why) TRANSITION_##from##_##to,
-    SL_ARTIFACT_TRANSITIONS(TRANSITION_INDEX)
-#undef TRANSITION_INDEX
-        TRANSITION_COUNT
-};
-
-_Static_assert(TRANSITION_COUNT < 255, "the lookup matrix stores index + 1 in a uint8_t");
-
-static const artifact_transition_info transitions[TRANSITION_COUNT] = {
-#define TRANSITION_ROW(from_, to_, event_, why_) \
-    [TRANSITION_##from_##_##to_] = { .from = from_, .to = to_, .event = event_, .why = why_ },
-    SL_ARTIFACT_TRANSITIONS(TRANSITION_ROW)
-#undef TRANSITION_ROW
-};
-
-static const uint8_t matrix[ARTIFACT_STATE_COUNT][ARTIFACT_STATE_COUNT] = {
-#define TRANSITION_CELL(from, to, event, why) [from][to] = TRANSITION_##from##_##to + 1,
-    SL_ARTIFACT_TRANSITIONS(TRANSITION_CELL)
-#undef TRANSITION_CELL
-};
+bool artifact_state_is_terminal(artifact_state state) { return sl_lifecycle_is_terminal(&lifecycle, (int)state); }
 
 bool artifact_transition_allowed(artifact_state from, artifact_state to, const char **event)
 {
-    if (!state_valid(from) || !state_valid(to)) return false;
-    uint8_t cell = matrix[from][to];
-    if (cell == 0) return false;
-    if (event != NULL) *event = transitions[cell - 1].event;
-    return true;
+    return sl_lifecycle_allowed(&lifecycle, (int)from, (int)to, event);
 }
 
 const artifact_transition_info *artifact_transitions(size_t *count)
 {
-    *count = TRANSITION_COUNT;
-    return transitions;
+    *count = lifecycle.row_count;
+    return lifecycle.rows;
 }
 
-sl_result artifact_states_mermaid(sl_buf *out)
-{
-    sl_buf text = { 0 };
-    sl_result result = SL_FAILURE;
-    GUARD_CLEANUP(sl_buf_appendf(&text, "stateDiagram-v2\n    [*] --> %s\n", state_names[initial_state]));
-    for (size_t i = 0; i < TRANSITION_COUNT; i++)
-        GUARD_CLEANUP(sl_buf_appendf(&text, "    %s --> %s : %s\n", state_names[transitions[i].from],
-                                     state_names[transitions[i].to], transitions[i].event));
-    for (int s = 0; s < ARTIFACT_STATE_COUNT; s++)
-        if (state_terminal[s]) GUARD_CLEANUP(sl_buf_appendf(&text, "    %s --> [*]\n", state_names[s]));
-    GUARD_CLEANUP(sl_buf_append_cursor(out, sl_cursor_from_buf(&text)));
-    result = SL_SUCCESS;
-cleanup:
-    sl_buf_clean_up(&text);
-    return result;
-}
+sl_result artifact_states_mermaid(sl_buf *out) { return sl_lifecycle_mermaid(&lifecycle, out); }
 
 /* ---- ids ---- */
 
@@ -120,6 +52,12 @@ static bool etag_byte(uint8_t c) { return c == 0x21 || (c >= 0x23 && c <= 0x7e) 
 
 sl_result artifact_id_derive(sl_cursor staging_key, sl_cursor staging_etag, char out[SL_ARTIFACT_ID_LEN + 1])
 {
+    return artifact_id_derive_version(staging_key, staging_etag, (sl_cursor){ 0 }, out);
+}
+
+sl_result artifact_id_derive_version(sl_cursor staging_key, sl_cursor staging_etag, sl_cursor version_id,
+                                     char out[SL_ARTIFACT_ID_LEN + 1])
+{
     ENSURE(staging_key.len > 0, SL_ERR_INVALID_ARGUMENT, "artifact id: the staging key is empty");
     sl_cursor etag = staging_etag;
     if (etag.len >= 2 && etag.ptr[0] == '"' && etag.ptr[etag.len - 1] == '"') {
@@ -127,6 +65,9 @@ sl_result artifact_id_derive(sl_cursor staging_key, sl_cursor staging_etag, char
         etag.len -= 2;
     }
     ENSURE(etag.len > 0, SL_ERR_INVALID_ARGUMENT, "artifact id: the ETag is empty");
+    for (size_t i = 0; i < version_id.len; i++)
+        ENSURE(version_id.ptr[i] > 0x20 && version_id.ptr[i] < 0x7f, SL_ERR_INVALID_ARGUMENT,
+               "artifact id: the version id has byte 0x%02x at offset %zu (printable ASCII only)", version_id.ptr[i], i);
     for (size_t i = 0; i < etag.len; i++)
         ENSURE(etag_byte(etag.ptr[i]), SL_ERR_INVALID_ARGUMENT,
                "artifact id: the ETag has byte 0x%02x at offset %zu, not allowed in an entity tag",
@@ -142,6 +83,10 @@ sl_result artifact_id_derive(sl_cursor staging_key, sl_cursor staging_etag, char
     GUARD_OSSL_CLEANUP(EVP_DigestUpdate(ctx, staging_key.ptr, staging_key.len), SL_ERR_CRYPTO);
     GUARD_OSSL_CLEANUP(EVP_DigestUpdate(ctx, &zero, 1), SL_ERR_CRYPTO);
     GUARD_OSSL_CLEANUP(EVP_DigestUpdate(ctx, etag.ptr, etag.len), SL_ERR_CRYPTO);
+    if (version_id.len > 0) {
+        GUARD_OSSL_CLEANUP(EVP_DigestUpdate(ctx, &zero, 1), SL_ERR_CRYPTO);
+        GUARD_OSSL_CLEANUP(EVP_DigestUpdate(ctx, version_id.ptr, version_id.len), SL_ERR_CRYPTO);
+    }
     GUARD_OSSL_CLEANUP(EVP_DigestFinal_ex(ctx, digest, &digest_len), SL_ERR_CRYPTO);
     ENSURE_CLEANUP(digest_len * 2 >= SL_ARTIFACT_ID_LEN, SL_ERR_CRYPTO, "artifact id: short digest");
     static const char hex[] = "0123456789abcdef";

@@ -24,8 +24,8 @@
  * or end outside trusted (blocked, rejected, expired, failed, purged).
  *
  * Ids: the artifact id is the first 128 bits of SHA-256(staging key || 0x00 || staging
- * ETag without quotes), as 32 lower-case hex digits: the same upload always gets the
- * same id, a changed object a new one.
+ * ETag without quotes [|| 0x00 || version id, on versioned staging]), as 32 lower-case
+ * hex digits: the same upload always gets the same id, a changed object a new one.
  *
  * Keys: staging <staging_prefix><task>/<name>; quarantine q/<route>/<task>/<id>/<name>.
  * A task id is 1..128 of [A-Za-z0-9_-] (URL-safe random ids); a route name is
@@ -44,6 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "state/lifecycle.h"
 #include "util/buf.h"
 #include "util/error.h"
 
@@ -77,7 +78,8 @@ typedef enum artifact_state {
  * not terminal: an operator may retry it (failed -> quarantined). */
 #define SL_ARTIFACT_TRANSITIONS(X)                                                                  \
     X(ARTIFACT_STAGED, ARTIFACT_QUARANTINED, "quarantine", "copied to quarantine; staging deleted") \
-    X(ARTIFACT_STAGED, ARTIFACT_REJECTED, "reject", "closed or unknown task, or task limits")      \
+    X(ARTIFACT_STAGED, ARTIFACT_REJECTED, "reject", "closed or unknown task, task limits, or a key the layout cannot hold") \
+    X(ARTIFACT_STAGED, ARTIFACT_CHECKING, "check", "checked in place: a version of versioned staging is immutable") \
     X(ARTIFACT_QUARANTINED, ARTIFACT_CHECKING, "check", "key rules passed; content checks start")   \
     X(ARTIFACT_QUARANTINED, ARTIFACT_BLOCKED, "block", "key or metadata rules failed")              \
     X(ARTIFACT_CHECKING, ARTIFACT_BLOCKED, "block", "a check failed or could not finish")           \
@@ -110,12 +112,8 @@ bool artifact_state_is_terminal(artifact_state state);
  * Values outside the enum are never allowed. */
 bool artifact_transition_allowed(artifact_state from, artifact_state to, const char **event);
 
-/* One row of the table, for documentation and listings. */
-typedef struct artifact_transition_info {
-    artifact_state from, to;
-    const char *event; /* the audit event it is recorded as */
-    const char *why;   /* when it happens */
-} artifact_transition_info;
+/* One row of the table, for documentation and listings (from and to are artifact_states). */
+typedef sl_lifecycle_row artifact_transition_info;
 
 /* The table itself, in its written order; *count gets the number of rows. Static data. */
 const artifact_transition_info *artifact_transitions(size_t *count);
@@ -136,6 +134,12 @@ SL_MUST_CHECK sl_result artifact_states_mermaid(sl_buf *out);
  * 0x00 separator cannot be forged. On error out is unchanged. */
 SL_MUST_CHECK sl_result artifact_id_derive(sl_cursor staging_key, sl_cursor staging_etag,
                                            char out[SL_ARTIFACT_ID_LEN + 1]);
+/* The same for one version of a versioned staging bucket: SHA-256(key || 0x00 || ETag
+ * || 0x00 || version id) — every version an artifact of its own, so an upload that
+ * replaces a key is never mistaken for the one it replaced. An empty version id gives
+ * artifact_id_derive's id. The version id must be printable ASCII without spaces. */
+SL_MUST_CHECK sl_result artifact_id_derive_version(sl_cursor staging_key, sl_cursor staging_etag,
+                                                   sl_cursor version_id, char out[SL_ARTIFACT_ID_LEN + 1]);
 
 /* Each checks one part of a key against the rules above (detail: which rule). */
 SL_MUST_CHECK sl_result artifact_task_id_check(sl_cursor task);

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "util/alloc.h"
+#include "util/utf8.h"
 #include "util/json_read.h"
 #include "util/timefmt.h"
 
@@ -45,37 +46,7 @@ const char *finding_verdict_name(finding_verdict v)
 
 /* ---- text ---- */
 
-/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF. */
-static bool utf8_valid(const uint8_t *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t extra;
-        uint32_t cp, min;
-        if (c >= 0xc2 && c <= 0xdf) {
-            extra = 1, cp = c & 0x1f, min = 0x80;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            extra = 2, cp = c & 0x0f, min = 0x800;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            extra = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (len - i - 1 < extra) return false;
-        for (size_t k = 1; k <= extra; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-        i += extra + 1;
-    }
-    return true;
-}
+static bool utf8_valid(const uint8_t *s, size_t len) { return sl_utf8_valid(sl_cursor_from_bytes(s, len), NULL); }
 
 /* A string value's rules: at most SL_MANIFEST_MAX_STRING bytes, UTF-8; `code` for the
  * rule a caller adds (non-empty). NULL is fine unless required. */
@@ -138,10 +109,11 @@ static const struct field fields[] = {
     { "schema", FIELD_SCHEMA, 0, true },
     { "id", FIELD_ID, 0, true },
     TEXT_FIELD(route, true),
-    TEXT_FIELD(task, true),
+    TEXT_FIELD(task, false),
     TEXT_FIELD(name, true),
     TEXT_FIELD(staging_key, false),
     TEXT_FIELD(staging_etag, false),
+    TEXT_FIELD(staging_version, false),
     TEXT_FIELD(quarantine_key, false),
     TEXT_FIELD(quarantine_etag, false),
     { "size", FIELD_SIZE, 0, false },
@@ -229,19 +201,26 @@ static sl_result check_keys(const artifact_manifest *m, sl_error code)
     sl_cursor task = sl_cursor_from_cstr(m->task), name = sl_cursor_from_cstr(m->name);
     if (m->staging_key != NULL) {
         sl_cursor key = sl_cursor_from_cstr(m->staging_key);
-        ENSURE(key.len >= task.len + 1 + name.len &&
-                   sl_cursor_eq(sl_cursor_from_bytes(key.ptr + key.len - name.len, name.len), name) &&
-                   key.ptr[key.len - name.len - 1] == '/' &&
-                   sl_cursor_eq(sl_cursor_from_bytes(key.ptr + key.len - name.len - 1 - task.len, task.len), task),
-               code, "staging_key: does not end with <task>/<name> of this manifest");
+        if (task.len > 0)
+            ENSURE(key.len >= task.len + 1 + name.len &&
+                       sl_cursor_eq(sl_cursor_from_bytes(key.ptr + key.len - name.len, name.len), name) &&
+                       key.ptr[key.len - name.len - 1] == '/' &&
+                       sl_cursor_eq(sl_cursor_from_bytes(key.ptr + key.len - name.len - 1 - task.len, task.len), task),
+                   code, "staging_key: does not end with <task>/<name> of this manifest");
+        else /* a key with no task segment (rejected): the name is what follows the route's prefix */
+            ENSURE(key.len >= name.len && sl_cursor_eq(sl_cursor_from_bytes(key.ptr + key.len - name.len, name.len), name),
+                   code, "staging_key: does not end with the name of this manifest");
         if (m->staging_etag != NULL) {
             char id[SL_ARTIFACT_ID_LEN + 1];
-            if (sl_failed(artifact_id_derive(key, sl_cursor_from_cstr(m->staging_etag), id)))
+            if (sl_failed(artifact_id_derive_version(key, sl_cursor_from_cstr(m->staging_etag),
+                                                     sl_cursor_from_cstr(m->staging_version), id)))
                 return reraise(code, "staging_etag");
             ENSURE(strcmp(id, m->id) == 0, code, "id: the staging key and ETag derive %s, not %s", id, m->id);
         }
     }
+    ENSURE(m->staging_version == NULL || m->staging_etag != NULL, code, "staging_version: given without staging_etag");
     if (m->quarantine_key != NULL) {
+        ENSURE(task.len > 0, code, "quarantine_key: given for an artifact without a task");
         sl_buf expected = { 0 };
         sl_result built = quarantine_key_build(&expected, sl_cursor_from_cstr(m->route), task,
                                                sl_cursor_from_cstr(m->id), name);
@@ -262,7 +241,8 @@ static sl_result manifest_check(const artifact_manifest *m, sl_error code)
         if (fields[i].kind == FIELD_TEXT)
             GUARD(check_text(*text_at_const(m, fields[i].offset), fields[i].required, code, fields[i].name));
     if (sl_failed(artifact_route_name_check(sl_cursor_from_cstr(m->route)))) return reraise(code, "route");
-    if (sl_failed(artifact_task_id_check(sl_cursor_from_cstr(m->task)))) return reraise(code, "task");
+    /* no task: a key rejected because it names none (the layout cannot carry it) */
+    if (m->task != NULL && sl_failed(artifact_task_id_check(sl_cursor_from_cstr(m->task)))) return reraise(code, "task");
     ENSURE(!m->has_size || m->size <= INT64_MAX, code, "size: %" PRIu64 " is too large", m->size);
     size_t sha_len = strnlen(m->sha256, sizeof(m->sha256));
     ENSURE(sha_len == 0 || (sha_len == SHA256_HEX_LEN && lower_hex(m->sha256, sha_len)), code,
@@ -754,4 +734,14 @@ cleanup:
     artifact_manifest_clean_up(&m);
     json_decref(root);
     return result;
+}
+
+sl_result artifact_manifest_copy(artifact_manifest *dst, const artifact_manifest *src)
+{
+    *dst = (artifact_manifest){ 0 };
+    sl_buf json = { 0 };
+    sl_result r = artifact_manifest_to_json(src, &json);
+    if (sl_ok(r)) r = artifact_manifest_from_json(sl_cursor_from_buf(&json), dst);
+    sl_buf_clean_up(&json);
+    return r;
 }

@@ -12,8 +12,10 @@
  *    "history":[{"time":"2026-11-27T20:00:00.123Z","from":"checking","to":"blocked",
  *                "event":"block","actor":"mover","detail":"…"}]}
  *
+ * (On versioned staging "staging_version" follows "staging_etag".) A manifest of a key
+ * that names no task (rejected: the layout cannot carry it) has no "task".
  * Keys are written in exactly this order (JSON_PRESERVE_ORDER), compact. Required:
- * schema, id, route, task, name, state, history (written even when empty), and findings
+ * schema, id, route, name, state, history (written even when empty), and findings
  * is always written too; the other fields are left out while unset (a NULL string,
  * has_size false, sha256 ""), and in a history entry so is a NULL detail. `time` is
  * RFC 3339 UTC with exactly three fraction digits, 1970-01-01T00:00:00.000Z ..
@@ -27,14 +29,16 @@
  *
  * What is written can be read back, and what is read obeys the same rules, because
  * artifact_manifest_to_json and artifact_manifest_from_json check one set of invariants:
- *   - id is 32 lower-case hex; route and task follow artifact.h's rules; name non-empty;
+ *   - id is 32 lower-case hex; route and task (when there is one) follow artifact.h's
+ *     rules; name non-empty;
  *   - sha256 is "" or 64 lower-case hex; size fits in an int64; every string is UTF-8;
  *   - every history entry's from -> to is in the transitions table, entries are
  *     consecutive (entry i's to = entry i+1's from) and the last entry's to = state
  *     (an empty history allows any state); actor is non-empty; findings name a check;
  *   - quarantine_key, when set, is exactly q/<route>/<task>/<id>/<name>; staging_key,
- *     when set, ends with <task>/<name>, and with staging_etag it derives id
- *     (artifact_id_derive) — a manifest cannot point at other bytes than its id's.
+ *     when set, ends with <task>/<name>, and with staging_etag (and staging_version) it
+ *     derives id (artifact_id_derive_version) — a manifest cannot point at other bytes
+ *     than its id's.
  * Limits (errors, never crashes): SL_MANIFEST_MAX_HISTORY entries, SL_MANIFEST_MAX_FINDINGS
  * findings, SL_MANIFEST_MAX_STRING bytes per string, SL_MANIFEST_MAX_JSON bytes of JSON.
  *
@@ -98,6 +102,7 @@ typedef struct artifact_manifest {
     char id[SL_ARTIFACT_ID_LEN + 1];
     char *route, *task, *name;
     char *staging_key, *staging_etag;
+    char *staging_version; /* the version id, on versioned staging; NULL otherwise */
     char *quarantine_key, *quarantine_etag;
     bool has_size;
     uint64_t size;
@@ -159,6 +164,11 @@ SL_MUST_CHECK sl_result artifact_manifest_add_decision(artifact_manifest *m, int
                                                        bool approve, const char *sha256, const char *reason);
 
 void artifact_manifest_clean_up(artifact_manifest *m);
+
+/* A deep copy of a valid manifest into *dst (overwritten, not freed): through its JSON,
+ * so the copy obeys the same invariants. Errors as artifact_manifest_to_json; on error
+ * *dst is zeroed. */
+SL_MUST_CHECK sl_result artifact_manifest_copy(artifact_manifest *dst, const artifact_manifest *src);
 
 /* Appends "<control_prefix>artifacts/<id>.json"; id must be 32 lower-case hex
  * (SL_ERR_INVALID_ARGUMENT otherwise). On error out is unchanged. */

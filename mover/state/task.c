@@ -1,11 +1,9 @@
 /*
- * task.c — the task lifecycle of task.h: state names, the transitions table and the
- * matrix generated from it, ids, names and name patterns, fingerprints, and the task
- * manifest written and read with jansson.
+ * task.c — the task lifecycle of task.h: the state table (built from SL_TASK_STATES and
+ * SL_TASK_TRANSITIONS by lifecycle.h, which artifact.c shares), ids, names and name
+ * patterns, fingerprints, and the task manifest written and read with jansson.
  *
- * As in artifact.c, everything about transitions comes from one X-macro
- * (SL_TASK_TRANSITIONS): `transitions[]` in written order, `matrix[from][to]` = index + 1
- * built at compile time. As in manifest.c, writing and reading share one check of the
+ * As in manifest.c, writing and reading share one check of the
  * manifest's invariants (`manifest_check`), so whatever to_json writes from_json accepts.
  * The top-level field names live in `field_names[]`, in the order they are written.
  */
@@ -22,135 +20,45 @@
 
 #include "state/artifact.h"
 #include "util/alloc.h"
+#include "state/lifecycle.h"
 #include "util/json_read.h"
+#include "util/utf8.h"
 #include "util/timefmt.h"
 
 #define SCHEMA_VERSION 1
 
-/* ---- states ---- */
+/* ---- states and the transitions table (lifecycle.h builds them from the X-macros) ---- */
 
-static const char *const state_names[TASK_STATE_COUNT] = {
-#define STATE_NAME(e, name, terminal) [e] = name,
-    SL_TASK_STATES(STATE_NAME)
-#undef STATE_NAME
-};
+SL_LIFECYCLE_DEFINE(lifecycle, SL_TASK_STATES, SL_TASK_TRANSITIONS, TASK_STATE_COUNT, TASK_OPEN);
 
-static const bool state_terminal[TASK_STATE_COUNT] = {
-#define STATE_TERMINAL(e, name, terminal) [e] = terminal,
-    SL_TASK_STATES(STATE_TERMINAL)
-#undef STATE_TERMINAL
-};
-
-static const task_state initial_state = TASK_OPEN;
-
-static bool state_valid(task_state s) { return (unsigned)s < TASK_STATE_COUNT; }
-
-const char *task_state_name(task_state state) { return state_valid(state) ? state_names[state] : "(invalid state)"; }
+const char *task_state_name(task_state state) { return sl_lifecycle_state_name(&lifecycle, (int)state); }
 
 bool task_state_from_name(sl_cursor name, task_state *out)
 {
-    for (int s = 0; s < TASK_STATE_COUNT; s++) {
-        if (sl_cursor_eq_cstr(name, state_names[s])) {
-            *out = (task_state)s;
-            return true;
-        }
-    }
-    return false;
+    int s;
+    if (!sl_lifecycle_state_from_name(&lifecycle, name, &s)) return false;
+    *out = (task_state)s;
+    return true;
 }
 
-bool task_state_is_terminal(task_state state) { return state_valid(state) && state_terminal[state]; }
-
-/* ---- the transitions table ---- */
-
-enum transition_index {
-#define TRANSITION_INDEX(from, to, event, why) TRANSITION_##from##_##to,
-    SL_TASK_TRANSITIONS(TRANSITION_INDEX)
-#undef TRANSITION_INDEX
-        TRANSITION_COUNT
-};
-
-static const task_transition_info transitions[TRANSITION_COUNT] = {
-#define TRANSITION_ROW(from_, to_, event_, why_) \
-    [TRANSITION_##from_##_##to_] = { .from = from_, .to = to_, .event = event_, .why = why_ },
-    SL_TASK_TRANSITIONS(TRANSITION_ROW)
-#undef TRANSITION_ROW
-};
-
-static const uint8_t matrix[TASK_STATE_COUNT][TASK_STATE_COUNT] = {
-#define TRANSITION_CELL(from, to, event, why) [from][to] = TRANSITION_##from##_##to + 1,
-    SL_TASK_TRANSITIONS(TRANSITION_CELL)
-#undef TRANSITION_CELL
-};
+bool task_state_is_terminal(task_state state) { return sl_lifecycle_is_terminal(&lifecycle, (int)state); }
 
 bool task_transition_allowed(task_state from, task_state to, const char **event)
 {
-    if (!state_valid(from) || !state_valid(to)) return false;
-    uint8_t cell = matrix[from][to];
-    if (cell == 0) return false;
-    if (event != NULL) *event = transitions[cell - 1].event;
-    return true;
+    return sl_lifecycle_allowed(&lifecycle, (int)from, (int)to, event);
 }
 
 const task_transition_info *task_transitions(size_t *count)
 {
-    *count = TRANSITION_COUNT;
-    return transitions;
+    *count = lifecycle.row_count;
+    return lifecycle.rows;
 }
 
-sl_result task_states_mermaid(sl_buf *out)
-{
-    sl_buf text = { 0 };
-    sl_result result = SL_FAILURE;
-    GUARD_CLEANUP(sl_buf_appendf(&text, "stateDiagram-v2\n    [*] --> %s\n", state_names[initial_state]));
-    for (size_t i = 0; i < TRANSITION_COUNT; i++)
-        GUARD_CLEANUP(sl_buf_appendf(&text, "    %s --> %s : %s\n", state_names[transitions[i].from],
-                                     state_names[transitions[i].to], transitions[i].event));
-    for (int s = 0; s < TASK_STATE_COUNT; s++)
-        if (state_terminal[s]) GUARD_CLEANUP(sl_buf_appendf(&text, "    %s --> [*]\n", state_names[s]));
-    GUARD_CLEANUP(sl_buf_append_cursor(out, sl_cursor_from_buf(&text)));
-    result = SL_SUCCESS;
-cleanup:
-    sl_buf_clean_up(&text);
-    return result;
-}
+sl_result task_states_mermaid(sl_buf *out) { return sl_lifecycle_mermaid(&lifecycle, out); }
 
 /* ---- text ---- */
 
-/* Length of the UTF-8 sequence at s[0..len) (RFC 3629: no overlong forms, no
- * surrogates, nothing above U+10FFFF), or 0 if it is not one. */
-static size_t utf8_sequence(const uint8_t *s, size_t len)
-{
-    uint8_t c = s[0];
-    if (c < 0x80) return 1;
-    size_t extra;
-    uint32_t cp, min;
-    if (c >= 0xc2 && c <= 0xdf) {
-        extra = 1, cp = c & 0x1f, min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        extra = 2, cp = c & 0x0f, min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        extra = 3, cp = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len - 1 < extra) return 0;
-    for (size_t k = 1; k <= extra; k++) {
-        if ((s[k] & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (s[k] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return extra + 1;
-}
-
-static bool utf8_valid(const uint8_t *s, size_t len)
-{
-    for (size_t i = 0; i < len;) {
-        size_t n = utf8_sequence(s + i, len - i);
-        if (n == 0) return false;
-        i += n;
-    }
-    return true;
-}
+static bool utf8_valid(const uint8_t *s, size_t len) { return sl_utf8_valid(sl_cursor_from_bytes(s, len), NULL); }
 
 static bool is_control(uint8_t c) { return c < 0x20 || c == 0x7f; }
 
@@ -303,7 +211,7 @@ bool task_pattern_match(sl_cursor pattern, sl_cursor name)
                 break;
             case TOKEN_ONE:
                 if (reach[i] && i < n && name.ptr[i] != '/') {
-                    size_t len = utf8_sequence(name.ptr + i, n - i);
+                    size_t len = sl_utf8_decode(name.ptr + i, n - i, NULL);
                     if (len == 0) len = 1; /* not UTF-8: one byte */
                     next[i + len] = true;
                 }
@@ -600,7 +508,7 @@ static sl_result check_history(const task_manifest *m, sl_error code)
                "history[%zu].time: before opened_at or after 9999", i);
         ENSURE(task_transition_allowed(e->from, e->to, NULL), code, "history[%zu]: %s -> %s is not an allowed transition",
                i, task_state_name(e->from), task_state_name(e->to));
-        task_state expected_from = i == 0 ? initial_state : m->history[i - 1].to;
+        task_state expected_from = i == 0 ? (task_state)lifecycle.initial : m->history[i - 1].to;
         ENSURE(e->from == expected_from, code, "history[%zu]: starts from %s, expected %s", i,
                task_state_name(e->from), task_state_name(expected_from));
         snprintf(where, sizeof(where), "history[%zu].actor", i);
@@ -609,7 +517,7 @@ static sl_result check_history(const task_manifest *m, sl_error code)
         GUARD(check_text(e->detail, false, SL_TASK_MAX_STRING, code, where));
         if (e->from == TASK_OPEN && e->to == TASK_CLOSED) close = e;
     }
-    task_state last = m->history_count > 0 ? m->history[m->history_count - 1].to : initial_state;
+    task_state last = m->history_count > 0 ? m->history[m->history_count - 1].to : (task_state)lifecycle.initial;
     ENSURE(last == m->state, code, "state: %s, but the history ends in %s", task_state_name(m->state),
            task_state_name(last));
     if (close != NULL) {
@@ -634,7 +542,7 @@ static sl_result manifest_check(const task_manifest *m, sl_error code)
     ENSURE(time_valid(m->expires_at_ms) && m->expires_at_ms > m->opened_at_ms &&
                m->expires_at_ms - m->opened_at_ms <= SL_TASK_MAX_TTL_MS,
            code, "expires_at: must be after opened_at and at most 7 days later");
-    ENSURE(state_valid(m->state), code, "state: %d is not a state", (int)m->state);
+    ENSURE((unsigned)m->state < TASK_STATE_COUNT, code, "state: %d is not a state", (int)m->state);
     ENSURE(!m->closed || (time_valid(m->closed_at_ms) && m->closed_at_ms >= m->opened_at_ms), code,
            "closed_at: before opened_at");
     GUARD(check_limits(m, code));

@@ -86,6 +86,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "state/lifecycle.h"
 #include "util/buf.h"
 #include "util/error.h"
 
@@ -131,11 +132,8 @@ bool task_state_is_terminal(task_state state);
 /* Whether the table allows from -> to; if so *event (may be NULL) gets its audit event. */
 bool task_transition_allowed(task_state from, task_state to, const char **event);
 
-typedef struct task_transition_info {
-    task_state from, to;
-    const char *event;
-    const char *why;
-} task_transition_info;
+/* One row of the table (from and to are task_states); lifecycle.h. */
+typedef sl_lifecycle_row task_transition_info;
 
 /* The table in its written order (static data); *count gets the number of rows. */
 const task_transition_info *task_transitions(size_t *count);

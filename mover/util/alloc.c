@@ -3,6 +3,7 @@
  */
 #include "util/alloc.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,5 +45,19 @@ char *sl_strndup(const char *s, size_t n)
 }
 
 char *sl_strdup(const char *s) { return sl_strndup(s, strlen(s)); }
+
+char *sl_strdup_printf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return sl_strdup("");
+    char *s = sl_malloc((size_t)n + 1);
+    va_start(ap, fmt);
+    (void)vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
 
 void sl_free(void *ptr) { free(ptr); }

@@ -22,6 +22,8 @@ void *sl_calloc(size_t count, size_t size);
 void *sl_realloc(void *ptr, size_t size);
 char *sl_strdup(const char *s);
 char *sl_strndup(const char *s, size_t n);
+/* A formatted string of any length (vsnprintf sized; an encoding error gives ""). */
+char *sl_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sl_free(void *ptr);
 
 /* Checked size arithmetic: return false (and leave *out unchanged) on overflow. */

@@ -1,0 +1,141 @@
+/*
+ * test_protocol.c — the protocol tables of mover/state/protocol.h: they are consistent
+ * (every outcome a row's request can give leads somewhere, every row is reachable), the
+ * rules the design rests on hold as table facts (named cases below), and the renderings
+ * carry every row.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "state/protocol.h"
+#include "util/buf.h"
+
+static int next_of(protocol_row row, protocol_outcome outcome)
+{
+    const protocol_next_info *n = NULL;
+    if (!protocol_next(row, outcome, &n)) fail_msg("%s/%s is not in the table", protocol_row_name((int)row),
+                                                  protocol_outcome_name(outcome));
+    return n->next;
+}
+
+static void tables_are_consistent(void **state)
+{
+    (void)state;
+    if (sl_failed(protocol_check_tables())) fail_msg("%s", sl_error_detail());
+    size_t rows = 0, nexts = 0;
+    assert_non_null(protocol_rows(&rows));
+    assert_non_null(protocol_nexts(&nexts));
+    assert_int_equal(rows, PROTOCOL_ROW_COUNT);
+    assert_true(nexts > rows);
+    /* out of range */
+    const protocol_next_info *n = NULL;
+    assert_false(protocol_next(PROTOCOL_ROW_COUNT, OUT_OK, &n));
+    assert_false(protocol_next(ROW_CHECK, PROTOCOL_OUTCOME_COUNT, &n));
+    assert_null(protocol_row_get(PROTOCOL_ROW_COUNT));
+    assert_string_equal(protocol_row_name(END_DONE), "DONE");
+    assert_string_equal(protocol_row_name(-7), "(invalid row)");
+}
+
+/* An outcome that may have taken effect is never taken for a failure: every request
+ * that changes something is followed by a look (or a retry of an idempotent delete). */
+static void indefinite_changes_are_looked_at(void **state)
+{
+    (void)state;
+    assert_int_equal(next_of(ROW_PROMOTE_COPY, OUT_INDEFINITE), ROW_PROMOTE_LOOK);
+    assert_int_equal(next_of(ROW_QUARANTINE_COPY, OUT_INDEFINITE), ROW_QUARANTINE_LOOK);
+    assert_int_equal(next_of(ROW_PARK_COPY, OUT_INDEFINITE), ROW_PARK_LOOK);
+    assert_int_equal(next_of(ROW_PARK_MANIFEST, OUT_INDEFINITE), ROW_PARK_MANIFEST_LOOK);
+    assert_int_equal(next_of(ROW_STAGING_DELETE, OUT_INDEFINITE), RETRY);
+    assert_int_equal(next_of(ROW_SOURCE_DELETE, OUT_INDEFINITE), RETRY);
+    /* a look that finds this artifact's object in trusted means promoted */
+    assert_int_equal(next_of(ROW_PROMOTE_LOOK, OUT_OURS), ROW_PROMOTED_RECORD);
+    assert_int_equal(next_of(ROW_LOOK_TRUSTED, OUT_OURS), ROW_PROMOTED_RECORD);
+    assert_int_equal(next_of(ROW_SWEEP_TRUSTED, OUT_OURS), ROW_PROMOTED_RECORD);
+}
+
+/* A read that fails is retried, never judged; when the budget is spent the artifact is
+ * failed (kept), never blocked. */
+static void failed_reads_are_never_verdicts(void **state)
+{
+    (void)state;
+    assert_int_equal(next_of(ROW_CHECK, OUT_INDEFINITE), RETRY);
+    const protocol_next_info *n = NULL;
+    assert_true(protocol_next(ROW_CHECK, OUT_EXHAUSTED, &n));
+    assert_int_equal(n->verdict, ARTIFACT_FAILED);
+    assert_true(protocol_next(ROW_CHECK, OUT_REFUSED, &n));
+    assert_int_equal(n->verdict, ARTIFACT_FAILED);
+    size_t count;
+    const protocol_next_info *all = protocol_nexts(&count);
+    for (size_t i = 0; i < count; i++)
+        if (all[i].verdict == ARTIFACT_BLOCKED) assert_int_equal(all[i].row, ROW_GATE); /* only the gate blocks */
+}
+
+/* Final is final: a manifest that exists stands, whatever is found again in staging. */
+static void a_settled_artifact_is_only_cleaned_up(void **state)
+{
+    (void)state;
+    assert_int_equal(next_of(ROW_LOOK_MANIFEST, OUT_OURS), ROW_ADOPT_MANIFEST);
+    assert_int_equal(next_of(ROW_PARK_MANIFEST, OUT_CONFLICT), ROW_ADOPT_MANIFEST);
+    assert_int_equal(next_of(ROW_ADOPT_MANIFEST, OUT_OURS), ROW_LEFTOVER_RECORD);
+    assert_int_equal(next_of(ROW_LEFTOVER_RECORD, OUT_OK), ROW_LEFTOVER_DELETE);
+    assert_int_equal(next_of(ROW_LEFTOVER_RECORD, OUT_SKIPPED), ROW_LEFTOVER_DELETE);
+    assert_int_equal(next_of(ROW_LEFTOVER_DELETE, OUT_OK), END_DONE);
+    /* and from the leftover rows nothing leads back to the check or the gate */
+    size_t count;
+    const protocol_next_info *all = protocol_nexts(&count);
+    for (size_t i = 0; i < count; i++)
+        if (all[i].row == ROW_ADOPT_MANIFEST || all[i].row == ROW_LEFTOVER_RECORD || all[i].row == ROW_LEFTOVER_DELETE)
+            assert_true(all[i].next != ROW_CHECK && all[i].next != ROW_GATE && all[i].next != ROW_PROMOTE_COPY);
+}
+
+/* The trusted key is never overwritten: other bytes there fail the promotion. */
+static void other_bytes_in_trusted_are_never_overwritten(void **state)
+{
+    (void)state;
+    const protocol_next_info *n = NULL;
+    assert_true(protocol_next(ROW_PROMOTE_HEAD, OUT_CONFLICT, &n));
+    assert_int_equal(n->next, ROW_PARK_COPY);
+    assert_int_equal(n->verdict, ARTIFACT_FAILED);
+    assert_true(protocol_next(ROW_PROMOTE_LOOK, OUT_CONFLICT, &n));
+    assert_int_equal(n->verdict, ARTIFACT_FAILED);
+    assert_int_equal(next_of(ROW_PROMOTE_COPY, OUT_CONFLICT), ROW_PROMOTE_LOOK);
+}
+
+static void renderings_carry_every_row(void **state)
+{
+    (void)state;
+    sl_buf mermaid = { 0 }, promela = { 0 };
+    assert_true(sl_ok(protocol_mermaid(&mermaid)));
+    assert_true(sl_ok(protocol_promela(&promela)));
+    size_t count;
+    const protocol_row_info *rows = protocol_rows(&count);
+    for (size_t i = 0; i < count; i++) {
+        char want[96];
+        snprintf(want, sizeof(want), "    %s[\"%s<br/>", rows[i].name, rows[i].name);
+        assert_non_null(strstr(sl_buf_cstr(&mermaid), want));
+        snprintf(want, sizeof(want), "#define R_%s %zu\n", rows[i].name, i);
+        assert_non_null(strstr(sl_buf_cstr(&promela), want));
+    }
+    assert_non_null(strstr(sl_buf_cstr(&promela), "inline protocol_next(row, outcome, nxt, verdict)"));
+    sl_buf_clean_up(&mermaid);
+    sl_buf_clean_up(&promela);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(tables_are_consistent),
+        cmocka_unit_test(indefinite_changes_are_looked_at),
+        cmocka_unit_test(failed_reads_are_never_verdicts),
+        cmocka_unit_test(a_settled_artifact_is_only_cleaned_up),
+        cmocka_unit_test(other_bytes_in_trusted_are_never_overwritten),
+        cmocka_unit_test(renderings_carry_every_row),
+    };
+    return cmocka_run_group_tests_name("protocol", tests, NULL, NULL);
+}
