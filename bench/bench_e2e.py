@@ -418,8 +418,7 @@ class Harness:
         os.makedirs(rdir, exist_ok=True)
         cfg = {
             "s3": {"endpoint": self.endpoint, "region": self.region,
-                   "credentials": {"file": self.creds_file, "profile": "mover"},
-                   "copy_if_none_match": copy_if_none_match},
+                   "credentials": {"file": self.creds_file, "profile": "mover"}},
             "buckets": {"staging": self.staging, "quarantine": self.quarantine, "trusted": self.trusted,
                         "control_prefix": f"sluice-bench/{run}/"},
             "grants": {"credentials": {"file": self.creds_file, "profile": "grants"}},

@@ -1475,13 +1475,14 @@ static const struct field s3_fields[] = {
     { .name = "credentials", .kind = K_OBJECT, .offset = IN(s3, credentials), .sub = &credentials_schema },
     { .name = "ca_file", .kind = K_STRING, .offset = IN(s3, ca_file), .convert = convert_path },
     { .name = "verify_tls", .kind = K_BOOL, .offset = IN(s3, verify_tls), .def = 1 },
-    { .name = "copy_if_none_match", .kind = K_BOOL, .offset = IN(s3, copy_if_none_match), .def = 0 },
     { .name = "max_in_flight", .kind = K_UINT, .offset = IN(s3, max_in_flight), .def = 64, .min = 1, .max = 10000 },
     { .name = "connect_timeout", .kind = K_DURATION, .offset = IN(s3, connect_timeout_ms), .def = 5 * SECOND_MS,
       .min = 1 },
     { .name = "first_byte_timeout", .kind = K_DURATION, .offset = IN(s3, first_byte_timeout_ms),
       .def = 30 * SECOND_MS, .min = 1 },
-    { .name = "max_attempts", .kind = K_UINT, .offset = IN(s3, max_attempts), .def = 5, .min = 1, .max = 100 },
+    { .name = "max_attempts", .kind = K_UINT, .offset = IN(s3, max_attempts), .def = 100, .min = 1, .max = 1000 },
+    { .name = "retry_budget", .kind = K_DURATION, .offset = IN(s3, retry_budget_ms), .def = 30 * SECOND_MS,
+      .min = 1, .max = 3600 * SECOND_MS },
     { .name = "multipart_threshold", .kind = K_SIZE, .offset = IN(s3, multipart_threshold), .def = 5 * GIB, .min = 1,
       .max = 5 * GIB, .max_why = " (a single CopyObject stops at 5GiB)" },
     { .name = "multipart_part_size", .kind = K_SIZE, .offset = IN(s3, multipart_part_size), .def = 512 * MIB,
@@ -1616,8 +1617,10 @@ static const struct field worker_fields[] = {
       .min = 1 },
     { .name = "poll_jitter", .kind = K_DURATION, .offset = IN(worker, poll_jitter_ms) },
     { .name = "concurrency", .kind = K_UINT, .offset = IN(worker, concurrency), .def = 32, .min = 1, .max = 10000 },
+    { .name = "check_in_place", .kind = K_BOOL, .offset = IN(worker, check_in_place), .def = 1 },
 };
-static const struct schema worker_schema = { worker_fields, 3, finish_worker };
+static const struct schema worker_schema = { worker_fields, sizeof(worker_fields) / sizeof(worker_fields[0]),
+                                             finish_worker };
 
 static const struct field log_fields[] = {
     { .name = "level", .kind = K_ENUM, .offset = IN(log, level), .def = 1, .names = level_names, .set_enum = set_int },

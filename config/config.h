@@ -131,13 +131,11 @@ typedef struct sl_config {
         sl_config_credentials credentials;
         char *ca_file;     /* NULL: the system's */
         bool verify_tls;   /* default true */
-        bool copy_if_none_match; /* the server honours If-None-Match: * on CopyObject, so
-                                    promotion needs no HEAD of the trusted key (default
-                                    false: radosgw 16 ignores the header) */
         uint32_t max_in_flight;       /* default 64 (1..10000) */
         uint64_t connect_timeout_ms;  /* default 5s */
         uint64_t first_byte_timeout_ms; /* default 30s */
-        uint32_t max_attempts;        /* default 5 (1..100) */
+        uint32_t max_attempts;        /* default 100 (1..1000) */
+        uint64_t retry_budget_ms;     /* default 30s (1ms..1h): no retry starts later */
         uint64_t multipart_threshold; /* default 5GiB (1B..5GiB: one CopyObject stops at 5GiB) */
         uint64_t multipart_part_size; /* default 512MiB (5MiB..5GiB) */
     } s3;
@@ -201,6 +199,8 @@ typedef struct sl_config {
         uint64_t poll_interval_ms; /* default 2s */
         uint64_t poll_jitter_ms;   /* default 10% of the interval; at most the interval */
         uint32_t concurrency;      /* artifacts in flight, default 32 (1..10000) */
+        bool check_in_place;       /* on versioned staging, check and promote straight from the
+                                      staging version (default true); false: quarantine first */
     } worker;
 
     struct {

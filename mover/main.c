@@ -98,6 +98,7 @@ struct daemon {
     char *ship_bucket, *ship_prefix, *ship_name, *audit_path;
     audit_chain_point shipped; /* where the shipped log ended at start */
     audit_shipper *shipper;
+    bool failed; /* stopped because the pipeline cannot run */
 };
 
 static void print_config_errors(const char *file, const sl_config_errors *errors)
@@ -182,6 +183,17 @@ static bool attach_checks(sl_config *config, const char *file)
         sl_log(SL_LOG_ERROR, "rules_invalid", "file", file, "error", errors.items[i], NULL);
     checks_errors_clean_up(&errors);
     return ok;
+}
+
+/* The pipeline cannot run (the server probe found it unsafe): stop, and exit 1. */
+static void on_fatal(void *user, const char *why)
+{
+    struct daemon *d = user;
+    fprintf(stderr, "sluice-mover: %s\n", why);
+    d->failed = true;
+    if (d->stopping) return;
+    d->stopping = true;
+    pipeline_stop(d->pipeline, 0, on_stopped, d);
 }
 
 static void on_reload_signal(uv_signal_t *s, int signum)
@@ -315,6 +327,7 @@ static int run(const char *config_path)
     http.ca_file = config->s3.ca_file;
     s3_retry_policy retry = s3_retry_policy_default();
     retry.max_attempts = config->s3.max_attempts;
+    retry.budget_ms = config->s3.retry_budget_ms;
     s3_client_config cc = {
         .endpoint = config->s3.endpoint,
         .region = config->s3.region,
@@ -367,8 +380,8 @@ static int run(const char *config_path)
         d.tasks = NULL;
         if (tasks_needed) goto out; /* routes that require tasks cannot admit anything */
     }
-    pipeline_options po = { .client = d.client, .audit = d.audit, .magic = d.magic,
-                            .copy_if_none_match = config->s3.copy_if_none_match, .tasks = d.tasks };
+    pipeline_options po = { .client = d.client, .audit = d.audit, .magic = d.magic, .signer = d.signer,
+                            .tasks = d.tasks, .fatal = on_fatal, .fatal_user = &d };
     sl_config *given = config;
     config = NULL; /* the pipeline owns it now, also on error */
     if (sl_failed(pipeline_new(&loop, given, &po, &d.pipeline))) {
@@ -401,7 +414,7 @@ static int run(const char *config_path)
     sl_log(SL_LOG_INFO, "started", "version", SLUICE_VERSION, "config", d.config_path, NULL);
 
     uv_run(&loop, UV_RUN_DEFAULT);
-    status = EXIT_OK;
+    status = d.failed ? EXIT_FAIL : EXIT_OK;
 
 out:
     /* on the error paths: release what was made, in reverse order; a signal that is

@@ -151,8 +151,8 @@ static const struct broken_case broken_cases[] = {
       "{'s3': {'endpoint': 'http://127.0.0.1:7480', 'regoin': 'eu-west-1'}, " BUCKETS_OK ", " ROUTES_OK ", " AUDIT_OK
       "}",
       INVALID,
-      { "s3.regoin: unknown key (known keys: endpoint, region, addressing, credentials, ca_file, verify_tls, copy_if_none_match, "
-        "max_in_flight, connect_timeout, first_byte_timeout, max_attempts, multipart_threshold, "
+      { "s3.regoin: unknown key (known keys: endpoint, region, addressing, credentials, ca_file, verify_tls, "
+        "max_in_flight, connect_timeout, first_byte_timeout, max_attempts, retry_budget, multipart_threshold, "
         "multipart_part_size)" } },
     { "a key with odd characters is quoted in the path",
       "{" MINIMAL ", 'log': {'lev el\\n': 1}}",
@@ -197,7 +197,7 @@ static const struct broken_case broken_cases[] = {
       "'max_attempts': '5'}, " BUCKETS_OK ", 'routes': {}, " AUDIT_OK ", 'worker': {'concurrency': 2.5}}",
       INVALID,
       { "s3.region: expected a string, got null", "s3.verify_tls: expected true or false, got \"yes\"",
-        "s3.max_attempts: expected an integer from 1 to 100, got \"5\"", "routes: expected an array of routes, got {}",
+        "s3.max_attempts: expected an integer from 1 to 1000, got \"5\"", "routes: expected an array of routes, got {}",
         "worker.concurrency: expected an integer from 1 to 10000, got 2.5" } },
     { "a list that is a string, an element that is a number",
       WITH_CHECKS("'allow_types': 'text/plain', 'deny_types': [3]"),
@@ -799,7 +799,8 @@ static void defaults_are_applied(void **state)
     assert_int_equal(c->s3.max_in_flight, 64);
     assert_int_equal(c->s3.connect_timeout_ms, 5000);
     assert_int_equal(c->s3.first_byte_timeout_ms, 30000);
-    assert_int_equal(c->s3.max_attempts, 5);
+    assert_int_equal(c->s3.max_attempts, 100);
+    assert_int_equal(c->s3.retry_budget_ms, 30000);
     assert_int_equal(c->s3.multipart_threshold, 5ull << 30);
     assert_int_equal(c->s3.multipart_part_size, 512ull << 20);
     assert_string_equal(c->buckets.control, "qu-bucket");

@@ -1,25 +1,23 @@
 /*
- * pipeline.h — the mover's engine: watch, quarantine, check, gate, promote, expire.
+ * pipeline.h — the mover's engine: it runs the artifact protocol of state/protocol.h
+ * (docs/protocol.md) over every upload in staging.
  *
- * How the parts fit (DESIGN "Pipeline"): each route's staging prefix is polled with
- * ListObjectsV2 (interval + jitter); new keys join a bounded queue; at most
- * `worker.concurrency` artifacts are in flight. An artifact walks
- *
- *   quarantine: conditional copy staging → q/<route>/<task>/<id>/<name>, delete staging
- *   check:      key rules; one streaming GET feeding the content checks (checks.h)
- *   gate:       auto → approved when every check passed, else blocked; other review
- *               modes → in_review (decided through the API, a later issue)
- *   promote:    HEAD the trusted key (radosgw ignores If-None-Match on CopyObject, so
- *               this is how "never overwrite other bytes" is kept; skipped when the
- *               server honours the condition), conditional copy quarantine → trusted
- *               with the sluice-* metadata, delete the quarantine copy
- *
- * and every transition goes through the one transitions table (state/artifact.h) and
- * into the audit log. Artifacts that end outside trusted get a manifest in the control
- * prefix. The place of the bytes is the state: a sweep of the quarantine prefix (at
- * start and then periodically) resumes any artifact found there that is not in flight
- * and has no manifest, and purges the quarantine copies of blocked, rejected and
- * expired artifacts after `retention.quarantine`.
+ * How the parts fit (DESIGN "Pipeline"; the files are listed in pipeline_impl.h): at
+ * start the server is probed for what it honours (versioned staging, conditional
+ * deletes and copies) and the daemon refuses to run where the safe path is missing.
+ * Each route's staging prefix is then polled (ListObjectVersions on versioned staging,
+ * where every version is an upload of its own; ListObjectsV2 otherwise); listed uploads
+ * join a bounded queue; at most `worker.concurrency` artifacts are in flight, each
+ * walking the protocol's rows — on versioned staging checked and promoted in place (GET,
+ * copy and delete by version id), copied into quarantine only when it must wait for a
+ * review or ends outside trusted; otherwise quarantined first. Every state change goes
+ * through the one transitions table (state/artifact.h) into the audit log. The commit
+ * point of each outcome is an object in S3 (the trusted copy carrying the artifact's id,
+ * or its manifest created with If-None-Match); after a crash, a timeout or a restart the
+ * next step is decided by looking at S3, and the audit ledger (state/ledger.h) keeps an
+ * outcome from being recorded twice. A sweep of the quarantine prefix resumes
+ * interrupted artifacts, promotes what reviews approved, expires reviews past
+ * review_ttl, and purges blocked, rejected and expired copies after retention.
  *
  * Threading: everything on the loop thread. Ownership: the pipeline owns the configs it
  * is given (pipeline_new, pipeline_reload); the client, audit log and libmagic handle are
@@ -33,6 +31,7 @@
 
 #include <uv.h>
 
+#include "attest/attest.h"
 #include "audit/audit.h"
 #include "config/config.h"
 #include "pipeline/checks.h"
@@ -46,13 +45,18 @@ typedef struct pipeline_options {
     s3_client *client;       /* the mover's identity */
     audit_log *audit;
     checks_magic *magic;
-    /* The server honours If-None-Match: * on CopyObject (AWS does not document it,
-     * radosgw 16 ignores it): promote then skips its HEAD of the trusted key. */
-    bool copy_if_none_match;
     uint64_t sweep_interval_ms; /* quarantine sweep; 0 = min(retention / 4, 60 s), >= 1 s */
     /* Task admission (routes with require_task): objects of a closed, expired or unknown
      * task, or over its limits, are rejected. NULL: no route may require tasks. */
     task_registry *tasks;
+    /* The mover's signing identity: every promotion carries its attestation (attest.h);
+     * a promotion whose attestation cannot be made fails (closed). Required. */
+    const attest_signer *signer;
+    /* Called once when the pipeline cannot run at all (the start-up probe found the
+     * server unsafe, or the mover may not use its control prefix): `why` says why and
+     * how to fix it. The owner stops the daemon. */
+    void (*fatal)(void *user, const char *why);
+    void *fatal_user;
 } pipeline_options;
 
 typedef struct pipeline_stats {
@@ -63,7 +67,8 @@ typedef struct pipeline_stats {
     uint64_t in_review;
     uint64_t failed;
     uint64_t purged;
-    uint64_t dropped;      /* changed or vanished before quarantine: picked up again later */
+    uint64_t dropped;      /* changed or vanished before it was taken in: nothing to account for */
+    uint64_t left;         /* stopped where their bytes are, to be resumed from what S3 shows */
     uint64_t resumed;      /* found in quarantine with no manifest and restarted */
     uint64_t promoted_requests; /* S3 requests spent on promoted artifacts (for the budget) */
     unsigned in_flight;
@@ -75,7 +80,8 @@ typedef struct pipeline_stats {
 SL_MUST_CHECK sl_result pipeline_new(uv_loop_t *loop, sl_config *config, const pipeline_options *options,
                                      pipeline **out);
 
-/* Starts the quarantine sweep (which resumes interrupted artifacts) and the pollers. */
+/* Probes the server (asynchronously), then starts the quarantine sweep (which resumes
+ * interrupted artifacts) and the pollers; an unsafe server ends in options.fatal. */
 SL_MUST_CHECK sl_result pipeline_start(pipeline *p);
 
 /* Replaces the configuration (SIGHUP). Artifacts in flight finish under the config they
@@ -114,5 +120,24 @@ SL_MUST_CHECK sl_result pipeline_decide(pipeline *p, const char *id, const char 
 
 /* Looks at one artifact now, as the sweep would (after a decision, say). */
 void pipeline_kick(pipeline *p, const char *id);
+
+/* ---- an operator's retry ---- */
+
+typedef enum pipeline_retry_outcome {
+    PIPELINE_RETRY_DONE,         /* failed -> quarantined, recorded; the artifact is checked again now */
+    PIPELINE_RETRY_UNKNOWN,      /* no manifest of this id */
+    PIPELINE_RETRY_NOT_FAILED,   /* the artifact is not failed (only failed ones can be retried) */
+    PIPELINE_RETRY_STORE_FAILED, /* the manifest could not be read or written */
+    PIPELINE_RETRY_AUDIT_FAILED, /* stored, but the audit log failed: the daemon stops making changes */
+} pipeline_retry_outcome;
+
+typedef void pipeline_retry_fn(void *user, pipeline_retry_outcome outcome, const char *detail);
+
+/* Moves a failed artifact back to quarantined (its manifest with If-Match, the audit
+ * record with the operator as actor), and has it checked again at once. `done` (may be
+ * NULL) runs once, asynchronously, with the outcome. Errors (no callback): the pipeline
+ * is broken, a malformed id, no operator. */
+SL_MUST_CHECK sl_result pipeline_retry(pipeline *p, const char *id, const char *operator_name, const char *reason,
+                                       pipeline_retry_fn *done, void *user);
 
 #endif /* SLUICE_PIPELINE_PIPELINE_H */

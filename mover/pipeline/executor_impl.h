@@ -1,0 +1,47 @@
+/*
+ * executor_impl.h — what the executor (executor.c) shares with the row functions
+ * (rows_intake.c: looks, admission, quarantine; rows_check.c: check and gate;
+ * rows_settle.c: park, promote, leftovers, sweep). Private to mover/pipeline/.
+ *
+ * A row function starts the row's one request (or decides at once) and, when it has
+ * the answer, calls executor_advance with the outcome — exactly once, possibly
+ * synchronously. It never changes the artifact's state itself: the executor does that
+ * when the next row is entered.
+ */
+#ifndef SLUICE_PIPELINE_EXECUTOR_IMPL_H
+#define SLUICE_PIPELINE_EXECUTOR_IMPL_H
+
+#include "pipeline/pipeline_impl.h"
+
+/* The outcome class of an S3 answer (OK, ABSENT, CONFLICT, REFUSED, INDEFINITE). */
+protocol_outcome classify(const s3_result *r);
+/* Counts the request; true (and the artifact ended) when it was cancelled by a stop or
+ * the pipeline is broken. */
+bool abandoned(artifact *a, const s3_result *r);
+/* abandoned() or executor_advance(classify(r)). */
+void advance_s3(artifact *a, const s3_result *r);
+/* Builds the trusted and quarantine keys when the layout can hold them. */
+void build_keys(artifact *a);
+
+/* rows_intake.c */
+void row_look_manifest(artifact *a);
+void row_look_trusted(artifact *a);
+void row_admit(artifact *a);
+void row_quarantine_copy(artifact *a);
+void row_quarantine_look(artifact *a);
+void row_staging_delete(artifact *a);
+/* rows_check.c */
+void row_check(artifact *a);
+void row_gate(artifact *a);
+/* rows_settle.c */
+void row_ok(artifact *a);
+void row_park_manifest(artifact *a);
+void row_park_manifest_look(artifact *a);
+void row_promote_copy(artifact *a);
+void row_update_manifest(artifact *a);
+void row_source_delete(artifact *a);
+void row_leftover_record(artifact *a);
+void row_sweep_manifest(artifact *a);
+void row_purge_delete(artifact *a);
+
+#endif /* SLUICE_PIPELINE_EXECUTOR_IMPL_H */
