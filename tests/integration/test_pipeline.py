@@ -6,7 +6,6 @@ own route name, staging/trusted prefixes and control prefix, so runs never see e
 other's objects. Needs `eval "$(scripts/s3-server.sh env)"`.
 """
 
-import hashlib
 import json
 import os
 import random
@@ -18,239 +17,12 @@ import tempfile
 import time
 import unittest
 import uuid
-import zipfile
-import io
 
-import boto3
-from botocore.config import Config
-
-ENV = os.environ
-if not ENV.get("SLUICE_S3_ENDPOINT"):
-    sys.exit('SLUICE_S3_ENDPOINT is not set: run scripts/s3-server.sh start && eval "$(scripts/s3-server.sh env)"')
-
-MOVER = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/sluice-mover"
-REVIEW = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else "build/sluice-review"
-STAGING = ENV["SLUICE_BUCKET_STAGING"]
-QUARANTINE = ENV["SLUICE_BUCKET_QUARANTINE"]
-TRUSTED = ENV["SLUICE_BUCKET_TRUSTED"]
-
-s3 = boto3.client(
-    "s3",
-    endpoint_url=ENV["SLUICE_S3_ENDPOINT"],
-    region_name=ENV["SLUICE_S3_REGION"],
-    aws_access_key_id=ENV["SLUICE_MOVER_ACCESS_KEY"],
-    aws_secret_access_key=ENV["SLUICE_MOVER_SECRET_KEY"],
-    config=Config(max_pool_connections=32, retries={"max_attempts": 5}),
-)
-
-# A 1x1 PNG, an ELF binary from the system, a ZIP made here.
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
-)
+from mover_harness import (ENV, MOVER, REVIEW, PNG, QUARANTINE, STAGING, TRUSTED, Mover, MoverTest, elf_bytes,
+                           list_keys, put_many, s3, sha256, zip_bytes)
 
 
-def elf_bytes():
-    with open("/bin/true", "rb") as f:
-        return f.read()
-
-
-def zip_bytes():
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as z:
-        z.writestr("payload.txt", "x" * 100)
-    return out.getvalue()
-
-
-def sha256(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-def list_keys(bucket, prefix):
-    keys = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys += [o["Key"] for o in page.get("Contents", [])]
-    return keys
-
-
-def put_many(items, threads=16):
-    from concurrent.futures import ThreadPoolExecutor
-
-    def one(kv):
-        key, body, ctype = kv
-        s3.put_object(Bucket=STAGING, Key=key, Body=body, ContentType=ctype)
-
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(one, items))
-
-
-def signing_key(folder):
-    """The daemon's signing key (attest.signing_key, docs/attestation.md), made once per folder."""
-    prefix = os.path.join(folder, "attest")
-    if not os.path.exists(prefix + ".key"):
-        subprocess.run([MOVER, "keygen", "-o", prefix], check=True, capture_output=True)
-    return prefix + ".key"
-
-
-class Mover:
-    """A sluice-mover process on a config of its own."""
-
-    def __init__(self, tmp, run, retention="1h", poll="200ms", concurrency=32, extra_routes=(), log_format="text"):
-        self.tmp = tmp
-        self.run = run
-        self.route = "r" + run
-        self.prefix = f"pipeline-test/{run}/"
-        self.control = f"sluice-test/{run}/"
-        self.audit = os.path.join(tmp, "audit", "audit.jsonl")
-        self.log = open(os.path.join(tmp, "mover.log"), "ab")
-        cfg = {
-            "s3": {
-                "endpoint": ENV["SLUICE_S3_ENDPOINT"],
-                "region": ENV["SLUICE_S3_REGION"],
-                "credentials": {"file": ENV["SLUICE_S3_CREDENTIALS"], "profile": "mover"},
-            },
-            "buckets": {"staging": STAGING, "quarantine": QUARANTINE, "trusted": TRUSTED,
-                        "control_prefix": self.control},
-            "routes": [
-                {
-                    "name": self.route,
-                    "staging_prefix": self.prefix + "in/",
-                    "trusted_prefix": self.prefix + "out/",
-                    "review": "auto",
-                    "require_task": False,  # boto3 plays the interpreter with the mover's keys
-                    "checks": {
-                        "max_bytes": "64KiB",
-                        "allow_types": ["text/csv", "text/plain", "application/json", "image/png"],
-                        "deny_types": ["application/x-executable", "application/x-sharedlib"],
-                    },
-                }
-            ]
-            + list(extra_routes),
-            "retention": {"quarantine": retention},
-            "attest": {"signing_key": signing_key(tmp)},
-            "audit": {"file": self.audit},
-            "worker": {"poll_interval": poll, "concurrency": concurrency},
-            "log": {"level": "info", "format": log_format},
-        }
-        self.config = os.path.join(tmp, "sluice.json")
-        with open(self.config, "w") as f:
-            json.dump(cfg, f, indent=2)
-        self.proc = None
-
-    def staging_key(self, task, name):
-        return f"{self.prefix}in/{task}/{name}"
-
-    def trusted_key(self, task, name):
-        return f"{self.prefix}out/{task}/{name}"
-
-    def start(self):
-        """Starts the daemon and returns once it handles SIGTERM (as a supervisor would
-        wait for it): before that, the dynamic loader is still at work and a signal kills
-        the process by its default action, which says nothing about the daemon."""
-        self.proc = subprocess.Popen([MOVER, "run", "-c", self.config], stdout=self.log, stderr=self.log)
-        deadline = time.time() + 10
-        while time.time() < deadline and self.proc.poll() is None and not self.handles_sigterm():
-            time.sleep(0.001)
-
-    def handles_sigterm(self):
-        try:
-            with open(f"/proc/{self.proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("SigCgt:"):
-                        return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
-        except OSError:
-            pass
-        return False
-
-    def stop(self, sig=signal.SIGTERM, timeout=30):
-        if self.proc is None:
-            return None
-        self.proc.send_signal(sig)
-        rc = self.proc.wait(timeout=timeout)
-        self.proc = None
-        return rc
-
-    def kill(self):
-        return self.stop(signal.SIGKILL)
-
-    def log_text(self):
-        self.log.flush()
-        with open(os.path.join(self.tmp, "mover.log"), "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def manifests(self):
-        out = {}
-        for key in list_keys(QUARANTINE, self.control + "artifacts/"):
-            doc = json.loads(s3.get_object(Bucket=QUARANTINE, Key=key)["Body"].read())
-            out[doc["id"]] = doc
-        return out
-
-    def quarantine_keys(self):
-        return list_keys(QUARANTINE, f"q/{self.route}/")
-
-    def keep_log(self):
-        """Copies the whole daemon log (and the audit log) somewhere that outlives the test."""
-        keep = os.path.join(tempfile.gettempdir(), "sluice-test-logs", self.run)
-        os.makedirs(keep, exist_ok=True)
-        shutil.copy(os.path.join(self.tmp, "mover.log"), keep)
-        if os.path.exists(self.audit):
-            shutil.copy(self.audit, keep)
-        return keep
-
-    def wait_until(self, what, check, timeout=240, describe=None):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"sluice-mover exited with {self.proc.returncode} while waiting for {what}:\n"
-                                     + self.log_text()[-4000:] + f"\n(logs kept in {self.keep_log()})")
-            if check():
-                return
-            time.sleep(0.2)
-        now = f" (now: {describe()})" if describe else ""
-        raise AssertionError(f"timed out waiting for {what}{now}; mover log tail:\n" + self.log_text()[-3000:]
-                             + f"\n(logs kept in {self.keep_log()})")
-
-    def audit_verify(self):
-        r = subprocess.run([REVIEW, "audit", "verify", self.audit], capture_output=True, text=True)
-        return r.returncode, r.stdout + r.stderr
-
-    def cleanup(self):
-        if self.proc is not None:
-            self.kill()
-        for bucket, prefix in ((STAGING, self.prefix), (TRUSTED, self.prefix), (QUARANTINE, f"q/{self.route}/"),
-                               (QUARANTINE, self.control)):
-            keys = list_keys(bucket, prefix)
-            for i in range(0, len(keys), 1000):
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]]})
-        self.log.close()
-
-
-class PipelineTest(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="sluice-pipeline-")
-        self.mover = None
-
-    def tearDown(self):
-        if self.mover is not None:
-            self.mover.cleanup()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def new_mover(self, **kw):
-        self.mover = Mover(self.tmp, uuid.uuid4().hex[:10], **kw)
-        return self.mover
-
-    def assert_promoted(self, m, task, name, data):
-        key = m.trusted_key(task, name)
-        obj = s3.get_object(Bucket=TRUSTED, Key=key)
-        body = obj["Body"].read()
-        self.assertEqual(body, data, key)
-        meta = obj["Metadata"]
-        self.assertEqual(meta.get("sluice-sha256"), sha256(data), key)
-        self.assertEqual(meta.get("sluice-task"), task)
-        self.assertEqual(len(meta.get("sluice-artifact", "")), 32)
-        self.assertEqual(meta.get("sluice-decision"), "auto")
-        return meta["sluice-artifact"]
-
+class PipelineTest(MoverTest):
     def test_good_files_promoted_bad_files_blocked_and_accounted_for(self):
         m = self.new_mover()
         task = "task-" + uuid.uuid4().hex[:8]
@@ -266,8 +38,12 @@ class PipelineTest(unittest.TestCase):
             "sub/../escape.csv": (b"a,b\n1,2\n", "text/csv"),                # a ".." segment
         }
         items = [(m.staging_key(task, n), d, t) for n, (d, t) in {**good, **bad}.items()]
-        put_many(items)
         m.start()
+        # uploads that arrive after the route's first whole listing are new to this run:
+        # they take the hot path without looks (what a run finds already there is
+        # looked at first, since a run before it may have handled it)
+        m.wait_until("the first listing", lambda: "first_listing_done" in m.log_text())
+        put_many(items)
         m.wait_until("staging to empty", lambda: not list_keys(STAGING, m.prefix))
         m.wait_until("every artifact to settle",
                      lambda: len(list_keys(TRUSTED, m.prefix)) == len(good) and len(m.manifests()) == len(bad))
@@ -275,6 +51,17 @@ class PipelineTest(unittest.TestCase):
 
         for name, (data, _) in good.items():
             self.assert_promoted(m, task, name, data)
+        # every promoted object carries the mover's signed attestation: a consumer with
+        # its own credentials verifies it (docs/attestation.md)
+        consumer = {**{k: v for k, v in ENV.items() if not k.startswith("AWS_")},
+                    "AWS_ACCESS_KEY_ID": ENV["SLUICE_CONSUMER_ACCESS_KEY"],
+                    "AWS_SECRET_ACCESS_KEY": ENV["SLUICE_CONSUMER_SECRET_KEY"]}
+        r = subprocess.run([REVIEW, "verify", "--all", "--json", "-c", m.config, f"s3://{TRUSTED}/{m.prefix}"],
+                           capture_output=True, text=True, env=consumer)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        verdicts = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+        self.assertEqual(sorted(v["reason"] for v in verdicts if "object" in v),
+                         ["verified"] * len(good), verdicts)
         manifests = m.manifests()
         by_name = {doc["name"]: doc for doc in manifests.values()}
         self.assertEqual(set(by_name), set(bad))
@@ -288,12 +75,14 @@ class PipelineTest(unittest.TestCase):
         self.assertIn("key", reasons["sub/../escape.csv"])
         # the blocked bytes wait in quarantine for retention; nothing else is left there
         self.assertEqual(len(m.quarantine_keys()), len(bad))
-        # the S3 budget of the hot path, from the client's own request counter: copy to
-        # quarantine, delete staging, GET, HEAD trusted (radosgw ignores If-None-Match on
-        # CopyObject, see docs), copy to trusted, delete quarantine
+        # the S3 budget of the hot path, from the client's own request counter: on
+        # versioned staging each upload is checked and promoted in place — GET by version,
+        # HEAD trusted (radosgw ignores If-None-Match on CopyObject, so the probe keeps
+        # the HEAD), copy by version to trusted, delete the version: 4, not 6
         stopped = [l for l in m.log_text().splitlines() if " stopped " in l][-1]
         self.assertIn(f"promoted={len(good)} ", stopped)
-        self.assertIn(f"promoted_requests={6 * len(good)}", stopped)
+        self.assertIn(f"promoted_requests={4 * len(good)}", stopped)
+        self.assertIn("mode=in_place", m.log_text())
         rc, out = m.audit_verify()
         self.assertEqual(rc, 0, out)
         # five transitions per promoted artifact, and each blocked one is recorded
@@ -411,6 +200,100 @@ class PipelineTest(unittest.TestCase):
         self.assertIn("failed", [e["event"] for e in events])
         rc, out = m.audit_verify()
         self.assertEqual(rc, 0, out)
+
+    def test_key_the_layout_cannot_hold_is_rejected_once(self):
+        # Finding: a staging key whose quarantine key would pass S3's 1,024 bytes failed
+        # again at every poll, with no manifest, finding or audit record. Now: rejected
+        # once, with a key finding and a manifest, and the staging version deleted.
+        m = self.new_mover(poll="100ms")
+        task = "long"
+        prefix_len = len(m.staging_key(task, ""))
+        name = "n" * (1024 - prefix_len - 4) + ".csv"   # the staging key fits S3's limit ...
+        key = m.staging_key(task, name)
+        self.assertLessEqual(len(key.encode()), 1024)
+        self.assertGreater(len(f"q/{m.route}/{task}/{'0' * 32}/{name}".encode()), 1024)  # ... its quarantine key not
+        s3.put_object(Bucket=STAGING, Key=key, Body=b"a,b\n1,2\n", ContentType="text/csv")
+        m.start()
+        m.wait_until("the rejection", lambda: len(m.manifests()) == 1)
+        time.sleep(2)  # twenty more polls: nothing more may happen to it
+        self.assertEqual(m.stop(), 0)
+        doc = list(m.manifests().values())[0]
+        self.assertEqual(doc["state"], "rejected")
+        self.assertEqual(doc["staging_key"], key)
+        self.assertTrue(any(f["check"] == "key" and f["verdict"] == "fail" and "1024" in f["detail"].replace(",", "")
+                            for f in doc["findings"]), doc["findings"])
+        self.assertNotIn("quarantine_key", doc)  # nothing of it is kept
+        self.assertEqual(list_keys(STAGING, m.prefix), [])
+        self.assertEqual(s3.list_object_versions(Bucket=STAGING, Prefix=m.prefix).get("Versions", []), [])
+        lines = [json.loads(l) for l in open(m.audit)]
+        rejects = [l for l in lines if l.get("to") == "rejected"]
+        self.assertEqual(len(rejects), 1, rejects)
+        self.assertLess(m.log_text().count(doc["id"]), 10)  # no log line per poll
+        rc, out = m.audit_verify()
+        self.assertEqual(rc, 0, out)
+
+    def test_unversioned_staging_on_a_server_without_conditional_deletes_is_refused(self):
+        # radosgw 16 ignores If-Match on DeleteObject: on an unversioned staging bucket an
+        # upload that replaced a key after its quarantine copy would be deleted unseen.
+        # The start-up probe finds that out and the daemon refuses to run, naming the fix.
+        bucket = "sluice-unversioned-" + uuid.uuid4().hex[:8]
+        s3.create_bucket(Bucket=bucket)
+        try:
+            m = self.new_mover()
+            cfg = json.load(open(m.config))
+            cfg["buckets"]["staging"] = bucket
+            with open(m.config, "w") as f:
+                json.dump(cfg, f)
+            m.start()
+            rc = m.proc.wait(timeout=60)
+            m.proc = None
+            log = m.log_text()
+            self.assertEqual(rc, 1, log[-2000:])
+            self.assertIn("conditional_delete=ignored", log)
+            self.assertIn("is not versioned and the server ignores If-Match on DeleteObject", log)
+            self.assertIn(f"put-bucket-versioning --bucket {bucket}", log)
+            # the probe's scratch keys are gone again
+            self.assertEqual(list_keys(QUARANTINE, m.control + "probe/"), [])
+        finally:
+            s3.delete_bucket(Bucket=bucket)
+
+    def test_overwrite_race_on_one_key_promotes_exactly_one_upload(self):
+        # 200 writes on one key while the mover works: every write is a version of its
+        # own and an artifact of its own; trusted holds exactly one upload's bytes, no
+        # executable is ever promoted, and every other upload is accounted for.
+        m = self.new_mover(concurrency=16)
+        task, name = "race", "same.csv"
+        key = m.staging_key(task, name)
+        uploads = []
+        for i in range(200):
+            data = elf_bytes()[:2048] if i % 10 == 3 else f"id,value\n{i},{i * 7}\n".encode()
+            uploads.append(data)
+        m.start()
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda d: s3.put_object(Bucket=STAGING, Key=key, Body=d, ContentType="text/csv"), uploads))
+        def counts():
+            return (f"{len(list_keys(TRUSTED, m.prefix))} trusted, {len(m.manifests())} manifests, "
+                    f"{len(s3.list_object_versions(Bucket=STAGING, Prefix=m.prefix).get('Versions', []))} versions left")
+        m.wait_until("every upload to be accounted for",
+                     lambda: len(list_keys(TRUSTED, m.prefix)) + len(m.manifests()) >= 200
+                     and not s3.list_object_versions(Bucket=STAGING, Prefix=m.prefix).get("Versions"),
+                     timeout=300, describe=counts)
+        self.assertEqual(m.stop(), 0)
+        self.assertEqual(list_keys(TRUSTED, m.prefix), [m.trusted_key(task, name)])
+        got = s3.get_object(Bucket=TRUSTED, Key=m.trusted_key(task, name))
+        body = got["Body"].read()
+        self.assertIn(body, uploads)
+        self.assertFalse(body.startswith(b"\x7fELF"))
+        self.assertEqual(got["Metadata"]["sluice-sha256"], sha256(body))
+        states = [d["state"] for d in m.manifests().values()]
+        self.assertEqual(len(states), 199)
+        self.assertEqual(states.count("blocked"), 20)   # the executables
+        self.assertEqual(states.count("failed"), 179)   # the trusted key holds another upload: never overwritten
+        rc, out = m.audit_verify()
+        self.assertEqual(rc, 0, out)
+        lines = [json.loads(l) for l in open(m.audit)]
+        self.assertEqual(len({l["artifact"] for l in lines if l.get("to") == "promoted"}), 1)
 
     def test_sigterm_during_start_up_stops_cleanly(self):
         # A stop that arrives while the daemon is still starting (libmagic, audit log)
