@@ -1578,9 +1578,11 @@ static const struct field review_fields[] = {
       .flags = F_UNIQUE, .convert = convert_user },
     { .name = "orchestrators", .kind = K_STRINGS, .offset = IN(review, orchestrators),
       .count_offset = IN(review, orchestrator_count), .flags = F_UNIQUE, .convert = convert_user },
+    { .name = "operators", .kind = K_STRINGS, .offset = IN(review, operators),
+      .count_offset = IN(review, operator_count), .flags = F_UNIQUE, .convert = convert_user },
     { .name = "hook", .kind = K_OBJECT, .offset = 0, .sub = &hook_schema },
 };
-static const struct schema review_schema = { review_fields, 3, finish_review };
+static const struct schema review_schema = { review_fields, sizeof(review_fields) / sizeof(review_fields[0]), finish_review };
 
 static const struct field retention_fields[] = {
     { .name = "quarantine", .kind = K_DURATION, .offset = IN(retention, quarantine_ms), .def = 7 * DAY_MS, .min = 1 },
@@ -1709,6 +1711,7 @@ void sl_config_free(sl_config *c)
     sl_free(c->routes);
     free_strings(c->review.reviewers, c->review.reviewer_count);
     free_strings(c->review.orchestrators, c->review.orchestrator_count);
+    free_strings(c->review.operators, c->review.operator_count);
     free_strings(c->review.hook_command, c->review.hook_argc);
     sl_free(c->api.socket);
     sl_free(c->api.metrics_listen);

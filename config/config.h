@@ -162,6 +162,8 @@ typedef struct sl_config {
         size_t reviewer_count;
         char **orchestrators;
         size_t orchestrator_count;
+        char **operators;            /* may retry failed artifacts (sluice-review retry) */
+        size_t operator_count;
         char **hook_command; /* argv, NULL-terminated; NULL when no hook. argv[0] is
                                 absolute when it contained a "/", else a name for PATH */
         size_t hook_argc;

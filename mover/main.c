@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/operator_endpoints.h"
 #include "api/artifact_endpoints.h"
 #include "api/health_endpoint.h"
 #include "api/task_endpoints.h"
@@ -220,6 +221,7 @@ static void on_reload_signal(uv_signal_t *s, int signum)
     sl_log_configure((sl_log_level)fresh->log.level, fresh->log.json);
     api_server_set_roles(d->api, (const char *const *)fresh->review.reviewers, fresh->review.reviewer_count,
                          (const char *const *)fresh->review.orchestrators, fresh->review.orchestrator_count);
+    api_server_set_operators(d->api, (const char *const *)fresh->review.operators, fresh->review.operator_count);
     if (d->tasks && sl_failed(task_registry_reload(d->tasks, fresh)))
         sl_log(SL_LOG_ERROR, "tasks_reload_refused", "detail", sl_error_detail(), "action",
                "tasks keep the previous configuration's routes and TTLs", NULL);
@@ -395,6 +397,7 @@ static int run(const char *config_path)
     routes[route_count++] = health_endpoint_route();
     route_count += artifact_endpoints(&d.desk, routes + route_count, 16 - route_count);
     if (d.tasks) route_count += task_endpoints(d.tasks, routes + route_count, 16 - route_count);
+    route_count += operator_endpoints(d.pipeline, routes + route_count, 16 - route_count);
     api_options ao = {
         .socket_path = given->api.socket,
         .socket_mode = given->api.socket_mode,
@@ -402,6 +405,8 @@ static int run(const char *config_path)
         .reviewer_count = given->review.reviewer_count,
         .orchestrators = (const char *const *)given->review.orchestrators,
         .orchestrator_count = given->review.orchestrator_count,
+        .operators = (const char *const *)given->review.operators,
+        .operator_count = given->review.operator_count,
     };
     if (sl_failed(api_server_new(&loop, &ao, routes, route_count, &d.api))) {
         sl_log(SL_LOG_ERROR, "api_failed", "socket", given->api.socket, "detail", sl_error_detail(), NULL);

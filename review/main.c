@@ -10,6 +10,7 @@
 #include "artifact_cmd.h"
 #include "audit_cmd.h"
 #include "health_cmd.h"
+#include "retry_cmd.h"
 #include "task_cmd.h"
 #include "verify_cmd.h"
 #include "version.h"
@@ -30,6 +31,7 @@ static void usage(FILE *out)
             "                                           checked against their SHA-256\n"
             "  approve ID [--reason TEXT]               approve an artifact\n"
             "  reject ID --reason TEXT                  reject an artifact\n"
+            "  retry ID [--reason TEXT]                 check a failed artifact again (operators)\n"
             "  task open|close|list                     interpreter tasks and their grants\n"
             "  audit verify FILE                        check an audit log's hash chain\n"
             "  verify [--all] s3://BUCKET/KEY           check trusted objects' attestations (no\n"
@@ -83,6 +85,7 @@ int main(int argc, char **argv)
     if (strcmp(command, "health") == 0) return review_health_command(argc - optind, argv + optind);
     if (strcmp(command, "task") == 0) return review_task_command(argc - optind, argv + optind);
     if (strcmp(command, "verify") == 0) return review_verify_command(argc - optind, argv + optind);
+    if (strcmp(command, "retry") == 0) return review_retry_command(argc - optind, argv + optind);
     static const char *const artifact_commands[] = { "list", "show", "fetch", "approve", "reject" };
     for (size_t i = 0; i < sizeof(artifact_commands) / sizeof(artifact_commands[0]); i++)
         if (strcmp(command, artifact_commands[i]) == 0) return review_artifact_command(argc - optind, argv + optind);

@@ -108,8 +108,8 @@ struct api_server {
     char *socket_path;
     dev_t socket_dev;
     ino_t socket_ino;
-    char **reviewers, **orchestrators;
-    size_t reviewer_count, orchestrator_count;
+    char **reviewers, **orchestrators, **operators;
+    size_t reviewer_count, orchestrator_count, operator_count;
     router router;
     struct conn *conns;  /* every open conn, served or rejected */
     unsigned serving;    /* conns counted against max_connections */
@@ -437,14 +437,21 @@ static unsigned roles_of(const api_server *s, const char *user)
         if (strcmp(s->reviewers[i], user) == 0) roles |= API_ROLE_REVIEWER;
     for (size_t i = 0; i < s->orchestrator_count; i++)
         if (strcmp(s->orchestrators[i], user) == 0) roles |= API_ROLE_ORCHESTRATOR;
+    for (size_t i = 0; i < s->operator_count; i++)
+        if (strcmp(s->operators[i], user) == 0) roles |= API_ROLE_OPERATOR;
     return roles;
 }
 
 static void forbid(api_request *r, unsigned needed)
 {
     char text[512];
-    if ((needed & (API_ROLE_REVIEWER | API_ROLE_ORCHESTRATOR)) == 0) {
+    if ((needed & (API_ROLE_REVIEWER | API_ROLE_ORCHESTRATOR | API_ROLE_OPERATOR)) == 0) {
         snprintf(text, sizeof(text), "no role may call %s %s", r->info.method, r->path);
+    } else if (needed == API_ROLE_OPERATOR) {
+        snprintf(text, sizeof(text),
+                 "user '%s' is not an operator, the role %s %s needs; ask an administrator to add you to "
+                 "review.operators",
+                 r->user, r->info.method, r->path);
     } else {
         bool rev = needed & API_ROLE_REVIEWER, orch = needed & API_ROLE_ORCHESTRATOR;
         snprintf(text, sizeof(text),
@@ -982,6 +989,13 @@ static char **copy_names(const char *const *names, size_t count)
     return copy;
 }
 
+void api_server_set_operators(api_server *server, const char *const *operators, size_t operator_count)
+{
+    free_names(server->operators, server->operator_count);
+    server->operators = copy_names(operators, operator_count);
+    server->operator_count = operator_count;
+}
+
 void api_server_set_roles(api_server *server, const char *const *reviewers, size_t reviewer_count,
                           const char *const *orchestrators, size_t orchestrator_count)
 {
@@ -997,6 +1011,7 @@ static void server_free(api_server *s)
 {
     free_names(s->reviewers, s->reviewer_count);
     free_names(s->orchestrators, s->orchestrator_count);
+    free_names(s->operators, s->operator_count);
     router_clean_up(&s->router);
     sl_free(s->socket_path);
     sl_free(s);
@@ -1044,6 +1059,7 @@ sl_result api_server_new(uv_loop_t *loop, const api_options *options, const api_
     if (s->options.max_connections == 0) s->options.max_connections = DEFAULT_MAX_CONNECTIONS;
     api_server_set_roles(s, options->reviewers, options->reviewer_count, options->orchestrators,
                          options->orchestrator_count);
+    api_server_set_operators(s, options->operators, options->operator_count);
 
     int fd = -1;
     if (sl_failed(open_socket(s, &fd))) {

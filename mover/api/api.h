@@ -55,6 +55,7 @@ typedef struct api_request api_request;
 enum {
     API_ROLE_REVIEWER = 1u << 0,
     API_ROLE_ORCHESTRATOR = 1u << 1,
+    API_ROLE_OPERATOR = 1u << 2, /* review.operators: may retry failed artifacts */
     API_ROLE_ANY = 1u << 15, /* any connected local user (health) */
 };
 
@@ -66,6 +67,8 @@ typedef struct api_options {
     size_t reviewer_count;
     const char *const *orchestrators;
     size_t orchestrator_count;
+    const char *const *operators;
+    size_t operator_count;
     size_t max_body;            /* default 1 MiB; more is answered 413 */
     size_t max_header;          /* default 16 KiB: request line + header names and values;
                                    more is answered 431 (http-parser itself stops at 80 KiB) */
@@ -135,6 +138,9 @@ bool api_request_client_gone(const api_request *request);
 
 /* Replaces the role lists (SIGHUP); copied. Applies to the next request of every
  * connection, open ones included (user names are resolved per connection). */
+/* Replaces the operators (review.operators; SIGHUP), as api_server_set_roles does. */
+void api_server_set_operators(api_server *server, const char *const *operators, size_t operator_count);
+
 void api_server_set_roles(api_server *server, const char *const *reviewers, size_t reviewer_count,
                           const char *const *orchestrators, size_t orchestrator_count);
 

@@ -43,6 +43,8 @@
     X(API_ERR_OWN_TASK, "own_task", 403, "the caller opened the artifact's task (separation of duties)")           \
     X(API_ERR_ALREADY_DECIDED, "already_decided", 409, "the caller already decided on this artifact")              \
     X(API_ERR_INVALID_DECISION, "invalid_decision", 409, "the decision cannot be recorded")                        \
+    /* operators */                                                                                                \
+    X(API_ERR_NOT_FAILED, "not_failed", 409, "only a failed artifact can be retried")                              \
     /* tasks */                                                                                                    \
     X(API_ERR_UNKNOWN_ROUTE, "unknown_route", 400, "no route has this name")                                       \
     X(API_ERR_INVALID_TTL, "invalid_ttl", 400, "ttl must be a duration such as \"30m\" within grants.max_ttl")      \

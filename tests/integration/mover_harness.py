@@ -98,7 +98,7 @@ class Mover:
     """A sluice-mover process on a config of its own."""
 
     def __init__(self, tmp, run, retention="1h", poll="200ms", concurrency=32, extra_routes=(), log_format="text",
-                 endpoint=None, s3_settings=None, worker_settings=None):
+                 endpoint=None, s3_settings=None, worker_settings=None, review=None):
         self.tmp = tmp
         self.run = run
         self.route = "r" + run
@@ -137,6 +137,7 @@ class Mover:
             "api": {"socket": os.path.join(tmp, "api.sock")},
             "worker": {"poll_interval": poll, "concurrency": concurrency, **(worker_settings or {})},
             "log": {"level": "info", "format": log_format},
+            **({"review": review} if review else {}),
         }
         self.config = os.path.join(tmp, "sluice.json")
         with open(self.config, "w") as f:

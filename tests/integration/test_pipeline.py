@@ -181,7 +181,7 @@ class PipelineTest(MoverTest):
         self.assertEqual(rc, 0, out)
 
     def test_trusted_key_with_other_bytes_is_never_overwritten(self):
-        m = self.new_mover(log_format="json")
+        m = self.new_mover(log_format="json", review={"operators": ["root"]})
         task = "clash"
         other = b"other,bytes\n1,2\n"
         s3.put_object(Bucket=TRUSTED, Key=m.trusted_key(task, "same.csv"), Body=other)
@@ -198,6 +198,35 @@ class PipelineTest(MoverTest):
         # log lines are JSON objects with the event and its fields
         events = [json.loads(line) for line in m.log_text().splitlines() if line.startswith("{")]
         self.assertIn("failed", [e["event"] for e in events])
+        # an operator who has cleared the trusted key sends the artifact back: it is
+        # checked again and promoted; nobody else may, and only a failed one can be
+        cfg = json.load(open(m.config))
+        cfg["api"]["socket_mode"] = "0666"  # other local users reach it; the roles decide
+        with open(m.config, "w") as f:
+            json.dump(cfg, f)
+        os.chmod(m.tmp, 0o711)
+        socket = cfg["api"]["socket"]
+        m.start()
+        s3.delete_object(Bucket=TRUSTED, Key=m.trusted_key(task, "same.csv"))
+        artifact = doc["id"]
+        r = subprocess.run(["runuser", "-u", "nobody", "--", REVIEW, "retry", artifact, "--socket", socket],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("403 forbidden", r.stderr)
+        self.assertIn("review.operators", r.stderr)
+        r = subprocess.run([REVIEW, "retry", artifact, "--reason", "cleared the trusted key", "--socket", socket],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        m.wait_until("the promotion", lambda: list(m.manifests().values())[0]["state"] == "promoted")
+        self.assertEqual(s3.get_object(Bucket=TRUSTED, Key=m.trusted_key(task, "same.csv"))["Body"].read(),
+                         b"a,b\n1,2\n3,4\n")
+        r = subprocess.run([REVIEW, "retry", artifact, "--socket", socket], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("409 not_failed", r.stderr)
+        self.assertEqual(m.stop(), 0)
+        lines = [json.loads(l) for l in open(m.audit)]
+        retries = [l for l in lines if l["event"] == "retry"]
+        self.assertEqual([(l["actor"], l["from"], l["to"]) for l in retries], [("root", "failed", "quarantined")])
         rc, out = m.audit_verify()
         self.assertEqual(rc, 0, out)
 

@@ -1,0 +1,81 @@
+/*
+ * operator_endpoints.c — the operators' endpoints (see operator_endpoints.h).
+ */
+#include "api/operator_endpoints.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "state/artifact.h"
+#include "util/alloc.h"
+
+#define RETRY_REASON_MAX 1024 /* bytes of an operator's reason */
+
+struct retry_answer {
+    api_request *req;
+    char id[SL_ARTIFACT_ID_LEN + 1];
+};
+
+static api_error retry_error(pipeline_retry_outcome outcome)
+{
+    switch (outcome) {
+    case PIPELINE_RETRY_UNKNOWN: return API_ERR_UNKNOWN_ARTIFACT;
+    case PIPELINE_RETRY_NOT_FAILED: return API_ERR_NOT_FAILED;
+    case PIPELINE_RETRY_AUDIT_FAILED: return API_ERR_AUDIT_FAILED;
+    case PIPELINE_RETRY_STORE_FAILED:
+    case PIPELINE_RETRY_DONE: break;
+    }
+    return API_ERR_STORE_FAILED;
+}
+
+static void retried(void *user, pipeline_retry_outcome outcome, const char *detail)
+{
+    struct retry_answer *a = user;
+    if (outcome == PIPELINE_RETRY_DONE)
+        api_respond(a->req, 200, json_pack("{s:s,s:s,s:s}", "id", a->id, "state", "quarantined", "detail", detail));
+    else
+        api_respond_error(a->req, retry_error(outcome), detail);
+    sl_free(a);
+}
+
+static void retry(void *user, api_request *req, const api_request_info *info)
+{
+    json_t *reason = NULL;
+    if (info->json != NULL) {
+        const char *key;
+        json_t *value;
+        json_object_foreach(info->json, key, value) {
+            if (strcmp(key, "reason") != 0) {
+                api_respond_errorf(req, API_ERR_BAD_REQUEST, "unknown field \"%.64s\" (known: reason)", key);
+                return;
+            }
+        }
+        reason = json_object_get(info->json, "reason");
+    }
+    if (reason != NULL && (!json_is_string(reason) || json_string_length(reason) > RETRY_REASON_MAX)) {
+        api_respond_errorf(req, API_ERR_BAD_REQUEST, "\"reason\" must be a string of at most %d bytes",
+                           RETRY_REASON_MAX);
+        return;
+    }
+    if (sl_failed(artifact_id_check(sl_cursor_from_cstr(info->params[0])))) {
+        api_respond_error(req, API_ERR_BAD_ID, NULL);
+        return;
+    }
+    struct retry_answer *a = sl_calloc(1, sizeof(*a));
+    a->req = req;
+    snprintf(a->id, sizeof(a->id), "%s", info->params[0]);
+    if (sl_failed(pipeline_retry(user, a->id, info->user, reason ? json_string_value(reason) : NULL, retried, a))) {
+        api_respond_error(req, API_ERR_REFUSED, sl_error_detail());
+        sl_free(a);
+    }
+}
+
+size_t operator_endpoints(pipeline *p, api_route *out, size_t max)
+{
+    const api_route routes[OPERATOR_ENDPOINT_COUNT] = {
+        { "POST", "/v1/artifacts/{id}/retry", API_ROLE_OPERATOR, true, retry, p },
+    };
+    size_t n = max < OPERATOR_ENDPOINT_COUNT ? max : OPERATOR_ENDPOINT_COUNT;
+    for (size_t i = 0; i < n; i++) out[i] = routes[i];
+    return OPERATOR_ENDPOINT_COUNT;
+}
