@@ -234,6 +234,28 @@ static row_fn *const row_functions[PROTOCOL_ROW_COUNT] = {
 
 void row_ok(artifact *a) { executor_advance(a, OUT_OK, NULL); }
 
+artifact_source source_of(const artifact *a)
+{
+    const sl_config *c = a->cfg->config;
+    if (a->source_quarantined)
+        return (artifact_source){ .bucket = sl_cursor_from_cstr(c->buckets.quarantine),
+                                  .key = sl_cursor_from_cstr(a->quarantine_key),
+                                  .etag = sl_cursor_from_cstr(a->quarantine_etag) };
+    return (artifact_source){ .bucket = sl_cursor_from_cstr(c->buckets.staging),
+                              .key = sl_cursor_from_cstr(a->staging_key),
+                              .etag = sl_cursor_from_cstr(a->staging_etag),
+                              .version_id = sl_cursor_from_cstr(a->staging_version) };
+}
+
+void take_manifest(artifact *a, artifact_manifest *m, const char *etag)
+{
+    manifest_store_release(a->loaded);
+    sl_free(a->manifest_etag);
+    a->loaded = m;
+    a->manifest_etag = sl_strdup(etag);
+    a->loaded_findings = m->finding_count;
+}
+
 /* ---- one promotion per trusted key at a time ---- */
 
 static void wake_later(artifact *a);

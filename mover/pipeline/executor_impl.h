@@ -23,6 +23,16 @@ void advance_s3(artifact *a, const s3_result *r);
 /* Builds the trusted and quarantine keys when the layout can hold them. */
 void build_keys(artifact *a);
 
+/* Where the artifact's bytes are read from: its staging version (in place) or its
+ * quarantine copy, with the ETag they must have. Cursors into the artifact. */
+typedef struct artifact_source {
+    sl_cursor bucket, key, etag, version_id;
+} artifact_source;
+artifact_source source_of(const artifact *a);
+
+/* The artifact takes the manifest (and its ETag) it was loaded with; ownership moves. */
+void take_manifest(artifact *a, artifact_manifest *m, const char *etag);
+
 /* rows_intake.c */
 void row_look_manifest(artifact *a);
 void row_look_trusted(artifact *a);

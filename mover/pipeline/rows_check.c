@@ -135,7 +135,6 @@ static void read_done(void *user, const s3_result *r, const s3_object_info *info
 void row_check(artifact *a)
 {
     pipeline *p = a->p;
-    const sl_config *c = a->cfg->config;
     if (a->row_attempts == 0 && !a->key_checked) {
         a->key_checked = true;
         if (sl_failed(checks_key(&a->route->checks, sl_cursor_from_cstr(a->staging_key),
@@ -152,20 +151,10 @@ void row_check(artifact *a)
     a->metadata_failed = false;
     a->check_aborted = false;
     a->read_cancelled = false;
-    s3_get_params params = { 0 };
-    sl_cursor bucket, key;
-    if (a->source_quarantined) {
-        bucket = sl_cursor_from_cstr(c->buckets.quarantine);
-        key = sl_cursor_from_cstr(a->quarantine_key);
-        params.if_match = sl_cursor_from_cstr(a->quarantine_etag);
-    } else {
-        bucket = sl_cursor_from_cstr(c->buckets.staging);
-        key = sl_cursor_from_cstr(a->staging_key);
-        params.version_id = sl_cursor_from_cstr(a->staging_version);
-        params.if_match = sl_cursor_from_cstr(a->staging_etag);
-    }
-    if (sl_failed(s3_get_object_stream(p->opt.client, bucket, key, &params, on_get_headers, on_get_chunk, read_done, a,
-                                       &a->get)))
+    artifact_source src = source_of(a);
+    s3_get_params params = { .if_match = src.etag, .version_id = src.version_id };
+    if (sl_failed(s3_get_object_stream(p->opt.client, src.bucket, src.key, &params, on_get_headers, on_get_chunk,
+                                       read_done, a, &a->get)))
         executor_advance(a, OUT_REFUSED, sl_error_detail());
 }
 

@@ -33,11 +33,7 @@ static void manifest_looked(void *user, const s3_result *r, artifact_manifest *m
         executor_advance(a, classify(r), r->detail);
         return;
     }
-    manifest_store_release(a->loaded);
-    sl_free(a->manifest_etag);
-    a->loaded = m;
-    a->manifest_etag = sl_strdup(etag);
-    a->loaded_findings = m->finding_count;
+    take_manifest(a, m, etag);
     executor_advance(a, OUT_OURS, "a manifest of this id exists");
 }
 

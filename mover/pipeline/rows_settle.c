@@ -62,11 +62,7 @@ static void park_looked(void *user, const s3_result *r, artifact_manifest *m, co
         return;
     }
     bool ours = m->state == (artifact_state)a->verdict && strcmp(m->sha256, a->sha256) == 0;
-    manifest_store_release(a->loaded);
-    sl_free(a->manifest_etag);
-    a->loaded = m;
-    a->manifest_etag = sl_strdup(etag);
-    a->loaded_findings = m->finding_count;
+    take_manifest(a, m, etag);
     executor_advance(a, ours ? OUT_OURS : OUT_CONFLICT, ours ? NULL : "another verdict was committed first");
 }
 
@@ -89,8 +85,7 @@ static void promote_copied(void *user, const s3_result *r, const s3_object_info 
     }
     /* A single-request copy keeps the source's ETag; a multipart copy has its own (and
      * s3_copy_object_sized compared the sizes). Anything else is not our bytes. */
-    const char *source = a->source_quarantined ? a->quarantine_etag : a->staging_etag;
-    sl_cursor got = s3_etag_unquoted(info->etag), want = s3_etag_unquoted(sl_cursor_from_cstr(source));
+    sl_cursor got = s3_etag_unquoted(info->etag), want = s3_etag_unquoted(source_of(a).etag);
     if (sl_cursor_find_byte(got, '-') < 0 && !sl_cursor_eq(got, want)) {
         char *why = sl_strdup_printf("the trusted copy has ETag %.*s, the checked bytes %.*s", (int)got.len,
                                      (const char *)got.ptr, (int)want.len, (const char *)want.ptr);
@@ -175,18 +170,10 @@ void row_promote_copy(artifact *a)
         .content_type = sl_cursor_from_cstr(media_type),
         .if_none_match_any = a->p->caps.copy_if_none_match,
     };
-    sl_cursor bucket, key;
-    if (a->source_quarantined) {
-        bucket = sl_cursor_from_cstr(c->buckets.quarantine);
-        key = sl_cursor_from_cstr(a->quarantine_key);
-        params.source_if_match = sl_cursor_from_cstr(a->quarantine_etag);
-    } else {
-        bucket = sl_cursor_from_cstr(c->buckets.staging);
-        key = sl_cursor_from_cstr(a->staging_key);
-        params.source_if_match = sl_cursor_from_cstr(a->staging_etag);
-        params.source_version_id = sl_cursor_from_cstr(a->staging_version);
-    }
-    sl_result started = s3_copy_object_sized(a->p->opt.client, bucket, key, a->size,
+    artifact_source src = source_of(a);
+    params.source_if_match = src.etag;
+    params.source_version_id = src.version_id;
+    sl_result started = s3_copy_object_sized(a->p->opt.client, src.bucket, src.key, a->size,
                                              sl_cursor_from_cstr(c->buckets.trusted),
                                              sl_cursor_from_cstr(a->trusted_key), &params, promote_copied, a);
     attest_headers_clean_up(&headers); /* the request holds copies */
@@ -307,11 +294,7 @@ static bool adopt(artifact *a, artifact_manifest *m, const char *etag)
         return false;
     }
     a->route = route;
-    manifest_store_release(a->loaded);
-    a->loaded = m;
-    sl_free(a->manifest_etag);
-    a->manifest_etag = sl_strdup(etag);
-    a->loaded_findings = m->finding_count;
+    take_manifest(a, m, etag);
     char **fields[] = { &a->task, &a->name, &a->quarantine_key, &a->quarantine_etag, &a->staging_key };
     const char *values[] = { m->task, m->name, m->quarantine_key, m->quarantine_etag, m->staging_key };
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
