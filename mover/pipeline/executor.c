@@ -253,7 +253,8 @@ void take_manifest(artifact *a, artifact_manifest *m, const char *etag)
     sl_free(a->manifest_etag);
     a->loaded = m;
     a->manifest_etag = sl_strdup(etag);
-    a->loaded_findings = m->finding_count;
+    /* the findings it holds are the manifest's: what this run finds from now on is added */
+    a->loaded_findings = a->findings.count;
 }
 
 /* ---- one promotion per trusted key at a time ---- */

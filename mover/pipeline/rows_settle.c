@@ -112,8 +112,11 @@ static sl_result sign_promotion(const artifact *a, const char *media_type, attes
     attest_check checks[ATTEST_MAX_CHECKS];
     size_t check_count = 0;
     uint64_t not_passed = 0;
-    for (size_t i = 0; i < a->findings.count; i++) {
-        const artifact_finding *f = &a->findings.items[i];
+    /* the findings of a reviewed artifact are in its manifest; this run's follow them */
+    const artifact_manifest *m = a->loaded;
+    size_t from_manifest = m != NULL ? m->finding_count : 0;
+    for (size_t i = 0; i < from_manifest + a->findings.count; i++) {
+        const artifact_finding *f = i < from_manifest ? &m->findings[i] : &a->findings.items[i - from_manifest];
         if (f->verdict != FINDING_PASS) not_passed++;
         bool seen = false;
         for (size_t k = 0; k < check_count && !seen; k++) seen = sl_cursor_eq_cstr(checks[k].name, f->check);
@@ -122,7 +125,6 @@ static sl_result sign_promotion(const artifact *a, const char *media_type, attes
     }
     sl_cursor reviewers[ATTEST_MAX_REVIEWERS];
     size_t reviewer_count = 0;
-    const artifact_manifest *m = a->loaded;
     for (size_t i = 0; m != NULL && i < m->decision_count && reviewer_count < ATTEST_MAX_REVIEWERS; i++)
         if (m->decisions[i].approve) reviewers[reviewer_count++] = sl_cursor_from_cstr(m->decisions[i].reviewer);
     int64_t decided = time_of(a, ARTIFACT_APPROVED);

@@ -258,6 +258,18 @@ class ReviewTest(unittest.TestCase):
         d.wait("promotion", lambda: any(k.endswith("t1/good.csv") for k in d.trusted("human")))
         meta = s3.head_object(Bucket=TRUSTED, Key=f"{d.prefix}human/out/t1/good.csv")["Metadata"]
         self.assertEqual(meta["sluice-decision"], "review")
+        # the promotion carries the signed attestation, naming the reviewer who approved
+        consumer = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+                    "AWS_ACCESS_KEY_ID": os.environ["SLUICE_CONSUMER_ACCESS_KEY"],
+                    "AWS_SECRET_ACCESS_KEY": os.environ["SLUICE_CONSUMER_SECRET_KEY"]}
+        r = subprocess.run([REVIEW, "verify", "--intoto", "-c", d.configs["approve"],
+                            f"s3://{TRUSTED}/{d.prefix}human/out/t1/good.csv"], capture_output=True, text=True,
+                           env=consumer)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        envelope = json.loads(r.stdout)
+        import base64
+        statement = json.loads(base64.b64decode(envelope["payload"]))
+        self.assertIn("sluice-alice", json.dumps(statement["predicate"]))
         r = d.cli("sluice-bob", "reject", bad["id"])  # no reason: a usage error
         self.assertEqual(r.returncode, 2)
         r = d.cli("sluice-bob", "reject", bad["id"], "--reason", "not needed")
