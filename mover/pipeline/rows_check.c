@@ -35,7 +35,7 @@ static void on_get_headers(void *user, const s3_object_info *info)
     artifact *a = user;
     sl_free(a->declared_type);
     a->declared_type = sl_cursor_dup(info->content_type);
-    if (sl_failed(checks_metadata(&a->route->checks, info->metadata, info->metadata_count, &a->findings)) ||
+    if (sl_failed(checks_metadata_of(&a->route->checks, info, &a->findings)) ||
         a->findings.items[a->findings.count - 1].verdict != FINDING_PASS) {
         sl_error_clear();
         a->metadata_failed = true;
