@@ -4,9 +4,11 @@
  *
  * How the parts fit: jansson parses the text (duplicate keys rejected), then one walker
  * (walk_object) descends the document driven by SCHEMA TABLES — one `struct field` per
- * key, with its kind, where it is stored, its default and its bounds. The tables are the
+ * key, with its kind, where it is stored, its default, its bounds and its documentation
+ * (config_impl.h; the row format is described above the tables). The tables are the
  * single source of truth for what keys exist (an unknown key's error lists the table's
- * names), which are required and what their defaults are. The walker visits an object's
+ * names), which are required, what their defaults are, and what docs/configuration.md
+ * and sluice.json(5) say about them (config_doc.c generates their key tables). The walker visits an object's
  * keys in document order (jansson keeps insertion order), then reports missing required
  * keys and applies defaults, then runs the object's `finish` hook for checks that relate
  * several keys of that object (default_ttl <= max_ttl, distinct buckets...). Checks
@@ -33,6 +35,7 @@
 
 #include <jansson.h>
 
+#include "config/config_impl.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 
@@ -119,8 +122,7 @@ bool sl_parse_size(const char *text, uint64_t *out_bytes)
     return parse_number_unit(text, size_units, sizeof(size_units) / sizeof(size_units[0]), out_bytes) == NUMBER_OK;
 }
 
-/* "7d", "90s", "1500ms": the largest unit that divides the value exactly. */
-static void format_duration(uint64_t ms, char *out, size_t size)
+void sl_config_format_duration(uint64_t ms, char *out, size_t size)
 {
     for (size_t i = sizeof(duration_units) / sizeof(duration_units[0]); i-- > 1;) {
         if (ms != 0 && ms % duration_units[i].factor == 0) {
@@ -131,8 +133,7 @@ static void format_duration(uint64_t ms, char *out, size_t size)
     snprintf(out, size, "%llums", (unsigned long long)ms);
 }
 
-/* "5GiB", "1000", in binary units only. */
-static void format_size(uint64_t bytes, char *out, size_t size)
+void sl_config_format_size(uint64_t bytes, char *out, size_t size)
 {
     static const struct unit binary[] = { { "TiB", 1024 * GIB }, { "GiB", GIB }, { "MiB", MIB }, { "KiB", KIB } };
     for (size_t i = 0; i < sizeof(binary) / sizeof(binary[0]); i++) {
@@ -330,8 +331,6 @@ static char *path_of(struct loader *ld, const char *key)
 /* Value checks: each takes a JSON string, reports what is wrong and returns NULL, or  */
 /* returns the value to store (a new string).                                          */
 /* ---------------------------------------------------------------------------------- */
-
-typedef char *(*convert_fn)(struct loader *ld, const json_t *value, size_t index);
 
 static bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 static bool is_alnum(char c) { return is_lower_alnum(c) || (c >= 'A' && c <= 'Z'); }
@@ -816,53 +815,6 @@ static char *convert_vpc_endpoint(struct loader *ld, const json_t *v, size_t ind
 /* Schema tables and the walker                                                        */
 /* ---------------------------------------------------------------------------------- */
 
-enum kind {
-    K_OBJECT,   /* a nested object: `sub` */
-    K_STRING,   /* char *, checked and converted by `convert` */
-    K_STRINGS,  /* char ** + size_t count at `count_offset`; each element by `convert` */
-    K_BOOL,     /* bool */
-    K_ENUM,     /* one of `names`, stored by `set_enum` */
-    K_UINT,     /* uint32_t JSON integer within [min, max] */
-    K_DURATION, /* uint64_t milliseconds within [min, max] (max 0: none) */
-    K_SIZE,     /* uint64_t bytes (uint32_t with F_U32) within [min, max] (max 0: none) */
-    K_MODE,     /* uint32_t from an octal string, at most 0777 */
-    K_CUSTOM,   /* `parse` does everything */
-};
-
-enum field_flags {
-    F_REQUIRED = 1, /* absent: "<path>: required" */
-    F_UNIQUE = 2,   /* K_STRINGS: no value twice */
-    F_ARGV = 4,     /* K_STRINGS: at least one element, NULL-terminated */
-    F_U32 = 8,      /* K_SIZE: stored as uint32_t */
-};
-
-struct schema;
-
-struct field {
-    const char *name;
-    enum kind kind;
-    size_t offset;
-    size_t count_offset;
-    unsigned flags;
-    uint64_t def;        /* K_BOOL, K_ENUM (index), K_UINT, K_DURATION, K_SIZE, K_MODE */
-    const char *def_str; /* K_STRING */
-    uint64_t min, max;
-    const char *max_why; /* appended to an "at most" message */
-    const char *const *names;
-    void (*set_enum)(void *target, size_t index);
-    convert_fn convert;
-    const struct schema *sub;
-    void (*parse)(struct loader *ld, const json_t *value);
-};
-
-struct schema {
-    const struct field *fields;
-    size_t count;
-    /* After the object's keys, defaults and required checks; `obj` is the object (NULL
-     * when absent or not an object); `clean`: no error was found inside it. */
-    void (*finish)(struct loader *ld, const json_t *obj, void *base, bool clean);
-};
-
 static void set_bool(void *target, size_t index) { *(bool *)target = index != 0; }
 static void set_int(void *target, size_t index) { *(int *)target = (int)index; }
 static void set_review(void *target, size_t index) { *(sl_review_mode *)target = (sl_review_mode)index; }
@@ -898,7 +850,7 @@ static bool within_bounds(struct loader *ld, const struct field *f, const json_t
 {
     if (value >= f->min && (f->max == 0 || value <= f->max)) return true;
     char lo[32], hi[32];
-    void (*format)(uint64_t, char *, size_t) = duration ? format_duration : format_size;
+    void (*format)(uint64_t, char *, size_t) = duration ? sl_config_format_duration : sl_config_format_size;
     const char *what = duration ? "duration" : "size";
     const char *why = f->max_why ? f->max_why : "";
     format(f->min, lo, sizeof(lo));
@@ -1194,8 +1146,8 @@ static void finish_grants(struct loader *ld, const json_t *obj, void *base, bool
     sl_config *c = ld->config;
     if (!clean || c->grants.default_ttl_ms <= c->grants.max_ttl_ms) return;
     char max[32], def[32];
-    format_duration(c->grants.max_ttl_ms, max, sizeof(max));
-    format_duration(c->grants.default_ttl_ms, def, sizeof(def));
+    sl_config_format_duration(c->grants.max_ttl_ms, max, sizeof(max));
+    sl_config_format_duration(c->grants.default_ttl_ms, def, sizeof(def));
     size_t mark = path_push_key(ld, "default_ttl");
     const json_t *given = json_object_get(obj, "default_ttl");
     if (given != NULL)
@@ -1223,7 +1175,7 @@ static void finish_worker(struct loader *ld, const json_t *obj, void *base, bool
     }
     if (clean && c->worker.poll_jitter_ms > c->worker.poll_interval_ms) {
         char interval[32];
-        format_duration(c->worker.poll_interval_ms, interval, sizeof(interval));
+        sl_config_format_duration(c->worker.poll_interval_ms, interval, sizeof(interval));
         size_t mark = path_push_key(ld, "poll_jitter");
         report_got(ld, given, "expected at most worker.poll_interval (\"%s\")", interval);
         path_pop(ld, mark);
@@ -1448,9 +1400,44 @@ static void check_across_sections(struct loader *ld)
     }
 }
 
-/* ---- the tables ---- */
+/* ---- the tables ----
+ *
+ * ROW FORMAT (every key of the file is one row; docs/configuration.md's key tables and
+ * the sluice.json(5) manual page are generated from these rows, and two ctests keep
+ * them honest — config_doc_current: the documents equal what the rows generate;
+ * config_keys_read: the code outside config/ reads every key's member somewhere):
+ *
+ *   { .name = "max_in_flight", .kind = K_UINT, STORED_IN(s3, max_in_flight),
+ *     .def = 64, .min = 1, .max = 10000,
+ *     .doc = "S3 requests in flight at once." },
+ *
+ *   STORED_IN(section, member)  where a key of a section of sl_config is stored (also
+ *                               names the member for config_keys_read)
+ *   STORED_AT(type, member)     the same for structs reached through an array or a
+ *                               pointer (sl_config_route, sl_config_checks, ...)
+ *   .doc          REQUIRED: what the key means and how it is checked, in the Markdown
+ *                 subset of config_impl.h (`code`, **bold**, [text](#anchor))
+ *   .doc_type     the "type" column, when the kind does not say it (strings, lists:
+ *                 "path", "bucket name", "array of MIME types"); derived otherwise
+ *                 ("integer 1–10000", "duration > 0", `"a"` | `"b"`)
+ *   .doc_default  the "default" column when def/def_str cannot say it ("the
+ *                 environment", "none (off)"); derived otherwise
+ *   .reads        an extended regex for the code that reads the value, when the one
+ *                 derived from the member name cannot find it
+ *   A new section: a `struct schema` with SCHEMA(fields, finish, "name"), a row in its
+ *   parent, and a `<!-- generated: name -->` ... `<!-- end generated: name -->` block in
+ *   docs/configuration.md and `.\" generated: name` ... `.\" end generated: name` in
+ *   docs/man/sluice.json.5 (the generator fills them).
+ *   After changing rows: `build/tests/gen-config-doc --write docs/configuration.md
+ *   docs/man/sluice.json.5`.
+ */
 
 #define IN(section, member) (offsetof(sl_config, section.member) - offsetof(sl_config, section))
+#define STORED_IN(section, member) .offset = IN(section, member), .c_name = #section "." #member
+#define STORED_AT(type, member) .offset = offsetof(type, member), .c_name = #member
+/* The field count, refused at compile time above MAX_FIELDS (walk_object's `seen`). */
+#define FIELD_COUNT(f) (sizeof(f) / sizeof((f)[0]) + 0 * sizeof(char[sizeof(f) / sizeof((f)[0]) <= MAX_FIELDS ? 1 : -1]))
+#define SCHEMA(fields, finish, doc_name) { fields, FIELD_COUNT(fields), finish, doc_name }
 
 static const char *const addressing_names[] = { "path", "virtual", NULL };
 static const char *const review_names[] = { "auto", "human", "two-person", "hook", NULL };
@@ -1460,211 +1447,360 @@ static const char *const level_names[] = { "debug", "info", "warn", "error", NUL
 static const char *const format_names[] = { "text", "json", NULL };
 
 static const struct field credentials_fields[] = {
-    { .name = "file", .kind = K_STRING, .offset = offsetof(sl_config_credentials, file), .convert = convert_path },
-    { .name = "profile", .kind = K_STRING, .offset = offsetof(sl_config_credentials, profile),
-      .convert = convert_profile },
+    { .name = "file", .kind = K_STRING, STORED_AT(sl_config_credentials, file), .convert = convert_path,
+      .doc_type = "path", .doc_default = "the environment",
+      .doc = "An AWS shared credentials file (`[profile]` sections with `aws_access_key_id`, "
+             "`aws_secret_access_key` and optionally `aws_session_token`, as the AWS CLI writes them), read when "
+             "the daemon starts. Without it, the environment of the daemon's process: `AWS_ACCESS_KEY_ID`, "
+             "`AWS_SECRET_ACCESS_KEY` and optionally `AWS_SESSION_TOKEN`." },
+    { .name = "profile", .kind = K_STRING, STORED_AT(sl_config_credentials, profile), .convert = convert_profile,
+      .doc_default = "`\"default\"` with a `file`",
+      .doc = "The profile (section) of `file`. No `[`, `]`, control characters or outer spaces. Only together "
+             "with `file`: a profile without a file is an error (it would be ignored)." },
 };
-static const struct schema credentials_schema = { credentials_fields, 2, finish_credentials };
+static const struct schema credentials_schema = SCHEMA(credentials_fields, finish_credentials, "credentials");
 
 static const struct field s3_fields[] = {
-    { .name = "endpoint", .kind = K_STRING, .offset = IN(s3, endpoint), .flags = F_REQUIRED,
-      .convert = convert_endpoint },
-    { .name = "region", .kind = K_STRING, .offset = IN(s3, region), .def_str = "us-east-1", .convert = convert_region },
-    { .name = "addressing", .kind = K_ENUM, .offset = IN(s3, virtual_hosted), .names = addressing_names,
-      .set_enum = set_bool },
-    { .name = "credentials", .kind = K_OBJECT, .offset = IN(s3, credentials), .sub = &credentials_schema },
-    { .name = "ca_file", .kind = K_STRING, .offset = IN(s3, ca_file), .convert = convert_path },
-    { .name = "verify_tls", .kind = K_BOOL, .offset = IN(s3, verify_tls), .def = 1 },
-    { .name = "max_in_flight", .kind = K_UINT, .offset = IN(s3, max_in_flight), .def = 64, .min = 1, .max = 10000 },
-    { .name = "connect_timeout", .kind = K_DURATION, .offset = IN(s3, connect_timeout_ms), .def = 5 * SECOND_MS,
-      .min = 1 },
-    { .name = "first_byte_timeout", .kind = K_DURATION, .offset = IN(s3, first_byte_timeout_ms),
-      .def = 30 * SECOND_MS, .min = 1 },
-    { .name = "max_attempts", .kind = K_UINT, .offset = IN(s3, max_attempts), .def = 100, .min = 1, .max = 1000 },
-    { .name = "retry_budget", .kind = K_DURATION, .offset = IN(s3, retry_budget_ms), .def = 30 * SECOND_MS,
-      .min = 1, .max = 3600 * SECOND_MS },
-    { .name = "multipart_threshold", .kind = K_SIZE, .offset = IN(s3, multipart_threshold), .def = 5 * GIB, .min = 1,
-      .max = 5 * GIB, .max_why = " (a single CopyObject stops at 5GiB)" },
-    { .name = "multipart_part_size", .kind = K_SIZE, .offset = IN(s3, multipart_part_size), .def = 512 * MIB,
-      .min = 5 * MIB, .max = 5 * GIB, .max_why = " (the S3 limits for a part)" },
+    { .name = "endpoint", .kind = K_STRING, STORED_IN(s3, endpoint), .flags = F_REQUIRED,
+      .convert = convert_endpoint,
+      .doc = "`http://host[:port]` or `https://host[:port]`: a host name, an IPv4 address or `[IPv6]`, and a port "
+             "1–65535. No path, query, fragment, trailing `/` or user info. AWS: "
+             "`https://s3.<region>.amazonaws.com`." },
+    { .name = "region", .kind = K_STRING, STORED_IN(s3, region), .def_str = "us-east-1", .convert = convert_region,
+      .doc = "The SigV4 signing region (radosgw: its zonegroup name). 1–64 letters, digits, `-`, `_`, `.`." },
+    { .name = "addressing", .kind = K_ENUM, STORED_IN(s3, virtual_hosted), .names = addressing_names,
+      .set_enum = set_bool,
+      .doc = "Path style (`https://host/bucket/key`) or virtual-hosted style (`https://bucket.host/key`). With "
+             "`\"virtual\"` and an `https` endpoint, bucket names must not contain `.` (the service's wildcard "
+             "certificate cannot match them)." },
+    { .name = "credentials", .kind = K_OBJECT, STORED_IN(s3, credentials), .sub = &credentials_schema,
+      .doc_default = "the environment",
+      .doc = "The mover's own identity: `{\"file\": path, \"profile\": string}`; see "
+             "[credentials](#where-credentials-come-from)." },
+    { .name = "ca_file", .kind = K_STRING, STORED_IN(s3, ca_file), .convert = convert_path, .doc_type = "path",
+      .doc_default = "the system's CAs", .doc = "PEM bundle to verify the endpoint's certificate with." },
+    { .name = "verify_tls", .kind = K_BOOL, STORED_IN(s3, verify_tls), .def = 1,
+      .doc = "Verify the endpoint's certificate and host name. Turn off only for a test server." },
+    { .name = "max_in_flight", .kind = K_UINT, STORED_IN(s3, max_in_flight), .def = 64, .min = 1, .max = 10000,
+      .doc = "S3 requests in flight at once." },
+    { .name = "connect_timeout", .kind = K_DURATION, STORED_IN(s3, connect_timeout_ms), .def = 5 * SECOND_MS,
+      .min = 1, .doc = "Time to connect (TCP and TLS)." },
+    { .name = "first_byte_timeout", .kind = K_DURATION, STORED_IN(s3, first_byte_timeout_ms),
+      .def = 30 * SECOND_MS, .min = 1,
+      .doc = "Time from sending a request to the first byte of the response." },
+    { .name = "max_attempts", .kind = K_UINT, STORED_IN(s3, max_attempts), .def = 100, .min = 1, .max = 1000,
+      .doc = "Attempts per request, the first included (retries use full-jitter backoff, 100 ms doubling to at "
+             "most 5 s)." },
+    { .name = "retry_budget", .kind = K_DURATION, STORED_IN(s3, retry_budget_ms), .def = 30 * SECOND_MS,
+      .min = 1, .max = 3600 * SECOND_MS,
+      .doc = "Time within which a failed request may be tried again: no retry starts later than this after the "
+             "first attempt. Throttling (503 SlowDown) and a paused server come in spells of seconds, so the "
+             "budget is one of time; `max_attempts` only caps the count. A request that runs out of both fails; "
+             "the artifact it belonged to waits where its bytes are and is tried again later, or ends `failed` "
+             "(never `blocked`)." },
+    { .name = "multipart_threshold", .kind = K_SIZE, STORED_IN(s3, multipart_threshold), .def = 5 * GIB, .min = 1,
+      .max = 5 * GIB, .max_why = " (a single CopyObject stops at 5GiB)",
+      .doc = "Objects above this size are copied with a multipart copy (UploadPartCopy); a single CopyObject "
+             "stops at 5 GiB." },
+    { .name = "multipart_part_size", .kind = K_SIZE, STORED_IN(s3, multipart_part_size), .def = 512 * MIB,
+      .min = 5 * MIB, .max = 5 * GIB, .max_why = " (the S3 limits for a part)",
+      .doc = "Part size of multipart copies (S3's limits for a part)." },
 };
-static const struct schema s3_schema = { s3_fields, sizeof(s3_fields) / sizeof(s3_fields[0]), NULL };
+static const struct schema s3_schema = SCHEMA(s3_fields, NULL, "s3");
 
 static const struct field buckets_fields[] = {
-    { .name = "staging", .kind = K_STRING, .offset = IN(buckets, staging), .flags = F_REQUIRED,
-      .convert = convert_bucket },
-    { .name = "quarantine", .kind = K_STRING, .offset = IN(buckets, quarantine), .flags = F_REQUIRED,
-      .convert = convert_bucket },
-    { .name = "trusted", .kind = K_STRING, .offset = IN(buckets, trusted), .flags = F_REQUIRED,
-      .convert = convert_bucket },
-    { .name = "control", .kind = K_STRING, .offset = IN(buckets, control), .convert = convert_bucket },
-    { .name = "control_prefix", .kind = K_STRING, .offset = IN(buckets, control_prefix), .def_str = "sluice/",
-      .convert = convert_prefix },
+    { .name = "staging", .kind = K_STRING, STORED_IN(buckets, staging), .flags = F_REQUIRED,
+      .convert = convert_bucket, .doc_type = "bucket name", .doc = "Where interpreters PUT through grants." },
+    { .name = "quarantine", .kind = K_STRING, STORED_IN(buckets, quarantine), .flags = F_REQUIRED,
+      .convert = convert_bucket, .doc_type = "bucket name",
+      .doc = "The mover's copies under `q/<route>/<task>/<artifact>/<name>`, immutable once written." },
+    { .name = "trusted", .kind = K_STRING, STORED_IN(buckets, trusted), .flags = F_REQUIRED,
+      .convert = convert_bucket, .doc_type = "bucket name", .doc = "Approved objects, for consumers." },
+    { .name = "control", .kind = K_STRING, STORED_IN(buckets, control), .convert = convert_bucket,
+      .doc_type = "bucket name", .doc_default = "the quarantine bucket",
+      .doc = "Tasks, manifests, audit segments, leases, under `control_prefix`." },
+    { .name = "control_prefix", .kind = K_STRING, STORED_IN(buckets, control_prefix), .def_str = "sluice/",
+      .convert = convert_prefix, .doc_type = "prefix",
+      .doc = "See the prefix rules under `routes`. When the control bucket is the quarantine bucket it must not "
+             "start with `q/` (the quarantine keys)." },
 };
-static const struct schema buckets_schema = { buckets_fields, sizeof(buckets_fields) / sizeof(buckets_fields[0]),
-                                              finish_buckets };
+static const struct schema buckets_schema = SCHEMA(buckets_fields, finish_buckets, "buckets");
 
 static const struct field grants_fields[] = {
-    { .name = "credentials", .kind = K_OBJECT, .offset = IN(grants, credentials), .sub = &credentials_schema },
-    { .name = "default_ttl", .kind = K_DURATION, .offset = IN(grants, default_ttl_ms), .def = 15 * MINUTE_MS,
-      .min = 1 },
-    { .name = "max_ttl", .kind = K_DURATION, .offset = IN(grants, max_ttl_ms), .def = 4 * HOUR_MS, .min = 1,
-      .max = SL_CONFIG_MAX_GRANT_TTL_MS, .max_why = " (the longest a SigV4 presigned URL can live)" },
+    { .name = "credentials", .kind = K_OBJECT, STORED_IN(grants, credentials), .sub = &credentials_schema,
+      .doc_default = "the environment",
+      .doc = "The identity that signs grants; see [credentials](#where-credentials-come-from)." },
+    { .name = "default_ttl", .kind = K_DURATION, STORED_IN(grants, default_ttl_ms), .def = 15 * MINUTE_MS,
+      .min = 1,
+      .doc = "Lifetime of a grant when the task does not ask for one. At most `max_ttl` (when `max_ttl` is "
+             "lowered below 15 minutes, set this too)." },
+    { .name = "max_ttl", .kind = K_DURATION, STORED_IN(grants, max_ttl_ms), .def = 4 * HOUR_MS, .min = 1,
+      .max = SL_CONFIG_MAX_GRANT_TTL_MS, .max_why = " (the longest a SigV4 presigned URL can live)",
+      .doc = "The longest a task may ask for. 7 days is the longest a SigV4 presigned URL can live." },
 };
-static const struct schema grants_schema = { grants_fields, sizeof(grants_fields) / sizeof(grants_fields[0]),
-                                             finish_grants };
+static const struct schema grants_schema = SCHEMA(grants_fields, finish_grants, "grants");
 
-#define EMBEDDED(field, def_index)                                                                          \
+#define EMBEDDED(field, def_index, what)                                                                     \
     { .name = #field, .kind = K_ENUM, .offset = offsetof(sl_config_checks, embedded.field) -                  \
                                                 offsetof(sl_config_checks, embedded),                         \
-      .names = embedded_names, .set_enum = set_embedded, .def = def_index }
+      .c_name = "embedded." #field, .names = embedded_names, .set_enum = set_embedded, .def = def_index,       \
+      .doc = what }
 static const struct field embedded_fields[] = {
-    EMBEDDED(executable, SL_EMBEDDED_BLOCK), EMBEDDED(archive, SL_EMBEDDED_BLOCK), EMBEDDED(script, SL_EMBEDDED_REVIEW),
-    EMBEDDED(html, SL_EMBEDDED_REVIEW),      EMBEDDED(trailing, SL_EMBEDDED_REVIEW),
+    EMBEDDED(executable, SL_EMBEDDED_BLOCK, "ELF, PE and Mach-O executables."),
+    EMBEDDED(archive, SL_EMBEDDED_BLOCK, "ZIP (local and central headers), gzip, xz, 7z, RAR, bzip2."),
+    EMBEDDED(script, SL_EMBEDDED_REVIEW, "A `#!` interpreter line at the start of a line."),
+    EMBEDDED(html, SL_EMBEDDED_REVIEW,
+             "`<script`, `<html`, `<!doctype html`, `<iframe`, `<object`, `<embed`, `<svg`, `<?php`."),
+    EMBEDDED(trailing, SL_EMBEDDED_REVIEW,
+             "Bytes after a PNG `IEND`, JPEG EOI, ZIP end of central directory, or more than whitespace after a "
+             "PDF's last `%%EOF` (for objects of that type)."),
 };
 #undef EMBEDDED
-static const struct schema embedded_schema = { embedded_fields, sizeof(embedded_fields) / sizeof(embedded_fields[0]),
-                                               NULL };
+static const struct schema embedded_schema = SCHEMA(embedded_fields, NULL, "routes[].checks.embedded");
 
 static const struct field checks_fields[] = {
-    { .name = "max_bytes", .kind = K_SIZE, .offset = offsetof(sl_config_checks, max_bytes), .def = 100 * MIB,
-      .min = 1 },
-    { .name = "allow_types", .kind = K_STRINGS, .offset = offsetof(sl_config_checks, allow_types),
-      .count_offset = offsetof(sl_config_checks, allow_type_count), .flags = F_UNIQUE, .convert = convert_mime },
-    { .name = "deny_types", .kind = K_STRINGS, .offset = offsetof(sl_config_checks, deny_types),
-      .count_offset = offsetof(sl_config_checks, deny_type_count), .flags = F_UNIQUE, .convert = convert_mime },
-    { .name = "check_extension", .kind = K_BOOL, .offset = offsetof(sl_config_checks, check_extension), .def = 1 },
-    { .name = "max_key_length", .kind = K_UINT, .offset = offsetof(sl_config_checks, max_key_length), .def = 1024,
-      .min = 1, .max = 1024 },
-    { .name = "max_depth", .kind = K_UINT, .offset = offsetof(sl_config_checks, max_depth), .def = 8, .min = 1,
-      .max = 512 },
-    { .name = "max_metadata_bytes", .kind = K_SIZE, .offset = offsetof(sl_config_checks, max_metadata_bytes),
-      .flags = F_U32, .def = 2048, .min = 0, .max = 64 * KIB },
-    { .name = "on_error", .kind = K_ENUM, .offset = offsetof(sl_config_checks, on_error), .names = on_error_names,
-      .set_enum = set_on_error },
-    { .name = "rules", .kind = K_STRINGS, .offset = offsetof(sl_config_checks, rules),
-      .count_offset = offsetof(sl_config_checks, rule_count), .flags = F_UNIQUE, .convert = convert_rules_file },
-    { .name = "embedded", .kind = K_OBJECT, .offset = offsetof(sl_config_checks, embedded), .sub = &embedded_schema },
+    { .name = "max_bytes", .kind = K_SIZE, STORED_AT(sl_config_checks, max_bytes), .def = 100 * MIB, .min = 1,
+      .doc = "Larger objects are blocked." },
+    { .name = "allow_types", .kind = K_STRINGS, STORED_AT(sl_config_checks, allow_types),
+      .count_offset = offsetof(sl_config_checks, allow_type_count), .flags = F_UNIQUE, .convert = convert_mime,
+      .doc_type = "array of MIME types",
+      .doc = "Types detected by content (libmagic) that may pass. Empty: any type that is not denied." },
+    { .name = "deny_types", .kind = K_STRINGS, STORED_AT(sl_config_checks, deny_types),
+      .count_offset = offsetof(sl_config_checks, deny_type_count), .flags = F_UNIQUE, .convert = convert_mime,
+      .doc_type = "array of MIME types",
+      .doc = "Types that never pass; denial wins over an allowing wildcard (`\"text/*\"` allowed, "
+             "`\"text/x-shellscript\"` denied). A type may not be listed in both." },
+    { .name = "check_extension", .kind = K_BOOL, STORED_AT(sl_config_checks, check_extension), .def = 1,
+      .doc = "Compare the name's extension and the declared Content-Type with the detected type; a mismatch is "
+             "a finding." },
+    { .name = "max_key_length", .kind = K_UINT, STORED_AT(sl_config_checks, max_key_length), .def = 1024,
+      .min = 1, .max = 1024, .doc = "Bytes of the whole staging key (S3 keys stop at 1024)." },
+    { .name = "max_depth", .kind = K_UINT, STORED_AT(sl_config_checks, max_depth), .def = 8, .min = 1,
+      .max = 512, .doc = "`/`-separated segments below the task." },
+    { .name = "max_metadata_bytes", .kind = K_SIZE, STORED_AT(sl_config_checks, max_metadata_bytes),
+      .flags = F_U32, .def = 2048, .min = 0, .max = 64 * KIB,
+      .doc = "User metadata, names and values together (AWS allows 2 KiB)." },
+    { .name = "on_error", .kind = K_ENUM, STORED_AT(sl_config_checks, on_error), .names = on_error_names,
+      .set_enum = set_on_error,
+      .doc = "What happens when a check cannot finish (timeout, limit, error): the artifact is blocked, or goes "
+             "to a person — never to automatic approval." },
+    { .name = "rules", .kind = K_STRINGS, STORED_AT(sl_config_checks, rules),
+      .count_offset = offsetof(sl_config_checks, rule_count), .flags = F_UNIQUE, .convert = convert_rules_file,
+      .doc_type = "array of paths",
+      .doc = "Rules files. Files named `*.json` are rule sets in sluice's own format (secrets and control-plane "
+             "content; `docs/checks.md` \"Rules\"), compiled when the daemon starts or reloads; "
+             "`config/rules/default.json` is the project's default set. Any other file is YARA rules (not yet "
+             "supported by the pipeline: a route with one refuses to start). Each must exist and be readable when "
+             "the file is loaded." },
+    { .name = "embedded", .kind = K_OBJECT, STORED_AT(sl_config_checks, embedded), .sub = &embedded_schema,
+      .doc_default = "see below",
+      .doc = "What the embedded-content scan does with each kind it finds past the start of the object "
+             "(`docs/checks.md` \"Embedded content\"); see `routes[].checks.embedded`." },
 };
-static const struct schema checks_schema = { checks_fields, sizeof(checks_fields) / sizeof(checks_fields[0]),
-                                             finish_checks };
+static const struct schema checks_schema = SCHEMA(checks_fields, finish_checks, "routes[].checks");
 
 static const struct field route_fields[] = {
-    { .name = "name", .kind = K_STRING, .offset = offsetof(sl_config_route, name), .flags = F_REQUIRED,
-      .convert = convert_route_name },
-    { .name = "staging_prefix", .kind = K_STRING, .offset = offsetof(sl_config_route, staging_prefix),
-      .flags = F_REQUIRED, .convert = convert_prefix },
-    { .name = "trusted_prefix", .kind = K_STRING, .offset = offsetof(sl_config_route, trusted_prefix),
-      .flags = F_REQUIRED, .convert = convert_prefix },
-    { .name = "review", .kind = K_ENUM, .offset = offsetof(sl_config_route, review), .names = review_names,
-      .set_enum = set_review },
-    { .name = "review_ttl", .kind = K_DURATION, .offset = offsetof(sl_config_route, review_ttl_ms), .def = 24 * HOUR_MS,
-      .min = 1 },
-    { .name = "require_task", .kind = K_BOOL, .offset = offsetof(sl_config_route, require_task), .def = 1 },
-    { .name = "checks", .kind = K_OBJECT, .offset = offsetof(sl_config_route, checks), .sub = &checks_schema },
+    { .name = "name", .kind = K_STRING, STORED_AT(sl_config_route, name), .flags = F_REQUIRED,
+      .convert = convert_route_name,
+      .doc = "`[a-z0-9][a-z0-9_-]{0,63}`; unique among routes. Tasks name their route by it." },
+    { .name = "staging_prefix", .kind = K_STRING, STORED_AT(sl_config_route, staging_prefix),
+      .flags = F_REQUIRED, .convert = convert_prefix, .doc_type = "prefix",
+      .doc = "Staging keys are `<staging_prefix><task-id>/<name>`. No route's staging prefix may be a prefix of "
+             "another's (`\"reports/\"` and `\"reports/daily/\"` overlap; `\"reports/\"` and "
+             "`\"reports-daily/\"` do not)." },
+    { .name = "trusted_prefix", .kind = K_STRING, STORED_AT(sl_config_route, trusted_prefix),
+      .flags = F_REQUIRED, .convert = convert_prefix, .doc_type = "prefix",
+      .doc = "Promoted objects are `<trusted_prefix><task-id>/<name>` in the trusted bucket. The same "
+             "non-overlap rule between routes." },
+    { .name = "review", .kind = K_ENUM, STORED_AT(sl_config_route, review), .names = review_names,
+      .set_enum = set_review,
+      .doc = "`auto`: approved when every check passes. `human`: a reviewer decides (needs at least one name in "
+             "`review.reviewers`). `two-person`: two different reviewers approve (needs at least two). `hook`: "
+             "`review.hook.command` answers approve, reject or review (needs the command)." },
+    { .name = "review_ttl", .kind = K_DURATION, STORED_AT(sl_config_route, review_ttl_ms), .def = 24 * HOUR_MS,
+      .min = 1, .doc = "An artifact still waiting for review after this becomes `expired`." },
+    { .name = "require_task", .kind = K_BOOL, STORED_AT(sl_config_route, require_task), .def = 1,
+      .doc = "Objects must belong to a task opened through the API (`POST /v1/tasks`) that was open when they "
+             "were uploaded; anything else is rejected and deleted from staging. `false` admits any "
+             "`<task>/<name>` key — only for uploaders that hold credentials of their own (the pipeline's tests, "
+             "a trusted batch system), never for interpreters." },
+    { .name = "checks", .kind = K_OBJECT, STORED_AT(sl_config_route, checks), .sub = &checks_schema,
+      .doc_default = "all defaults", .doc = "The route's content checks; see `routes[].checks`." },
 };
-static const struct schema route_schema = { route_fields, sizeof(route_fields) / sizeof(route_fields[0]), NULL };
+static const struct schema route_schema = SCHEMA(route_fields, NULL, "routes[]");
 
 static const struct field hook_fields[] = {
-    { .name = "command", .kind = K_STRINGS, .offset = IN(review, hook_command), .count_offset = IN(review, hook_argc),
-      .flags = F_ARGV, .convert = convert_command },
-    { .name = "timeout", .kind = K_DURATION, .offset = IN(review, hook_timeout_ms), .def = 30 * SECOND_MS, .min = 1 },
+    { .name = "command", .kind = K_STRINGS, STORED_IN(review, hook_command), .count_offset = IN(review, hook_argc),
+      .flags = F_ARGV, .convert = convert_command, .doc_type = "array of strings, at least one",
+      .doc_default = "none",
+      .doc = "The review hook: argv, run without a shell. `command[0]` is a path (absolute, or relative to the "
+             "configuration's folder) when it contains a `/`, else a program name looked up in `PATH`. The hook "
+             "reads the manifest as JSON on stdin and answers approve, reject or review." },
+    { .name = "timeout", .kind = K_DURATION, STORED_IN(review, hook_timeout_ms), .def = 30 * SECOND_MS, .min = 1,
+      .doc = "A hook that has not answered by then counts as \"review\" (a person decides)." },
 };
-static const struct schema hook_schema = { hook_fields, 2, NULL };
+static const struct schema hook_schema = SCHEMA(hook_fields, NULL, NULL);
 
 static const struct field review_fields[] = {
-    { .name = "reviewers", .kind = K_STRINGS, .offset = IN(review, reviewers),
-      .count_offset = IN(review, reviewer_count),
-      .flags = F_UNIQUE, .convert = convert_user },
-    { .name = "orchestrators", .kind = K_STRINGS, .offset = IN(review, orchestrators),
-      .count_offset = IN(review, orchestrator_count), .flags = F_UNIQUE, .convert = convert_user },
-    { .name = "operators", .kind = K_STRINGS, .offset = IN(review, operators),
-      .count_offset = IN(review, operator_count), .flags = F_UNIQUE, .convert = convert_user },
-    { .name = "hook", .kind = K_OBJECT, .offset = 0, .sub = &hook_schema },
+    { .name = "reviewers", .kind = K_STRINGS, STORED_IN(review, reviewers),
+      .count_offset = IN(review, reviewer_count), .flags = F_UNIQUE, .convert = convert_user,
+      .doc_type = "array of OS user names",
+      .doc = "Who may approve and reject, identified by the peer credentials of the daemon's socket. Nobody may "
+             "decide on an artifact of a task they opened." },
+    { .name = "orchestrators", .kind = K_STRINGS, STORED_IN(review, orchestrators),
+      .count_offset = IN(review, orchestrator_count), .flags = F_UNIQUE, .convert = convert_user,
+      .doc_type = "array of OS user names", .doc = "Who may open and close tasks." },
+    { .name = "operators", .kind = K_STRINGS, STORED_IN(review, operators),
+      .count_offset = IN(review, operator_count), .flags = F_UNIQUE, .convert = convert_user,
+      .doc_type = "array of OS user names",
+      .doc = "Who may send a `failed` artifact back to be checked again (`sluice-review retry`, "
+             "`POST /v1/artifacts/{id}/retry`)." },
+    { .name = "hook", .kind = K_OBJECT, .offset = 0, .sub = &hook_schema, .doc = "The review hook." },
 };
-static const struct schema review_schema = { review_fields, sizeof(review_fields) / sizeof(review_fields[0]), finish_review };
+static const struct schema review_schema = SCHEMA(review_fields, finish_review, "review");
 
 static const struct field retention_fields[] = {
-    { .name = "quarantine", .kind = K_DURATION, .offset = IN(retention, quarantine_ms), .def = 7 * DAY_MS, .min = 1 },
+    { .name = "quarantine", .kind = K_DURATION, STORED_IN(retention, quarantine_ms), .def = 7 * DAY_MS, .min = 1,
+      .doc = "How long quarantine copies of blocked, rejected and expired artifacts are kept before they are "
+             "purged." },
 };
-static const struct schema retention_schema = { retention_fields, 1, NULL };
+static const struct schema retention_schema = SCHEMA(retention_fields, NULL, "retention");
 
 static const struct field api_fields[] = {
-    { .name = "socket", .kind = K_STRING, .offset = IN(api, socket), .def_str = "/run/sluice/api.sock",
-      .convert = convert_socket_path },
-    { .name = "socket_mode", .kind = K_MODE, .offset = IN(api, socket_mode), .def = 0660 },
-    { .name = "metrics_listen", .kind = K_STRING, .offset = IN(api, metrics_listen), .convert = convert_listen },
+    { .name = "socket", .kind = K_STRING, STORED_IN(api, socket), .def_str = "/run/sluice/api.sock",
+      .convert = convert_socket_path, .doc_type = "path",
+      .doc = "The Unix socket of the API (HTTP/1.1 + JSON). At most 107 bytes once resolved (the limit of a Unix "
+             "socket address)." },
+    { .name = "socket_mode", .kind = K_MODE, STORED_IN(api, socket_mode), .def = 0660,
+      .doc = "Permissions of the socket: three or four octal digits (`\"660\"`, `\"0660\"`), at most `\"0777\"`. "
+             "A JSON number (`660`) is an error: it would not be octal." },
+    { .name = "metrics_listen", .kind = K_STRING, STORED_IN(api, metrics_listen), .convert = convert_listen,
+      .doc_type = "`\"host:port\"`", .doc_default = "none (off)",
+      .doc = "Where `/metrics` (Prometheus text) listens: `\"127.0.0.1:9464\"`, `\"[::1]:9464\"`, "
+             "`\"0.0.0.0:9464\"`. The host is required." },
 };
-static const struct schema api_schema = { api_fields, 3, NULL };
+static const struct schema api_schema = SCHEMA(api_fields, NULL, "api");
 
 static const struct field attest_fields[] = {
-    { .name = "signing_key", .kind = K_STRING, .offset = IN(attest, signing_key), .convert = convert_path },
-    { .name = "trusted_keys", .kind = K_STRINGS, .offset = IN(attest, trusted_keys),
-      .count_offset = IN(attest, trusted_key_count), .flags = F_UNIQUE, .convert = convert_path },
+    { .name = "signing_key", .kind = K_STRING, STORED_IN(attest, signing_key), .convert = convert_path,
+      .doc_type = "path", .doc_default = "none",
+      .doc = "The mover's private key (PKCS#8 PEM, Ed25519). The daemon reads it at start and refuses to start "
+             "without it (every route promotes into trusted, and every promoted object is attested), when it is "
+             "not a regular file, when its mode gives any permission to group or others (`chmod 600`), or when it "
+             "is not an Ed25519 key. `check-config` does not open it." },
+    { .name = "trusted_keys", .kind = K_STRINGS, STORED_IN(attest, trusted_keys),
+      .count_offset = IN(attest, trusted_key_count), .flags = F_UNIQUE, .convert = convert_path,
+      .doc_type = "array of paths",
+      .doc = "PEM public keys that verify besides the signing key's own: keys rotated out, kept so that what they "
+             "signed still verifies (`sluice-review verify -c`, and the daemon's check of the audit segments it "
+             "shipped). Each listed once; a key removed from here no longer verifies anything." },
 };
-static const struct schema attest_schema = { attest_fields, 2, NULL };
+static const struct schema attest_schema = SCHEMA(attest_fields, NULL, "attest");
 
 static const struct field audit_fields[] = {
-    { .name = "file", .kind = K_STRING, .offset = IN(audit, file), .flags = F_REQUIRED, .convert = convert_path },
-    { .name = "commit_interval", .kind = K_DURATION, .offset = IN(audit, commit_interval_ms), .def = 10,
-      .max = 60 * SECOND_MS, .max_why = " (the audit log is synced at least once a minute)" },
-    { .name = "name", .kind = K_STRING, .offset = IN(audit, name), .def_str = "mover", .convert = convert_log_name },
-    { .name = "ship_interval", .kind = K_DURATION, .offset = IN(audit, ship_interval_ms), .def = 30 * SECOND_MS,
-      .min = 100, .max = HOUR_MS, .max_why = " (audit segments leave the host at least once an hour)" },
+    { .name = "file", .kind = K_STRING, STORED_IN(audit, file), .flags = F_REQUIRED, .convert = convert_path,
+      .doc_type = "path", .doc = "The local hash-chained audit log (JSON lines)." },
+    { .name = "commit_interval", .kind = K_DURATION, STORED_IN(audit, commit_interval_ms), .def = 10,
+      .max = 60 * SECOND_MS, .max_why = " (the audit log is synced at least once a minute)",
+      .doc = "Group commit: records are fsynced together at most this long after they are written. `\"0ms\"`: "
+             "one fsync per record." },
+    { .name = "name", .kind = K_STRING, STORED_IN(audit, name), .def_str = "mover", .convert = convert_log_name,
+      .doc_type = "log name",
+      .doc = "This mover's folder for its audit segments: `<control_prefix>audit/<name>/` ([audit.md](audit.md), "
+             "\"Shipping\"). 1 to 64 of `a-z`, `0-9`, `_`, `-`, `.`, starting with a letter or digit. Each mover "
+             "sharing a control prefix needs its own; a new local log (a new host) needs a new name, since the "
+             "daemon refuses a local log shorter than what was shipped under this one." },
+    { .name = "ship_interval", .kind = K_DURATION, STORED_IN(audit, ship_interval_ms), .def = 30 * SECOND_MS,
+      .min = 100, .max = HOUR_MS, .max_why = " (audit segments leave the host at least once an hour)",
+      .doc = "How often the fsync'd records not yet shipped leave the host as one signed segment (one PUT). At "
+             "stop the rest is shipped at once." },
 };
-static const struct schema audit_schema = { audit_fields, 4, NULL };
+static const struct schema audit_schema = SCHEMA(audit_fields, NULL, "audit");
 
 static const struct field worker_fields[] = {
-    { .name = "poll_interval", .kind = K_DURATION, .offset = IN(worker, poll_interval_ms), .def = 2 * SECOND_MS,
-      .min = 1 },
-    { .name = "poll_jitter", .kind = K_DURATION, .offset = IN(worker, poll_jitter_ms) },
-    { .name = "concurrency", .kind = K_UINT, .offset = IN(worker, concurrency), .def = 32, .min = 1, .max = 10000 },
-    { .name = "check_in_place", .kind = K_BOOL, .offset = IN(worker, check_in_place), .def = 1 },
+    { .name = "poll_interval", .kind = K_DURATION, STORED_IN(worker, poll_interval_ms), .def = 2 * SECOND_MS,
+      .min = 1, .doc = "Interval between listings of each route's staging prefix." },
+    { .name = "poll_jitter", .kind = K_DURATION, STORED_IN(worker, poll_jitter_ms),
+      .doc_type = "duration ≤ `poll_interval`", .doc_default = "10% of `poll_interval`",
+      .doc = "Random delay added to each interval, so that several movers do not list in step." },
+    { .name = "concurrency", .kind = K_UINT, STORED_IN(worker, concurrency), .def = 32, .min = 1, .max = 10000,
+      .doc = "Artifacts processed at once." },
+    { .name = "check_in_place", .kind = K_BOOL, STORED_IN(worker, check_in_place), .def = 1,
+      .doc = "On a versioned staging bucket (the mover probes it at start), check and promote each upload "
+             "straight from its staging version — GET, copy to trusted and delete by version id, three requests "
+             "plus the trusted HEAD where the server ignores `If-None-Match` on CopyObject — and copy into the "
+             "quarantine bucket only what waits for a review or ends outside trusted. A version is immutable and "
+             "unreadable to interpreters, so nothing is lost by not copying it first. `false`: every upload is "
+             "copied into quarantine first (by version id), as on an unversioned bucket. See "
+             "[protocol.md](protocol.md)." },
 };
-static const struct schema worker_schema = { worker_fields, sizeof(worker_fields) / sizeof(worker_fields[0]),
-                                             finish_worker };
+static const struct schema worker_schema = SCHEMA(worker_fields, finish_worker, "worker");
 
 static const struct field log_fields[] = {
-    { .name = "level", .kind = K_ENUM, .offset = IN(log, level), .def = 1, .names = level_names, .set_enum = set_int },
-    { .name = "format", .kind = K_ENUM, .offset = IN(log, json), .names = format_names, .set_enum = set_bool },
+    { .name = "level", .kind = K_ENUM, STORED_IN(log, level), .def = 1, .names = level_names, .set_enum = set_int,
+      .doc = "The lowest level written." },
+    { .name = "format", .kind = K_ENUM, STORED_IN(log, json), .names = format_names, .set_enum = set_bool,
+      .doc = "`text`: `key=value` lines; `json`: one JSON object a line." },
 };
-static const struct schema log_schema = { log_fields, 2, NULL };
+static const struct schema log_schema = SCHEMA(log_fields, NULL, "log");
 
 static const struct field identities_fields[] = {
-    { .name = "mover", .kind = K_STRING, .offset = IN(identities, mover), .flags = F_REQUIRED,
-      .convert = convert_principal },
-    { .name = "grants", .kind = K_STRING, .offset = IN(identities, grants), .flags = F_REQUIRED,
-      .convert = convert_principal },
-    { .name = "consumers", .kind = K_STRINGS, .offset = IN(identities, consumers),
-      .count_offset = IN(identities, consumer_count), .flags = F_UNIQUE, .convert = convert_principal },
-    { .name = "reviewers", .kind = K_STRINGS, .offset = IN(identities, reviewers),
-      .count_offset = IN(identities, reviewer_count), .flags = F_UNIQUE, .convert = convert_principal },
-    { .name = "vpc_endpoints", .kind = K_STRINGS, .offset = IN(identities, vpc_endpoints),
-      .count_offset = IN(identities, vpc_endpoint_count), .flags = F_UNIQUE, .convert = convert_vpc_endpoint },
+    { .name = "mover", .kind = K_STRING, STORED_IN(identities, mover), .flags = F_REQUIRED,
+      .convert = convert_principal, .doc_type = "principal ARN", .doc_default = "required in the section",
+      .doc = "The identity of `s3.credentials`: lists, reads and deletes staging, owns quarantine and the "
+             "control prefix, writes trusted." },
+    { .name = "grants", .kind = K_STRING, STORED_IN(identities, grants), .flags = F_REQUIRED,
+      .convert = convert_principal, .doc_type = "principal ARN", .doc_default = "required in the section",
+      .doc = "The identity of `grants.credentials`: may only PUT into staging, under the routes' staging "
+             "prefixes, with `x-amz-acl: bucket-owner-full-control`." },
+    { .name = "consumers", .kind = K_STRINGS, STORED_IN(identities, consumers),
+      .count_offset = IN(identities, consumer_count), .flags = F_UNIQUE, .convert = convert_principal,
+      .doc_type = "array of principal ARNs", .doc = "Downstream jobs: may list and read trusted, nothing else." },
+    { .name = "reviewers", .kind = K_STRINGS, STORED_IN(identities, reviewers),
+      .count_offset = IN(identities, reviewer_count), .flags = F_UNIQUE, .convert = convert_principal,
+      .doc_type = "array of principal ARNs",
+      .doc = "People's S3 identities, if they have any: may list and read trusted (`sluice-review verify`), "
+             "nothing else. Quarantined bytes reach reviewers through the daemon." },
+    { .name = "vpc_endpoints", .kind = K_STRINGS, STORED_IN(identities, vpc_endpoints),
+      .count_offset = IN(identities, vpc_endpoint_count), .flags = F_UNIQUE, .convert = convert_vpc_endpoint,
+      .doc_type = "array of VPC endpoint ids",
+      .doc = "AWS only: the grants identity, consumers and reviewers are denied every request that does not "
+             "come through one of these endpoints (`aws:SourceVpce`); the mover is not bound. `\"vpce-\"` and 8 "
+             "or 17 lower-case hex digits." },
 };
-static const struct schema identities_schema = { identities_fields,
-                                                 sizeof(identities_fields) / sizeof(identities_fields[0]),
-                                                 finish_identities };
+static const struct schema identities_schema = SCHEMA(identities_fields, finish_identities, "identities");
 
 static const struct field root_fields[] = {
-    { .name = "s3", .kind = K_OBJECT, .offset = offsetof(sl_config, s3), .sub = &s3_schema },
-    { .name = "buckets", .kind = K_OBJECT, .offset = offsetof(sl_config, buckets), .sub = &buckets_schema },
-    { .name = "grants", .kind = K_OBJECT, .offset = offsetof(sl_config, grants), .sub = &grants_schema },
-    { .name = "routes", .kind = K_CUSTOM, .flags = F_REQUIRED, .parse = parse_routes },
-    { .name = "review", .kind = K_OBJECT, .offset = offsetof(sl_config, review), .sub = &review_schema },
-    { .name = "retention", .kind = K_OBJECT, .offset = offsetof(sl_config, retention), .sub = &retention_schema },
-    { .name = "api", .kind = K_OBJECT, .offset = offsetof(sl_config, api), .sub = &api_schema },
-    { .name = "attest", .kind = K_OBJECT, .offset = offsetof(sl_config, attest), .sub = &attest_schema },
-    { .name = "audit", .kind = K_OBJECT, .offset = offsetof(sl_config, audit), .sub = &audit_schema },
-    { .name = "worker", .kind = K_OBJECT, .offset = offsetof(sl_config, worker), .sub = &worker_schema },
-    { .name = "log", .kind = K_OBJECT, .offset = offsetof(sl_config, log), .sub = &log_schema },
-    { .name = "identities", .kind = K_CUSTOM, .parse = parse_identities },
+    { .name = "s3", .kind = K_OBJECT, .offset = offsetof(sl_config, s3), .sub = &s3_schema,
+      .doc = "The S3 service and the mover's identity; `s3.endpoint` is required." },
+    { .name = "buckets", .kind = K_OBJECT, .offset = offsetof(sl_config, buckets), .sub = &buckets_schema,
+      .doc = "Where objects live; `staging`, `quarantine` and `trusted` are required." },
+    { .name = "grants", .kind = K_OBJECT, .offset = offsetof(sl_config, grants), .sub = &grants_schema,
+      .doc = "Upload grants for interpreters." },
+    { .name = "routes", .kind = K_CUSTOM, .flags = F_REQUIRED | F_LIST, .parse = parse_routes, .sub = &route_schema,
+      .doc_type = "array of routes",
+      .doc = "At least one route: where artifacts come from, how they are checked and reviewed, where they go." },
+    { .name = "review", .kind = K_OBJECT, .offset = offsetof(sl_config, review), .sub = &review_schema,
+      .doc = "Reviewers, orchestrators and the review hook." },
+    { .name = "retention", .kind = K_OBJECT, .offset = offsetof(sl_config, retention), .sub = &retention_schema,
+      .doc = "How long settled artifacts' quarantine copies are kept." },
+    { .name = "api", .kind = K_OBJECT, .offset = offsetof(sl_config, api), .sub = &api_schema,
+      .doc = "The daemon's socket and metrics listener." },
+    { .name = "attest", .kind = K_OBJECT, .offset = offsetof(sl_config, attest), .sub = &attest_schema,
+      .doc = "The signing identity of the attestations ([attestation.md](attestation.md))." },
+    { .name = "audit", .kind = K_OBJECT, .offset = offsetof(sl_config, audit), .sub = &audit_schema,
+      .doc = "The audit log; `audit.file` is required." },
+    { .name = "worker", .kind = K_OBJECT, .offset = offsetof(sl_config, worker), .sub = &worker_schema,
+      .doc = "Polling and concurrency." },
+    { .name = "log", .kind = K_OBJECT, .offset = offsetof(sl_config, log), .sub = &log_schema,
+      .doc = "What the daemon logs, and how." },
+    { .name = "identities", .kind = K_CUSTOM, .parse = parse_identities, .sub = &identities_schema,
+      .doc_type = "object", .doc_default = "none",
+      .doc = "The S3 principals `sluice-mover policy` writes bucket policies for; the daemon does not use it. "
+             "Once it is there, `mover` and `grants` are required." },
 };
-static const struct schema root_schema = { root_fields, sizeof(root_fields) / sizeof(root_fields[0]), NULL };
+const struct schema sl_config_root_schema = SCHEMA(root_fields, NULL, "top");
 
-_Static_assert(sizeof(s3_fields) / sizeof(s3_fields[0]) <= MAX_FIELDS, "raise MAX_FIELDS");
-_Static_assert(sizeof(root_fields) / sizeof(root_fields[0]) <= MAX_FIELDS, "raise MAX_FIELDS");
-_Static_assert(sizeof(checks_fields) / sizeof(checks_fields[0]) <= MAX_FIELDS, "raise MAX_FIELDS");
 
 /* ---------------------------------------------------------------------------------- */
 /* Loading                                                                             */
@@ -1793,7 +1929,7 @@ static sl_result load_text(struct loader *ld, const char *text, size_t len, cons
     must(sl_buf_reserve(&ld->path, 64));
     ld->path.data[0] = '\0';
     ld->review_clean = true;
-    walk_object(ld, root, &root_schema, (uint8_t *)ld->config);
+    walk_object(ld, root, &sl_config_root_schema, (uint8_t *)ld->config);
     if (json_is_object(root)) check_across_sections(ld);
     json_decref(root);
     if (ld->count > 0) {

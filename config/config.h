@@ -16,7 +16,9 @@
  * checks room, mover/checks/, which attaches the result to the config). The optional
  * `identities` section names the S3 principals for `sluice-mover policy`; the daemon
  * itself does not use it.
- * docs/configuration.md documents every key, its default and its validation.
+ * docs/configuration.md and sluice.json(5) document every key, its default and its
+ * validation; their key tables are generated from the schema tables in config.c
+ * (config_doc.h), whose rows carry each key's documentation.
  *
  * Ownership: sl_config owns all of its strings and arrays; sl_config_free releases it.
  * A loaded config is immutable: share it read-only; SIGHUP builds a new one.
