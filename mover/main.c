@@ -34,6 +34,7 @@
 #include "policy/policy.h"
 #include "s3/client.h"
 #include "s3/credentials.h"
+#include "service/notify.h"
 #include "tasks/tasks.h"
 #include "util/alloc.h"
 #include "version.h"
@@ -164,11 +165,19 @@ static void on_stopped(void *user)
     finish_stop(d);
 }
 
+/* Tells the service manager (Type=notify); a failure is logged, never fatal. */
+static void notify_manager(const char *state)
+{
+    if (sl_failed(service_notify(state)))
+        sl_log(SL_LOG_WARN, "notify_failed", "detail", sl_error_detail(), NULL);
+}
+
 static void on_stop_signal(uv_signal_t *s, int signum)
 {
     struct daemon *d = s->data;
     if (d->stopping) return;
     d->stopping = true;
+    notify_manager("STOPPING=1\nSTATUS=draining: finishing the artifacts in flight");
     sl_log(SL_LOG_INFO, "stopping", "signal", signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     if (d->pipeline == NULL) return; /* still starting (checking the audit log): run() stops */
     pipeline_stop(d->pipeline, STOP_GRACE_MS, on_stopped, d);
@@ -202,6 +211,9 @@ static void on_reload_signal(uv_signal_t *s, int signum)
     (void)signum;
     struct daemon *d = s->data;
     if (d->stopping) return;
+    char reloading[96];
+    snprintf(reloading, sizeof(reloading), "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)(uv_hrtime() / 1000));
+    notify_manager(reloading);
     sl_config *fresh = NULL;
     sl_config_errors errors = { 0 };
     if (sl_failed(sl_config_load(d->config_path, &fresh, &errors))) {
@@ -209,6 +221,7 @@ static void on_reload_signal(uv_signal_t *s, int signum)
         sl_log(SL_LOG_ERROR, "reload_refused", "file", d->config_path, "detail", sl_error_detail(), "action",
                "kept the configuration in use", NULL);
         sl_config_errors_clean_up(&errors);
+        notify_manager("READY=1\nSTATUS=serving (the reloaded configuration was refused; the previous one is in use)");
         return;
     }
     sl_config_errors_clean_up(&errors);
@@ -227,6 +240,7 @@ static void on_reload_signal(uv_signal_t *s, int signum)
                "tasks keep the previous configuration's routes and TTLs", NULL);
     d->config = fresh;
     pipeline_reload(d->pipeline, fresh);
+    notify_manager("READY=1\nSTATUS=serving (configuration reloaded)");
 }
 
 static sl_result load_credentials(const sl_config_credentials *where, s3_credentials *out)
@@ -417,6 +431,7 @@ static int run(const char *config_path)
         goto out;
     }
     sl_log(SL_LOG_INFO, "started", "version", SLUICE_VERSION, "config", d.config_path, NULL);
+    notify_manager("READY=1\nSTATUS=serving");
 
     uv_run(&loop, UV_RUN_DEFAULT);
     status = d.failed ? EXIT_FAIL : EXIT_OK;
