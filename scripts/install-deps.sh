@@ -11,6 +11,10 @@ PACKAGES=(
   libhttp-parser-dev libyara-dev libvectorscan-dev libpcre2-dev
   # tests
   libcmocka-dev valgrind python3 python3-boto3 awscli curl file
+  # service tests: Prometheus and promtool, systemd-analyze, man pages
+  prometheus systemd man-db
+  # packaging (scripts/package.sh): dpkg-shlibdeps and dpkg-buildflags, lintian, adduser
+  dpkg-dev lintian adduser
   # local S3 server
   ceph-mon ceph-osd radosgw ceph-common
   # benchmarks
