@@ -121,12 +121,11 @@ class ServiceTest(unittest.TestCase):
         self.daemons = []
 
     def tearDown(self):
+        # a failing assertion carries the daemon's log; nothing else is worth keeping
         for d in self.daemons:
             d.stop()
-        if self._outcome.success if hasattr(self._outcome, "success") else True:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        else:
-            print(f"(logs kept in {self.tmp})", file=sys.stderr)
+            d.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def daemon(self, **kw):
         d = Daemon(self.tmp, **kw)
