@@ -20,6 +20,11 @@
  * 503 and closed, never read. A conn is freed when both its handles have closed; the
  * server when its listener and every conn are gone.
  *
+ * The same server also runs on TCP (api_options.tcp_listen, for /metrics): the
+ * listener and the connections are then uv_tcp_t (the handle unions below), there are
+ * no peer credentials (no user, no roles), and no socket file to make or remove.
+ * api_respond_bytes answers with a body that is not JSON.
+ *
  * An api_request is a separate object the handler owns until api_respond; conn and
  * request point at each other, and closing a conn clears request->conn, which is all
  * api_respond needs to know to drop the answer. (Request framing follows RFC 9112;
@@ -38,6 +43,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <netdb.h>
 
 #include <http_parser.h>
 
@@ -59,7 +66,10 @@ enum phase { PHASE_READING, PHASE_HANDLING, PHASE_WRITING };
 
 struct conn {
     api_server *server;
-    uv_pipe_t pipe;
+    union {                /* used as (uv_stream_t *)&c->pipe */
+        uv_pipe_t unix_socket;
+        uv_tcp_t tcp;      /* a server on TCP (api_options.tcp_listen) */
+    } pipe;
     uv_timer_t timer;
     unsigned open_handles;
     struct conn *prev, *next;
@@ -101,8 +111,12 @@ struct api_request {
 
 struct api_server {
     uv_loop_t *loop;
-    uv_pipe_t listener;
+    union {
+        uv_pipe_t unix_socket;
+        uv_tcp_t tcp;
+    } listener;
     bool listener_open;
+    bool tcp;            /* listening on options.tcp_listen, not on a Unix socket */
     bool closing;
     api_options options;
     char *socket_path;
@@ -224,6 +238,23 @@ static struct write_req *build_answer(int status, json_t *body, const char *extr
     return w;
 }
 
+/* An answer whose body is `raw` (its bytes are taken) with its own Content-Type. */
+static struct write_req *build_raw_answer(int status, const char *content_type, sl_buf *raw, const char *extra,
+                                          bool close_after, bool head_only)
+{
+    struct write_req *w = sl_calloc(1, sizeof(*w));
+    w->is_answer = true;
+    w->close_after = close_after;
+    w->body = *raw;
+    *raw = (sl_buf){ 0 };
+    if (sl_failed(sl_buf_appendf(&w->head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
+                                 status, reason(status), content_type, w->body.len, extra ? extra : "",
+                                 close_after ? "Connection: close\r\n" : "")))
+        sl_buf_reset(&w->head);
+    if (head_only) sl_buf_clean_up(&w->body);
+    return w;
+}
+
 static void request_free(api_request *r)
 {
     sl_free(r->path);
@@ -235,11 +266,15 @@ static void request_free(api_request *r)
     sl_free(r);
 }
 
-static void respond(api_request *r, int status, json_t *body, const char *extra)
+/* Answers with the JSON `body`, or with `raw` (taken) of `content_type` when raw is not
+ * NULL. */
+static void send_answer(api_request *r, int status, json_t *body, const char *extra, const char *content_type,
+                        sl_buf *raw)
 {
     struct conn *c = r->conn;
     if (c == NULL) {
         json_decref(body);
+        if (raw != NULL) sl_buf_clean_up(raw);
         request_free(r);
         return;
     }
@@ -254,7 +289,8 @@ static void respond(api_request *r, int status, json_t *body, const char *extra)
     char headers[256];
     snprintf(headers, sizeof(headers), "%s%s", extra ? extra : "",
              c->keep_alive && c->parser.http_minor == 0 ? "Connection: keep-alive\r\n" : "");
-    struct write_req *w = build_answer(status, body, headers, !c->keep_alive, r->head);
+    struct write_req *w = raw != NULL ? build_raw_answer(status, content_type, raw, headers, !c->keep_alive, r->head)
+                                      : build_answer(status, body, headers, !c->keep_alive, r->head);
     json_decref(body);
     request_free(r);
     c->phase = PHASE_WRITING;
@@ -262,7 +298,22 @@ static void respond(api_request *r, int status, json_t *body, const char *extra)
     conn_write(c, w);
 }
 
+static void respond(api_request *r, int status, json_t *body, const char *extra)
+{
+    send_answer(r, status, body, extra, NULL, NULL);
+}
+
 void api_respond(api_request *request, int status, json_t *body) { respond(request, status, body, NULL); }
+
+void api_respond_bytes(api_request *request, int status, const char *content_type, sl_buf *body)
+{
+    if (status < 200 || status > 599 || content_type == NULL || body == NULL) {
+        if (body != NULL) sl_buf_clean_up(body);
+        respond(request, 500, error_body(API_ERR_INTERNAL, "the daemon answered with an invalid status"), NULL);
+        return;
+    }
+    send_answer(request, status, NULL, NULL, content_type, body);
+}
 
 void api_respond_error(api_request *request, api_error error, const char *detail)
 {
@@ -818,8 +869,11 @@ static void on_connection(uv_stream_t *listener, int status)
     struct conn *c = sl_calloc(1, sizeof(*c));
     c->server = s;
     s->live++;
-    uv_pipe_init(s->loop, &c->pipe, 0);
-    c->pipe.data = c;
+    if (s->tcp)
+        uv_tcp_init(s->loop, &c->pipe.tcp);
+    else
+        uv_pipe_init(s->loop, &c->pipe.unix_socket, 0);
+    ((uv_handle_t *)&c->pipe)->data = c;
     c->open_handles = 1;
     if (uv_accept(listener, (uv_stream_t *)&c->pipe) != 0) {
         c->closing = true;
@@ -842,18 +896,23 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     s->serving++;
 
-    uv_os_fd_t fd;
-    struct ucred cred;
-    socklen_t len = sizeof(cred);
-    if (uv_fileno((const uv_handle_t *)&c->pipe, &fd) != 0 ||
-        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof(cred)) {
-        sl_log(SL_LOG_WARN, "api_peer_unknown", "socket", s->socket_path, "detail", strerror(errno), NULL);
-        conn_close(c);
-        return;
+    if (s->tcp) { /* no peer credentials: no user, no roles; only API_ROLE_ANY routes answer */
+        c->uid = (uid_t)-1;
+        c->user = sl_strdup("(tcp)");
+    } else {
+        uv_os_fd_t fd;
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        if (uv_fileno((const uv_handle_t *)&c->pipe, &fd) != 0 ||
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof(cred)) {
+            sl_log(SL_LOG_WARN, "api_peer_unknown", "socket", s->socket_path, "detail", strerror(errno), NULL);
+            conn_close(c);
+            return;
+        }
+        c->uid = cred.uid;
+        c->pid = cred.pid;
+        c->user = user_name(cred.uid);
     }
-    c->uid = cred.uid;
-    c->pid = cred.pid;
-    c->user = user_name(cred.uid);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     c->phase = PHASE_READING;
@@ -966,8 +1025,50 @@ fail_fd : {
 }
 }
 
+/* A TCP listener on s->socket_path ("host:port", "[v6]:port"), bound and listening,
+ * handed back as a plain descriptor as open_socket does. */
+static sl_result open_tcp(api_server *s, int *out_fd)
+{
+    const char *spec = s->socket_path;
+    const char *colon = strrchr(spec, ':');
+    ENSURE(colon != NULL && colon[1] != '\0', SL_ERR_INVALID_ARGUMENT, "api: %s is not host:port", spec);
+    char host[256];
+    size_t host_len = (size_t)(colon - spec);
+    if (host_len >= 2 && spec[0] == '[' && spec[host_len - 1] == ']') {
+        spec++;
+        host_len -= 2;
+    }
+    ENSURE(host_len > 0 && host_len < sizeof(host), SL_ERR_INVALID_ARGUMENT, "api: %s: no host", s->socket_path);
+    memcpy(host, spec, host_len);
+    host[host_len] = '\0';
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *found = NULL;
+    int gai = getaddrinfo(host, colon + 1, &hints, &found);
+    ENSURE(gai == 0, SL_ERR_IO, "api: %s: %s", s->socket_path, gai_strerror(gai));
+    int err = 0, fd = -1;
+    for (struct addrinfo *a = found; a != NULL && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        int one = 1;
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+            bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+            err = errno;
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(found);
+    ENSURE(fd >= 0, SL_ERR_IO, "listening on %s: %s", s->socket_path, strerror(err));
+    *out_fd = fd;
+    return SL_SUCCESS;
+}
+
 static void remove_socket_file(api_server *s)
 {
+    if (s->tcp) return;
     struct stat st;
     /* only if it is still ours: a successor may have replaced it */
     if (lstat(s->socket_path, &st) == 0 && st.st_dev == s->socket_dev && st.st_ino == s->socket_ino)
@@ -1032,9 +1133,10 @@ static void on_listener_closed(uv_handle_t *handle)
 sl_result api_server_new(uv_loop_t *loop, const api_options *options, const api_route *routes, size_t route_count,
                          api_server **out)
 {
-    ENSURE(options->socket_path != NULL && options->socket_path[0] != '\0', SL_ERR_INVALID_ARGUMENT,
+    bool tcp = options->tcp_listen != NULL;
+    ENSURE(tcp || (options->socket_path != NULL && options->socket_path[0] != '\0'), SL_ERR_INVALID_ARGUMENT,
            "api: no socket path");
-    ENSURE(strlen(options->socket_path) < sizeof(((struct sockaddr_un *)0)->sun_path), SL_ERR_INVALID_ARGUMENT,
+    ENSURE(tcp || strlen(options->socket_path) < sizeof(((struct sockaddr_un *)0)->sun_path), SL_ERR_INVALID_ARGUMENT,
            "api: the socket path %s is longer than %zu bytes", options->socket_path,
            sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
     ENSURE(options->socket_mode <= 0777, SL_ERR_INVALID_ARGUMENT, "api: socket mode %o is not a permission mode",
@@ -1049,8 +1151,10 @@ sl_result api_server_new(uv_loop_t *loop, const api_options *options, const api_
     }
     s->loop = loop;
     s->options = *options;
-    s->socket_path = sl_strdup(options->socket_path);
+    s->tcp = tcp;
+    s->socket_path = sl_strdup(tcp ? options->tcp_listen : options->socket_path); /* its name in logs */
     s->options.socket_path = s->socket_path;
+    s->options.tcp_listen = tcp ? s->socket_path : NULL;
     s->options.reviewers = s->options.orchestrators = NULL;
     if (s->options.socket_mode == 0) s->options.socket_mode = DEFAULT_SOCKET_MODE;
     if (s->options.max_body == 0) s->options.max_body = DEFAULT_MAX_BODY;
@@ -1062,14 +1166,20 @@ sl_result api_server_new(uv_loop_t *loop, const api_options *options, const api_
     api_server_set_operators(s, options->operators, options->operator_count);
 
     int fd = -1;
-    if (sl_failed(open_socket(s, &fd))) {
+    if (sl_failed(tcp ? open_tcp(s, &fd) : open_socket(s, &fd))) {
         server_free(s);
         return SL_FAILURE;
     }
-    uv_pipe_init(loop, &s->listener, 0);
-    s->listener.data = s;
+    int rc;
+    if (tcp) {
+        uv_tcp_init(loop, &s->listener.tcp);
+        rc = uv_tcp_open(&s->listener.tcp, fd);
+    } else {
+        uv_pipe_init(loop, &s->listener.unix_socket, 0);
+        rc = uv_pipe_open(&s->listener.unix_socket, fd);
+    }
+    ((uv_handle_t *)&s->listener)->data = s;
     s->listener_open = true;
-    int rc = uv_pipe_open(&s->listener, fd);
     if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, SOMAXCONN, on_connection);
     if (rc != 0) {
         /* libuv refused a socket it has every reason to take: undo, and let the loop

@@ -77,6 +77,10 @@ typedef struct api_options {
                                    with 408 if part of a request came; also the time a
                                    client has to take an answer */
     unsigned max_connections;   /* default 256; more are answered 503 and closed */
+    const char *tcp_listen;     /* "host:port" or "[v6]:port": serve on TCP instead of the
+                                   Unix socket (socket_path and socket_mode are unused) —
+                                   for /metrics. TCP callers have no peer credentials: no
+                                   user, no roles; only API_ROLE_ANY routes answer them. */
 } api_options;
 
 /* What a handler sees of the request. Valid until api_respond. */
@@ -125,6 +129,11 @@ SL_MUST_CHECK sl_result api_server_new(uv_loop_t *loop, const api_options *optio
  * afterwards. A body that cannot be serialised, or a status out of range, is answered
  * 500. */
 void api_respond(api_request *request, int status, json_t *body);
+
+/* Answers `status` with `body`'s bytes (taken: the buffer is left empty) and this
+ * Content-Type instead of JSON (the Prometheus text of /metrics). A status outside
+ * 200..599 or a missing content type is answered 500. */
+void api_respond_bytes(api_request *request, int status, const char *content_type, sl_buf *body);
 
 /* Answers the error's status with {"error": its code, "detail": detail} — the table's
  * default detail when `detail` is NULL (bytes that are not UTF-8 become '?'). */
