@@ -20,6 +20,7 @@
 #include "api/operator_endpoints.h"
 #include "api/artifact_endpoints.h"
 #include "api/health_endpoint.h"
+#include "api/metrics_endpoint.h"
 #include "api/task_endpoints.h"
 #include "attest/keygen.h"
 #include "attest/keys.h"
@@ -34,6 +35,7 @@
 #include "policy/policy.h"
 #include "s3/client.h"
 #include "s3/credentials.h"
+#include "service/collect.h"
 #include "service/notify.h"
 #include "tasks/tasks.h"
 #include "util/alloc.h"
@@ -91,6 +93,10 @@ struct daemon {
     task_registry *tasks;
     api_route routes[16]; /* the API's routes live as long as the server */
     api_server *api;
+    sluice_metrics *metrics;         /* with api.metrics_listen: /metrics on its own server */
+    service_collector *collector;
+    api_route metrics_route;
+    api_server *metrics_api;
     uv_signal_t sigterm, sigint, sighup;
     bool stopping;
     /* the signing identity and the audit trail that leaves the host */
@@ -113,6 +119,26 @@ static void print_config_errors(const char *file, const sl_config_errors *errors
 static void close_signal(uv_signal_t *s)
 {
     if (!uv_is_closing((uv_handle_t *)s)) uv_close((uv_handle_t *)s, NULL);
+}
+
+/* Metrics (api.metrics_listen): the families, the collector over the parts' own
+ * counters, and GET /metrics on its own TCP server. */
+static sl_result start_metrics(struct daemon *d, const sl_config *config)
+{
+    GUARD(sluice_metrics_new(SLUICE_VERSION, &d->metrics));
+    service_sources sources = { .pipeline = d->pipeline, .client = d->client, .audit = d->audit, .tasks = d->tasks };
+    GUARD(service_collect_start(d->metrics, &sources, &d->collector));
+    d->metrics_route = metrics_endpoint_route(d->metrics);
+    api_options options = { .tcp_listen = config->api.metrics_listen, .max_connections = 16 };
+    return api_server_new(d->loop, &options, &d->metrics_route, 1, &d->metrics_api);
+}
+
+static void stop_metrics(struct daemon *d)
+{
+    api_server_close(d->metrics_api);
+    d->metrics_api = NULL;
+    service_collect_stop(d->collector);
+    d->collector = NULL;
 }
 
 static void finish_stop(void *user)
@@ -154,6 +180,7 @@ static void on_audit_flushed(void *user, sl_result result)
 static void on_stopped(void *user)
 {
     struct daemon *d = user;
+    stop_metrics(d);
     /* the API first (no new requests), then the task registry (it answers admissions
      * still pending, so the pipeline must be alive); then the last audit records are
      * synced and shipped, and the rest is released */
@@ -238,6 +265,9 @@ static void on_reload_signal(uv_signal_t *s, int signum)
     if (d->tasks && sl_failed(task_registry_reload(d->tasks, fresh)))
         sl_log(SL_LOG_ERROR, "tasks_reload_refused", "detail", sl_error_detail(), "action",
                "tasks keep the previous configuration's routes and TTLs", NULL);
+    const char *listen_was = d->config->api.metrics_listen, *listen_now = fresh->api.metrics_listen;
+    if ((listen_was == NULL) != (listen_now == NULL) || (listen_was != NULL && strcmp(listen_was, listen_now) != 0))
+        sl_log(SL_LOG_WARN, "reload_partial", "detail", "api.metrics_listen changes at the next start", NULL);
     d->config = fresh;
     pipeline_reload(d->pipeline, fresh);
     notify_manager("READY=1\nSTATUS=serving (configuration reloaded)");
@@ -426,6 +456,10 @@ static int run(const char *config_path)
         sl_log(SL_LOG_ERROR, "api_failed", "socket", given->api.socket, "detail", sl_error_detail(), NULL);
         goto out;
     }
+    if (given->api.metrics_listen != NULL && sl_failed(start_metrics(&d, given))) {
+        sl_log(SL_LOG_ERROR, "metrics_failed", "listen", given->api.metrics_listen, "detail", sl_error_detail(), NULL);
+        goto out;
+    }
     if (sl_failed(pipeline_start(d.pipeline))) {
         sl_log(SL_LOG_ERROR, "pipeline_failed", "detail", sl_error_detail(), NULL);
         goto out;
@@ -442,6 +476,7 @@ out:
     close_signal(&d.sigterm);
     close_signal(&d.sigint);
     close_signal(&d.sighup);
+    stop_metrics(&d);
     api_server_close(d.api);
     task_registry_destroy(d.tasks);
     if (d.pipeline) {
@@ -459,6 +494,7 @@ out:
     sl_free(d.ship_bucket);
     sl_free(d.ship_name);
     sl_free(d.audit_path);
+    sluice_metrics_destroy(d.metrics);
     checks_magic_destroy(d.magic);
     s3_credentials_clean_up(&d.credentials);
     sl_config_free(config);

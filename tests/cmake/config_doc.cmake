@@ -3,7 +3,8 @@
 # (tests/test_config_doc.c); config_doc_current, which fails while
 # docs/configuration.md or the manual page sluice.json(5) differs from what the rows
 # generate (run `build/tests/gen-config-doc --write docs/configuration.md
-# docs/man/sluice.json.5`).
+# docs/man/sluice.json.5`); and config_keys_read, which fails for a key that no code
+# outside config/ reads (an accepted key must do what it says).
 
 sluice_unit_test(test_config_doc test_config_doc.c)
 
@@ -14,3 +15,7 @@ add_test(NAME config_doc_current
                  ${CMAKE_SOURCE_DIR}/docs/man/sluice.json.5)
 set_tests_properties(config_doc_current PROPERTIES LABELS unit)
 
+
+add_test(NAME config_keys_read
+         COMMAND ${CMAKE_SOURCE_DIR}/tests/config_keys_read.sh $<TARGET_FILE:gen-config-doc> ${CMAKE_SOURCE_DIR})
+set_tests_properties(config_keys_read PROPERTIES LABELS unit)

@@ -1,7 +1,9 @@
 """sluice-mover as a service, against the local radosgw: the readiness protocol a
 service manager sees (READY=1 once it serves, RELOADING=1 then READY=1 around SIGHUP,
 STOPPING=1 on SIGTERM, on a NOTIFY_SOCKET of the test's own: a path and an abstract
-name).
+name); and /metrics as a real Prometheus server (Debian's `prometheus`, on loopback,
+with its own port and data folder) scrapes it while artifacts go through, asked
+through Prometheus's HTTP API for the counters they must have moved.
 
 The daemon is the real binary (argv[1]); boto3 plays the interpreter. Each run has its
 own route, prefixes, control prefix, API socket and ports. Needs
@@ -9,6 +11,8 @@ own route, prefixes, control prefix, API socket and ports. Needs
 """
 import json
 import os
+import urllib.parse
+import urllib.request
 import shutil
 import signal
 import socket
@@ -17,6 +21,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.error
 import uuid
 
 ENV = os.environ
@@ -28,6 +33,37 @@ STAGING = ENV["SLUICE_BUCKET_STAGING"]
 QUARANTINE = ENV["SLUICE_BUCKET_QUARANTINE"]
 TRUSTED = ENV["SLUICE_BUCKET_TRUSTED"]
 WAIT = 60  # seconds: generous, for sanitizer builds on a loaded machine
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+
+import boto3  # noqa: E402  (after the environment check)
+from botocore.config import Config  # noqa: E402
+
+s3 = boto3.client(
+    "s3",
+    endpoint_url=ENV["SLUICE_S3_ENDPOINT"],
+    region_name=ENV["SLUICE_S3_REGION"],
+    aws_access_key_id=ENV["SLUICE_MOVER_ACCESS_KEY"],
+    aws_secret_access_key=ENV["SLUICE_MOVER_SECRET_KEY"],
+    config=Config(retries={"max_attempts": 5}),
+)
+
+
+def wait_until(what, predicate, daemon, timeout=WAIT):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if daemon.proc is not None and daemon.proc.poll() is not None:
+            raise AssertionError(f"sluice-mover exited while waiting for {what}:\n{daemon.log_text()}")
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; daemon log:\n{daemon.log_text()}")
+
+
+def http_get(url):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.status, r.headers.get("Content-Type"), r.read().decode()
 
 
 def free_port():
@@ -160,6 +196,84 @@ class ServiceTest(unittest.TestCase):
 
     def test_readiness_on_an_abstract_socket(self):
         self.check_protocol(f"@sluice-service-test-{uuid.uuid4().hex}")
+
+    def test_prometheus_scrapes_the_mover(self):
+        mport, pport = free_port(), free_port()
+        d = self.daemon(extra={"api": {"metrics_listen": f"127.0.0.1:{mport}"}})
+        d.start()
+        target = f"http://127.0.0.1:{mport}/metrics"
+        wait_until("/metrics to answer", lambda: self.answers(target), d)
+
+        # the exposition as served passes Prometheus's own checker
+        status, ctype, text = http_get(target)
+        self.assertEqual(status, 200)
+        self.assertEqual(ctype, "text/plain; version=0.0.4; charset=utf-8")
+        check = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        # the metrics listener serves nothing else, and no API endpoint
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            http_get(f"http://127.0.0.1:{mport}/v1/artifacts")
+        self.assertEqual(e.exception.code, 404)
+
+        prom = self.prometheus(pport, f"127.0.0.1:{mport}")
+        api = f"http://127.0.0.1:{pport}/api/v1/query?query="
+
+        def query(expr):
+            try:
+                _, _, body = http_get(api + urllib.parse.quote(expr))
+            except OSError:
+                return None
+            result = json.loads(body)["data"]["result"]
+            return result
+
+        def value(expr):
+            r = query(expr)
+            return float(r[0]["value"][1]) if r else None
+
+        wait_until("Prometheus to scrape the mover", lambda: value('up{job="sluice"}') == 1, d)
+        good = [(f"{d.prefix}in/t1/data{i}.csv", b"id,value\n%d,%d\n" % (i, i * i)) for i in range(3)]
+        bad = (f"{d.prefix}in/t1/tool.csv", open("/bin/true", "rb").read())  # an executable dressed as CSV
+        for key, body in good + [bad]:
+            s3.put_object(Bucket=STAGING, Key=key, Body=body, ContentType="text/csv")
+        wait_until("the artifacts to settle", lambda: value('sluice_artifacts_total{outcome="promoted"}') == 3
+                   and value('sluice_artifacts_total{outcome="blocked"}') == 1, d, timeout=WAIT * 2)
+        for key, _ in good:
+            trusted = key.replace("/in/", "/out/")
+            s3.head_object(Bucket=TRUSTED, Key=trusted)
+        self.assertEqual(value('sluice_artifacts_total{outcome="started"}'), 4)
+        self.assertGreater(value("sluice_s3_attempts_total"), 0)
+        self.assertGreater(value("sluice_audit_records_total"), 0)
+        self.assertGreater(value("sluice_audit_fsyncs_total"), 0)
+        self.assertEqual(value("sluice_artifacts_in_flight"), 0)
+        self.assertGreaterEqual(value("sluice_metrics_scrapes_total"), 2)
+        build = query("sluice_build_info")
+        self.assertEqual(len(build), 1)
+        version = subprocess.run([MOVER, "--version"], capture_output=True, text=True).stdout.split()[-1]
+        self.assertEqual(build[0]["metric"]["version"], version)
+        self.assertGreater(value("sluice_start_time_seconds"), time.time() - 3600)
+        prom.terminate()
+        prom.wait(timeout=WAIT)
+
+    def answers(self, url):
+        try:
+            return http_get(url)[0] == 200
+        except OSError:
+            return False
+
+    def prometheus(self, port, target):
+        """A Prometheus server of the test's own: loopback, its own port and data folder,
+        scraping `target` every 500 ms."""
+        config = os.path.join(self.tmp, "prometheus.yml")
+        with open(config, "w") as f:
+            f.write("global:\n  scrape_interval: 500ms\n  scrape_timeout: 400ms\n"
+                    "scrape_configs:\n  - job_name: sluice\n    static_configs:\n"
+                    f"      - targets: ['{target}']\n")
+        log = open(os.path.join(self.tmp, "prometheus.log"), "ab")
+        proc = subprocess.Popen([PROMETHEUS, f"--config.file={config}",
+                                 f"--storage.tsdb.path={os.path.join(self.tmp, 'prometheus-data')}",
+                                 f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log)
+        self.addCleanup(lambda: (proc.poll() is None and proc.kill(), proc.wait(), log.close()))
+        return proc
 
     def test_no_ready_when_start_up_fails(self):
         notes = Notifications(os.path.join(self.tmp, "notify"))
