@@ -56,8 +56,8 @@ dpkg_retry() {
 }
 
 echo "== build"
-deb=$("$src/scripts/package.sh" "$build" 2>"$build.lintian.log" | tail -n 1)
-[ -f "$deb" ] || { cat "$build.lintian.log" >&2; echo "no package built" >&2; exit 1; }
+deb=$(SLUICE_PACKAGE_LINTIAN=0 "$src/scripts/package.sh" "$build" 2>"$build.log" | tail -n 1)
+[ -f "$deb" ] || { cat "$build.log" >&2; echo "no package built" >&2; exit 1; }
 name=$(basename "$deb")
 arch=$(dpkg --print-architecture)
 version=$(sed -nE 's/^project\(sluice VERSION ([0-9.]+).*/\1/p' "$src/CMakeLists.txt")
