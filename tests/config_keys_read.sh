@@ -33,8 +33,10 @@ while IFS=$'\t' read -r path member regex; do
     total=$((total + 1))
     # A match followed by a single "=" is an assignment (a designated initializer of
     # some other struct with a member of the same name), not a read.
-    if hit=$(cd "$work" && grep -rnoE -- "(${regex})[[:space:]]*(==?)?" . | grep -vE '[^=!<>]=$' | head -n 1) &&
-        [ -n "$hit" ]; then
+    # (sed, not head: head would leave early and fail the pipeline with SIGPIPE)
+    hit=$(cd "$work" && { grep -rnoE -- "(${regex})[[:space:]]*(==?)?" . || true; } |
+          { grep -vE '[^=!<>]=$' || true; } | sed -n 1p)
+    if [ -n "$hit" ]; then
         printf '%-34s %s\n' "$path" "${hit#./}" | cut -c1-160
     else
         printf 'UNREAD %s (stored in %s): no code outside config/ reads it\n' "$path" "$member" >&2
