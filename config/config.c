@@ -1733,6 +1733,10 @@ static const struct field worker_fields[] = {
              "unreadable to interpreters, so nothing is lost by not copying it first. `false`: every upload is "
              "copied into quarantine first (by version id), as on an unversioned bucket. See "
              "[protocol.md](protocol.md)." },
+    { .name = "stall_after", .kind = K_DURATION, STORED_IN(worker, stall_after_ms), .def = 15 * MINUTE_MS, .min = 1,
+      .doc = "`GET /v1/health` answers `degraded` (the pipeline has stopped making changes) when artifacts are in "
+             "flight or queued and none has changed state for this long. Longer than the slowest check of the "
+             "largest object a route allows." },
 };
 static const struct schema worker_schema = SCHEMA(worker_fields, finish_worker, "worker");
 

@@ -205,6 +205,8 @@ typedef struct sl_config {
         uint32_t concurrency;      /* artifacts in flight, default 32 (1..10000) */
         bool check_in_place;       /* on versioned staging, check and promote straight from the
                                       staging version (default true); false: quarantine first */
+        uint64_t stall_after_ms;   /* health: work pending and no change for this long is a
+                                      stalled pipeline; default 15m, > 0 */
     } worker;
 
     struct {

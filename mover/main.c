@@ -37,6 +37,7 @@
 #include "s3/credentials.h"
 #include "service/collect.h"
 #include "service/notify.h"
+#include "service/watch.h"
 #include "tasks/tasks.h"
 #include "util/alloc.h"
 #include "version.h"
@@ -97,6 +98,7 @@ struct daemon {
     service_collector *collector;
     api_route metrics_route;
     api_server *metrics_api;
+    service_watch *watch;            /* health: S3 reachable, pipeline making changes */
     uv_signal_t sigterm, sigint, sighup;
     bool stopping;
     /* the signing identity and the audit trail that leaves the host */
@@ -123,10 +125,19 @@ static void close_signal(uv_signal_t *s)
 
 /* Metrics (api.metrics_listen): the families, the collector over the parts' own
  * counters, and GET /metrics on its own TCP server. */
+/* True when every health check passes (the sluice_healthy gauge). */
+static bool daemon_healthy(void *user)
+{
+    struct daemon *d = user;
+    return !pipeline_get_stats(d->pipeline).broken && service_watch_s3_fault(d->watch) == NULL &&
+           service_watch_pipeline_fault(d->watch) == NULL;
+}
+
 static sl_result start_metrics(struct daemon *d, const sl_config *config)
 {
     GUARD(sluice_metrics_new(SLUICE_VERSION, &d->metrics));
-    service_sources sources = { .pipeline = d->pipeline, .client = d->client, .audit = d->audit, .tasks = d->tasks };
+    service_sources sources = { .pipeline = d->pipeline, .client = d->client, .audit = d->audit, .tasks = d->tasks,
+                                .healthy = d->watch ? daemon_healthy : NULL, .healthy_user = d };
     GUARD(service_collect_start(d->metrics, &sources, &d->collector));
     d->metrics_route = metrics_endpoint_route(d->metrics);
     api_options options = { .tcp_listen = config->api.metrics_listen, .max_connections = 16 };
@@ -139,6 +150,17 @@ static void stop_metrics(struct daemon *d)
     d->metrics_api = NULL;
     service_collect_stop(d->collector);
     d->collector = NULL;
+    service_watch_stop(d->watch); /* before the client goes: it cancels the probe in flight */
+    d->watch = NULL;
+}
+
+static sl_result start_watch(struct daemon *d, const sl_config *config)
+{
+    uint64_t probe = config->worker.poll_interval_ms < 1000 ? 1000 : config->worker.poll_interval_ms;
+    service_watch_options o = { .client = d->client, .probe_bucket = config->buckets.staging,
+                                .probe_interval_ms = probe > 30000 ? 30000 : probe, .pipeline = d->pipeline,
+                                .stall_after_ms = config->worker.stall_after_ms };
+    return service_watch_start(d->loop, &o, &d->watch);
 }
 
 static void finish_stop(void *user)
@@ -269,6 +291,7 @@ static void on_reload_signal(uv_signal_t *s, int signum)
     if ((listen_was == NULL) != (listen_now == NULL) || (listen_was != NULL && strcmp(listen_was, listen_now) != 0))
         sl_log(SL_LOG_WARN, "reload_partial", "detail", "api.metrics_listen changes at the next start", NULL);
     d->config = fresh;
+    service_watch_set_stall_after(d->watch, fresh->worker.stall_after_ms);
     pipeline_reload(d->pipeline, fresh);
     notify_manager("READY=1\nSTATUS=serving (configuration reloaded)");
 }
@@ -454,6 +477,10 @@ static int run(const char *config_path)
     };
     if (sl_failed(api_server_new(&loop, &ao, routes, route_count, &d.api))) {
         sl_log(SL_LOG_ERROR, "api_failed", "socket", given->api.socket, "detail", sl_error_detail(), NULL);
+        goto out;
+    }
+    if (sl_failed(start_watch(&d, given))) {
+        sl_log(SL_LOG_ERROR, "health_failed", "detail", sl_error_detail(), NULL);
         goto out;
     }
     if (given->api.metrics_listen != NULL && sl_failed(start_metrics(&d, given))) {

@@ -1,7 +1,9 @@
 """sluice-mover as a service, against the local radosgw: the readiness protocol a
 service manager sees (READY=1 once it serves, RELOADING=1 then READY=1 around SIGHUP,
 STOPPING=1 on SIGTERM, on a NOTIFY_SOCKET of the test's own: a path and an abstract
-name); and /metrics as a real Prometheus server (Debian's `prometheus`, on loopback,
+name); health that tells the truth (S3 unreachable, the pipeline stalled, seen through
+the sluice_healthy metric and the daemon's log, and back); and /metrics as a real
+Prometheus server (Debian's `prometheus`, on loopback,
 with its own port and data folder) scrapes it while artifacts go through, asked
 through Prometheus's HTTP API for the counters they must have moved.
 
@@ -59,6 +61,41 @@ def wait_until(what, predicate, daemon, timeout=WAIT):
             raise AssertionError(f"sluice-mover exited while waiting for {what}:\n{daemon.log_text()}")
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}; daemon log:\n{daemon.log_text()}")
+
+
+PROXY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fault_proxy.py")
+
+
+class FaultProxy:
+    """tests/integration/fault_proxy.py in front of the S3 server, passing everything."""
+
+    def __init__(self, tmp, port=0):
+        upstream = urllib.parse.urlparse(ENV["SLUICE_S3_ENDPOINT"]).netloc
+        schedule = os.path.join(tmp, "schedule")
+        open(schedule, "w").close()
+        self.proc = subprocess.Popen(["/usr/bin/python3", PROXY, "--port", str(port), "--upstream", upstream,
+                                      "--schedule", schedule], stdout=subprocess.PIPE,
+                                     stderr=open(os.path.join(tmp, "proxy.log"), "ab"), text=True)
+        line = self.proc.stdout.readline().split()
+        assert line and line[0] == "PORT", f"fault_proxy said {line}"
+        self.port = int(line[1])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=WAIT)
+
+
+def metric(url, name):
+    """The value of an unlabelled sample in the exposition at url, or None."""
+    try:
+        _, _, text = http_get(url)
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
 
 
 def http_get(url):
@@ -196,6 +233,34 @@ class ServiceTest(unittest.TestCase):
 
     def test_readiness_on_an_abstract_socket(self):
         self.check_protocol(f"@sluice-service-test-{uuid.uuid4().hex}")
+
+    def test_health_tells_the_truth(self):
+        proxy = FaultProxy(self.tmp)
+        self.addCleanup(lambda: proxy.stop())
+        mport = free_port()
+        d = self.daemon(extra={"s3": {"endpoint": f"http://127.0.0.1:{proxy.port}", "max_attempts": 100},
+                               "api": {"metrics_listen": f"127.0.0.1:{mport}"},
+                               "worker": {"concurrency": 1, "stall_after": "2s"}})
+        d.start()
+        url = f"http://127.0.0.1:{mport}/metrics"
+        wait_until("healthy", lambda: metric(url, "sluice_healthy") == 1, d)
+        for i in range(40):
+            s3.put_object(Bucket=STAGING, Key=f"{d.prefix}in/t1/f{i}.csv", Body=b"a,b\n%d,2\n" % i,
+                          ContentType="text/csv")
+        wait_until("an artifact in flight", lambda: metric(url, "sluice_artifacts_in_flight") == 1, d)
+
+        # S3 goes away with an artifact in flight: the probe fails, the pipeline stalls
+        proxy.stop()
+        wait_until("unhealthy", lambda: metric(url, "sluice_healthy") == 0, d)
+        wait_until("S3 reported unreachable", lambda: "s3_unreachable" in d.log_text(), d)
+        wait_until("the stall reported", lambda: "pipeline_stalled" in d.log_text(), d)
+        self.assertIn("the pipeline has stopped making changes", d.log_text())
+
+        # and comes back: healthy again, the artifacts go through
+        proxy = FaultProxy(self.tmp, port=proxy.port)
+        wait_until("S3 reported back", lambda: "s3_reachable" in d.log_text(), d)
+        wait_until("the pipeline moving again", lambda: "pipeline_moving" in d.log_text(), d, timeout=WAIT * 2)
+        wait_until("healthy again", lambda: metric(url, "sluice_healthy") == 1, d, timeout=WAIT * 2)
 
     def test_prometheus_scrapes_the_mover(self):
         mport, pport = free_port(), free_port()
