@@ -1734,9 +1734,9 @@ static const struct field worker_fields[] = {
              "copied into quarantine first (by version id), as on an unversioned bucket. See "
              "[protocol.md](protocol.md)." },
     { .name = "stall_after", .kind = K_DURATION, STORED_IN(worker, stall_after_ms), .def = 15 * MINUTE_MS, .min = 1,
-      .doc = "`GET /v1/health` answers `degraded` (the pipeline has stopped making changes) when artifacts are in "
-             "flight or queued and none has changed state for this long. Longer than the slowest check of the "
-             "largest object a route allows." },
+      .doc = "The pipeline counts as stalled (health check, `sluice_healthy` 0, log `pipeline_stalled`) when "
+             "artifacts are in flight or queued and none has changed state for this long. Longer than the slowest "
+             "check of the largest object a route allows." },
 };
 static const struct schema worker_schema = SCHEMA(worker_fields, finish_worker, "worker");
 
