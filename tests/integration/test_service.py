@@ -109,6 +109,14 @@ def free_port():
         return s.getsockname()[1]
 
 
+def signing_key(folder):
+    """The daemon's signing key (attest.signing_key), made once per folder."""
+    prefix = os.path.join(folder, "signing")
+    if not os.path.exists(prefix + ".key"):
+        subprocess.run([MOVER, "keygen", "-o", prefix], check=True, capture_output=True)
+    return prefix + ".key"
+
+
 class Daemon:
     """A sluice-mover on a configuration and sockets of its own."""
 
@@ -136,6 +144,7 @@ class Daemon:
                 "checks": {"max_bytes": "64KiB", "allow_types": ["text/csv", "text/plain"]},
             }],
             "api": {"socket": os.path.join(tmp, "api.sock")},
+            "attest": {"signing_key": signing_key(tmp)},
             "audit": {"file": os.path.join(tmp, "audit.jsonl")},
             "worker": {"poll_interval": "200ms"},
         }
