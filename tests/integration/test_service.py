@@ -31,6 +31,9 @@ if not ENV.get("SLUICE_S3_ENDPOINT"):
     sys.exit('SLUICE_S3_ENDPOINT is not set: run scripts/s3-server.sh start && eval "$(scripts/s3-server.sh env)"')
 
 MOVER = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/sluice-mover"
+# tests/deny_write_exec.c: runs a program as MemoryDenyWriteExecute=yes does
+DENY_WRITE_EXEC = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else "build/tests/deny-write-exec"
+RULES = os.path.abspath("config/rules/default.json")  # the project's default rules (cwd: the source tree)
 STAGING = ENV["SLUICE_BUCKET_STAGING"]
 QUARANTINE = ENV["SLUICE_BUCKET_QUARANTINE"]
 TRUSTED = ENV["SLUICE_BUCKET_TRUSTED"]
@@ -120,7 +123,7 @@ def signing_key(folder):
 class Daemon:
     """A sluice-mover on a configuration and sockets of its own."""
 
-    def __init__(self, tmp, extra=None):
+    def __init__(self, tmp, extra=None, checks=None):
         self.tmp = tmp
         self.run = uuid.uuid4().hex[:10]
         self.route = "svc" + self.run
@@ -141,7 +144,7 @@ class Daemon:
                 "trusted_prefix": self.prefix + "out/",
                 "review": "auto",
                 "require_task": False,  # boto3 plays the interpreter with the mover's keys
-                "checks": {"max_bytes": "64KiB", "allow_types": ["text/csv", "text/plain"]},
+                "checks": {"max_bytes": "64KiB", "allow_types": ["text/csv", "text/plain"], **(checks or {})},
             }],
             "api": {"socket": os.path.join(tmp, "api.sock")},
             "attest": {"signing_key": signing_key(tmp)},
@@ -155,8 +158,8 @@ class Daemon:
             json.dump(cfg, f, indent=2)
         self.proc = None
 
-    def start(self, env=None):
-        self.proc = subprocess.Popen([MOVER, "run", "-c", self.config], stdout=self.log, stderr=self.log,
+    def start(self, env=None, wrapper=()):
+        self.proc = subprocess.Popen([*wrapper, MOVER, "run", "-c", self.config], stdout=self.log, stderr=self.log,
                                      env={**ENV, **(env or {})})
 
     def signal(self, sig):
@@ -348,6 +351,40 @@ class ServiceTest(unittest.TestCase):
                                  f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log)
         self.addCleanup(lambda: (proc.poll() is None and proc.kill(), proc.wait(), log.close()))
         return proc
+
+    def test_rules_under_the_units_memory_protection(self):
+        """The unit sets MemoryDenyWriteExecute=yes, which PCRE2's JIT cannot live with
+        (it needs memory both writable and executable): the rules engine then matches
+        without the JIT. The daemon runs under the same restriction (deny-write-exec,
+        which checks that it holds), with the default rules: a clean CSV is promoted, a
+        CSV holding an AWS key pair is blocked by the rule that finds it."""
+        mport = free_port()
+        d = self.daemon(extra={"api": {"metrics_listen": f"127.0.0.1:{mport}"}}, checks={"rules": [RULES]})
+        d.start(wrapper=[DENY_WRITE_EXEC])
+        url = f"http://127.0.0.1:{mport}/metrics"
+        wait_until("/metrics to answer", lambda: metric(url, "sluice_healthy") == 1, d)
+        key_id = "AKIAQ3EGRTKL" + "MNOPQRST"
+        secret = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYzEXAMPLEKQ"
+        leak = b"name,value\naws_access_key_id,%s\naws_secret_access_key,%s\n" % (key_id.encode(), secret.encode())
+        s3.put_object(Bucket=STAGING, Key=f"{d.prefix}in/t1/clean.csv", Body=b"id,value\n1,2\n",
+                      ContentType="text/csv")
+        s3.put_object(Bucket=STAGING, Key=f"{d.prefix}in/t1/leak.csv", Body=leak, ContentType="text/csv")
+        wait_until("both artifacts to settle",
+                   lambda: metric(url, 'sluice_artifacts_total{outcome="promoted"}') == 1
+                   and metric(url, 'sluice_artifacts_total{outcome="blocked"}') == 1, d, timeout=WAIT * 2)
+        s3.head_object(Bucket=TRUSTED, Key=f"{d.prefix}out/t1/clean.csv")
+        with self.assertRaises(Exception):
+            s3.head_object(Bucket=TRUSTED, Key=f"{d.prefix}out/t1/leak.csv")
+        with open(os.path.join(self.tmp, "audit.jsonl")) as f:
+            blocked = [r["artifact"] for r in map(json.loads, f) if r["event"] == "block"]
+        self.assertEqual(len(blocked), 1)
+        manifest = s3.get_object(Bucket=QUARANTINE, Key=f"sluice-test/{d.run}/artifacts/{blocked[0]}.json")
+        findings = json.loads(manifest["Body"].read())["findings"]
+        failed = [f for f in findings if f["verdict"] == "fail"]
+        self.assertEqual({f["check"] for f in failed}, {"rules"}, findings)  # the key pair, the secret key
+        self.assertIn("aws-access-key-pair", [f["detail"].split()[0] for f in failed], failed)
+        self.assertNotIn(secret, json.dumps(findings))
+        self.assertEqual(d.stop(), 0, d.log_text())
 
     def test_no_ready_when_start_up_fails(self):
         notes = Notifications(os.path.join(self.tmp, "notify"))
