@@ -11,7 +11,7 @@
  *       differing line of each and exit 1 (the ctest config_doc_current runs this)
  *   build/tests/gen-config-doc --keys
  *       print every key with the C member it is stored in and a regex for code that
- *       reads it (tests/config_keys_read.sh uses it)
+ *       reads it (tests/config_keys_read.py uses it)
  *
  * The format follows the file name: *.md is Markdown, anything else roff.
  */

@@ -17,5 +17,6 @@ set_tests_properties(config_doc_current PROPERTIES LABELS unit)
 
 
 add_test(NAME config_keys_read
-         COMMAND ${CMAKE_SOURCE_DIR}/tests/config_keys_read.sh $<TARGET_FILE:gen-config-doc> ${CMAKE_SOURCE_DIR})
+         COMMAND ${SLUICE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/config_keys_read.py $<TARGET_FILE:gen-config-doc>
+                 ${CMAKE_SOURCE_DIR})
 set_tests_properties(config_keys_read PROPERTIES LABELS unit)
