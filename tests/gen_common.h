@@ -1,5 +1,6 @@
 /*
- * gen_common.h — what the document generators (gen_states_doc.c, gen_protocol.c) share:
+ * gen_common.h — what the document generators (gen_states_doc.c, gen_protocol.c,
+ * gen_config_doc.c) share:
  * comparing generated text with the file on disk, naming the first line that differs.
  */
 #ifndef SLUICE_TESTS_GEN_COMMON_H

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "config/config_doc.h"
+#include "gen_common.h"
 #include "util/buf.h"
 #include "util/error.h"
 
@@ -29,24 +30,6 @@ static sl_config_doc_format format_of(const char *path)
 {
     size_t n = strlen(path);
     return n > 3 && strcmp(path + n - 3, ".md") == 0 ? SL_CONFIG_DOC_MARKDOWN : SL_CONFIG_DOC_ROFF;
-}
-
-/* The 1-based line number where a and b first differ, and that line of each. */
-static size_t first_difference(sl_cursor a, sl_cursor b, sl_cursor *line_a, sl_cursor *line_b)
-{
-    size_t line = 1;
-    sl_cursor la, lb;
-    for (;;) {
-        bool more_a = sl_cursor_next_token(&a, '\n', &la);
-        bool more_b = sl_cursor_next_token(&b, '\n', &lb);
-        if (!more_a) la = sl_cursor_from_cstr("(end of text)");
-        if (!more_b) lb = sl_cursor_from_cstr("(end of file)");
-        if (!more_a || !more_b || !sl_cursor_eq(la, lb)) break;
-        line++;
-    }
-    *line_a = la;
-    *line_b = lb;
-    return line;
 }
 
 static int write_file(const char *path, const sl_buf *content)
@@ -82,14 +65,7 @@ static int process(const char *path, bool writing)
         status = write_file(path, &updated);
         if (status == 0) fprintf(stderr, "gen-config-doc: updated %s\n", path);
     } else {
-        sl_cursor want, have;
-        size_t line = first_difference(sl_cursor_from_buf(&updated), sl_cursor_from_buf(&file), &want, &have);
-        fprintf(stderr,
-                "%s is out of date: it no longer matches the schema tables in config/config.c.\n"
-                "First difference at line %zu:\n  generated: %.*s\n  in file:   %.*s\n"
-                "Run `%s` and commit the result.\n",
-                path, line, (int)want.len, (const char *)want.ptr, (int)have.len, (const char *)have.ptr,
-                REGENERATE);
+        status = gen_check_file(&updated, path, "the schema tables in config/config.c", REGENERATE);
     }
 out:
     sl_buf_clean_up(&file);

@@ -8,7 +8,7 @@
 
 sluice_unit_test(test_config_doc test_config_doc.c)
 
-add_executable(gen-config-doc gen_config_doc.c)
+add_executable(gen-config-doc gen_config_doc.c gen_common.c)
 target_link_libraries(gen-config-doc PRIVATE sluice_core)
 add_test(NAME config_doc_current
          COMMAND gen-config-doc --check ${CMAKE_SOURCE_DIR}/docs/configuration.md
