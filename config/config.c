@@ -798,6 +798,55 @@ static char *convert_principal(struct loader *ld, const json_t *v, size_t index)
     return sl_strdup(s);
 }
 
+/* grants.sts.role_arn: a principal ARN that names a role (arn:…:iam::<account>:role/…). */
+static char *convert_role_arn(struct loader *ld, const json_t *v, size_t index)
+{
+    char *arn = convert_principal(ld, v, index);
+    if (arn != NULL && strstr(arn, ":role/") == NULL) {
+        report_got(ld, v, "expected a role ARN such as \"arn:aws:iam::123456789012:role/sluice-task\" or, on radosgw, "
+                          "\"arn:aws:iam:::role/sluice-task\"");
+        sl_free(arn);
+        return NULL;
+    }
+    return arn;
+}
+
+/* Text that goes into a policy Resource as written: "*" and "?" would be wildcards there,
+ * "${" a policy variable. */
+static bool has_policy_wildcard(const char *s) { return strpbrk(s, "*?") != NULL || strstr(s, "${") != NULL; }
+
+/* routes[].reference.keys: an object key (1..1024 bytes, no control characters, not
+ * starting with "/") that a policy can name exactly. */
+static char *convert_reference_key(struct loader *ld, const json_t *v, size_t index)
+{
+    (void)index;
+    const char *s = json_string_value(v);
+    size_t len = strlen(s);
+    if (len == 0 || len > 1024 || len != json_string_length(v) || has_control(s) || s[0] == '/') {
+        report_got(ld, v, "expected an object key (1 to 1024 bytes, no control characters, not starting with \"/\")");
+        return NULL;
+    }
+    if (has_policy_wildcard(s)) {
+        report_got(ld, v, "expected a key without \"*\", \"?\" or \"${\" (a policy would read them as a wildcard or a "
+                          "variable); list such keys under prefixes");
+        return NULL;
+    }
+    return sl_strdup(s);
+}
+
+/* routes[].reference.prefixes: a prefix (the rules of convert_prefix) without wildcards. */
+static char *convert_reference_prefix(struct loader *ld, const json_t *v, size_t index)
+{
+    char *prefix = convert_prefix(ld, v, index);
+    if (prefix != NULL && has_policy_wildcard(prefix)) {
+        report_got(ld, v, "expected a prefix without \"*\", \"?\" or \"${\" (a policy would read them as a wildcard or "
+                          "a variable)");
+        sl_free(prefix);
+        return NULL;
+    }
+    return prefix;
+}
+
 /* identities.vpc_endpoints: a VPC endpoint id, "vpce-" and 8 or 17 lower-case hex digits. */
 static char *convert_vpc_endpoint(struct loader *ld, const json_t *v, size_t index)
 {
@@ -1205,6 +1254,38 @@ static void finish_grants(struct loader *ld, const json_t *obj, void *base, bool
     path_pop(ld, mark);
 }
 
+/* grants.sts: an optional section whose role_arn is required once it is there. */
+static void finish_sts(struct loader *ld, const json_t *obj, void *base, bool clean)
+{
+    (void)clean;
+    sl_config *c = ld->config;
+    (void)base;
+    if (obj == NULL || !json_is_object(obj)) return;
+    c->grants.sts.present = true;
+    if (json_object_get(obj, "role_arn") == NULL) {
+        size_t mark = path_push_key(ld, "role_arn");
+        report(ld, "required (the role tasks' sessions assume, e.g. \"arn:aws:iam:::role/sluice-task\")");
+        path_pop(ld, mark);
+    }
+}
+
+/* routes[].reference: an optional section; once there, a bucket and at least one key or
+ * prefix. */
+static void finish_reference(struct loader *ld, const json_t *obj, void *base, bool clean)
+{
+    (void)clean;
+    sl_config_reference *r = base;
+    if (obj == NULL || !json_is_object(obj)) return;
+    r->present = true;
+    if (json_object_get(obj, "bucket") == NULL) {
+        size_t mark = path_push_key(ld, "bucket");
+        report(ld, "required (the bucket that holds the reference objects)");
+        path_pop(ld, mark);
+    }
+    if (json_object_get(obj, "keys") == NULL && json_object_get(obj, "prefixes") == NULL)
+        report(ld, "expected \"keys\" or \"prefixes\" (or both): the objects the route's tasks may read");
+}
+
 static void finish_review(struct loader *ld, const json_t *obj, void *base, bool clean)
 {
     (void)obj;
@@ -1308,6 +1389,8 @@ static void finish_identities(struct loader *ld, const json_t *obj, void *base, 
         { "grants", NULL, c->identities.grants != NULL, c->identities.grants },
         { "consumers", (const char *const *)c->identities.consumers, c->identities.consumer_count, NULL },
         { "reviewers", (const char *const *)c->identities.reviewers, c->identities.reviewer_count, NULL },
+        { "administrators", (const char *const *)c->identities.administrators, c->identities.administrator_count,
+          NULL },
     };
     const size_t role_count = sizeof(roles) / sizeof(roles[0]);
     const char *mover = c->identities.mover;
@@ -1427,6 +1510,42 @@ static void check_across_sections(struct loader *ld)
                    c->review.reviewer_count);
         path_pop(ld, mark);
     }
+    /* STS grants and reference reads (mover/tasks): what a route asks for must exist. */
+    for (size_t i = 0; i < c->route_count; i++) {
+        const sl_config_route *r = &c->routes[i];
+        size_t mark = path_push_key(ld, "routes");
+        (void)path_push_index(ld, i);
+        if (r->sts && !c->grants.sts.present) {
+            (void)path_push_key(ld, "sts");
+            report(ld, "true needs grants.sts (the role tasks' STS sessions assume)");
+        } else if (r->reference.present && r->reference.bucket != NULL) {
+            const char *own[4] = { c->buckets.staging, c->buckets.quarantine, c->buckets.trusted, c->buckets.control };
+            for (int b = 0; b < 4; b++) {
+                if (own[b] == NULL || strcmp(own[b], r->reference.bucket) != 0) continue;
+                (void)path_push_key(ld, "reference");
+                (void)path_push_key(ld, "bucket");
+                json_t *j = json_string(r->reference.bucket);
+                report_got(ld, j, "expected a bucket of its own, not one of sluice's buckets (their policies deny "
+                                  "tasks every read)");
+                json_decref(j);
+                break;
+            }
+        }
+        path_pop(ld, mark);
+    }
+    if (c->grants.sts.present && c->grants.sts.role_arn != NULL && c->identities.present && c->identities.mover != NULL) {
+        const char *role = c->grants.sts.role_arn, *mover = c->identities.mover;
+        size_t n = arn_partition(mover + 4);
+        if (n == 0 || strncmp(role + 4, mover + 4, n) != 0 || role[4 + n] != ':') {
+            size_t mark = path_push_key(ld, "grants");
+            (void)path_push_key(ld, "sts");
+            (void)path_push_key(ld, "role_arn");
+            json_t *j = json_string(role);
+            report_got(ld, j, "expected an ARN in the partition \"%.*s\" of identities.mover", (int)n, mover + 4);
+            json_decref(j);
+            path_pop(ld, mark);
+        }
+    }
     /* A bucket name with "." cannot be a virtual-hosted name under https: the
      * certificate's "*.s3..." wildcard covers one label only. */
     if (c->s3.virtual_hosted && c->s3.endpoint != NULL && strncmp(c->s3.endpoint, "https://", 8) == 0) {
@@ -1504,12 +1623,27 @@ static const struct field buckets_fields[] = {
 static const struct schema buckets_schema = { buckets_fields, sizeof(buckets_fields) / sizeof(buckets_fields[0]),
                                               finish_buckets };
 
+static const struct field sts_fields[] = {
+    { .name = "role_arn", .kind = K_STRING, .offset = IN(grants, sts.role_arn) - IN(grants, sts),
+      .convert = convert_role_arn },
+    { .name = "endpoint", .kind = K_STRING, .offset = IN(grants, sts.endpoint) - IN(grants, sts),
+      .convert = convert_endpoint },
+    { .name = "region", .kind = K_STRING, .offset = IN(grants, sts.region) - IN(grants, sts),
+      .convert = convert_region },
+    { .name = "max_session", .kind = K_DURATION, .offset = IN(grants, sts.max_session_ms) - IN(grants, sts),
+      .def = HOUR_MS, .min = 15 * MINUTE_MS, .max = 12 * HOUR_MS,
+      .max_why = " (STS sessions last 15 minutes to 12 hours)" },
+    { .name = "source_identity", .kind = K_BOOL, .offset = IN(grants, sts.source_identity) - IN(grants, sts) },
+};
+static const struct schema sts_schema = { sts_fields, sizeof(sts_fields) / sizeof(sts_fields[0]), finish_sts };
+
 static const struct field grants_fields[] = {
     { .name = "credentials", .kind = K_OBJECT, .offset = IN(grants, credentials), .sub = &credentials_schema },
     { .name = "default_ttl", .kind = K_DURATION, .offset = IN(grants, default_ttl_ms), .def = 15 * MINUTE_MS,
       .min = 1 },
     { .name = "max_ttl", .kind = K_DURATION, .offset = IN(grants, max_ttl_ms), .def = 4 * HOUR_MS, .min = 1,
       .max = SL_CONFIG_MAX_GRANT_TTL_MS, .max_why = " (the longest a SigV4 presigned URL can live)" },
+    { .name = "sts", .kind = K_OBJECT, .offset = IN(grants, sts), .sub = &sts_schema },
 };
 static const struct schema grants_schema = { grants_fields, sizeof(grants_fields) / sizeof(grants_fields[0]),
                                              finish_grants };
@@ -1549,6 +1683,17 @@ static const struct field checks_fields[] = {
 static const struct schema checks_schema = { checks_fields, sizeof(checks_fields) / sizeof(checks_fields[0]),
                                              finish_checks };
 
+static const struct field reference_fields[] = {
+    { .name = "bucket", .kind = K_STRING, .offset = offsetof(sl_config_reference, bucket), .convert = convert_bucket },
+    { .name = "keys", .kind = K_STRINGS, .offset = offsetof(sl_config_reference, keys),
+      .count_offset = offsetof(sl_config_reference, key_count), .flags = F_UNIQUE, .convert = convert_reference_key },
+    { .name = "prefixes", .kind = K_STRINGS, .offset = offsetof(sl_config_reference, prefixes),
+      .count_offset = offsetof(sl_config_reference, prefix_count), .flags = F_UNIQUE,
+      .convert = convert_reference_prefix },
+};
+static const struct schema reference_schema = { reference_fields, sizeof(reference_fields) / sizeof(reference_fields[0]),
+                                                finish_reference };
+
 static const struct field route_fields[] = {
     { .name = "name", .kind = K_STRING, .offset = offsetof(sl_config_route, name), .flags = F_REQUIRED,
       .convert = convert_route_name },
@@ -1561,6 +1706,8 @@ static const struct field route_fields[] = {
     { .name = "review_ttl", .kind = K_DURATION, .offset = offsetof(sl_config_route, review_ttl_ms), .def = 24 * HOUR_MS,
       .min = 1 },
     { .name = "require_task", .kind = K_BOOL, .offset = offsetof(sl_config_route, require_task), .def = 1 },
+    { .name = "sts", .kind = K_BOOL, .offset = offsetof(sl_config_route, sts), .def = 0 },
+    { .name = "reference", .kind = K_OBJECT, .offset = offsetof(sl_config_route, reference), .sub = &reference_schema },
     { .name = "checks", .kind = K_OBJECT, .offset = offsetof(sl_config_route, checks), .sub = &checks_schema },
 };
 static const struct schema route_schema = { route_fields, sizeof(route_fields) / sizeof(route_fields[0]), NULL };
@@ -1641,6 +1788,8 @@ static const struct field identities_fields[] = {
       .count_offset = IN(identities, reviewer_count), .flags = F_UNIQUE, .convert = convert_principal },
     { .name = "vpc_endpoints", .kind = K_STRINGS, .offset = IN(identities, vpc_endpoints),
       .count_offset = IN(identities, vpc_endpoint_count), .flags = F_UNIQUE, .convert = convert_vpc_endpoint },
+    { .name = "administrators", .kind = K_STRINGS, .offset = IN(identities, administrators),
+      .count_offset = IN(identities, administrator_count), .flags = F_UNIQUE, .convert = convert_principal },
 };
 static const struct schema identities_schema = { identities_fields,
                                                  sizeof(identities_fields) / sizeof(identities_fields[0]),
@@ -1698,6 +1847,9 @@ void sl_config_free(sl_config *c)
     sl_free(c->buckets.control);
     sl_free(c->buckets.control_prefix);
     free_credentials(&c->grants.credentials);
+    sl_free(c->grants.sts.role_arn);
+    sl_free(c->grants.sts.endpoint);
+    sl_free(c->grants.sts.region);
     for (size_t i = 0; c->routes != NULL && i < c->route_count; i++) {
         sl_config_route *r = &c->routes[i];
         sl_free(r->name);
@@ -1707,6 +1859,9 @@ void sl_config_free(sl_config *c)
         free_strings(r->checks.deny_types, r->checks.deny_type_count);
         free_strings(r->checks.rules, r->checks.rule_count);
         free_strings(r->checks.rule_sets, r->checks.rule_set_count);
+        sl_free(r->reference.bucket);
+        free_strings(r->reference.keys, r->reference.key_count);
+        free_strings(r->reference.prefixes, r->reference.prefix_count);
     }
     sl_free(c->routes);
     free_strings(c->review.reviewers, c->review.reviewer_count);
@@ -1724,6 +1879,7 @@ void sl_config_free(sl_config *c)
     free_strings(c->identities.consumers, c->identities.consumer_count);
     free_strings(c->identities.reviewers, c->identities.reviewer_count);
     free_strings(c->identities.vpc_endpoints, c->identities.vpc_endpoint_count);
+    free_strings(c->identities.administrators, c->identities.administrator_count);
     sl_free(c);
 }
 
