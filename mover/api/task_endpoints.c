@@ -150,6 +150,7 @@ json_t *task_endpoints_report_json(const task_report *report)
         put_text(j, "trusted_key", ob->trusted_key);
         put_text(j, "reason", ob->reason);
         put_text(j, "sha256", ob->sha256);
+        put_text(j, "findings", ob->findings);
         put_time(j, "first_seen", ob->first_ms);
         put_time(j, "last_seen", ob->last_ms);
         json_object_set_new(j, "records", json_integer((json_int_t)ob->records));

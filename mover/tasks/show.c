@@ -26,7 +26,7 @@
 #include "util/timefmt.h"
 
 struct object_acc {
-    char *artifact, *name, *state, *trusted_key, *reason, *sha256;
+    char *artifact, *name, *state, *trusted_key, *reason, *sha256, *findings;
     int64_t first_ms, last_ms;
     size_t records;
 };
@@ -56,6 +56,7 @@ void show_data_free(show_data *s)
         sl_free(o->trusted_key);
         sl_free(o->reason);
         sl_free(o->sha256);
+        sl_free(o->findings);
     }
     sl_free(s->objects);
     for (size_t i = 0; i < s->event_count; i++) {
@@ -75,6 +76,7 @@ void show_data_deliver(const show_data *s, const task_info *task, task_show_fn *
         const struct object_acc *o = &s->objects[i];
         objects[i] = (task_object){ .artifact = o->artifact, .name = o->name, .state = o->state,
                                     .trusted_key = o->trusted_key, .reason = o->reason, .sha256 = o->sha256,
+                                    .findings = o->findings,
                                     .first_ms = o->first_ms, .last_ms = o->last_ms, .records = o->records };
     }
     for (size_t i = 0; i < s->event_count; i++)
@@ -173,8 +175,14 @@ static void take_line(show_data *s, const char *task, const char *prefix, const 
     json_decref(rec);
 }
 
+#define FINDINGS_PARALLEL 8
+#define FINDINGS_MAX_OBJECTS 200 /* manifests read for one report */
+
 struct show_job {
     pending base;
+    size_t next_object;   /* the next object whose manifest may hold findings */
+    size_t manifests_read;
+    unsigned running;
     uv_work_t work;
     task_registry *r;
     task_show_fn *done;
@@ -249,6 +257,84 @@ static void answer_show(struct show_job *j, task_outcome outcome, const char *de
     show_release(&j->base);
 }
 
+/* Objects that ended outside trusted (or wait) have a manifest with their findings. */
+static bool has_manifest(const struct object_acc *o)
+{
+    static const char *const states[] = { "blocked", "rejected", "expired", "failed", "in_review", "purged" };
+    for (size_t i = 0; o->state && i < sizeof(states) / sizeof(states[0]); i++)
+        if (strcmp(o->state, states[i]) == 0) return true;
+    return false;
+}
+
+static void read_findings(struct show_job *j);
+
+struct findings_read {
+    struct show_job *job;
+    size_t object;
+};
+
+static void findings_loaded(void *user, const s3_result *res, artifact_manifest *m, const char *etag)
+{
+    (void)etag;
+    struct findings_read *f = user;
+    struct show_job *j = f->job;
+    task_registry *r = j->r;
+    size_t index = f->object;
+    sl_free(f);
+    j->base.io--;
+    j->running--;
+    if (!io_back(r)) {
+        manifest_store_release(m);
+        if (j->base.io == 0) {
+            show_release(&j->base);
+            maybe_free(r);
+        }
+        return;
+    }
+    struct object_acc *o = &j->data->objects[index];
+    sl_buf text = { 0 };
+    if (res->error == SL_OK && m != NULL) {
+        for (size_t i = 0; i < m->finding_count; i++) {
+            const artifact_finding *fd = &m->findings[i];
+            if (fd->verdict == FINDING_PASS) continue;
+            if (sl_failed(sl_buf_appendf(&text, "%s%s %s%s%s", text.len ? "; " : "", fd->check,
+                                         finding_verdict_name(fd->verdict), fd->detail ? ": " : "",
+                                         fd->detail ? fd->detail : "")))
+                break;
+        }
+    } else if (!(res->error == SL_ERR_S3 && res->code == S3_ERROR_NO_SUCH_KEY)) {
+        (void)sl_ok(sl_buf_appendf(&text, "(its manifest could not be read: %s)", res->detail));
+    }
+    if (text.len > 0) o->findings = sl_buf_steal(&text);
+    sl_buf_clean_up(&text);
+    manifest_store_release(m);
+    read_findings(j);
+}
+
+static void read_findings(struct show_job *j)
+{
+    task_registry *r = j->r;
+    manifest_store store = task_store(r);
+    while (j->running < FINDINGS_PARALLEL && j->next_object < j->data->object_count &&
+           j->manifests_read < FINDINGS_MAX_OBJECTS && !r->client_gone) {
+        size_t index = j->next_object++;
+        if (!has_manifest(&j->data->objects[index])) continue;
+        struct findings_read *f = sl_calloc(1, sizeof(*f));
+        f->job = j;
+        f->object = index;
+        if (sl_failed(manifest_store_load(&store, j->data->objects[index].artifact, findings_loaded, f))) {
+            sl_free(f);
+            continue;
+        }
+        j->manifests_read++;
+        j->running++;
+        j->base.io++;
+        r->io++;
+        r->stats.reads++;
+    }
+    if (j->running == 0) answer_show(j, TASK_OUTCOME_OK, NULL);
+}
+
 static void scanned(uv_work_t *w, int status)
 {
     struct show_job *j = w->data;
@@ -262,7 +348,7 @@ static void scanned(uv_work_t *w, int status)
     if (status != 0 || j->failure[0] != '\0')
         answer_show(j, TASK_OUTCOME_UNAVAILABLE, j->failure[0] ? j->failure : "the audit log scan was cancelled");
     else
-        answer_show(j, TASK_OUTCOME_OK, NULL);
+        read_findings(j);
 }
 
 static void manifest_read(void *user, const s3_result *res, sl_cursor body, const char *etag)

@@ -319,6 +319,8 @@ typedef struct task_object {
     const char *reason;      /* why (the last transition's detail), for blocked, rejected, expired,
                                 failed…; NULL when none was recorded */
     const char *sha256;      /* when it was hashed; NULL otherwise */
+    const char *findings;    /* an object that ended outside trusted: its manifest's findings other
+                                than pass ("type fail: …; extension fail: …"); NULL otherwise */
     int64_t first_ms, last_ms; /* its first and last record */
     size_t records;          /* audit records about it */
 } task_object;
