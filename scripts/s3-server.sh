@@ -494,6 +494,9 @@ readonly STS_MAX_SESSION=14400          # 4h: grants.max_ttl of the local config
 sts_conf() {
   printf '%s\n' "# STS for tasks' credentials (scripts/s3-server.sh: sts_conf, setup_sts)" \
     "rgw s3 auth use sts = true" "rgw sts key = $(openssl rand -hex 8)" \
+    "# local keys first: with STS first (the default order) radosgw 16 answers every failed" \
+    "# authentication AccessDenied, not InvalidAccessKeyId or SignatureDoesNotMatch" \
+    "rgw s3 auth order = local, external, sts" \
     "# SSE-C over plain HTTP, so that writes with customer keys reach the bucket policies" \
     "rgw crypt require ssl = false"
 }

@@ -56,7 +56,8 @@
     "{'name': 'metrics', 'staging_prefix': 'in/metrics/', 'trusted_prefix': 'metrics/', "                            \
     "'reference': {'bucket': 'ref-bucket', 'keys': ['models/m1.bin', 'metrics/base.csv']}}, "                       \
     "{'name': 'other', 'staging_prefix': 'o/', 'trusted_prefix': 'o/', 'sts': true, "                                \
-    "'reference': {'bucket': 'ref-two', 'keys': ['x.csv']}}], " BUCKETS IDENTITIES_ALL                             \
+    "'reference': {'bucket': 'ref-two', 'keys': ['x.csv']}}, "                                                        \
+    "{'name': 'plain', 'staging_prefix': 'p/', 'trusted_prefix': 'p/'}], " BUCKETS IDENTITIES_ALL                   \
     ", 'administrators': ['" ADMIN "']}}"
 /* The statements every bucket ends with (before the VPC one). */
 #define GUARDS "NobodyMayWriteWithCustomerKeys,OnlyAdministratorsMayChangeBucketSettings"

@@ -596,10 +596,11 @@ sl_result policy_build(const sl_config *c, policy_set *out)
     /* one document per reference bucket, in the order the routes first name them */
     for (size_t i = 0; i < c->route_count; i++) {
         const sl_config_reference *ref = &c->routes[i].reference;
+        if (!ref->present) continue;
         bool earlier = false;
         for (size_t j = 0; j < i && !earlier; j++)
             earlier = c->routes[j].reference.present && strcmp(c->routes[j].reference.bucket, ref->bucket) == 0;
-        if (!ref->present || earlier) continue;
+        if (earlier) continue;
         list = must(json_array());
         build_reference(&b, list, ref->bucket);
         GUARD_CLEANUP(finish_document(next_doc(&set), POLICY_BUCKET_REFERENCE, ref->bucket, list));

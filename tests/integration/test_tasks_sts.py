@@ -146,7 +146,7 @@ class StsTaskTest(unittest.TestCase):
         while not os.path.exists(self.socket) and time.time() < deadline:
             time.sleep(0.1)
 
-    def write_config(self, ref_keys, ref_prefixes):
+    def write_config(self, ref_keys, ref_prefixes, sts_endpoint=None):
         cfg = {
             "s3": {"endpoint": ENDPOINT, "region": REGION,
                    "credentials": {"file": ENV["SLUICE_S3_CREDENTIALS"], "profile": "mover"}},
@@ -154,7 +154,8 @@ class StsTaskTest(unittest.TestCase):
                         "control_prefix": self.control},
             "grants": {"credentials": {"file": ENV["SLUICE_S3_CREDENTIALS"], "profile": "grants"},
                        "default_ttl": "10m", "max_ttl": "1h",
-                       "sts": {"role_arn": ENV["SLUICE_STS_ROLE_ARN"], "max_session": "4h"}},
+                       "sts": {"role_arn": ENV["SLUICE_STS_ROLE_ARN"], "max_session": "4h",
+                               "endpoint": sts_endpoint or ENDPOINT}},
             "routes": [{"name": self.route, "staging_prefix": self.prefix + "in/",
                         "trusted_prefix": self.prefix + "out/", "review": "auto", "sts": True,
                         "reference": {"bucket": REFERENCE, "keys": ref_keys, "prefixes": ref_prefixes},
@@ -165,6 +166,11 @@ class StsTaskTest(unittest.TestCase):
             "api": {"socket": self.socket, "socket_mode": "0666"},
             "audit": {"file": self.audit},
             "worker": {"poll_interval": "1s", "poll_jitter": "0ms"},
+            # the daemon checks the live buckets against these at start and logs drift
+            "identities": {"mover": "arn:aws:iam:::user/mover", "grants": "arn:aws:iam:::user/grants",
+                           "consumers": ["arn:aws:iam:::user/consumer"],
+                           "reviewers": ["arn:aws:iam:::user/reviewer"],
+                           "administrators": ["arn:aws:iam:::user/admin"]},
         }
         with open(self.config + ".new", "w") as f:
             json.dump(cfg, f)
@@ -448,6 +454,60 @@ class StsTaskTest(unittest.TestCase):
         grant = json.loads(self.cli("task", "open", "--route", self.route, "--reference", REF_TWO, "--json").stdout)
         with urllib.request.urlopen(grant["reference"]["get_urls"][REF_TWO], timeout=30) as answer:
             self.assertEqual(answer.read(), b"reference " + REF_TWO.encode())
+
+    def restart(self):
+        self.proc.terminate()
+        self.assertEqual(self.proc.wait(timeout=30), 0)
+        if os.path.exists(self.socket):
+            os.unlink(self.socket)
+        self.proc = subprocess.Popen([MOVER, "run", "-c", self.config], stdout=self.log, stderr=self.log)
+        deadline = time.time() + 20
+        while not os.path.exists(self.socket) and time.time() < deadline:
+            time.sleep(0.1)
+
+    def test_sts_failures_are_retried_or_refuse_the_task(self):
+        """STS behind tests/integration/fault_proxy.py: SlowDown answers are retried and the
+        task opens; connections reset on every try refuse the open (503) and leave no task."""
+        schedule = os.path.join(self.tmp, "schedule")
+        with open(schedule, "w") as f:
+            f.write("# generation slow\nslowdown\nslowdown\n")
+        proxy = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                                    "fault_proxy.py"),
+                                  "--upstream", ENDPOINT.split("//", 1)[1], "--schedule", schedule,
+                                  "--lifetime", "300"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            port = int(proxy.stdout.readline().split()[1])
+            self.write_config([REF_ONE], ["tests/shared/"], sts_endpoint="http://127.0.0.1:%d" % port)
+            self.restart()
+            grant, s = self.open_sts("--ttl", "10m")
+            self.assertEqual(status_of(s.put_object, Bucket=STAGING, Key=grant["prefix"] + "a.csv", Body=CSV, ACL=BOFC),
+                             200)
+            with open(schedule + ".new", "w") as f:
+                f.write("# generation reset\n" + "reset\n" * 20)
+            os.replace(schedule + ".new", schedule)
+            self.restart()  # a fresh STS client: no kept-alive connection past the proxy's schedule
+            r = self.cli("task", "open", "--route", self.route, "--sts", "--json", ok=False)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("503 unavailable", r.stderr)
+            self.assertIn("STS refused the task's credentials", r.stderr)
+            listed = json.loads(self.cli("task", "list", "--state", "all", "--json").stdout)["tasks"]
+            self.assertEqual([t["task"] for t in listed], [grant["task"]])  # no task without its credentials
+        finally:
+            proxy.terminate()
+            proxy.wait(timeout=10)
+            proxy.stdout.close()
+
+    def test_the_daemon_logs_policy_drift_at_start(self):
+        # this test's control prefix is not the one the server's policies name: drift
+        def logged():
+            with open(os.path.join(self.tmp, "mover.log"), "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        self.wait("the policy check at start", lambda: "policies_drifted" in logged() or "policies_match" in logged())
+        log = logged()
+        self.assertIn("policies_drifted", log)
+        drift = [line for line in log.splitlines() if "policy_drift" in line]
+        self.assertTrue(any("MoverMayUseQuarantineAndControlKeys" in line and self.control in line for line in drift),
+                        "\n".join(drift))
 
 
 if __name__ == "__main__":
