@@ -123,6 +123,14 @@ def iam(action, **params):
     return int(code or 0), body
 
 
+def signing_key(folder):
+    """The daemon's signing key (attest.signing_key, docs/attestation.md), made once per folder."""
+    prefix = os.path.join(folder, "attest")
+    if not os.path.exists(prefix + ".key"):
+        subprocess.run([MOVER, "keygen", "-o", prefix], check=True, capture_output=True)
+    return prefix + ".key"
+
+
 class StsTaskTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -164,6 +172,7 @@ class StsTaskTest(unittest.TestCase):
                         "trusted_prefix": self.prefix + "other-out/", "review": "auto", "sts": True}],
             "review": {"orchestrators": ["root"], "reviewers": ["root"]},
             "api": {"socket": self.socket, "socket_mode": "0666"},
+            "attest": {"signing_key": signing_key(self.tmp)},
             "audit": {"file": self.audit},
             "worker": {"poll_interval": "1s", "poll_jitter": "0ms"},
             # the daemon checks the live buckets against these at start and logs drift
