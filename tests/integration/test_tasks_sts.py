@@ -156,7 +156,9 @@ class StsTaskTest(unittest.TestCase):
 
     def write_config(self, ref_keys, ref_prefixes, sts_endpoint=None):
         cfg = {
-            "s3": {"endpoint": ENDPOINT, "region": REGION,
+            # 5 tries: the fault test's 20 resets outlast them (the default, 100 tries within
+            # 30 s, would wait out most of the budget and might get past the resets)
+            "s3": {"endpoint": ENDPOINT, "region": REGION, "max_attempts": 5,
                    "credentials": {"file": ENV["SLUICE_S3_CREDENTIALS"], "profile": "mover"}},
             "buckets": {"staging": STAGING, "quarantine": QUARANTINE, "trusted": TRUSTED,
                         "control_prefix": self.control},
