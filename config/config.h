@@ -37,6 +37,10 @@
  * start with it. */
 #define SL_QUARANTINE_KEY_PREFIX "q/"
 
+/* Shipped audit segments live under <control_prefix>audit/<audit.name>/ (audit/ship.h);
+ * they are written once and never deleted, which the bucket policies enforce. */
+#define SL_AUDIT_KEY_FOLDER "audit/"
+
 /* SigV4 presigned URLs live at most 7 days (X-Amz-Expires <= 604800). */
 #define SL_CONFIG_MAX_GRANT_TTL_MS (7ull * 24 * 3600 * 1000)
 

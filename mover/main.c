@@ -276,7 +276,7 @@ static sl_result start_attestation(struct daemon *d, const sl_config *c)
     GUARD(attest_keyring_add_signer(d->ring, d->signer));
     for (size_t i = 0; i < c->attest.trusted_key_count; i++) GUARD(attest_keyring_add_file(d->ring, c->attest.trusted_keys[i]));
     sl_buf prefix = { 0 };
-    GUARD(sl_buf_appendf(&prefix, "%saudit/%s/", c->buckets.control_prefix, c->audit.name));
+    GUARD(sl_buf_appendf(&prefix, "%s" SL_AUDIT_KEY_FOLDER "%s/", c->buckets.control_prefix, c->audit.name));
     d->ship_prefix = sl_buf_steal(&prefix);
     d->ship_bucket = sl_strdup(c->buckets.control);
     d->ship_name = sl_strdup(c->audit.name);

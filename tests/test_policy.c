@@ -178,6 +178,11 @@ static json_t *actions(json_t *s) { return json_object_get(s, "Action"); }
 static json_t *resources(json_t *s) { return json_object_get(s, "Resource"); }
 static json_t *principals(json_t *s) { return json_object_get(json_object_get(s, "Principal"), "AWS"); }
 
+static json_t *condition_of(json_t *s, const char *op, const char *key)
+{
+    return json_object_get(json_object_get(json_object_get(s, "Condition"), op), key);
+}
+
 /* ---- the documents ---- */
 
 static void one_document_per_bucket_in_order(void **state)
@@ -285,7 +290,7 @@ static void quarantine_is_the_movers_alone(void **state)
     build(LOCAL, &b);
     json_t *qu = b.docs[1];
     assert_sids(qu, "MoverMayListQuarantineAndControl,MoverMayUseQuarantineAndControlKeys,"
-                    "NobodyButTheMoverMayUseQuarantineOrControl," GUARDS);
+                    "NobodyButTheMoverMayUseQuarantineOrControl,NobodyMayDeleteShippedAuditSegments," GUARDS);
     json_t *use = must_find(qu, "MoverMayUseQuarantineAndControlKeys");
     assert_strings(principals(use), MOVER, NULL);
     assert_strings(resources(use), "arn:aws:s3:::qu-bucket/q/*", "arn:aws:s3:::qu-bucket/sluice/*", NULL);
@@ -296,6 +301,40 @@ static void quarantine_is_the_movers_alone(void **state)
     assert_strings(principals(deny), GRANTS, CONSUMER, CONSUMER2, REVIEWER, NULL);
     assert_strings(actions(deny), "s3:*", NULL);
     assert_strings(resources(deny), "arn:aws:s3:::qu-bucket", "arn:aws:s3:::qu-bucket/*", NULL);
+    built_clean_up(&b);
+}
+
+/* Shipped audit segments are written once and never deleted (audit/ship.h): nobody, the
+ * mover included, may delete one; the mover still deletes its other control keys. */
+static void shipped_audit_segments_are_never_deleted(void **state)
+{
+    (void)state;
+    struct built b;
+    build(WITH_STS, &b);
+    json_t *named = must_find(b.docs[1], "NobodyMayDeleteShippedAuditSegments");
+    assert_string_equal(effect(named), "Deny");
+    assert_strings(principals(named), MOVER, GRANTS, TASK_ROLE, CONSUMER, CONSUMER2, REVIEWER, NULL);
+    assert_strings(actions(named), "s3:DeleteObject", "s3:DeleteObjectVersion", NULL);
+    assert_strings(resources(named), "arn:aws:s3:::qu-bucket/sluice/audit/*", NULL);
+    assert_null(json_object_get(named, "Condition"));
+    json_t *all = must_find(b.docs[1], "NoOtherIdentityMayDeleteShippedAuditSegments");
+    assert_string_equal(json_string_value(json_object_get(all, "Principal")), "*");
+    assert_true(json_equal(actions(all), actions(named)));
+    assert_true(json_equal(resources(all), resources(named)));
+    assert_strings(condition_of(all, "ArnNotLike", "aws:PrincipalArn"), ADMIN, NULL);
+    assert_true(has_string(actions(must_find(b.docs[1], "MoverMayUseQuarantineAndControlKeys")), "s3:DeleteObject"));
+    for (size_t d = 0; d < b.set.count; d++) /* only where the control prefix is */
+        if (d != 1) assert_null(find(b.docs[d], "NobodyMayDeleteShippedAuditSegments"));
+    built_clean_up(&b);
+
+    /* a control bucket of its own carries them; quarantine then does not */
+    build("{" HEAD "'buckets': {'staging': 'st-bucket', 'quarantine': 'qu-bucket', 'trusted': 'tr-bucket', "
+          "'control': 'ctl-bucket', 'control_prefix': 'state/'}, " IDENTITIES_ALL "}}",
+          &b);
+    assert_null(find(b.docs[1], "NobodyMayDeleteShippedAuditSegments"));
+    assert_strings(resources(must_find(b.docs[3], "NobodyMayDeleteShippedAuditSegments")),
+                   "arn:aws:s3:::ctl-bucket/state/audit/*", NULL);
+    assert_null(find(b.docs[3], "NoOtherIdentityMayDeleteShippedAuditSegments")); /* no administrators */
     built_clean_up(&b);
 }
 
@@ -381,11 +420,13 @@ static void check_invariants(const char *config)
                     assert_string_not_equal(json_string_value(arn), ADMIN); /* administrators are never named */
                 }
             }
-            /* a Deny names the mover only for what it never does (SSE-C, bucket settings);
+            /* a Deny names the mover only for what it never does (SSE-C, bucket settings,
+             * deleting a shipped audit segment);
              * an Allow never gives "s3:*" */
             if (strcmp(effect(s), "Deny") == 0 && principals(s) && has_string(principals(s), MOVER))
                 assert_true(strcmp(sid, "NobodyMayWriteWithCustomerKeys") == 0 ||
-                            strcmp(sid, "OnlyAdministratorsMayChangeBucketSettings") == 0);
+                            strcmp(sid, "OnlyAdministratorsMayChangeBucketSettings") == 0 ||
+                            strcmp(sid, "NobodyMayDeleteShippedAuditSegments") == 0);
             if (strcmp(effect(s), "Allow") == 0) assert_false(has_string(actions(s), "s3:*"));
             /* every resource is in this document's bucket */
             json_t *res = resources(s) ? resources(s) : json_object_get(s, "NotResource");
@@ -460,7 +501,8 @@ static void a_separate_control_bucket_gets_its_own_policy(void **state)
     assert_int_equal(b.set.docs[3].role, POLICY_BUCKET_CONTROL);
     assert_sids(b.docs[1], "MoverMayListQuarantine,MoverMayUseQuarantineKeys,NobodyButTheMoverMayUseQuarantine," GUARDS);
     assert_strings(resources(must_find(b.docs[1], "MoverMayUseQuarantineKeys")), "arn:aws:s3:::qu-bucket/q/*", NULL);
-    assert_sids(b.docs[3], "MoverMayListControl,MoverMayUseControlKeys,NobodyButTheMoverMayUseControl," GUARDS);
+    assert_sids(b.docs[3], "MoverMayListControl,MoverMayUseControlKeys,NobodyButTheMoverMayUseControl,"
+                           "NobodyMayDeleteShippedAuditSegments," GUARDS);
     assert_strings(resources(must_find(b.docs[3], "MoverMayListControl")), "arn:aws:s3:::ctl-bucket", NULL);
     assert_strings(resources(must_find(b.docs[3], "MoverMayUseControlKeys")), "arn:aws:s3:::ctl-bucket/state/*", NULL);
     json_t *deny = must_find(b.docs[3], "NobodyButTheMoverMayUseControl");
@@ -522,11 +564,6 @@ static void resources_are_in_the_identities_partition(void **state)
 
 
 /* ---- STS, reference data, the ransomware and control-plane denials ---- */
-
-static json_t *condition_of(json_t *s, const char *op, const char *key)
-{
-    return json_object_get(json_object_get(json_object_get(s, "Condition"), op), key);
-}
 
 static void the_task_role_is_denied_what_the_grants_identity_is(void **state)
 {
@@ -930,6 +967,7 @@ int main(void)
         cmocka_unit_test(one_document_per_bucket_in_order),
         cmocka_unit_test(staging_lets_grants_only_put_under_route_prefixes),
         cmocka_unit_test(quarantine_is_the_movers_alone),
+        cmocka_unit_test(shipped_audit_segments_are_never_deleted),
         cmocka_unit_test(trusted_is_written_by_the_mover_and_read_by_consumers),
         cmocka_unit_test(no_statement_uses_notaction_or_a_wildcard_principal),
         cmocka_unit_test(vpc_endpoints_deny_other_paths_to_everyone_but_the_mover),

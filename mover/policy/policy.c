@@ -123,6 +123,12 @@ static const char *const settings_actions[] = {
     "s3:PutObjectLegalHold",      "s3:BypassGovernanceRetention",
 };
 
+/* Shipped audit segments (<control_prefix>audit/): written once with If-None-Match and
+ * never deleted by sluice (audit/ship.h), so nobody but an administrator may delete one —
+ * the mover included, whose other control keys (manifests, the probe's scratch keys) it
+ * deletes. */
+static const char *const audit_delete_actions[] = { "s3:DeleteObject", "s3:DeleteObjectVersion" };
+
 /* Object versions in staging (versioned, so that the mover deletes exactly the version
  * it checked): only the mover may read, list or delete them. */
 static const char *const version_actions[] = {
@@ -335,6 +341,22 @@ static void guard_statements(const struct builder *b, json_t *list, const char *
               except_principals(NULL, c->identities.administrators, c->identities.administrator_count, NULL));
 }
 
+/* Nobody deletes a shipped audit segment: the configured identities by name (radosgw
+ * evaluates these), and with identities.administrators everyone but them (AWS). */
+static void audit_statements(const struct builder *b, json_t *list, const char *bucket)
+{
+    const sl_config *c = b->config;
+    json_t *segments = must(json_sprintf("arn:%s:s3:::%s/%s" SL_AUDIT_KEY_FOLDER "*", b->partition, bucket,
+                                         c->buckets.control_prefix));
+    statement(b, list, "NobodyMayDeleteShippedAuditSegments", "Deny", CONFIGURED, audit_delete_actions,
+              COUNT(audit_delete_actions), "Resource", one(json_incref(segments)), NULL);
+    if (c->identities.administrator_count > 0)
+        statement(b, list, "NoOtherIdentityMayDeleteShippedAuditSegments", "Deny", EVERYONE, audit_delete_actions,
+                  COUNT(audit_delete_actions), "Resource", one(json_incref(segments)),
+                  except_principals(NULL, c->identities.administrators, c->identities.administrator_count, NULL));
+    json_decref(segments);
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* The documents                                                                       */
 /* ---------------------------------------------------------------------------------- */
@@ -406,6 +428,7 @@ static void build_mover_only(const struct builder *b, json_t *list, policy_bucke
               "Resource", keys, NULL);
     statement(b, list, deny_sid, "Deny", OTHERS, all_actions, COUNT(all_actions), "Resource",
               whole_bucket(b, bucket), NULL);
+    if (role == POLICY_BUCKET_CONTROL || with_control) audit_statements(b, list, bucket);
     guard_statements(b, list, bucket);
     vpc_statement(b, list, bucket);
 }

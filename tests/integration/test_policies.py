@@ -794,6 +794,30 @@ class RansomwareAndSettings(PolicyNotAclDenies):
         self.assertAllowed("mover DeleteObject by version", self.mover.delete_object, Bucket=st, Key=key,
                            VersionId=first)
 
+    def test_shipped_audit_segments_are_never_deleted(self):
+        """Audit shipping writes each segment once and never deletes one (mover/audit/ship.c):
+        with the policy nobody — the mover, the buckets' owner, included — deletes a segment,
+        while the mover still deletes its other control keys (the probe's scratch keys)."""
+        ctl = self.b["ctl"]
+        segment = "ctl/audit/mover/00000000000000000001-00000000000000000004.jsonl"
+        scratch = "ctl/probe/%s/a" % uuid.uuid4().hex[:8]
+        self.mover.put_object(Bucket=ctl, Key=segment, Body=b"shipped\n", ACL="authenticated-read")
+        self.assertAllowed("mover DeleteObject of a segment (no policy)", self.mover.delete_object, Bucket=ctl,
+                           Key=segment)
+        self.apply()
+        self.mover.put_object(Bucket=ctl, Key=segment, Body=b"shipped\n", ACL="authenticated-read")
+        for who in ("mover", "grants", "consumer", "reviewer"):
+            client = self.mover if who == "mover" else self.c[who]
+            with self.subTest(request="%s DeleteObject of a shipped segment" % who):
+                self.assertDenied("%s DeleteObject of a shipped segment" % who, client.delete_object, Bucket=ctl,
+                                  Key=segment)
+        self.assertEqual(self.mover.get_object(Bucket=ctl, Key=segment)["Body"].read(), b"shipped\n")
+        self.assertIn(segment, [o["Key"] for o in self.mover.list_objects_v2(Bucket=ctl, Prefix="ctl/audit/")
+                                .get("Contents", [])])
+        self.mover.put_object(Bucket=ctl, Key=scratch, Body=b"sluice probe a\n")
+        self.assertAllowed("mover DeleteObject of a scratch key", self.mover.delete_object, Bucket=ctl, Key=scratch)
+        self.assertAbsent(self.mover, ctl, scratch)
+
     def test_the_reference_allowlist_is_all_a_task_can_read(self):
         rf = self.b["rf"]
         g = self.c["grants"]
