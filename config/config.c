@@ -797,6 +797,55 @@ static char *convert_principal(struct loader *ld, const json_t *v, size_t index)
     return sl_strdup(s);
 }
 
+/* grants.sts.role_arn: a principal ARN that names a role (arn:…:iam::<account>:role/…). */
+static char *convert_role_arn(struct loader *ld, const json_t *v, size_t index)
+{
+    char *arn = convert_principal(ld, v, index);
+    if (arn != NULL && strstr(arn, ":role/") == NULL) {
+        report_got(ld, v, "expected a role ARN such as \"arn:aws:iam::123456789012:role/sluice-task\" or, on radosgw, "
+                          "\"arn:aws:iam:::role/sluice-task\"");
+        sl_free(arn);
+        return NULL;
+    }
+    return arn;
+}
+
+/* Text that goes into a policy Resource as written: "*" and "?" would be wildcards there,
+ * "${" a policy variable. */
+static bool has_policy_wildcard(const char *s) { return strpbrk(s, "*?") != NULL || strstr(s, "${") != NULL; }
+
+/* routes[].reference.keys: an object key (1..1024 bytes, no control characters, not
+ * starting with "/") that a policy can name exactly. */
+static char *convert_reference_key(struct loader *ld, const json_t *v, size_t index)
+{
+    (void)index;
+    const char *s = json_string_value(v);
+    size_t len = strlen(s);
+    if (len == 0 || len > 1024 || len != json_string_length(v) || has_control(s) || s[0] == '/') {
+        report_got(ld, v, "expected an object key (1 to 1024 bytes, no control characters, not starting with \"/\")");
+        return NULL;
+    }
+    if (has_policy_wildcard(s)) {
+        report_got(ld, v, "expected a key without \"*\", \"?\" or \"${\" (a policy would read them as a wildcard or a "
+                          "variable); list such keys under prefixes");
+        return NULL;
+    }
+    return sl_strdup(s);
+}
+
+/* routes[].reference.prefixes: a prefix (the rules of convert_prefix) without wildcards. */
+static char *convert_reference_prefix(struct loader *ld, const json_t *v, size_t index)
+{
+    char *prefix = convert_prefix(ld, v, index);
+    if (prefix != NULL && has_policy_wildcard(prefix)) {
+        report_got(ld, v, "expected a prefix without \"*\", \"?\" or \"${\" (a policy would read them as a wildcard or "
+                          "a variable)");
+        sl_free(prefix);
+        return NULL;
+    }
+    return prefix;
+}
+
 /* identities.vpc_endpoints: a VPC endpoint id, "vpce-" and 8 or 17 lower-case hex digits. */
 static char *convert_vpc_endpoint(struct loader *ld, const json_t *v, size_t index)
 {
@@ -1157,6 +1206,38 @@ static void finish_grants(struct loader *ld, const json_t *obj, void *base, bool
     path_pop(ld, mark);
 }
 
+/* grants.sts: an optional section whose role_arn is required once it is there. */
+static void finish_sts(struct loader *ld, const json_t *obj, void *base, bool clean)
+{
+    (void)clean;
+    sl_config *c = ld->config;
+    (void)base;
+    if (obj == NULL || !json_is_object(obj)) return;
+    c->grants.sts.present = true;
+    if (json_object_get(obj, "role_arn") == NULL) {
+        size_t mark = path_push_key(ld, "role_arn");
+        report(ld, "required (the role tasks' sessions assume, e.g. \"arn:aws:iam:::role/sluice-task\")");
+        path_pop(ld, mark);
+    }
+}
+
+/* routes[].reference: an optional section; once there, a bucket and at least one key or
+ * prefix. */
+static void finish_reference(struct loader *ld, const json_t *obj, void *base, bool clean)
+{
+    (void)clean;
+    sl_config_reference *r = base;
+    if (obj == NULL || !json_is_object(obj)) return;
+    r->present = true;
+    if (json_object_get(obj, "bucket") == NULL) {
+        size_t mark = path_push_key(ld, "bucket");
+        report(ld, "required (the bucket that holds the reference objects)");
+        path_pop(ld, mark);
+    }
+    if (json_object_get(obj, "keys") == NULL && json_object_get(obj, "prefixes") == NULL)
+        report(ld, "expected \"keys\" or \"prefixes\" (or both): the objects the route's tasks may read");
+}
+
 static void finish_review(struct loader *ld, const json_t *obj, void *base, bool clean)
 {
     (void)obj;
@@ -1260,6 +1341,8 @@ static void finish_identities(struct loader *ld, const json_t *obj, void *base, 
         { "grants", NULL, c->identities.grants != NULL, c->identities.grants },
         { "consumers", (const char *const *)c->identities.consumers, c->identities.consumer_count, NULL },
         { "reviewers", (const char *const *)c->identities.reviewers, c->identities.reviewer_count, NULL },
+        { "administrators", (const char *const *)c->identities.administrators, c->identities.administrator_count,
+          NULL },
     };
     const size_t role_count = sizeof(roles) / sizeof(roles[0]);
     const char *mover = c->identities.mover;
@@ -1379,6 +1462,42 @@ static void check_across_sections(struct loader *ld)
                    c->review.reviewer_count);
         path_pop(ld, mark);
     }
+    /* STS grants and reference reads (mover/tasks): what a route asks for must exist. */
+    for (size_t i = 0; i < c->route_count; i++) {
+        const sl_config_route *r = &c->routes[i];
+        size_t mark = path_push_key(ld, "routes");
+        (void)path_push_index(ld, i);
+        if (r->sts && !c->grants.sts.present) {
+            (void)path_push_key(ld, "sts");
+            report(ld, "true needs grants.sts (the role tasks' STS sessions assume)");
+        } else if (r->reference.present && r->reference.bucket != NULL) {
+            const char *own[4] = { c->buckets.staging, c->buckets.quarantine, c->buckets.trusted, c->buckets.control };
+            for (int b = 0; b < 4; b++) {
+                if (own[b] == NULL || strcmp(own[b], r->reference.bucket) != 0) continue;
+                (void)path_push_key(ld, "reference");
+                (void)path_push_key(ld, "bucket");
+                json_t *j = json_string(r->reference.bucket);
+                report_got(ld, j, "expected a bucket of its own, not one of sluice's buckets (their policies deny "
+                                  "tasks every read)");
+                json_decref(j);
+                break;
+            }
+        }
+        path_pop(ld, mark);
+    }
+    if (c->grants.sts.present && c->grants.sts.role_arn != NULL && c->identities.present && c->identities.mover != NULL) {
+        const char *role = c->grants.sts.role_arn, *mover = c->identities.mover;
+        size_t n = arn_partition(mover + 4);
+        if (n == 0 || strncmp(role + 4, mover + 4, n) != 0 || role[4 + n] != ':') {
+            size_t mark = path_push_key(ld, "grants");
+            (void)path_push_key(ld, "sts");
+            (void)path_push_key(ld, "role_arn");
+            json_t *j = json_string(role);
+            report_got(ld, j, "expected an ARN in the partition \"%.*s\" of identities.mover", (int)n, mover + 4);
+            json_decref(j);
+            path_pop(ld, mark);
+        }
+    }
     /* A bucket name with "." cannot be a virtual-hosted name under https: the
      * certificate's "*.s3..." wildcard covers one label only. */
     if (c->s3.virtual_hosted && c->s3.endpoint != NULL && strncmp(c->s3.endpoint, "https://", 8) == 0) {
@@ -1497,7 +1616,8 @@ static const struct field s3_fields[] = {
              "first attempt. Throttling (503 SlowDown) and a paused server come in spells of seconds, so the "
              "budget is one of time; `max_attempts` only caps the count. A request that runs out of both fails; "
              "the artifact it belonged to waits where its bytes are and is tried again later, or ends `failed` "
-             "(never `blocked`)." },
+             "(never `blocked`). The same budget bounds the control-plane requests: an STS AssumeRole for a task's "
+              "credentials (the task open waits for it, then answers 503) and `policy --check`'s reads." },
     { .name = "multipart_threshold", .kind = K_SIZE, STORED_IN(s3, multipart_threshold), .def = 5 * GIB, .min = 1,
       .max = 5 * GIB, .max_why = " (a single CopyObject stops at 5GiB)",
       .doc = "Objects above this size are copied with a multipart copy (UploadPartCopy); a single CopyObject "
@@ -1526,6 +1646,30 @@ static const struct field buckets_fields[] = {
 };
 static const struct schema buckets_schema = SCHEMA(buckets_fields, finish_buckets, "buckets");
 
+#define STS_AT(member) .offset = IN(grants, sts.member) - IN(grants, sts), .c_name = "sts." #member
+static const struct field sts_fields[] = {
+    { .name = "role_arn", .kind = K_STRING, STS_AT(role_arn), .convert = convert_role_arn, .doc_type = "role ARN",
+      .doc_default = "required in the section",
+      .doc = "The role the sessions assume: a principal ARN of the form "
+             "`arn:<partition>:iam::<account>:role/[path/]name` (`arn:aws:iam:::role/sluice-task` on radosgw). Its "
+             "trust and permission policies come from `sluice-mover policy --task-role trust|permissions` "
+             "([policies.md](policies.md#the-task-role-sts)). In the mover's partition when `identities` is there." },
+    { .name = "endpoint", .kind = K_STRING, STS_AT(endpoint), .convert = convert_endpoint,
+      .doc_type = "`http(s)://host[:port]`", .doc_default = "`s3.endpoint`",
+      .doc = "The STS endpoint: radosgw serves STS on its S3 port; on AWS `https://sts.<region>.amazonaws.com`." },
+    { .name = "region", .kind = K_STRING, STS_AT(region), .convert = convert_region, .doc_type = "region",
+      .doc_default = "`s3.region`", .doc = "The SigV4 region of STS requests." },
+    { .name = "max_session", .kind = K_DURATION, STS_AT(max_session_ms), .def = HOUR_MS, .min = 15 * MINUTE_MS,
+      .max = 12 * HOUR_MS, .max_why = " (STS sessions last 15 minutes to 12 hours)",
+      .doc = "The role's maximum session duration (its `MaxSessionDuration`): an STS task's TTL may not be "
+             "longer." },
+    { .name = "source_identity", .kind = K_BOOL, STS_AT(source_identity),
+      .doc = "Also send the task id as `SourceIdentity` (AWS records it in CloudTrail with every request of the "
+             "session; the trust policy must then allow `sts:SetSourceIdentity`). radosgw 16 ignores it." },
+};
+#undef STS_AT
+static const struct schema sts_schema = SCHEMA(sts_fields, finish_sts, "grants.sts");
+
 static const struct field grants_fields[] = {
     { .name = "credentials", .kind = K_OBJECT, STORED_IN(grants, credentials), .sub = &credentials_schema,
       .doc_default = "the environment",
@@ -1537,6 +1681,8 @@ static const struct field grants_fields[] = {
     { .name = "max_ttl", .kind = K_DURATION, STORED_IN(grants, max_ttl_ms), .def = 4 * HOUR_MS, .min = 1,
       .max = SL_CONFIG_MAX_GRANT_TTL_MS, .max_why = " (the longest a SigV4 presigned URL can live)",
       .doc = "The longest a task may ask for. 7 days is the longest a SigV4 presigned URL can live." },
+    { .name = "sts", .kind = K_OBJECT, STORED_IN(grants, sts), .sub = &sts_schema,
+      .doc_default = "absent (no STS)", .doc = "STS credentials for tasks; see `grants.sts`." },
 };
 static const struct schema grants_schema = SCHEMA(grants_fields, finish_grants, "grants");
 
@@ -1599,6 +1745,24 @@ static const struct field checks_fields[] = {
 };
 static const struct schema checks_schema = SCHEMA(checks_fields, finish_checks, "routes[].checks");
 
+static const struct field reference_fields[] = {
+    { .name = "bucket", .kind = K_STRING, STORED_AT(sl_config_reference, bucket), .convert = convert_bucket,
+      .doc_type = "bucket name", .doc_default = "required in the section",
+      .doc = "The bucket that holds the reference objects; not one of `buckets.*` (their policies deny tasks "
+             "every read)." },
+    { .name = "keys", .kind = K_STRINGS, STORED_AT(sl_config_reference, keys),
+      .count_offset = offsetof(sl_config_reference, key_count), .flags = F_UNIQUE, .convert = convert_reference_key,
+      .doc_type = "array of object keys",
+      .doc = "Exact keys: 1–1024 bytes, no control characters, not starting with `/`, no `*`, `?` or `${` (a "
+             "policy would read them as a wildcard or variable). Each listed once." },
+    { .name = "prefixes", .kind = K_STRINGS, STORED_AT(sl_config_reference, prefixes),
+      .count_offset = offsetof(sl_config_reference, prefix_count), .flags = F_UNIQUE,
+      .convert = convert_reference_prefix, .doc_type = "array of prefixes",
+      .doc = "Every key under these; each a prefix (the rules below, ending with `/`) without `*`, `?` or `${`. At "
+             "least one key or prefix in all." },
+};
+static const struct schema reference_schema = SCHEMA(reference_fields, finish_reference, "routes[].reference");
+
 static const struct field route_fields[] = {
     { .name = "name", .kind = K_STRING, STORED_AT(sl_config_route, name), .flags = F_REQUIRED,
       .convert = convert_route_name,
@@ -1624,6 +1788,11 @@ static const struct field route_fields[] = {
              "were uploaded; anything else is rejected and deleted from staging. `false` admits any "
              "`<task>/<name>` key — only for uploaders that hold credentials of their own (the pipeline's tests, "
              "a trusted batch system), never for interpreters." },
+    { .name = "sts", .kind = K_BOOL, STORED_AT(sl_config_route, sts), .def = 0,
+      .doc = "Tasks of this route may get STS credentials (`\"grant\": \"sts\"` when opened). Needs `grants.sts`." },
+    { .name = "reference", .kind = K_OBJECT, STORED_AT(sl_config_route, reference), .sub = &reference_schema,
+      .doc_default = "absent",
+      .doc = "Reference data the route's tasks may read; see `routes[].reference`." },
     { .name = "checks", .kind = K_OBJECT, STORED_AT(sl_config_route, checks), .sub = &checks_schema,
       .doc_default = "all defaults", .doc = "The route's content checks; see `routes[].checks`." },
 };
@@ -1771,6 +1940,14 @@ static const struct field identities_fields[] = {
       .doc = "AWS only: the grants identity, consumers and reviewers are denied every request that does not "
              "come through one of these endpoints (`aws:SourceVpce`); the mover is not bound. `\"vpce-\"` and 8 "
              "or 17 lower-case hex digits." },
+    { .name = "administrators", .kind = K_STRINGS, STORED_IN(identities, administrators),
+      .count_offset = IN(identities, administrator_count), .flags = F_UNIQUE, .convert = convert_principal,
+      .doc_type = "array of principal ARNs",
+      .doc = "The identities that may change bucket settings (policy, lifecycle, versioning, object lock, "
+             "retention, legal holds) and write with customer-provided keys. Every configured identity is denied "
+             "those by name; with administrators, everyone else too (`\"Principal\": \"*\"` with "
+             "`aws:PrincipalArn` as the exception — AWS; radosgw 16 does not evaluate it, see "
+             "[policies.md](policies.md#gaps-on-radosgw))." },
 };
 static const struct schema identities_schema = SCHEMA(identities_fields, finish_identities, "identities");
 
@@ -1800,7 +1977,8 @@ static const struct field root_fields[] = {
       .doc = "What the daemon logs, and how." },
     { .name = "identities", .kind = K_CUSTOM, .parse = parse_identities, .sub = &identities_schema,
       .doc_type = "object", .doc_default = "none",
-      .doc = "The S3 principals `sluice-mover policy` writes bucket policies for; the daemon does not use it. "
+      .doc = "The S3 principals `sluice-mover policy` writes bucket policies for; the daemon uses it only to "
+              "check the live buckets at start (it logs drift). "
              "Once it is there, `mover` and `grants` are required." },
 };
 const struct schema sl_config_root_schema = SCHEMA(root_fields, NULL, "top");
@@ -1838,6 +2016,9 @@ void sl_config_free(sl_config *c)
     sl_free(c->buckets.control);
     sl_free(c->buckets.control_prefix);
     free_credentials(&c->grants.credentials);
+    sl_free(c->grants.sts.role_arn);
+    sl_free(c->grants.sts.endpoint);
+    sl_free(c->grants.sts.region);
     for (size_t i = 0; c->routes != NULL && i < c->route_count; i++) {
         sl_config_route *r = &c->routes[i];
         sl_free(r->name);
@@ -1847,6 +2028,9 @@ void sl_config_free(sl_config *c)
         free_strings(r->checks.deny_types, r->checks.deny_type_count);
         free_strings(r->checks.rules, r->checks.rule_count);
         free_strings(r->checks.rule_sets, r->checks.rule_set_count);
+        sl_free(r->reference.bucket);
+        free_strings(r->reference.keys, r->reference.key_count);
+        free_strings(r->reference.prefixes, r->reference.prefix_count);
     }
     sl_free(c->routes);
     free_strings(c->review.reviewers, c->review.reviewer_count);
@@ -1864,6 +2048,7 @@ void sl_config_free(sl_config *c)
     free_strings(c->identities.consumers, c->identities.consumer_count);
     free_strings(c->identities.reviewers, c->identities.reviewer_count);
     free_strings(c->identities.vpc_endpoints, c->identities.vpc_endpoint_count);
+    free_strings(c->identities.administrators, c->identities.administrator_count);
     sl_free(c);
 }
 

@@ -15,7 +15,7 @@
  * and be readable are the rule files of `routes[].checks.rules` (compiled by the content
  * checks room, mover/checks/, which attaches the result to the config). The optional
  * `identities` section names the S3 principals for `sluice-mover policy`; the daemon
- * itself does not use it.
+ * uses it only to check the live buckets at start.
  * docs/configuration.md and sluice.json(5) document every key, its default and its
  * validation; their key tables are generated from the schema tables in config.c
  * (config_doc.h), whose rows carry each key's documentation.
@@ -38,6 +38,10 @@
  * docs/design.md "Where things live"); a control prefix in the same bucket must not
  * start with it. */
 #define SL_QUARANTINE_KEY_PREFIX "q/"
+
+/* Shipped audit segments live under <control_prefix>audit/<audit.name>/ (audit/ship.h);
+ * they are written once and never deleted, which the bucket policies enforce. */
+#define SL_AUDIT_KEY_FOLDER "audit/"
 
 /* SigV4 presigned URLs live at most 7 days (X-Amz-Expires <= 604800). */
 #define SL_CONFIG_MAX_GRANT_TTL_MS (7ull * 24 * 3600 * 1000)
@@ -105,6 +109,19 @@ typedef struct sl_config_checks {
     const struct checks_route *compiled; /* set by checks_engine_attach; NULL before */
 } sl_config_checks;
 
+/* routes[].reference: objects the route's tasks may read (an allowlist). A task names
+ * the subset it needs when it is opened and gets exactly those keys (presigned GETs or
+ * GetObject in its STS session policy); never a listing. Keys and prefixes hold no "*",
+ * "?" or "${" (they go into policy Resources as written). */
+typedef struct sl_config_reference {
+    bool present;          /* the section was given */
+    char *bucket;          /* required in the section; none of sluice's own buckets */
+    char **keys;           /* exact keys */
+    size_t key_count;
+    char **prefixes;       /* every key under these ("datasets/2026/"; each ends with "/") */
+    size_t prefix_count;   /* keys + prefixes: at least one */
+} sl_config_reference;
+
 typedef struct sl_config_route {
     char *name;            /* [a-z0-9][a-z0-9_-]{0,63}, unique */
     char *staging_prefix;  /* non-empty, ends with "/", no leading "/", no empty, "." or ".."
@@ -115,6 +132,8 @@ typedef struct sl_config_route {
     bool require_task;      /* objects must belong to an open task opened through the API
                                (default true); false admits any <task>/<name> key — for
                                uploaders that hold their own credentials */
+    bool sts;               /* tasks may get STS credentials (needs grants.sts; default false) */
+    sl_config_reference reference;
     sl_config_checks checks;
 } sl_config_route;
 
@@ -154,6 +173,17 @@ typedef struct sl_config {
         sl_config_credentials credentials;
         uint64_t default_ttl_ms; /* default 15m; <= max_ttl_ms */
         uint64_t max_ttl_ms;     /* default 4h; at most 7d (SigV4) */
+        /* STS credentials for tasks (optional section; mover/tasks/grants_sts.c): the
+         * grants identity calls AssumeRole on this role with a session policy that
+         * names only the task's prefix (and its reference keys). */
+        struct {
+            bool present;            /* the section was given */
+            char *role_arn;          /* required in the section: arn:<partition>:iam::<account>:role/<name> */
+            char *endpoint;          /* the STS endpoint; NULL: s3.endpoint (radosgw serves STS there) */
+            char *region;            /* NULL: s3.region */
+            uint64_t max_session_ms; /* the role's MaxSessionDuration: default 1h, 15m..12h */
+            bool source_identity;    /* also send the task id as SourceIdentity (default false) */
+        } sts;
     } grants;
 
     sl_config_route *routes; /* at least one */
@@ -230,6 +260,11 @@ typedef struct sl_config {
         size_t reviewer_count;
         char **vpc_endpoints;    /* "vpce-" + 8 or 17 lower-case hex digits; each listed once */
         size_t vpc_endpoint_count;
+        /* Identities that may change bucket settings (policy, lifecycle, versioning, object
+         * lock): every other identity is denied them, and SSE-C writes (AWS evaluates the
+         * exception through aws:PrincipalArn; see docs/policies.md for radosgw). */
+        char **administrators;
+        size_t administrator_count;
     } identities;
 } sl_config;
 

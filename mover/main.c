@@ -32,6 +32,7 @@
 #include "log/log.h"
 #include "pipeline/desk.h"
 #include "pipeline/pipeline.h"
+#include "policy/check.h"
 #include "policy/policy.h"
 #include "s3/client.h"
 #include "s3/credentials.h"
@@ -61,6 +62,11 @@ static void usage(FILE *out)
             "  policy -c FILE [-o DIR]\n"
             "                        print the S3 bucket policies for the configuration\n"
             "                        (with -o: write DIR/<bucket>.json, one per bucket)\n"
+            "  policy --check -c FILE\n"
+            "                        compare the live buckets' policies and versioning with\n"
+            "                        the configuration (exit 1 on any difference)\n"
+            "  policy --task-role trust|permissions -c FILE\n"
+            "                        print the STS task role's trust or permission policy\n"
             "  keygen -o PREFIX      write a new Ed25519 signing key pair: PREFIX.key (0600)\n"
             "                        and PREFIX.pub; prints its key id\n"
             "  rules import-gitleaks FILE.toml -o FILE.json\n"
@@ -71,6 +77,8 @@ static void usage(FILE *out)
             "Options:\n"
             "  -c, --config FILE     the configuration file\n"
             "  -o, --output-dir DIR  policy: write the policies into DIR; keygen: the file prefix\n"
+            "      --check           policy: compare with the live buckets\n"
+            "      --task-role DOC   policy: the task role's \"trust\" or \"permissions\" policy\n"
             "  -h, --help            show this help and exit\n"
             "  -V, --version         show the version and exit\n"
             "\n"
@@ -99,6 +107,7 @@ struct daemon {
     api_route metrics_route;
     api_server *metrics_api;
     service_watch *watch;            /* health: S3 reachable, pipeline making changes */
+    policy_check *policy_check; /* the check of the live buckets at start */
     uv_signal_t sigterm, sigint, sighup;
     bool stopping;
     /* the signing identity and the audit trail that leaves the host */
@@ -208,6 +217,8 @@ static void on_stopped(void *user)
      * synced and shipped, and the rest is released */
     api_server_close(d->api);
     d->api = NULL;
+    policy_check_destroy(d->policy_check);
+    d->policy_check = NULL;
     task_registry_destroy(d->tasks);
     d->tasks = NULL;
     if (d->shipper != NULL && sl_ok(audit_log_flush(d->audit, on_audit_flushed, d))) return;
@@ -332,7 +343,7 @@ static sl_result start_attestation(struct daemon *d, const sl_config *c)
     GUARD(attest_keyring_add_signer(d->ring, d->signer));
     for (size_t i = 0; i < c->attest.trusted_key_count; i++) GUARD(attest_keyring_add_file(d->ring, c->attest.trusted_keys[i]));
     sl_buf prefix = { 0 };
-    GUARD(sl_buf_appendf(&prefix, "%saudit/%s/", c->buckets.control_prefix, c->audit.name));
+    GUARD(sl_buf_appendf(&prefix, "%s" SL_AUDIT_KEY_FOLDER "%s/", c->buckets.control_prefix, c->audit.name));
     d->ship_prefix = sl_buf_steal(&prefix);
     d->ship_bucket = sl_strdup(c->buckets.control);
     d->ship_name = sl_strdup(c->audit.name);
@@ -492,6 +503,10 @@ static int run(const char *config_path)
         goto out;
     }
     sl_log(SL_LOG_INFO, "started", "version", SLUICE_VERSION, "config", d.config_path, NULL);
+    /* the live buckets against the configuration: drift is logged, never fatal */
+    if (given->identities.present && sl_failed(policy_check_start_logged(&loop, given, &d.credentials,
+                                                                           &d.policy_check)))
+        sl_log(SL_LOG_WARN, "policy_check_failed", "detail", sl_error_detail(), NULL);
     notify_manager("READY=1\nSTATUS=serving");
 
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -505,6 +520,7 @@ out:
     close_signal(&d.sighup);
     stop_metrics(&d);
     api_server_close(d.api);
+    policy_check_destroy(d.policy_check);
     task_registry_destroy(d.tasks);
     if (d.pipeline) {
         s3_client_destroy(d.client);
@@ -548,10 +564,14 @@ int main(int argc, char **argv)
         { "version", no_argument, NULL, 'V' },
         { "config", required_argument, NULL, 'c' },
         { "output-dir", required_argument, NULL, 'o' },
+        { "check", no_argument, NULL, 'K' },
+        { "task-role", required_argument, NULL, 'R' },
         { NULL, 0, NULL, 0 },
     };
     const char *config = NULL;
     const char *output_dir = NULL;
+    const char *task_role = NULL;
+    bool check = false;
     int opt;
     /* options may come before or after the command: `run -c F` and `-c F run` */
     while ((opt = getopt_long(argc, argv, "hVc:o:", options, NULL)) != -1) {
@@ -567,6 +587,12 @@ int main(int argc, char **argv)
             break;
         case 'o':
             output_dir = optarg;
+            break;
+        case 'K':
+            check = true;
+            break;
+        case 'R':
+            task_role = optarg;
             break;
         default:
             usage(stderr);
@@ -597,6 +623,12 @@ int main(int argc, char **argv)
             fprintf(stderr, "sluice-mover policy: which configuration? give -c FILE\n");
             return EXIT_USAGE;
         }
+        if ((check ? 1 : 0) + (task_role ? 1 : 0) + (output_dir ? 1 : 0) > 1) {
+            fprintf(stderr, "sluice-mover policy: --check, --task-role and -o do not go together\n");
+            return EXIT_USAGE;
+        }
+        if (check) return policy_check_command(config, stdout, stderr);
+        if (task_role) return policy_task_role_command(config, task_role, stdout, stderr);
         return policy_command(config, output_dir, stdout, stderr);
     }
     fprintf(stderr, "sluice-mover: unknown command '%s' (see sluice-mover --help)\n", command);

@@ -247,7 +247,7 @@ int review_audit_shipped_command(const char *file, int argc, char **argv)
     c.bucket = cfg->buckets.control;
     c.name = cfg->audit.name;
     sl_buf prefix = { 0 };
-    if (sl_failed(sl_buf_appendf(&prefix, "%saudit/%s/", cfg->buckets.control_prefix, cfg->audit.name))) goto out;
+    if (sl_failed(sl_buf_appendf(&prefix, "%s" SL_AUDIT_KEY_FOLDER "%s/", cfg->buckets.control_prefix, cfg->audit.name))) goto out;
     c.prefix = sl_buf_steal(&prefix);
     c.fd = open(file, O_RDONLY | O_CLOEXEC);
     struct stat st;

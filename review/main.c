@@ -32,7 +32,7 @@ static void usage(FILE *out)
             "  approve ID [--reason TEXT]               approve an artifact\n"
             "  reject ID --reason TEXT                  reject an artifact\n"
             "  retry ID [--reason TEXT]                 check a failed artifact again (operators)\n"
-            "  task open|close|list                     interpreter tasks and their grants\n"
+            "  task open|close|list|show                interpreter tasks, their grants and objects\n"
             "  audit verify FILE                        check an audit log's hash chain\n"
             "  verify [--all] s3://BUCKET/KEY           check trusted objects' attestations (no\n"
             "                                           daemon; your own S3 credentials)\n"

@@ -50,14 +50,23 @@
 #                  that dies is named with the tail of its log, and all is stopped again.
 #   5. identities  mover, grants, reviewer, consumer, admin (admin flag + all caps), each
 #                  with random keys (openssl rand); written to <dir>/credentials (0600).
-#   6. buckets     sluice-staging, sluice-quarantine, sluice-trusted, created with the
-#                  mover's keys (curl --aws-sigv4), so mover owns them; versioning is
-#                  enabled on sluice-staging (the mover deletes by version id). Steps 5 and 6
+#   6. buckets     sluice-staging, sluice-quarantine, sluice-trusted and sluice-reference (a
+#                  route's reference data), created with the mover's keys (curl
+#                  --aws-sigv4), so mover owns them; versioning is enabled on
+#                  sluice-staging (the mover deletes by version id). Steps 5 and 6
 #                  overlap: the mover first, then its buckets while the others are made.
 #   7. policies    `sluice-mover policy -c <policy config> --output-dir <dir>/policies`,
-#                  then PutBucketPolicy of each file with the mover's keys (curl): the
-#                  grants identity may only PUT under the routes' staging prefixes, the
-#                  consumer and reviewer only read trusted (docs/policies.md).
+#                  then PutBucketPolicy of each file with the admin's keys (curl; the
+#                  policies deny every other identity, the buckets' owner mover included,
+#                  changes to bucket settings): the grants identity may only PUT under
+#                  the routes' staging prefixes, the consumer and reviewer only read
+#                  trusted (docs/policies.md).
+#   8. sts         the STS role tasks' sessions assume (sluice-task, MaxSessionDuration
+#                  4h), made through the IAM API with the admin's keys from
+#                  `sluice-mover policy --task-role trust|permissions`; radosgw serves STS
+#                  on the S3 port (ceph.conf: rgw s3 auth use sts, a random rgw sts key;
+#                  rgw crypt require ssl = false, so that SSE-C over plain HTTP reaches
+#                  the bucket policies that must refuse it). docs/tasks.md, "STS".
 #   stop: radosgw, OSD, mon in turn: SIGTERM, wait, SIGKILL after a timeout. A pid is only
 #   signalled if /proc/<pid>/cmdline names this data folder's ceph.conf.
 set -euo pipefail
@@ -75,7 +84,7 @@ POLICIES=${SLUICE_S3_POLICIES:-auto}
 readonly MARKER=.sluice-s3-server
 readonly DAEMONS=(rgw osd mon)          # stop order
 readonly IDENTITIES=(mover grants reviewer consumer admin)
-readonly BUCKETS=(staging quarantine trusted)
+readonly BUCKETS=(staging quarantine trusted reference)
 readonly REGION=us-east-1               # radosgw accepts any region in a SigV4 scope
 readonly MEMSTORE_BYTES=$((8 * 1024 * 1024 * 1024))
 # radosgw's SigV4 wants x-amz-content-sha256, which curl 7.88 does not add on its own.
@@ -344,6 +353,7 @@ rgw frontends = beast endpoint=127.0.0.1:$S3_PORT tcp_nodelay=1
 # free deleted objects' space (memstore is RAM) within a minute, not after 2 hours
 rgw gc obj min wait = 30
 rgw gc processor period = 30
+$(sts_conf)
 ${SLUICE_S3_RGW_CONF:-}
 EOF
 }
@@ -449,21 +459,81 @@ write_policy_config() {
           "credentials": { "file": "credentials", "profile": "mover" } },
   "buckets": { "staging": "sluice-staging", "quarantine": "sluice-quarantine",
                "trusted": "sluice-trusted" },
-  "grants": { "credentials": { "file": "credentials", "profile": "grants" } },
+  "grants": { "credentials": { "file": "credentials", "profile": "grants" },
+              "sts": { "role_arn": "$STS_ROLE_ARN", "max_session": "4h" } },
   "routes": [
     { "name": "reports", "staging_prefix": "reports/", "trusted_prefix": "reports/" },
-    { "name": "metrics", "staging_prefix": "metrics/", "trusted_prefix": "metrics/" },
-    { "name": "tests", "staging_prefix": "tests/", "trusted_prefix": "tests/" }
+    { "name": "metrics", "staging_prefix": "metrics/", "trusted_prefix": "metrics/", "sts": true,
+      "reference": { "bucket": "sluice-reference", "prefixes": ["public/"] } },
+    { "name": "tests", "staging_prefix": "tests/", "trusted_prefix": "tests/", "sts": true,
+      "reference": { "bucket": "sluice-reference", "keys": ["tests/ref/one.csv", "tests/ref/two.csv"],
+                     "prefixes": ["tests/shared/"] } }
   ],
   "audit": { "file": "run/audit.jsonl" },
   "identities": {
     "mover": "arn:aws:iam:::user/mover",
     "grants": "arn:aws:iam:::user/grants",
     "consumers": ["arn:aws:iam:::user/consumer"],
-    "reviewers": ["arn:aws:iam:::user/reviewer"]
+    "reviewers": ["arn:aws:iam:::user/reviewer"],
+    "administrators": ["arn:aws:iam:::user/admin"]
   }
 }
 EOF
+}
+
+# ---------------------------------------------------------------- sts --------------
+
+# STS for the tasks' credentials (docs/tasks.md, "STS credentials"). radosgw serves the
+# STS query API on the S3 port once `rgw s3 auth use sts` is on; session tokens are
+# encrypted with `rgw sts key` (exactly 16 characters). The role is made through the IAM
+# API (radosgw-admin cannot set MaxSessionDuration) with the admin's keys (caps roles=*).
+readonly STS_ROLE=sluice-task
+readonly STS_ROLE_ARN=arn:aws:iam:::role/$STS_ROLE
+readonly STS_MAX_SESSION=14400          # 4h: grants.max_ttl of the local configurations
+
+sts_conf() {
+  printf '%s\n' "# STS for tasks' credentials (scripts/s3-server.sh: sts_conf, setup_sts)" \
+    "rgw s3 auth use sts = true" "rgw sts key = $(openssl rand -hex 8)" \
+    "# local keys first: with STS first (the default order) radosgw 16 answers every failed" \
+    "# authentication AccessDenied, not InvalidAccessKeyId or SignatureDoesNotMatch" \
+    "rgw s3 auth order = local, external, sts" \
+    "# SSE-C over plain HTTP, so that writes with customer keys reach the bucket policies" \
+    "rgw crypt require ssl = false"
+}
+
+iam_call() {  # iam_call OUT ACTION NAME=VALUE...: an IAM query API call as the admin
+  local out=$1 action=$2 ak sk code args=()
+  shift 2
+  read -r ak sk < <(profile_keys admin) || { echo "no [admin] profile in $DIR/credentials"; return 1; }
+  args=(--data-urlencode "Action=$action" --data-urlencode "Version=2010-05-08")
+  while (($#)); do args+=(--data-urlencode "$1"); shift; done
+  code=$(curl -sS -o "$out" -w '%{http_code}' --max-time 20 "${args[@]}" \
+              --aws-sigv4 "aws:amz:$REGION:iam" --user "$ak:$sk" "http://127.0.0.1:$S3_PORT/" 2>&1) || true
+  [[ $code == 200 ]] && return 0
+  echo "IAM $action answered HTTP $code: $(head -c 300 "$out" 2>/dev/null)"
+  return 1
+}
+
+# setup_sts MODE: the task role from `sluice-mover policy --task-role` of the policy
+# configuration. Returns 0 when made; 2 in MODE auto when sluice-mover cannot print the
+# role's documents yet (a warning); 1 otherwise.
+setup_sts() {
+  local mode=$1 config=${SLUICE_S3_POLICY_CONFIG:-$DIR/policy-config.json} trust perms
+  set_recorded STS none
+  if [[ ! -x $MOVER_BIN ]] ||
+     ! trust=$("$MOVER_BIN" policy -c "$config" --task-role trust 2>"$LOGS/sts-role.out") ||
+     ! perms=$("$MOVER_BIN" policy -c "$config" --task-role permissions 2>>"$LOGS/sts-role.out"); then
+    echo "no STS role made: \`$MOVER_BIN policy --task-role\` is not available ($(tail -n 1 "$LOGS/sts-role.out" \
+          2>/dev/null)); then run: $0 start"
+    [[ $mode == required ]] && return 1
+    return 2
+  fi
+  iam_call "$LOGS/sts-create-role.out" CreateRole "RoleName=$STS_ROLE" "Path=/" \
+    "AssumeRolePolicyDocument=$trust" "MaxSessionDuration=$STS_MAX_SESSION" || return 1
+  iam_call "$LOGS/sts-role-policy.out" PutRolePolicy "RoleName=$STS_ROLE" "PolicyName=$STS_ROLE" \
+    "PolicyDocument=$perms" || return 1
+  set_recorded STS "$STS_ROLE_ARN"
+  echo "STS role $STS_ROLE_ARN made (MaxSessionDuration ${STS_MAX_SESSION}s; its policies from $config)"
 }
 
 set_recorded() {  # set_recorded KEY VALUE: replace or add KEY=VALUE in server.env
@@ -512,7 +582,8 @@ apply_policies() {
     echo "\`$MOVER_BIN policy -c $config\` failed (exit $rc): $(tail -n 5 "$LOGS/policy.out")"
     return 1
   fi
-  read -r ak sk < <(profile_keys mover) || { echo "no [mover] profile in $DIR/credentials"; return 1; }
+  # the admin's keys: the policies deny every other identity (the owner too) bucket settings
+  read -r ak sk < <(profile_keys admin) || { echo "no [admin] profile in $DIR/credentials"; return 1; }
   while read -r bucket file; do
     put_bucket_policy "$bucket" "$file" "$ak" "$sk" || return 1
     applied+=("$bucket")
@@ -603,6 +674,14 @@ cmd_start() {
       *) fail_start "$LOGS/policy.out" "$msg" ;;
     esac
     trace "policies"
+    rc=0
+    msg=$(setup_sts "$POLICIES") || rc=$?
+    case $rc in
+      0) say "$msg" ;;
+      2) warn "$msg" ;;
+      *) fail_start "$LOGS/sts-role.out" "$msg" ;;
+    esac
+    trace "sts"
   fi
 
   START_OK=1
@@ -674,6 +753,7 @@ cmd_env() {
   printf 'export SLUICE_S3_DIR=%s\n' "$(shq "$DIR")"
   printf 'export SLUICE_S3_CREDENTIALS=%s\n' "$(shq "$DIR/credentials")"
   printf 'export SLUICE_S3_POLICIES=%s\n' "$(shq "$(recorded POLICIES || echo none)")"
+  printf 'export SLUICE_STS_ROLE_ARN=%s\n' "$(shq "$(recorded STS || echo none)")"
   printf 'export SLUICE_S3_POLICY_CONFIG=%s\n' \
          "$(shq "$(recorded POLICY_CONFIG || echo "$DIR/policy-config.json")")"
   for name in "${BUCKETS[@]}"; do

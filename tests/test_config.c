@@ -141,7 +141,7 @@ static const struct broken_case broken_cases[] = {
       WITH_ROUTE("{'name': 'a', 'staging_prefix': 'a/', 'trusted_prefix': 'a/', 'chekcs': {}}"),
       INVALID,
       { "routes[0].chekcs: unknown key (known keys: name, staging_prefix, trusted_prefix, review, review_ttl, require_task, "
-        "checks)" } },
+        "sts, reference, checks)" } },
     { "typo in a checks key",
       WITH_CHECKS("'max_byte': '1MiB'"),
       INVALID,
@@ -530,7 +530,7 @@ static const struct broken_case broken_cases[] = {
     { "identities: missing mover and grants, an unknown key",
       "{" MINIMAL ", 'identities': {'consumer': ['arn:aws:iam:::user/consumer']}}",
       INVALID,
-      { "identities.consumer: unknown key (known keys: mover, grants, consumers, reviewers, vpc_endpoints)",
+      { "identities.consumer: unknown key (known keys: mover, grants, consumers, reviewers, vpc_endpoints, administrators)",
         "identities.mover: required", "identities.grants: required" } },
     { "identities: one role per identity, one partition, each listed once",
       "{" MINIMAL ", 'identities': {'mover': 'arn:aws:iam::123456789012:role/mover', "
@@ -606,6 +606,56 @@ static const struct broken_case broken_cases[] = {
         "buckets.trusted: required", "worker.concurrency: expected an integer from 1 to 10000, got 0",
         "audti: unknown key (known keys: s3, buckets, grants, routes, review, retention, api, attest, audit, worker, log, identities)",
         "audit.file: required", "routes[1].review: \"hook\" needs review.hook.command" } },
+    /* ---- STS grants and reference data (mover/tasks) ---- */
+    { "sts on a route without grants.sts",
+      WITH_ROUTE("{'name': 'a', 'staging_prefix': 'a/', 'trusted_prefix': 'a/', 'sts': true}"),
+      INVALID,
+      { "routes[0].sts: true needs grants.sts (the role tasks' STS sessions assume)" } },
+    { "grants.sts: role_arn required, a role, max_session bounded",
+      "{" MINIMAL ", 'grants': {'sts': {'max_session': '13h', 'endpoint': 'ftp://x'}}}",
+      INVALID,
+      { "grants.sts.max_session: expected a duration from \"15m\" to \"12h\" (STS sessions last 15 minutes to 12 "
+        "hours), got \"13h\"",
+        "grants.sts.endpoint: expected http(s)://host[:port] such as \"https://s3.eu-west-1.amazonaws.com\", got "
+        "\"ftp://x\"",
+        "grants.sts.role_arn: required (the role tasks' sessions assume, e.g. \"arn:aws:iam:::role/sluice-task\")" } },
+    { "grants.sts.role_arn names a user",
+      "{" MINIMAL ", 'grants': {'sts': {'role_arn': 'arn:aws:iam:::user/x'}}}",
+      INVALID,
+      { "grants.sts.role_arn: expected a role ARN such as \"arn:aws:iam::123456789012:role/sluice-task\" or, on "
+        "radosgw, \"arn:aws:iam:::role/sluice-task\", got \"arn:aws:iam:::user/x\"" } },
+    { "reference: a bucket and something to read; keys and prefixes a policy can name",
+      "{" S3_OK ", " BUCKETS_OK ", " AUDIT_OK ", 'routes': [{'name': 'a', 'staging_prefix': 'a/', 'trusted_prefix': "
+      "'a/', 'reference': {}}, {'name': 'b', 'staging_prefix': 'b/', 'trusted_prefix': 'b/', 'reference': "
+      "{'bucket': 'ref', 'keys': ['m/*.bin', '/abs', 'ok.csv', 'ok.csv'], 'prefixes': ['data', 'd/${x}/']}}]}",
+      INVALID,
+      { "routes[0].reference.bucket: required (the bucket that holds the reference objects)",
+        "routes[0].reference: expected \"keys\" or \"prefixes\" (or both): the objects the route's tasks may read",
+        "routes[1].reference.keys[0]: expected a key without \"*\", \"?\" or \"${\" (a policy would read them as a "
+        "wildcard or a variable); list such keys under prefixes, got \"m/*.bin\"",
+        "routes[1].reference.keys[1]: expected an object key (1 to 1024 bytes, no control characters, not starting "
+        "with \"/\"), got \"/abs\"",
+        "routes[1].reference.keys[3]: \"ok.csv\" is listed twice (first at routes[1].reference.keys[2])",
+        "routes[1].reference.prefixes[0]: expected a prefix that ends with \"/\", got \"data\"",
+        "routes[1].reference.prefixes[1]: expected a prefix without \"*\", \"?\" or \"${\" (a policy would read them "
+        "as a wildcard or a variable), got \"d/${x}/\"" } },
+    { "reference: not one of sluice's own buckets",
+      WITH_ROUTE("{'name': 'a', 'staging_prefix': 'a/', 'trusted_prefix': 'a/', 'reference': {'bucket': 'tr-bucket', "
+                 "'keys': ['x']}}"),
+      INVALID,
+      { "routes[0].reference.bucket: expected a bucket of its own, not one of sluice's buckets (their policies deny "
+        "tasks every read), got \"tr-bucket\"" } },
+    { "administrators: one role each, one partition; the task role in the mover's partition",
+      "{" MINIMAL ", 'grants': {'sts': {'role_arn': 'arn:aws-cn:iam:::role/t'}}, 'identities': {'mover': "
+      "'arn:aws:iam:::user/mover', 'grants': 'arn:aws:iam:::user/grants', 'administrators': "
+      "['arn:aws:iam:::user/grants', 'arn:aws:iam:::user/admin', 'arn:aws:iam:::user/admin']}}",
+      INVALID,
+      { "identities.administrators[2]: \"arn:aws:iam:::user/admin\" is listed twice (first at "
+        "identities.administrators[1])",
+        "identities.administrators[0]: expected an identity other than identities.grants (an identity has one role), "
+        "got \"arn:aws:iam:::user/grants\"",
+        "grants.sts.role_arn: expected an ARN in the partition \"aws\" of identities.mover, got "
+        "\"arn:aws-cn:iam:::role/t\"" } },
 };
 
 static void broken_configs_report_exact_messages(void **state)
@@ -843,6 +893,43 @@ static void defaults_are_applied(void **state)
     sl_config_free(c);
 }
 
+static void sts_and_reference_are_loaded(void **state)
+{
+    (void)state;
+    sl_config *c = load_ok("{" S3_OK ", " BUCKETS_OK ", " AUDIT_OK ", 'grants': {'sts': {'role_arn': "
+                           "'arn:aws:iam::123456789012:role/sluice-task', 'max_session': '4h', 'source_identity': true}}, "
+                           "'routes': [{'name': 'a', 'staging_prefix': 'a/', 'trusted_prefix': 'a/', 'sts': true, "
+                           "'reference': {'bucket': 'ref-bucket', 'keys': ['m/one.bin', 'm/two.bin'], "
+                           "'prefixes': ['shared/']}}, " ROUTE_B "], 'identities': {'mover': "
+                           "'arn:aws:iam::123456789012:role/mover', 'grants': 'arn:aws:iam::123456789012:role/g', "
+                           "'administrators': ['arn:aws:iam::123456789012:role/admin']}}",
+                           BASE);
+    assert_true(c->grants.sts.present);
+    assert_string_equal(c->grants.sts.role_arn, "arn:aws:iam::123456789012:role/sluice-task");
+    assert_null(c->grants.sts.endpoint); /* s3.endpoint */
+    assert_null(c->grants.sts.region);   /* s3.region */
+    assert_int_equal(c->grants.sts.max_session_ms, 4 * 3600 * 1000);
+    assert_true(c->grants.sts.source_identity);
+    assert_true(c->routes[0].sts);
+    assert_true(c->routes[0].reference.present);
+    assert_string_equal(c->routes[0].reference.bucket, "ref-bucket");
+    assert_int_equal(c->routes[0].reference.key_count, 2);
+    assert_string_equal(c->routes[0].reference.keys[1], "m/two.bin");
+    assert_int_equal(c->routes[0].reference.prefix_count, 1);
+    assert_string_equal(c->routes[0].reference.prefixes[0], "shared/");
+    assert_false(c->routes[1].sts);
+    assert_false(c->routes[1].reference.present);
+    assert_int_equal(c->identities.administrator_count, 1);
+    sl_config_free(c);
+
+    c = load_ok("{" MINIMAL "}", BASE); /* absent: no STS, defaults */
+    assert_false(c->grants.sts.present);
+    assert_null(c->grants.sts.role_arn);
+    assert_int_equal(c->grants.sts.max_session_ms, 3600 * 1000);
+    assert_false(c->grants.sts.source_identity);
+    sl_config_free(c);
+}
+
 static void identities_are_loaded(void **state)
 {
     (void)state;
@@ -1077,7 +1164,7 @@ static void check_command_prints_ok_or_every_error(void **state)
                         "tests/data/config/broken.json: s3.endpoint: expected http(s)://host[:port] without a path, "
                         "query or trailing \"/\", got \"http://127.0.0.1:7480/\"\n"
                         "tests/data/config/broken.json: routes[0].chekcs: unknown key (known keys: name, "
-                        "staging_prefix, trusted_prefix, review, review_ttl, require_task, checks)\n"
+                        "staging_prefix, trusted_prefix, review, review_ttl, require_task, sts, reference, checks)\n"
                         "tests/data/config/broken.json: audit.commit_interval: expected a duration such as \"30s\", "
                         "got \"10 ms\"\n"
                         "3 errors\n");
@@ -1269,6 +1356,7 @@ int main(void)
         cmocka_unit_test(production_example_loads),
         cmocka_unit_test(defaults_are_applied),
         cmocka_unit_test(identities_are_loaded),
+        cmocka_unit_test(sts_and_reference_are_loaded),
         cmocka_unit_test(every_value_form_is_accepted),
         cmocka_unit_test(relative_paths_resolve_against_the_base),
         cmocka_unit_test(rules_files_resolve_and_must_be_readable),

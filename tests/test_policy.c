@@ -34,6 +34,8 @@
 #define CONSUMER "arn:aws:iam:::user/consumer"
 #define CONSUMER2 "arn:aws:iam:::user/analytics"
 #define REVIEWER "arn:aws:iam:::user/reviewer"
+#define TASK_ROLE "arn:aws:iam:::role/sluice-task"
+#define ADMIN "arn:aws:iam:::user/admin"
 
 #define HEAD                                                                                                           \
     "'s3': {'endpoint': 'http://127.0.0.1:7480'}, 'audit': {'file': '/tmp/audit.jsonl'}, "                            \
@@ -44,6 +46,21 @@
     "'identities': {'mover': '" MOVER "', 'grants': '" GRANTS "', 'consumers': ['" CONSUMER "', '" CONSUMER2 "'], "   \
     "'reviewers': ['" REVIEWER "']"
 #define LOCAL "{" HEAD BUCKETS IDENTITIES_ALL "}}"
+/* STS for two routes, reference data in two buckets (one shared by two routes), and an
+ * administrator. */
+#define WITH_STS                                                                                                       \
+    "{'s3': {'endpoint': 'http://127.0.0.1:7480'}, 'audit': {'file': '/tmp/audit.jsonl'}, "                           \
+    "'grants': {'sts': {'role_arn': '" TASK_ROLE "'}}, "                                                             \
+    "'routes': [{'name': 'reports', 'staging_prefix': 'reports/', 'trusted_prefix': 'out/reports/', 'sts': true, "    \
+    "'reference': {'bucket': 'ref-bucket', 'keys': ['models/m1.bin'], 'prefixes': ['data/2026/']}}, "               \
+    "{'name': 'metrics', 'staging_prefix': 'in/metrics/', 'trusted_prefix': 'metrics/', "                            \
+    "'reference': {'bucket': 'ref-bucket', 'keys': ['models/m1.bin', 'metrics/base.csv']}}, "                       \
+    "{'name': 'other', 'staging_prefix': 'o/', 'trusted_prefix': 'o/', 'sts': true, "                                \
+    "'reference': {'bucket': 'ref-two', 'keys': ['x.csv']}}, "                                                        \
+    "{'name': 'plain', 'staging_prefix': 'p/', 'trusted_prefix': 'p/'}], " BUCKETS IDENTITIES_ALL                   \
+    ", 'administrators': ['" ADMIN "']}}"
+/* The statements every bucket ends with (before the VPC one). */
+#define GUARDS "NobodyMayWriteWithCustomerKeys,OnlyAdministratorsMayChangeBucketSettings"
 
 /* ---- helpers ---- */
 
@@ -66,7 +83,7 @@ static sl_config *load(const char *single_quoted)
 /* Builds the policies of `single_quoted` and parses each document. */
 struct built {
     policy_set set;
-    json_t *docs[4];
+    json_t *docs[8];
 };
 
 static void build(const char *single_quoted, struct built *b)
@@ -85,7 +102,7 @@ static void build(const char *single_quoted, struct built *b)
 
 static void built_clean_up(struct built *b)
 {
-    for (size_t i = 0; i < 4; i++) json_decref(b->docs[i]);
+    for (size_t i = 0; i < 8; i++) json_decref(b->docs[i]);
     policy_set_clean_up(&b->set);
 }
 
@@ -161,6 +178,11 @@ static json_t *actions(json_t *s) { return json_object_get(s, "Action"); }
 static json_t *resources(json_t *s) { return json_object_get(s, "Resource"); }
 static json_t *principals(json_t *s) { return json_object_get(json_object_get(s, "Principal"), "AWS"); }
 
+static json_t *condition_of(json_t *s, const char *op, const char *key)
+{
+    return json_object_get(json_object_get(json_object_get(s, "Condition"), op), key);
+}
+
 /* ---- the documents ---- */
 
 static void one_document_per_bucket_in_order(void **state)
@@ -175,7 +197,6 @@ static void one_document_per_bucket_in_order(void **state)
     assert_int_equal(b.set.docs[1].role, POLICY_BUCKET_QUARANTINE);
     assert_string_equal(b.set.docs[2].bucket, "tr-bucket");
     assert_int_equal(b.set.docs[2].role, POLICY_BUCKET_TRUSTED);
-    assert_null(b.set.docs[3].bucket);
     for (size_t i = 0; i < b.set.count; i++) {
         /* compact: what jansson writes compactly is byte for byte the document */
         char *again = json_dumps(b.docs[i], JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -196,7 +217,9 @@ static void staging_lets_grants_only_put_under_route_prefixes(void **state)
     json_t *st = b.docs[0];
     assert_sids(st, "MoverMayListStaging,MoverMayReadAndDeleteStagedObjects,GrantsMayOnlyPutIntoRoutePrefixes,"
                     "GrantsMustGiveTheBucketOwnerFullControl,GrantsMayNotPutOutsideRoutePrefixes,"
-                    "GrantsMayNotReadListDeleteTagOrChangeAcls,ConsumersAndReviewersMayNotUseStaging");
+                    "GrantsMayNotReadListDeleteTagOrChangeAcls,ConsumersAndReviewersMayNotUseStaging,"
+                    "NobodyButTheMoverMayUseObjectVersions,NoOtherIdentityMayUseObjectVersions,"
+                    "NobodyMayWriteWithCustomerKeys,OnlyAdministratorsMayChangeBucketSettings");
 
     json_t *put = must_find(st, "GrantsMayOnlyPutIntoRoutePrefixes");
     assert_string_equal(effect(put), "Allow");
@@ -267,7 +290,7 @@ static void quarantine_is_the_movers_alone(void **state)
     build(LOCAL, &b);
     json_t *qu = b.docs[1];
     assert_sids(qu, "MoverMayListQuarantineAndControl,MoverMayUseQuarantineAndControlKeys,"
-                    "NobodyButTheMoverMayUseQuarantineOrControl");
+                    "NobodyButTheMoverMayUseQuarantineOrControl,NobodyMayDeleteShippedAuditSegments," GUARDS);
     json_t *use = must_find(qu, "MoverMayUseQuarantineAndControlKeys");
     assert_strings(principals(use), MOVER, NULL);
     assert_strings(resources(use), "arn:aws:s3:::qu-bucket/q/*", "arn:aws:s3:::qu-bucket/sluice/*", NULL);
@@ -281,6 +304,40 @@ static void quarantine_is_the_movers_alone(void **state)
     built_clean_up(&b);
 }
 
+/* Shipped audit segments are written once and never deleted (audit/ship.h): nobody, the
+ * mover included, may delete one; the mover still deletes its other control keys. */
+static void shipped_audit_segments_are_never_deleted(void **state)
+{
+    (void)state;
+    struct built b;
+    build(WITH_STS, &b);
+    json_t *named = must_find(b.docs[1], "NobodyMayDeleteShippedAuditSegments");
+    assert_string_equal(effect(named), "Deny");
+    assert_strings(principals(named), MOVER, GRANTS, TASK_ROLE, CONSUMER, CONSUMER2, REVIEWER, NULL);
+    assert_strings(actions(named), "s3:DeleteObject", "s3:DeleteObjectVersion", NULL);
+    assert_strings(resources(named), "arn:aws:s3:::qu-bucket/sluice/audit/*", NULL);
+    assert_null(json_object_get(named, "Condition"));
+    json_t *all = must_find(b.docs[1], "NoOtherIdentityMayDeleteShippedAuditSegments");
+    assert_string_equal(json_string_value(json_object_get(all, "Principal")), "*");
+    assert_true(json_equal(actions(all), actions(named)));
+    assert_true(json_equal(resources(all), resources(named)));
+    assert_strings(condition_of(all, "ArnNotLike", "aws:PrincipalArn"), ADMIN, NULL);
+    assert_true(has_string(actions(must_find(b.docs[1], "MoverMayUseQuarantineAndControlKeys")), "s3:DeleteObject"));
+    for (size_t d = 0; d < b.set.count; d++) /* only where the control prefix is */
+        if (d != 1) assert_null(find(b.docs[d], "NobodyMayDeleteShippedAuditSegments"));
+    built_clean_up(&b);
+
+    /* a control bucket of its own carries them; quarantine then does not */
+    build("{" HEAD "'buckets': {'staging': 'st-bucket', 'quarantine': 'qu-bucket', 'trusted': 'tr-bucket', "
+          "'control': 'ctl-bucket', 'control_prefix': 'state/'}, " IDENTITIES_ALL "}}",
+          &b);
+    assert_null(find(b.docs[1], "NobodyMayDeleteShippedAuditSegments"));
+    assert_strings(resources(must_find(b.docs[3], "NobodyMayDeleteShippedAuditSegments")),
+                   "arn:aws:s3:::ctl-bucket/state/audit/*", NULL);
+    assert_null(find(b.docs[3], "NoOtherIdentityMayDeleteShippedAuditSegments")); /* no administrators */
+    built_clean_up(&b);
+}
+
 static void trusted_is_written_by_the_mover_and_read_by_consumers(void **state)
 {
     (void)state;
@@ -288,7 +345,7 @@ static void trusted_is_written_by_the_mover_and_read_by_consumers(void **state)
     build(LOCAL, &b);
     json_t *tr = b.docs[2];
     assert_sids(tr, "MoverMayListTrusted,MoverMayPromoteIntoTrusted,ConsumersMayReadTrusted,ReviewersMayReadTrusted,"
-                    "GrantsMayNotUseTrusted,ConsumersAndReviewersMayNotWriteTrusted");
+                    "GrantsMayNotUseTrusted,ConsumersAndReviewersMayNotWriteTrusted," GUARDS);
     json_t *promote = must_find(tr, "MoverMayPromoteIntoTrusted");
     assert_strings(principals(promote), MOVER, NULL);
     assert_strings(resources(promote), "arn:aws:s3:::tr-bucket/out/reports/*", "arn:aws:s3:::tr-bucket/metrics/*",
@@ -322,7 +379,7 @@ static void trusted_is_written_by_the_mover_and_read_by_consumers(void **state)
  * for all of them. */
 static void check_invariants(const char *config)
 {
-    static const char *const known[] = { MOVER, GRANTS, CONSUMER, CONSUMER2, REVIEWER };
+    static const char *const known[] = { MOVER, GRANTS, CONSUMER, CONSUMER2, REVIEWER, TASK_ROLE, ADMIN };
     struct built b;
     build(config, &b);
     for (size_t d = 0; d < b.set.count; d++) {
@@ -343,24 +400,41 @@ static void check_invariants(const char *config)
             assert_null(json_object_get(s, "NotPrincipal"));
             assert_true(strcmp(effect(s), "Allow") == 0 || strcmp(effect(s), "Deny") == 0);
             assert_true(json_is_array(actions(s)) && json_array_size(actions(s)) > 0);
-            assert_true(json_is_array(principals(s)) && json_array_size(principals(s)) > 0);
-            assert_int_equal(json_object_size(json_object_get(s, "Principal")), 1);
-            size_t k;
-            json_t *arn;
-            json_array_foreach(principals(s), k, arn) {
-                bool ok = false;
-                for (size_t n = 0; n < sizeof(known) / sizeof(known[0]); n++)
-                    ok = ok || strcmp(json_string_value(arn), known[n]) == 0;
-                assert_true(ok); /* never "*", never someone not configured */
+            json_t *principal = json_object_get(s, "Principal");
+            if (json_is_string(principal)) {
+                /* "*" only in a Deny that excepts named principals through aws:PrincipalArn */
+                assert_string_equal(json_string_value(principal), "*");
+                assert_string_equal(effect(s), "Deny");
+                json_t *except = json_object_get(json_object_get(s, "Condition"), "ArnNotLike");
+                assert_true(json_array_size(json_object_get(except, "aws:PrincipalArn")) > 0);
+            } else {
+                assert_true(json_is_array(principals(s)) && json_array_size(principals(s)) > 0);
+                assert_int_equal(json_object_size(principal), 1);
+                size_t k;
+                json_t *arn;
+                json_array_foreach(principals(s), k, arn) {
+                    bool ok = false;
+                    for (size_t n = 0; n < sizeof(known) / sizeof(known[0]); n++)
+                        ok = ok || strcmp(json_string_value(arn), known[n]) == 0;
+                    assert_true(ok); /* never someone not configured */
+                    assert_string_not_equal(json_string_value(arn), ADMIN); /* administrators are never named */
+                }
             }
-            /* a Deny never names the mover; an Allow never gives "s3:*" */
-            if (strcmp(effect(s), "Deny") == 0) assert_false(has_string(principals(s), MOVER));
+            /* a Deny names the mover only for what it never does (SSE-C, bucket settings,
+             * deleting a shipped audit segment);
+             * an Allow never gives "s3:*" */
+            if (strcmp(effect(s), "Deny") == 0 && principals(s) && has_string(principals(s), MOVER))
+                assert_true(strcmp(sid, "NobodyMayWriteWithCustomerKeys") == 0 ||
+                            strcmp(sid, "OnlyAdministratorsMayChangeBucketSettings") == 0 ||
+                            strcmp(sid, "NobodyMayDeleteShippedAuditSegments") == 0);
             if (strcmp(effect(s), "Allow") == 0) assert_false(has_string(actions(s), "s3:*"));
             /* every resource is in this document's bucket */
             json_t *res = resources(s) ? resources(s) : json_object_get(s, "NotResource");
             assert_true(json_array_size(res) > 0);
             char bucket_arn[128];
             snprintf(bucket_arn, sizeof(bucket_arn), "arn:aws:s3:::%s", b.set.docs[d].bucket);
+            size_t k;
+            json_t *arn;
             json_array_foreach(res, k, arn) {
                 const char *r = json_string_value(arn);
                 size_t n = strlen(bucket_arn);
@@ -381,6 +455,7 @@ static void no_statement_uses_notaction_or_a_wildcard_principal(void **state)
                      "', 'vpc_endpoints': ['vpce-1a2b3c4d']}}");
     check_invariants("{" HEAD "'buckets': {'staging': 'st-bucket', 'quarantine': 'qu-bucket', 'trusted': 'tr-bucket', "
                      "'control': 'ctl-bucket'}, " IDENTITIES_ALL ", 'vpc_endpoints': ['vpce-1a2b3c4d']}}");
+    check_invariants(WITH_STS);
 }
 
 static void vpc_endpoints_deny_other_paths_to_everyone_but_the_mover(void **state)
@@ -424,9 +499,10 @@ static void a_separate_control_bucket_gets_its_own_policy(void **state)
     assert_int_equal(b.set.count, 4);
     assert_string_equal(b.set.docs[3].bucket, "ctl-bucket");
     assert_int_equal(b.set.docs[3].role, POLICY_BUCKET_CONTROL);
-    assert_sids(b.docs[1], "MoverMayListQuarantine,MoverMayUseQuarantineKeys,NobodyButTheMoverMayUseQuarantine");
+    assert_sids(b.docs[1], "MoverMayListQuarantine,MoverMayUseQuarantineKeys,NobodyButTheMoverMayUseQuarantine," GUARDS);
     assert_strings(resources(must_find(b.docs[1], "MoverMayUseQuarantineKeys")), "arn:aws:s3:::qu-bucket/q/*", NULL);
-    assert_sids(b.docs[3], "MoverMayListControl,MoverMayUseControlKeys,NobodyButTheMoverMayUseControl");
+    assert_sids(b.docs[3], "MoverMayListControl,MoverMayUseControlKeys,NobodyButTheMoverMayUseControl,"
+                           "NobodyMayDeleteShippedAuditSegments," GUARDS);
     assert_strings(resources(must_find(b.docs[3], "MoverMayListControl")), "arn:aws:s3:::ctl-bucket", NULL);
     assert_strings(resources(must_find(b.docs[3], "MoverMayUseControlKeys")), "arn:aws:s3:::ctl-bucket/state/*", NULL);
     json_t *deny = must_find(b.docs[3], "NobodyButTheMoverMayUseControl");
@@ -451,9 +527,10 @@ static void statements_without_principals_are_left_out(void **state)
     build("{" HEAD BUCKETS "'identities': {'mover': '" MOVER "', 'grants': '" GRANTS "'}}", &b);
     assert_sids(b.docs[0], "MoverMayListStaging,MoverMayReadAndDeleteStagedObjects,GrantsMayOnlyPutIntoRoutePrefixes,"
                            "GrantsMustGiveTheBucketOwnerFullControl,GrantsMayNotPutOutsideRoutePrefixes,"
-                           "GrantsMayNotReadListDeleteTagOrChangeAcls");
+                           "GrantsMayNotReadListDeleteTagOrChangeAcls,NobodyButTheMoverMayUseObjectVersions,"
+                           "NoOtherIdentityMayUseObjectVersions," GUARDS);
     assert_strings(principals(must_find(b.docs[1], "NobodyButTheMoverMayUseQuarantineOrControl")), GRANTS, NULL);
-    assert_sids(b.docs[2], "MoverMayListTrusted,MoverMayPromoteIntoTrusted,GrantsMayNotUseTrusted");
+    assert_sids(b.docs[2], "MoverMayListTrusted,MoverMayPromoteIntoTrusted,GrantsMayNotUseTrusted," GUARDS);
     built_clean_up(&b);
 
     /* consumers only: no reviewer statement, and the shared denials name the consumer */
@@ -485,6 +562,189 @@ static void resources_are_in_the_identities_partition(void **state)
     built_clean_up(&b);
 }
 
+
+/* ---- STS, reference data, the ransomware and control-plane denials ---- */
+
+static void the_task_role_is_denied_what_the_grants_identity_is(void **state)
+{
+    (void)state;
+    struct built b;
+    build(WITH_STS, &b);
+    const char *st_denials[] = { "GrantsMustGiveTheBucketOwnerFullControl", "GrantsMayNotPutOutsideRoutePrefixes",
+                                 "GrantsMayNotReadListDeleteTagOrChangeAcls" };
+    for (size_t i = 0; i < 3; i++) assert_strings(principals(must_find(b.docs[0], st_denials[i])), GRANTS, TASK_ROLE, NULL);
+    /* no Allow for the role in a bucket policy: its own permission policy allows, per session */
+    assert_strings(principals(must_find(b.docs[0], "GrantsMayOnlyPutIntoRoutePrefixes")), GRANTS, NULL);
+    assert_strings(principals(must_find(b.docs[1], "NobodyButTheMoverMayUseQuarantineOrControl")), GRANTS, TASK_ROLE,
+                   CONSUMER, CONSUMER2, REVIEWER, NULL);
+    assert_strings(principals(must_find(b.docs[2], "GrantsMayNotUseTrusted")), GRANTS, TASK_ROLE, NULL);
+    built_clean_up(&b);
+}
+
+static void every_bucket_refuses_customer_keys_and_settings_changes(void **state)
+{
+    (void)state;
+    struct built b;
+    build(WITH_STS, &b);
+    for (size_t d = 0; d < b.set.count; d++) {
+        char objects[80], bucket[80];
+        snprintf(bucket, sizeof(bucket), "arn:aws:s3:::%s", b.set.docs[d].bucket);
+        snprintf(objects, sizeof(objects), "arn:aws:s3:::%s/*", b.set.docs[d].bucket);
+        json_t *ssec = must_find(b.docs[d], "NobodyMayWriteWithCustomerKeys");
+        assert_string_equal(effect(ssec), "Deny");
+        assert_strings(principals(ssec), MOVER, GRANTS, TASK_ROLE, CONSUMER, CONSUMER2, REVIEWER, NULL);
+        assert_strings(actions(ssec), "s3:PutObject", NULL);
+        assert_strings(resources(ssec), objects, NULL);
+        /* StringLike "*", not Null "false": radosgw 16 reads Null as "absent" whatever the value */
+        assert_string_equal(json_string_value(condition_of(ssec, "StringLike",
+                                                           "s3:x-amz-server-side-encryption-customer-algorithm")),
+                            "*");
+        assert_int_equal(json_object_size(json_object_get(ssec, "Condition")), 1);
+
+        json_t *settings = must_find(b.docs[d], "OnlyAdministratorsMayChangeBucketSettings");
+        assert_strings(principals(settings), MOVER, GRANTS, TASK_ROLE, CONSUMER, CONSUMER2, REVIEWER, NULL);
+        assert_strings(actions(settings), "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:PutLifecycleConfiguration",
+                       "s3:PutBucketVersioning", "s3:PutBucketObjectLockConfiguration", "s3:PutObjectRetention",
+                       "s3:PutObjectLegalHold", "s3:BypassGovernanceRetention", NULL);
+        assert_strings(resources(settings), bucket, objects, NULL);
+        assert_null(json_object_get(settings, "Condition"));
+
+        /* with administrators: everyone else too, where aws:PrincipalArn is evaluated (AWS) */
+        json_t *all_ssec = must_find(b.docs[d], "NoOtherIdentityMayWriteWithCustomerKeys");
+        assert_string_equal(json_string_value(json_object_get(all_ssec, "Principal")), "*");
+        assert_strings(condition_of(all_ssec, "ArnNotLike", "aws:PrincipalArn"), ADMIN, NULL);
+        assert_string_equal(json_string_value(condition_of(all_ssec, "StringLike",
+                                                           "s3:x-amz-server-side-encryption-customer-algorithm")),
+                            "*");
+        json_t *all_settings = must_find(b.docs[d], "NoOtherIdentityMayChangeBucketSettings");
+        assert_string_equal(json_string_value(json_object_get(all_settings, "Principal")), "*");
+        assert_strings(condition_of(all_settings, "ArnNotLike", "aws:PrincipalArn"), ADMIN, NULL);
+        assert_true(json_equal(actions(all_settings), actions(settings)));
+    }
+    built_clean_up(&b);
+    build(LOCAL, &b); /* no administrators: no "*" statements for them */
+    for (size_t d = 0; d < b.set.count; d++) {
+        assert_null(find(b.docs[d], "NoOtherIdentityMayWriteWithCustomerKeys"));
+        assert_null(find(b.docs[d], "NoOtherIdentityMayChangeBucketSettings"));
+    }
+    built_clean_up(&b);
+}
+
+static void staging_versions_are_the_movers_alone(void **state)
+{
+    (void)state;
+    struct built b;
+    build(WITH_STS, &b);
+    json_t *named = must_find(b.docs[0], "NobodyButTheMoverMayUseObjectVersions");
+    assert_string_equal(effect(named), "Deny");
+    assert_strings(principals(named), GRANTS, TASK_ROLE, CONSUMER, CONSUMER2, REVIEWER, NULL);
+    assert_strings(actions(named), "s3:DeleteObjectVersion", "s3:GetObjectVersion", "s3:GetObjectVersionAcl",
+                   "s3:GetObjectVersionTagging", "s3:ListBucketVersions", NULL);
+    assert_strings(resources(named), "arn:aws:s3:::st-bucket", "arn:aws:s3:::st-bucket/*", NULL);
+    json_t *all = must_find(b.docs[0], "NoOtherIdentityMayUseObjectVersions");
+    assert_string_equal(json_string_value(json_object_get(all, "Principal")), "*");
+    assert_true(json_equal(actions(all), actions(named)));
+    assert_strings(condition_of(all, "ArnNotLike", "aws:PrincipalArn"), MOVER, NULL);
+    /* the mover keeps what it needs of versions */
+    assert_true(has_string(actions(must_find(b.docs[0], "MoverMayReadAndDeleteStagedObjects")), "s3:DeleteObjectVersion"));
+    assert_true(has_string(actions(must_find(b.docs[0], "MoverMayListStaging")), "s3:ListBucketVersions"));
+    assert_true(has_string(actions(must_find(b.docs[0], "MoverMayListStaging")), "s3:GetBucketPolicy"));
+    for (size_t d = 1; d < b.set.count; d++) assert_null(find(b.docs[d], "NobodyButTheMoverMayUseObjectVersions"));
+    built_clean_up(&b);
+}
+
+static void reference_buckets_allow_exactly_the_allowlist(void **state)
+{
+    (void)state;
+    struct built b;
+    build(WITH_STS, &b);
+    assert_int_equal(b.set.count, 5);
+    assert_string_equal(b.set.docs[3].bucket, "ref-bucket");
+    assert_int_equal(b.set.docs[3].role, POLICY_BUCKET_REFERENCE);
+    assert_string_equal(b.set.docs[4].bucket, "ref-two");
+    json_t *ref = b.docs[3];
+    assert_sids(ref, "MoverMayCheckTheReferencePolicy,TasksMayReadTheAllowlistedObjects,TasksMayReadNothingElseThere,"
+                     "TasksMayNotListOrChangeReferenceData," GUARDS
+                     ",NoOtherIdentityMayWriteWithCustomerKeys,NoOtherIdentityMayChangeBucketSettings");
+    json_t *allow = must_find(ref, "TasksMayReadTheAllowlistedObjects");
+    assert_string_equal(effect(allow), "Allow");
+    assert_strings(principals(allow), GRANTS, TASK_ROLE, NULL);
+    assert_strings(actions(allow), "s3:GetObject", NULL);
+    /* both routes' lists, each entry once; keys exact, prefixes with "*" */
+    assert_strings(resources(allow), "arn:aws:s3:::ref-bucket/models/m1.bin", "arn:aws:s3:::ref-bucket/data/2026/*",
+                   "arn:aws:s3:::ref-bucket/metrics/base.csv", NULL);
+    json_t *rest = must_find(ref, "TasksMayReadNothingElseThere");
+    assert_string_equal(effect(rest), "Deny");
+    assert_strings(actions(rest), "s3:GetObject", NULL);
+    assert_true(json_equal(json_object_get(rest, "NotResource"), resources(allow)));
+    json_t *list = must_find(ref, "TasksMayNotListOrChangeReferenceData");
+    assert_true(has_string(actions(list), "s3:List*"));
+    assert_true(has_string(actions(list), "s3:Put*"));
+    assert_true(has_string(actions(list), "s3:GetObjectVersion*"));
+    assert_false(has_string(actions(list), "s3:GetObject"));
+    assert_false(has_string(actions(list), "s3:Get*"));
+    assert_strings(actions(must_find(ref, "MoverMayCheckTheReferencePolicy")), "s3:GetBucketVersioning",
+                   "s3:GetBucketPolicy", NULL);
+    assert_strings(resources(must_find(b.docs[4], "TasksMayReadTheAllowlistedObjects")), "arn:aws:s3:::ref-two/x.csv",
+                   NULL);
+    built_clean_up(&b);
+}
+
+static char *task_role(const char *config, policy_task_role_doc which)
+{
+    sl_config *c = load(config);
+    char *text = NULL;
+    assert_true(sl_ok(policy_task_role(c, which, &text)));
+    sl_config_free(c);
+    return text;
+}
+
+static void the_task_roles_documents(void **state)
+{
+    (void)state;
+    char *trust = task_role(WITH_STS, POLICY_TASK_ROLE_TRUST);
+    assert_string_equal(trust, "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"TheGrantsIdentityMayAssumeTheTaskRole\","
+                               "\"Effect\":\"Allow\",\"Principal\":{\"AWS\":[\"" GRANTS "\"]},"
+                               "\"Action\":[\"sts:AssumeRole\"]}]}");
+    sl_free(trust);
+    char *perms = task_role(WITH_STS, POLICY_TASK_ROLE_PERMISSIONS);
+    /* only the routes with "sts": true, and only their reference keys */
+    assert_string_equal(perms, "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"TaskSessionsMayPutIntoStsRoutes\","
+                               "\"Effect\":\"Allow\",\"Action\":[\"s3:PutObject\"],\"Resource\":["
+                               "\"arn:aws:s3:::st-bucket/reports/*\",\"arn:aws:s3:::st-bucket/o/*\"]},"
+                               "{\"Sid\":\"TaskSessionsMayReadTheReferenceAllowlists\",\"Effect\":\"Allow\","
+                               "\"Action\":[\"s3:GetObject\"],\"Resource\":[\"arn:aws:s3:::ref-bucket/models/m1.bin\","
+                               "\"arn:aws:s3:::ref-bucket/data/2026/*\",\"arn:aws:s3:::ref-bucket/metrics/base.csv\","
+                               "\"arn:aws:s3:::ref-two/x.csv\"]}]}");
+    sl_free(perms);
+
+    /* the source identity needs sts:SetSourceIdentity in the trust policy (AWS) */
+    const char *with_source =
+        "{'s3': {'endpoint': 'http://h:1'}, 'audit': {'file': '/a'}, 'grants': {'sts': {'role_arn': '" TASK_ROLE
+        "', 'source_identity': true}}, 'routes': [{'name': 'a', 'staging_prefix': 'a/', 'trusted_prefix': 'a/', "
+        "'sts': true}], " BUCKETS IDENTITIES_ALL "}}";
+    trust = task_role(with_source, POLICY_TASK_ROLE_TRUST);
+    assert_non_null(strstr(trust, "\"Action\":[\"sts:AssumeRole\",\"sts:SetSourceIdentity\"]"));
+    sl_free(trust);
+    perms = task_role(with_source, POLICY_TASK_ROLE_PERMISSIONS);
+    assert_null(strstr(perms, "GetObject")); /* no reference data: no read at all */
+    sl_free(perms);
+
+    /* refusals */
+    sl_config *c = load(LOCAL);
+    char *text = NULL;
+    assert_true(sl_failed(policy_task_role(c, POLICY_TASK_ROLE_TRUST, &text)));
+    assert_non_null(strstr(sl_error_detail(), "no grants.sts section"));
+    sl_config_free(c);
+    c = load("{'s3': {'endpoint': 'http://h:1'}, 'audit': {'file': '/a'}, 'grants': {'sts': {'role_arn': '" TASK_ROLE
+             "'}}, 'routes': [{'name': 'a', 'staging_prefix': 'a/', 'trusted_prefix': 'a/'}], " BUCKETS IDENTITIES_ALL
+             "}}");
+    assert_true(sl_failed(policy_task_role(c, POLICY_TASK_ROLE_PERMISSIONS, &text)));
+    assert_non_null(strstr(sl_error_detail(), "no route has \"sts\": true"));
+    assert_null(text);
+    sl_config_free(c);
+}
+
 /* ---- errors ---- */
 
 static void build_fails(const char *config, sl_error code, const char *detail_part)
@@ -498,7 +758,7 @@ static void build_fails(const char *config, sl_error code, const char *detail_pa
         print_message("detail \"%s\" lacks \"%s\"\n", sl_error_detail(), detail_part);
     assert_non_null(strstr(sl_error_detail(), detail_part));
     assert_int_equal(set.count, 0);
-    assert_null(set.docs[0].json);
+    assert_null(set.docs);
     policy_set_clean_up(&set);
     sl_config_free(c);
 }
@@ -707,6 +967,7 @@ int main(void)
         cmocka_unit_test(one_document_per_bucket_in_order),
         cmocka_unit_test(staging_lets_grants_only_put_under_route_prefixes),
         cmocka_unit_test(quarantine_is_the_movers_alone),
+        cmocka_unit_test(shipped_audit_segments_are_never_deleted),
         cmocka_unit_test(trusted_is_written_by_the_mover_and_read_by_consumers),
         cmocka_unit_test(no_statement_uses_notaction_or_a_wildcard_principal),
         cmocka_unit_test(vpc_endpoints_deny_other_paths_to_everyone_but_the_mover),
@@ -714,6 +975,11 @@ int main(void)
         cmocka_unit_test(statements_without_principals_are_left_out),
         cmocka_unit_test(resources_are_in_the_identities_partition),
         cmocka_unit_test(errors_name_what_is_missing_or_wrong),
+        cmocka_unit_test(the_task_role_is_denied_what_the_grants_identity_is),
+        cmocka_unit_test(every_bucket_refuses_customer_keys_and_settings_changes),
+        cmocka_unit_test(staging_versions_are_the_movers_alone),
+        cmocka_unit_test(reference_buckets_allow_exactly_the_allowlist),
+        cmocka_unit_test(the_task_roles_documents),
         cmocka_unit_test(command_prints_one_object_keyed_by_bucket),
         cmocka_unit_test(command_writes_one_file_per_bucket),
         cmocka_unit_test(command_refuses_a_config_without_identities_or_with_errors),

@@ -38,8 +38,11 @@
 /* The mover on the bucket resource of every bucket: listing and what its S3 client asks. */
 static const char *const mover_bucket_actions[] = {
     "s3:ListBucket",         "s3:ListBucketVersions",  "s3:ListBucketMultipartUploads",
-    "s3:GetBucketLocation",  "s3:GetBucketVersioning",
+    "s3:GetBucketLocation",  "s3:GetBucketVersioning", "s3:GetBucketPolicy",
 };
+
+/* The mover on a reference bucket: only what `policy --check` reads. */
+static const char *const mover_check_actions[] = { "s3:GetBucketVersioning", "s3:GetBucketPolicy" };
 
 /* The mover on staged objects: read them (GET, the source of CopyObject), delete them. */
 static const char *const mover_staging_object_actions[] = {
@@ -71,6 +74,7 @@ static const char *const reader_actions[] = {
 };
 
 static const char *const put_object[] = { "s3:PutObject" };
+static const char *const get_object[] = { "s3:GetObject" };
 static const char *const all_actions[] = { "s3:*" };
 
 /* The grants identity in staging: every action but s3:PutObject. The wildcards cover
@@ -101,7 +105,40 @@ static const char *const trusted_writes[] = {
     "s3:Put*", "s3:Delete*", "s3:AbortMultipartUpload", "s3:RestoreObject", "s3:BypassGovernanceRetention",
 };
 
+/* Tasks (the grants identity, STS sessions) on a reference bucket: every action but
+ * GetObject, which the allowlist statements govern. */
+static const char *const reference_denied[] = {
+    "s3:List*",        "s3:Put*",          "s3:Delete*",           "s3:GetObjectAcl",
+    "s3:GetObjectTagging", "s3:GetObjectVersion*", "s3:GetObjectRetention", "s3:GetObjectLegalHold",
+    "s3:GetObjectTorrent", "s3:GetBucket*",     "s3:GetLifecycleConfiguration", "s3:GetReplicationConfiguration",
+    "s3:GetAccelerateConfiguration", "s3:AbortMultipartUpload", "s3:RestoreObject",
+};
+
+/* Bucket settings that only an administrator may change, on every bucket: the policy
+ * itself, lifecycle (expiry can delete everything), versioning, object lock, retention
+ * and legal holds (a ransomware lever: lock the victim out of its own objects). */
+static const char *const settings_actions[] = {
+    "s3:PutBucketPolicy",         "s3:DeleteBucketPolicy",      "s3:PutLifecycleConfiguration",
+    "s3:PutBucketVersioning",     "s3:PutBucketObjectLockConfiguration", "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold",      "s3:BypassGovernanceRetention",
+};
+
+/* Shipped audit segments (<control_prefix>audit/): written once with If-None-Match and
+ * never deleted by sluice (audit/ship.h), so nobody but an administrator may delete one —
+ * the mover included, whose other control keys (manifests, the probe's scratch keys) it
+ * deletes. */
+static const char *const audit_delete_actions[] = { "s3:DeleteObject", "s3:DeleteObjectVersion" };
+
+/* Object versions in staging (versioned, so that the mover deletes exactly the version
+ * it checked): only the mover may read, list or delete them. */
+static const char *const version_actions[] = {
+    "s3:DeleteObjectVersion", "s3:GetObjectVersion", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging",
+    "s3:ListBucketVersions",
+};
+
 #define BOFC "bucket-owner-full-control"
+/* The condition key of writes with a customer-provided key (SSE-C). */
+#define SSEC_KEY "s3:x-amz-server-side-encryption-customer-algorithm"
 
 /* ---------------------------------------------------------------------------------- */
 /* JSON helpers                                                                        */
@@ -137,8 +174,11 @@ static json_t *strings(const char *const *items, size_t count)
 /* Principals and resources                                                            */
 /* ---------------------------------------------------------------------------------- */
 
-enum who { MOVER = 1, GRANTS = 2, CONSUMERS = 4, REVIEWERS = 8 };
-#define OTHERS (GRANTS | CONSUMERS | REVIEWERS)
+/* TASKS: the role tasks' STS sessions assume (grants.sts.role_arn), when configured.
+ * EVERYONE: "Principal": "*" (only in Deny statements with an exception condition). */
+enum who { MOVER = 1, GRANTS = 2, CONSUMERS = 4, REVIEWERS = 8, TASKS = 16, EVERYONE = 32 };
+#define OTHERS (GRANTS | TASKS | CONSUMERS | REVIEWERS)
+#define CONFIGURED (MOVER | OTHERS)
 
 struct builder {
     const sl_config *config;
@@ -150,14 +190,17 @@ static void push_all(json_t *array, char *const *items, size_t count)
     for (size_t i = 0; i < count; i++) push(array, json_string(items[i]));
 }
 
-/* {"AWS": [ARNs of `who`]} in the order mover, grants, consumers, reviewers; NULL when
- * that is nobody. */
+/* {"AWS": [ARNs of `who`]} in the order mover, grants, task role, consumers, reviewers;
+ * "*" for EVERYONE; NULL when that is nobody. */
 static json_t *principal(const struct builder *b, unsigned who)
 {
     const sl_config *c = b->config;
+    if (who == EVERYONE) return must(json_string("*"));
     json_t *arns = must(json_array());
     if (who & MOVER) push(arns, json_string(c->identities.mover));
     if (who & GRANTS) push(arns, json_string(c->identities.grants));
+    if ((who & TASKS) && c->grants.sts.present && c->grants.sts.role_arn != NULL)
+        push(arns, json_string(c->grants.sts.role_arn));
     if (who & CONSUMERS) push_all(arns, c->identities.consumers, c->identities.consumer_count);
     if (who & REVIEWERS) push_all(arns, c->identities.reviewers, c->identities.reviewer_count);
     if (json_array_size(arns) == 0) {
@@ -257,6 +300,63 @@ static void vpc_statement(const struct builder *b, json_t *list, const char *buc
               whole_bucket(b, bucket), condition("StringNotEqualsIfExists", "aws:SourceVpce", ids));
 }
 
+/* {"StringLike": {SSE-C key: "*"}}: true exactly when the request names a customer key.
+ * (Not the "Null": "false" form of AWS's examples: radosgw 16 evaluates Null as "the key
+ * is absent" whatever its value, so that form would deny every write there.) */
+static json_t *ssec_condition(void) { return condition("StringLike", SSEC_KEY, must(json_string("*"))); }
+
+/* Adds {"ArnNotLike": {"aws:PrincipalArn": [arns]}} to `cond` (created when NULL). */
+static json_t *except_principals(json_t *cond, char *const *arns, size_t count, const char *also)
+{
+    json_t *list = must(json_array());
+    if (also != NULL) push(list, json_string(also));
+    push_all(list, arns, count);
+    json_t *inner = must(json_object());
+    put(inner, "aws:PrincipalArn", list);
+    if (cond == NULL) cond = must(json_object());
+    put(cond, "ArnNotLike", inner);
+    return cond;
+}
+
+/* The denials every bucket carries: writes with customer-provided keys (SSE-C, the
+ * Codefinger technique) and changes to the bucket's settings. Named statements for every
+ * configured identity (radosgw evaluates these); with identities.administrators also a
+ * "*" statement with the administrators as the exception (AWS evaluates aws:PrincipalArn
+ * and so covers identities sluice does not know; radosgw 16 does not set that key, so
+ * there the statement matches nothing and the named ones do the work). */
+static void guard_statements(const struct builder *b, json_t *list, const char *bucket)
+{
+    const sl_config *c = b->config;
+    statement(b, list, "NobodyMayWriteWithCustomerKeys", "Deny", CONFIGURED, put_object, COUNT(put_object),
+              "Resource", one(objects_arn(b, bucket, "")), ssec_condition());
+    statement(b, list, "OnlyAdministratorsMayChangeBucketSettings", "Deny", CONFIGURED, settings_actions,
+              COUNT(settings_actions), "Resource", whole_bucket(b, bucket), NULL);
+    if (c->identities.administrator_count == 0) return;
+    statement(b, list, "NoOtherIdentityMayWriteWithCustomerKeys", "Deny", EVERYONE, put_object, COUNT(put_object),
+              "Resource", one(objects_arn(b, bucket, "")),
+              except_principals(ssec_condition(), c->identities.administrators, c->identities.administrator_count,
+                                NULL));
+    statement(b, list, "NoOtherIdentityMayChangeBucketSettings", "Deny", EVERYONE, settings_actions,
+              COUNT(settings_actions), "Resource", whole_bucket(b, bucket),
+              except_principals(NULL, c->identities.administrators, c->identities.administrator_count, NULL));
+}
+
+/* Nobody deletes a shipped audit segment: the configured identities by name (radosgw
+ * evaluates these), and with identities.administrators everyone but them (AWS). */
+static void audit_statements(const struct builder *b, json_t *list, const char *bucket)
+{
+    const sl_config *c = b->config;
+    json_t *segments = must(json_sprintf("arn:%s:s3:::%s/%s" SL_AUDIT_KEY_FOLDER "*", b->partition, bucket,
+                                         c->buckets.control_prefix));
+    statement(b, list, "NobodyMayDeleteShippedAuditSegments", "Deny", CONFIGURED, audit_delete_actions,
+              COUNT(audit_delete_actions), "Resource", one(json_incref(segments)), NULL);
+    if (c->identities.administrator_count > 0)
+        statement(b, list, "NoOtherIdentityMayDeleteShippedAuditSegments", "Deny", EVERYONE, audit_delete_actions,
+                  COUNT(audit_delete_actions), "Resource", one(json_incref(segments)),
+                  except_principals(NULL, c->identities.administrators, c->identities.administrator_count, NULL));
+    json_decref(segments);
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* The documents                                                                       */
 /* ---------------------------------------------------------------------------------- */
@@ -276,16 +376,24 @@ static void build_staging(const struct builder *b, json_t *list)
     statement(b, list, "GrantsMayOnlyPutIntoRoutePrefixes", "Allow", GRANTS, put_object, COUNT(put_object),
               "Resource", route_objects(b, bucket, STAGING_PREFIXES),
               condition("StringEqualsIfExists", "s3:x-amz-acl", json_string(BOFC)));
-    statement(b, list, "GrantsMustGiveTheBucketOwnerFullControl", "Deny", GRANTS, put_object, COUNT(put_object),
+    statement(b, list, "GrantsMustGiveTheBucketOwnerFullControl", "Deny", GRANTS | TASKS, put_object, COUNT(put_object),
               "Resource", one(objects_arn(b, bucket, "")),
               condition("StringNotEquals", "s3:x-amz-acl", json_string(BOFC)));
     /* Explicit, so that no other grant (an identity policy on AWS, an ACL) can widen it. */
-    statement(b, list, "GrantsMayNotPutOutsideRoutePrefixes", "Deny", GRANTS, put_object, COUNT(put_object),
+    statement(b, list, "GrantsMayNotPutOutsideRoutePrefixes", "Deny", GRANTS | TASKS, put_object, COUNT(put_object),
               "NotResource", route_objects(b, bucket, STAGING_PREFIXES), NULL);
-    statement(b, list, "GrantsMayNotReadListDeleteTagOrChangeAcls", "Deny", GRANTS, grants_staging_denied,
+    statement(b, list, "GrantsMayNotReadListDeleteTagOrChangeAcls", "Deny", GRANTS | TASKS, grants_staging_denied,
               COUNT(grants_staging_denied), "Resource", whole_bucket(b, bucket), NULL);
     statement(b, list, "ConsumersAndReviewersMayNotUseStaging", "Deny", CONSUMERS | REVIEWERS, all_actions,
               COUNT(all_actions), "Resource", whole_bucket(b, bucket), NULL);
+    /* Versioned staging: a version is what the mover checked; nobody else reads, lists
+     * or deletes versions (named identities, and on AWS everyone but the mover). */
+    statement(b, list, "NobodyButTheMoverMayUseObjectVersions", "Deny", OTHERS, version_actions,
+              COUNT(version_actions), "Resource", whole_bucket(b, bucket), NULL);
+    statement(b, list, "NoOtherIdentityMayUseObjectVersions", "Deny", EVERYONE, version_actions,
+              COUNT(version_actions), "Resource", whole_bucket(b, bucket),
+              except_principals(NULL, NULL, 0, b->config->identities.mover));
+    guard_statements(b, list, bucket);
     vpc_statement(b, list, bucket);
 }
 
@@ -320,6 +428,8 @@ static void build_mover_only(const struct builder *b, json_t *list, policy_bucke
               "Resource", keys, NULL);
     statement(b, list, deny_sid, "Deny", OTHERS, all_actions, COUNT(all_actions), "Resource",
               whole_bucket(b, bucket), NULL);
+    if (role == POLICY_BUCKET_CONTROL || with_control) audit_statements(b, list, bucket);
+    guard_statements(b, list, bucket);
     vpc_statement(b, list, bucket);
 }
 
@@ -334,10 +444,60 @@ static void build_trusted(const struct builder *b, json_t *list)
               "Resource", whole_bucket(b, bucket), NULL);
     statement(b, list, "ReviewersMayReadTrusted", "Allow", REVIEWERS, reader_actions, COUNT(reader_actions),
               "Resource", whole_bucket(b, bucket), NULL);
-    statement(b, list, "GrantsMayNotUseTrusted", "Deny", GRANTS, all_actions, COUNT(all_actions), "Resource",
+    statement(b, list, "GrantsMayNotUseTrusted", "Deny", GRANTS | TASKS, all_actions, COUNT(all_actions), "Resource",
               whole_bucket(b, bucket), NULL);
     statement(b, list, "ConsumersAndReviewersMayNotWriteTrusted", "Deny", CONSUMERS | REVIEWERS, trusted_writes,
               COUNT(trusted_writes), "Resource", whole_bucket(b, bucket), NULL);
+    guard_statements(b, list, bucket);
+    vpc_statement(b, list, bucket);
+}
+
+/* Appends `value` (taken) to `array` unless an equal value is there already. */
+static void push_unique(json_t *array, json_t *value)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(array, i, e) {
+        if (json_equal(e, value)) {
+            json_decref(value);
+            return;
+        }
+    }
+    push(array, value);
+}
+
+/* The allowlisted objects of every route whose reference bucket is `bucket`: exact keys
+ * and prefixes ("prefix*"), each once, in route order. */
+static json_t *reference_objects(const struct builder *b, const char *bucket)
+{
+    json_t *r = must(json_array());
+    for (size_t i = 0; i < b->config->route_count; i++) {
+        const sl_config_reference *ref = &b->config->routes[i].reference;
+        if (!ref->present || strcmp(ref->bucket, bucket) != 0) continue;
+        for (size_t k = 0; k < ref->key_count + ref->prefix_count; k++) {
+            push_unique(r, k < ref->key_count
+                               ? must(json_sprintf("arn:%s:s3:::%s/%s", b->partition, bucket, ref->keys[k]))
+                               : objects_arn(b, bucket, ref->prefixes[k - ref->key_count]));
+        }
+    }
+    return r;
+}
+
+/* A reference bucket: the tasks' identities (the grants identity that signs presigned
+ * GETs, the STS role) may GetObject exactly the allowlisted objects and nothing else:
+ * no listing, no other key, no write. The mover may only read the policy and versioning
+ * (`policy --check`). Whoever fills the bucket keeps its own rights. */
+static void build_reference(const struct builder *b, json_t *list, const char *bucket)
+{
+    statement(b, list, "MoverMayCheckTheReferencePolicy", "Allow", MOVER, mover_check_actions,
+              COUNT(mover_check_actions), "Resource", one(bucket_arn(b, bucket)), NULL);
+    statement(b, list, "TasksMayReadTheAllowlistedObjects", "Allow", GRANTS | TASKS, get_object, COUNT(get_object),
+              "Resource", reference_objects(b, bucket), NULL);
+    statement(b, list, "TasksMayReadNothingElseThere", "Deny", GRANTS | TASKS, get_object, COUNT(get_object),
+              "NotResource", reference_objects(b, bucket), NULL);
+    statement(b, list, "TasksMayNotListOrChangeReferenceData", "Deny", GRANTS | TASKS, reference_denied,
+              COUNT(reference_denied), "Resource", whole_bucket(b, bucket), NULL);
+    guard_statements(b, list, bucket);
     vpc_statement(b, list, bucket);
 }
 
@@ -354,18 +514,29 @@ static sl_result check_prefix(const char *what, const char *prefix)
 
 static sl_result check_prefixes(const sl_config *c)
 {
-    char what[64];
+    char what[96];
     for (size_t i = 0; i < c->route_count; i++) {
         snprintf(what, sizeof(what), "routes[%zu].staging_prefix", i);
         GUARD(check_prefix(what, c->routes[i].staging_prefix));
         snprintf(what, sizeof(what), "routes[%zu].trusted_prefix", i);
         GUARD(check_prefix(what, c->routes[i].trusted_prefix));
     }
+    for (size_t i = 0; i < c->route_count; i++) {
+        const sl_config_reference *ref = &c->routes[i].reference;
+        for (size_t k = 0; ref->present && k < ref->key_count; k++) {
+            snprintf(what, sizeof(what), "routes[%zu].reference.keys[%zu]", i, k);
+            GUARD(check_prefix(what, ref->keys[k]));
+        }
+        for (size_t k = 0; ref->present && k < ref->prefix_count; k++) {
+            snprintf(what, sizeof(what), "routes[%zu].reference.prefixes[%zu]", i, k);
+            GUARD(check_prefix(what, ref->prefixes[k]));
+        }
+    }
     return check_prefix("buckets.control_prefix", c->buckets.control_prefix);
 }
 
-/* The document around `statements` (which it takes), dumped compact into `doc`. */
-static sl_result finish_document(policy_doc *doc, policy_bucket role, const char *bucket, json_t *statements)
+/* Compact JSON of {"Version", "Statement": statements} (taken), as a new string. */
+static char *document_text(json_t *statements)
 {
     json_t *root = must(json_object());
     put(root, "Version", json_string("2012-10-17"));
@@ -373,54 +544,89 @@ static sl_result finish_document(policy_doc *doc, policy_bucket role, const char
     char *text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);
     if (text == NULL) must(NULL);
+    char *copy = sl_strdup(text);
+    free(text);
+    return copy;
+}
+
+/* The document around `statements` (which it takes), dumped compact into `doc`. */
+static sl_result finish_document(policy_doc *doc, policy_bucket role, const char *bucket, json_t *statements)
+{
+    char *text = document_text(statements);
     size_t len = strlen(text);
     if (len > POLICY_MAX_BYTES) {
-        free(text);
+        sl_free(text);
         RAISE(SL_ERR_LIMIT, "the policy of bucket %s would be %zu bytes; S3 accepts at most %d (fewer routes, or "
                             "shorter prefixes and ARNs)", bucket, len, POLICY_MAX_BYTES);
     }
     doc->role = role;
     doc->bucket = sl_strdup(bucket);
-    doc->json = sl_strdup(text);
-    free(text);
+    doc->json = text;
     return SL_SUCCESS;
 }
 
-sl_result policy_build(const sl_config *c, policy_set *out)
+/* The builder for `c`: the partition of identities.mover ("aws", "aws-cn", ...). */
+static sl_result builder_init(const sl_config *c, struct builder *b)
 {
-    ENSURE(c != NULL && out != NULL, SL_ERR_INVALID_ARGUMENT, "policy: no configuration or no result");
-    *out = (policy_set){ 0 };
     ENSURE(c->identities.present && c->identities.mover != NULL && c->identities.grants != NULL,
            SL_ERR_INVALID_ARGUMENT,
            "the configuration has no \"identities\" section: name the S3 principals the policies are for, e.g. "
            "\"identities\": {\"mover\": \"arn:aws:iam:::user/mover\", \"grants\": \"arn:aws:iam:::user/grants\", "
            "\"consumers\": [...], \"reviewers\": [...]} (docs/configuration.md, docs/policies.md)");
     GUARD(check_prefixes(c));
-
-    struct builder b = { .config = c };
+    *b = (struct builder){ .config = c };
     /* "arn:<partition>:iam::..." — the loader checked the form */
     const char *partition = c->identities.mover + 4;
     size_t n = strcspn(partition, ":");
-    ENSURE(n < sizeof(b.partition), SL_ERR_INVALID_ARGUMENT, "policy: identities.mover has no partition");
-    memcpy(b.partition, partition, n);
-    b.partition[n] = '\0';
+    ENSURE(n < sizeof(b->partition), SL_ERR_INVALID_ARGUMENT, "policy: identities.mover has no partition");
+    memcpy(b->partition, partition, n);
+    b->partition[n] = '\0';
+    return SL_SUCCESS;
+}
+
+/* A free slot at the end of set->docs (grown as needed). */
+static policy_doc *next_doc(policy_set *set)
+{
+    set->docs = sl_realloc(set->docs, (set->count + 1) * sizeof(*set->docs));
+    set->docs[set->count] = (policy_doc){ 0 };
+    return &set->docs[set->count++];
+}
+
+sl_result policy_build(const sl_config *c, policy_set *out)
+{
+    ENSURE(c != NULL && out != NULL, SL_ERR_INVALID_ARGUMENT, "policy: no configuration or no result");
+    *out = (policy_set){ 0 };
+    struct builder b;
+    GUARD(builder_init(c, &b));
 
     bool separate_control = strcmp(c->buckets.control, c->buckets.quarantine) != 0;
     policy_set set = { 0 };
     sl_result result = SL_FAILURE;
     json_t *list = must(json_array());
     build_staging(&b, list);
-    GUARD_CLEANUP(finish_document(&set.docs[set.count++], POLICY_BUCKET_STAGING, c->buckets.staging, list));
+    GUARD_CLEANUP(finish_document(next_doc(&set), POLICY_BUCKET_STAGING, c->buckets.staging, list));
     list = must(json_array());
     build_mover_only(&b, list, POLICY_BUCKET_QUARANTINE, !separate_control);
-    GUARD_CLEANUP(finish_document(&set.docs[set.count++], POLICY_BUCKET_QUARANTINE, c->buckets.quarantine, list));
+    GUARD_CLEANUP(finish_document(next_doc(&set), POLICY_BUCKET_QUARANTINE, c->buckets.quarantine, list));
     list = must(json_array());
     build_trusted(&b, list);
-    GUARD_CLEANUP(finish_document(&set.docs[set.count++], POLICY_BUCKET_TRUSTED, c->buckets.trusted, list));
+    GUARD_CLEANUP(finish_document(next_doc(&set), POLICY_BUCKET_TRUSTED, c->buckets.trusted, list));
     if (separate_control) {
         list = must(json_array());
         build_mover_only(&b, list, POLICY_BUCKET_CONTROL, false);
-        GUARD_CLEANUP(finish_document(&set.docs[set.count++], POLICY_BUCKET_CONTROL, c->buckets.control, list));
+        GUARD_CLEANUP(finish_document(next_doc(&set), POLICY_BUCKET_CONTROL, c->buckets.control, list));
+    }
+    /* one document per reference bucket, in the order the routes first name them */
+    for (size_t i = 0; i < c->route_count; i++) {
+        const sl_config_reference *ref = &c->routes[i].reference;
+        if (!ref->present) continue;
+        bool earlier = false;
+        for (size_t j = 0; j < i && !earlier; j++)
+            earlier = c->routes[j].reference.present && strcmp(c->routes[j].reference.bucket, ref->bucket) == 0;
+        if (earlier) continue;
+        list = must(json_array());
+        build_reference(&b, list, ref->bucket);
+        GUARD_CLEANUP(finish_document(next_doc(&set), POLICY_BUCKET_REFERENCE, ref->bucket, list));
     }
     *out = set;
     return SL_SUCCESS;
@@ -429,13 +635,77 @@ cleanup:
     return result;
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* The task role (STS)                                                                 */
+/* ---------------------------------------------------------------------------------- */
+
+static json_t *role_statement(const char *sid, const char *action, json_t *resources)
+{
+    json_t *s = must(json_object());
+    put(s, "Sid", json_string(sid));
+    put(s, "Effect", json_string("Allow"));
+    put(s, "Action", one(json_string(action)));
+    put(s, "Resource", resources);
+    return s;
+}
+
+sl_result policy_task_role(const sl_config *c, policy_task_role_doc which, char **out)
+{
+    ENSURE(c != NULL && out != NULL, SL_ERR_INVALID_ARGUMENT, "policy: no configuration or no result");
+    ENSURE(c->grants.sts.present && c->grants.sts.role_arn != NULL, SL_ERR_INVALID_ARGUMENT,
+           "the configuration has no grants.sts section: there is no task role to write policies for");
+    struct builder b;
+    GUARD(builder_init(c, &b));
+    json_t *list = must(json_array());
+    if (which == POLICY_TASK_ROLE_TRUST) {
+        /* the grants identity assumes the role; the task id travels as the session name
+         * (and, with grants.sts.source_identity, as the source identity AWS wants allowed) */
+        json_t *s = must(json_object());
+        put(s, "Sid", json_string("TheGrantsIdentityMayAssumeTheTaskRole"));
+        put(s, "Effect", json_string("Allow"));
+        put(s, "Principal", principal(&b, GRANTS));
+        json_t *actions = one(json_string("sts:AssumeRole"));
+        if (c->grants.sts.source_identity) push(actions, json_string("sts:SetSourceIdentity"));
+        put(s, "Action", actions);
+        push(list, s);
+    } else {
+        json_t *puts = must(json_array()), *reads = must(json_array());
+        for (size_t i = 0; i < c->route_count; i++) {
+            const sl_config_route *r = &c->routes[i];
+            if (!r->sts) continue;
+            push(puts, objects_arn(&b, c->buckets.staging, r->staging_prefix));
+            if (!r->reference.present) continue;
+            json_t *objects = reference_objects(&b, r->reference.bucket);
+            size_t k;
+            json_t *arn;
+            json_array_foreach(objects, k, arn) push_unique(reads, json_incref(arn));
+            json_decref(objects);
+        }
+        if (json_array_size(puts) == 0) {
+            json_decref(puts);
+            json_decref(reads);
+            json_decref(list);
+            RAISE(SL_ERR_INVALID_ARGUMENT, "no route has \"sts\": true: the task role would allow nothing");
+        }
+        /* the session policy of each task narrows these to its own prefix and keys */
+        push(list, role_statement("TaskSessionsMayPutIntoStsRoutes", "s3:PutObject", puts));
+        if (json_array_size(reads) > 0)
+            push(list, role_statement("TaskSessionsMayReadTheReferenceAllowlists", "s3:GetObject", reads));
+        else
+            json_decref(reads);
+    }
+    *out = document_text(list);
+    return SL_SUCCESS;
+}
+
 void policy_set_clean_up(policy_set *set)
 {
     if (set == NULL) return;
-    for (size_t i = 0; i < COUNT(set->docs); i++) {
+    for (size_t i = 0; i < set->count; i++) {
         sl_free(set->docs[i].bucket);
         sl_free(set->docs[i].json);
     }
+    sl_free(set->docs);
     *set = (policy_set){ 0 };
 }
 
@@ -502,6 +772,59 @@ static void print_all(const policy_set *set, FILE *out)
     fprintf(out, "}\n");
 }
 
+/* Loads `config_file`; on failure prints every error as check-config does and
+ * returns NULL. */
+static sl_config *load_or_report(const char *config_file, FILE *err)
+{
+    const char *name = config_file ? config_file : "(no file)";
+    sl_config *config = NULL;
+    sl_config_errors errors = { 0 };
+    if (sl_ok(sl_config_load(config_file, &config, &errors))) {
+        sl_config_errors_clean_up(&errors);
+        return config;
+    }
+    for (size_t i = 0; i < errors.count; i++) {
+        const sl_config_error *e = &errors.items[i];
+        if (e->line > 0)
+            fprintf(err, "%s:%d:%d: %s\n", name, e->line, e->column, e->message);
+        else if (e->path[0] != '\0')
+            fprintf(err, "%s: %s: %s\n", name, e->path, e->message);
+        else
+            fprintf(err, "%s: %s\n", name, e->message);
+    }
+    size_t n = errors.count ? errors.count : 1;
+    if (errors.count == 0) fprintf(err, "%s: %s\n", name, sl_error_detail());
+    fprintf(err, "%zu error%s\n", n, n == 1 ? "" : "s");
+    sl_config_errors_clean_up(&errors);
+    return NULL;
+}
+
+int policy_task_role_command(const char *config_file, const char *which, FILE *out, FILE *err)
+{
+    policy_task_role_doc doc;
+    if (which != NULL && strcmp(which, "trust") == 0) {
+        doc = POLICY_TASK_ROLE_TRUST;
+    } else if (which != NULL && strcmp(which, "permissions") == 0) {
+        doc = POLICY_TASK_ROLE_PERMISSIONS;
+    } else {
+        fprintf(err, "sluice-mover policy: --task-role takes \"trust\" or \"permissions\"\n");
+        return 2;
+    }
+    sl_config *config = load_or_report(config_file, err);
+    if (config == NULL) return 1;
+    char *text = NULL;
+    int status = 1;
+    if (sl_failed(policy_task_role(config, doc, &text))) {
+        fprintf(err, "sluice-mover policy: %s: %s\n", config_file, sl_error_detail());
+    } else {
+        fprintf(out, "%s\n", text);
+        status = fflush(out) == 0 ? 0 : 1;
+    }
+    sl_free(text);
+    sl_config_free(config);
+    return status;
+}
+
 int policy_command(const char *config_file, const char *output_dir, FILE *out, FILE *err)
 {
     const char *name = config_file ? config_file : "(no file)";
@@ -509,21 +832,7 @@ int policy_command(const char *config_file, const char *output_dir, FILE *out, F
     sl_config_errors errors = { 0 };
     policy_set set = { 0 };
     int status = 1;
-    if (sl_failed(sl_config_load(config_file, &config, &errors))) {
-        for (size_t i = 0; i < errors.count; i++) {
-            const sl_config_error *e = &errors.items[i];
-            if (e->line > 0)
-                fprintf(err, "%s:%d:%d: %s\n", name, e->line, e->column, e->message);
-            else if (e->path[0] != '\0')
-                fprintf(err, "%s: %s: %s\n", name, e->path, e->message);
-            else
-                fprintf(err, "%s: %s\n", name, e->message);
-        }
-        size_t n = errors.count ? errors.count : 1;
-        if (errors.count == 0) fprintf(err, "%s: %s\n", name, sl_error_detail());
-        fprintf(err, "%zu error%s\n", n, n == 1 ? "" : "s");
-        goto out;
-    }
+    if ((config = load_or_report(config_file, err)) == NULL) goto out;
     if (sl_failed(policy_build(config, &set))) {
         fprintf(err, "sluice-mover policy: %s: %s\n", name, sl_error_detail());
         goto out;

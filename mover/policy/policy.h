@@ -44,6 +44,7 @@ typedef enum policy_bucket {
     POLICY_BUCKET_QUARANTINE, /* holds the control prefix too when control is not separate */
     POLICY_BUCKET_TRUSTED,
     POLICY_BUCKET_CONTROL,    /* only when buckets.control is not the quarantine bucket */
+    POLICY_BUCKET_REFERENCE,  /* a bucket of routes[].reference (one document per bucket) */
 } policy_bucket;
 
 typedef struct policy_doc {
@@ -53,8 +54,8 @@ typedef struct policy_doc {
 } policy_doc;
 
 typedef struct policy_set {
-    policy_doc docs[4]; /* in the order staging, quarantine, trusted[, control] */
-    size_t count;       /* 3, or 4 with a separate control bucket */
+    policy_doc *docs; /* in the order staging, quarantine, trusted[, control][, reference…] */
+    size_t count;     /* 3, 4 with a separate control bucket, plus one per reference bucket */
 } policy_set;
 
 /* Builds the policies for `config`. Fails with SL_ERR_INVALID_ARGUMENT when the
@@ -63,6 +64,17 @@ typedef struct policy_set {
  * SL_ERR_LIMIT when a document would exceed POLICY_MAX_BYTES. `*out` is overwritten;
  * on error it is left empty (nothing to clean up, though cleaning it up is harmless). */
 SL_MUST_CHECK sl_result policy_build(const sl_config *config, policy_set *out);
+
+/* The task role's documents (grants.sts.role_arn), which the S3 server's IAM holds, not
+ * a bucket: TRUST lets the grants identity sts:AssumeRole (and sts:SetSourceIdentity
+ * with grants.sts.source_identity); PERMISSIONS allows s3:PutObject under the staging
+ * prefixes of the routes with "sts": true and s3:GetObject on their reference
+ * allowlists — each task's session policy narrows that to its own prefix and keys.
+ * *out is a new compact JSON string (sl_free). SL_ERR_INVALID_ARGUMENT without
+ * grants.sts or identities, or (PERMISSIONS) without a route that has "sts": true. */
+typedef enum policy_task_role_doc { POLICY_TASK_ROLE_TRUST, POLICY_TASK_ROLE_PERMISSIONS } policy_task_role_doc;
+
+SL_MUST_CHECK sl_result policy_task_role(const sl_config *config, policy_task_role_doc which, char **out);
 
 /* Releases the strings and empties the set; NULL and empty sets are fine. */
 void policy_set_clean_up(policy_set *set);
@@ -85,5 +97,12 @@ void policy_set_clean_up(policy_set *set);
  * check-config does ("<file>: <path>: <message>", then "N errors"), or one line naming
  * what is missing or wrong ("… has no \"identities\" section …") — and returns 1. */
 int policy_command(const char *config_file, const char *output_dir, FILE *out, FILE *err);
+
+/* `sluice-mover policy -c FILE --task-role trust|permissions`: prints the task role's
+ * document (policy_task_role) as one line of compact JSON — for `radosgw-admin role
+ * create --assume-role-policy-doc` / `role-policy put --policy-doc`, or IAM's
+ * CreateRole / PutRolePolicy. Returns 0; 1 with the reason on `err`; 2 for a `which`
+ * other than "trust" or "permissions". */
+int policy_task_role_command(const char *config_file, const char *which, FILE *out, FILE *err);
 
 #endif /* SLUICE_POLICY_POLICY_H */

@@ -2,11 +2,15 @@
  * tasks.h — the task registry: interpreter tasks and their upload grants, on the
  * daemon's loop.
  *
- * How the parts fit. A task (state/task.h) is opened by an orchestrator through the API
- * (api/task_endpoints.h, which maps the typed task_outcome to its answers): the
- * registry checks the request against the configuration (route, TTL, limits), writes the task manifest <control_prefix>tasks/<id>.json with If-None-Match: *,
- * appends the audit record "task_open", waits until the audit log has synced it, and only
- * then hands out the grants — presigned with the grants identity, never the mover's:
+ * How the parts fit (the files are listed in tasks_impl.h). A task (state/task.h) is
+ * opened by an orchestrator through the API (api/task_endpoints.h turns the registry's
+ * typed results into JSON): the registry checks the request against the configuration
+ * (route, grant kind, TTL, limits, reference keys), makes the grant, writes the task
+ * manifest <control_prefix>tasks/<id>.json with If-None-Match: * (through the manifest
+ * store of state/store.h), appends the audit records "task_open" (and
+ * "task_reference_grant" naming each reference key), waits until the audit log has synced
+ * them, and only then hands out the grant — made with the grants identity, never the
+ * mover's. A grant is either presigned:
  *
  *   - one presigned PUT URL per named key, signed with the headers
  *       If-None-Match: *                          (radosgw honours it: a key is written once,
@@ -23,6 +27,11 @@
  *   Both end at or before the task's expires_at (the signing time is rounded down and the
  *   lifetime is whole seconds up to expires_at), and no TTL exceeds grants.max_ttl nor
  *   SigV4's 7 days.
+ * or STS credentials (a route with "sts": true): AssumeRole of grants.sts.role_arn with
+ * the task id as the session name and a session policy that allows only PutObject under
+ * the task's prefix, until its expiry (tasks/grants_sts.c has the details). Either kind
+ * may carry reference reads: presigned GETs, or GetObject in the session policy, for
+ * exactly the keys the task asked for from its route's allowlist; never a listing.
  *
  * Closing (task_registry_close) writes the manifest with If-Match (the ETag it read) and
  * audits "task_close"; at the TTL a timer writes `expired` and audits "task_expire" (and
@@ -84,6 +93,8 @@
 #include "config/config.h"
 #include "s3/client.h"
 #include "s3/credentials.h"
+#include "s3/sigv4.h"
+#include "state/task.h"
 #include "util/error.h"
 
 typedef struct task_registry task_registry;
@@ -148,9 +159,9 @@ SL_MUST_CHECK sl_result task_registry_admit(task_registry *r, const char *route,
                                             const char *name, uint64_t size, int64_t modified_ms,
                                             task_verdict_fn *done, void *user);
 
-/* ---- open, close, list ---- */
+/* ---- open, close, list, show: typed results ---- */
 
-/* Outcomes of open, close and list: X(ENUM, "name"). */
+/* Outcomes of open, close, list and show: X(ENUM, "name"). */
 #define SL_TASK_OUTCOMES(X)                                                    \
     X(TASK_OUTCOME_OK, "ok")                                                   \
     X(TASK_OUTCOME_CREATED, "created")                                         \
@@ -171,10 +182,67 @@ typedef enum task_outcome {
 
 const char *task_outcome_name(task_outcome outcome); /* "unknown_route"; "internal" outside the enum */
 
-/* `result` on success (TASK_OUTCOME_OK / _CREATED): a new JSON reference the callback
- * owns (json_decref it); NULL otherwise. `detail`: NULL on
- * success, else one line for people (for unknown_route it lists the routes). */
-typedef void task_result_fn(void *user, task_outcome outcome, const char *detail, json_t *result);
+/* A task as the registry knows it (valid during the callback). */
+typedef struct task_info {
+    const task_manifest *manifest; /* as stored (state/task.h) */
+    task_state state;              /* effective: expired once past expires_at, whatever is stored */
+    const char *bucket;            /* the staging bucket */
+    const char *prefix;            /* "<staging_prefix><id>/"; NULL when the route is no longer configured */
+} task_info;
+
+typedef enum task_grant_kind { TASK_GRANT_PRESIGNED = 0, TASK_GRANT_STS } task_grant_kind;
+
+/* "presigned", "sts". */
+const char *task_grant_kind_name(task_grant_kind kind);
+/* Parses those names; false (out unchanged) otherwise. */
+bool task_grant_kind_from_name(const char *name, task_grant_kind *out);
+
+/* The headers every presigned PUT is signed with; the client must send them exactly. */
+#define TASK_PUT_IF_NONE_MATCH "*"
+#define TASK_PUT_ACL "bucket-owner-full-control"
+
+typedef struct task_url {
+    const char *name; /* a key below the task's prefix (PUT), or a reference key (GET) */
+    const char *url;  /* presigned; NULL for a reference key an STS session reads itself */
+} task_url;
+
+/* What an opened task hands to its interpreter (valid during the callback; the secrets
+ * are wiped afterwards). */
+typedef struct task_grant {
+    task_grant_kind kind;
+    int64_t expires_at_ms;            /* when the grant stops working at S3 (<= the task's expires_at) */
+    /* TASK_GRANT_PRESIGNED: PUT URLs for the named keys, and a POST form (has_post) */
+    const task_url *put_urls;
+    size_t put_url_count;
+    bool has_post;
+    const char *post_url;
+    const char *post_key_prefix;
+    uint64_t post_max_bytes;
+    const sigv4_form_field *post_fields;
+    size_t post_field_count;
+    /* TASK_GRANT_STS: temporary credentials whose session policy allows only PutObject
+     * under the task's prefix (and GetObject of its reference keys) until expires_at */
+    const char *access_key_id;
+    const char *secret_access_key;    /* secret */
+    const char *session_token;        /* secret */
+    int64_t session_expires_at_ms;    /* STS's own Expiration (sessions last 15 min at least;
+                                         the session policy ends them at expires_at) */
+    const char *session_arn;          /* arn:…:sts::…:assumed-role/<role>/<task id> */
+    const char *endpoint;             /* where to use them: the grant endpoint */
+    const char *region;
+    /* reference reads the task asked for (both kinds): presigned GETs, or (STS) the keys
+     * its session may GetObject */
+    const char *reference_bucket;     /* NULL without reference reads */
+    const task_url *reference;
+    size_t reference_count;
+} task_grant;
+
+typedef void task_open_fn(void *user, task_outcome outcome, const char *detail, const task_info *task,
+                          const task_grant *grant);
+/* close: the task after the change. `task` NULL unless OK. */
+typedef void task_info_fn(void *user, task_outcome outcome, const char *detail, const task_info *task);
+/* list: newest first. */
+typedef void task_list_fn(void *user, task_outcome outcome, const char *detail, const task_info *tasks, size_t count);
 
 typedef struct task_open_key {
     const char *name;
@@ -182,35 +250,46 @@ typedef struct task_open_key {
     uint64_t size;
 } task_open_key;
 
+#define TASK_MAX_REFERENCE_KEYS 100 /* reference keys one task may ask for */
+
 typedef struct task_open_params {
     const char *route;
-    uint64_t ttl_ms;        /* 0 = grants.default_ttl; else 1 s .. min(grants.max_ttl, 7 d) */
+    uint64_t ttl_ms;        /* 0 = grants.default_ttl; else 1 s .. min(grants.max_ttl, 7 d); STS:
+                               also at most grants.sts.max_session */
     uint32_t max_objects;   /* 0 = no limit; else 1..SL_TASK_MAX_OBJECTS */
     uint64_t max_bytes;     /* per object; 0 = the route's checks.max_bytes, and never above it */
     const task_open_key *keys; /* names that get presigned PUT URLs (at most SL_TASK_MAX_KEYS) */
     size_t key_count;
     const char *name_pattern; /* NULL = none (state/task.h has the syntax) */
     bool no_post;           /* hand out no POST policy: PUT URLs only (needs keys) */
+    task_grant_kind grant;  /* presigned (default) or STS credentials (the route needs "sts": true) */
+    const char *const *reference; /* reference keys to read: each in the route's allowlist */
+    size_t reference_count;       /* at most TASK_MAX_REFERENCE_KEYS */
 } task_open_params;
 
 /* Opens a task for `actor` (the caller's user name). Outcomes: TASK_OUTCOME_CREATED with
- * the task and its grants as JSON:
- *   {"task","route","state":"open","opened_by","opened_at","expires_at","bucket","prefix",
- *    "limits":{…},"grant_expires_at","put_headers":{…},"put_urls":{name:url,…},
- *    "post":{"url","key_prefix","max_bytes","fields":{…}}}   ("post" absent with no_post);
- * TASK_OUTCOME_UNKNOWN_ROUTE, _BAD_TTL, _BAD_REQUEST (nothing written); _UNAVAILABLE
- * (no grant identity, S3 failed, the audit log failed earlier); _INTERNAL (the manifest
- * was written but the audit record or its sync failed: no grant is handed out). Errors
- * (no callback): SL_ERR_INVALID_ARGUMENT for NULL params, actor or done. */
+ * the task and its grant — presigned: PUT URLs (each key once) and a POST form (unless
+ * no_post); STS: AssumeRole of grants.sts.role_arn by the grants identity, session name
+ * the task id, DurationSeconds the TTL (at least STS's 900 s; the session policy's
+ * aws:CurrentTime condition ends it at the task's expiry), a session policy allowing
+ * PutObject under the task's prefix only; both: presigned GETs (or session-policy
+ * GetObject) for exactly the reference keys asked for. TASK_OUTCOME_UNKNOWN_ROUTE,
+ * _BAD_TTL, _BAD_REQUEST (nothing written; a grant kind the route does not allow, a
+ * reference key outside its allowlist); _UNAVAILABLE (no grant identity or no STS, S3 or
+ * STS failed, the audit log failed earlier); _INTERNAL (the manifest was written but an
+ * audit record or its sync failed: no grant is handed out). The audit log holds
+ * "task_open" (with the grant's kind and, for STS, the session) and, with reference keys,
+ * "task_reference_grant" naming each key. Errors (no callback): SL_ERR_INVALID_ARGUMENT
+ * for NULL params, actor or done. */
 SL_MUST_CHECK sl_result task_registry_open(task_registry *r, const task_open_params *params, const char *actor,
-                                           task_result_fn *done, void *user);
+                                           task_open_fn *done, void *user);
 
-/* Closes task `id` for `actor`. Outcomes: TASK_OUTCOME_OK with the task's view (as in
- * the list); _NOT_FOUND (unknown id, or not a valid id); _NOT_OPEN (closed or expired
- * already: nothing changes); _UNAVAILABLE (S3 failed); _INTERNAL (closed, but the audit
- * record or its sync failed). */
+/* Closes task `id` for `actor`. Outcomes: TASK_OUTCOME_OK with the task; _NOT_FOUND
+ * (unknown id, or not a valid id); _NOT_OPEN (closed or expired already: nothing
+ * changes); _UNAVAILABLE (S3 failed); _INTERNAL (closed, but the audit record or its sync
+ * failed). */
 SL_MUST_CHECK sl_result task_registry_close(task_registry *r, const char *id, const char *actor,
-                                            task_result_fn *done, void *user);
+                                            task_info_fn *done, void *user);
 
 typedef enum task_list_filter {
     TASK_LIST_LIVE = 0, /* open and closed, not yet expired */
@@ -224,13 +303,62 @@ typedef enum task_list_filter {
 bool task_list_filter_from_name(const char *name, task_list_filter *out);
 
 /* Lists the tasks changed within the last 7 days that pass `filter`, newest first:
- * TASK_OUTCOME_OK with {"tasks":[view,…]}, where a view is {"task","route","state"
- * (expired once past expires_at, whatever is stored),"opened_by","opened_at",
- * "expires_at",["closed_at","closed_by"],"bucket","prefix","limits",["accepted":n]}.
- * _UNAVAILABLE when the listing failed; tasks whose manifest could not be read are left
- * out (and logged). */
-SL_MUST_CHECK sl_result task_registry_list(task_registry *r, task_list_filter filter, task_result_fn *done,
+ * TASK_OUTCOME_OK with the tasks; _UNAVAILABLE when the listing failed; tasks whose
+ * manifest could not be read are left out (and logged). */
+SL_MUST_CHECK sl_result task_registry_list(task_registry *r, task_list_filter filter, task_list_fn *done,
                                            void *user);
+
+/* ---- attribution: what became of a task's objects ---- */
+
+/* One object the task wrote, as the audit log tells its story. */
+typedef struct task_object {
+    const char *artifact;    /* artifact id */
+    const char *name;        /* the key below the task's prefix */
+    const char *state;       /* the last state recorded (state/artifact.h's names) */
+    const char *trusted_key; /* promoted: where; NULL otherwise */
+    const char *reason;      /* why (the last transition's detail), for blocked, rejected, expired,
+                                failed…; NULL when none was recorded */
+    const char *sha256;      /* when it was hashed; NULL otherwise */
+    const char *findings;    /* an object that ended outside trusted: its manifest's findings other
+                                than pass ("type fail: …; extension fail: …"); NULL otherwise */
+    int64_t first_ms, last_ms; /* its first and last record */
+    size_t records;          /* audit records about it */
+} task_object;
+
+/* One audit record of the task itself: task_open (with its grant), task_reference_grant
+ * (with the keys), task_close, task_expire. */
+typedef struct task_event_record {
+    const char *event;
+    int64_t time_ms;
+    const char *actor;
+    const char *detail_json; /* the record's detail as compact JSON, or NULL */
+} task_event_record;
+
+typedef struct task_report {
+    const task_info *task;
+    const task_event_record *events; /* in log order */
+    size_t event_count;
+    const task_object *objects;      /* in the order they first appear */
+    size_t object_count;
+    uint64_t lines_read;             /* audit lines read */
+    bool truncated;                  /* more than TASK_SHOW_MAX_OBJECTS objects or events: the rest left out */
+} task_report;
+
+#define TASK_SHOW_MAX_OBJECTS 10000
+
+typedef void task_show_fn(void *user, task_outcome outcome, const char *detail, const task_report *report);
+
+/* Everything about task `id`: its manifest (read from S3) and every audit record that
+ * names it or one of its objects (the local audit log, read on the thread pool, whole:
+ * objects are recognised by their staging key, "<staging_prefix><id>/<name>").
+ * Outcomes: TASK_OUTCOME_OK; _NOT_FOUND (no such task); _UNAVAILABLE (S3 failed, the
+ * audit log could not be read). */
+SL_MUST_CHECK sl_result task_registry_show(task_registry *r, const char *id, task_show_fn *done, void *user);
+
+/* A task's limits as JSON, as the audit record of task_open and the API show them:
+ * {"max_objects"?, "max_bytes", "keys"?: [{"name", "size"?}], "name_pattern"?} (a new
+ * reference). */
+json_t *task_limits_json(const task_limits *limits);
 
 /* ---- for tests and metrics ---- */
 

@@ -11,3 +11,7 @@ sluice_unit_test(test_policy test_policy.c)
 sluice_integration_test(policies ${SLUICE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/integration/test_policies.py
                         $<TARGET_FILE:sluice-mover>)
 set_tests_properties(policies PROPERTIES TIMEOUT 180)
+
+# How a live bucket policy differs from the configured one (mover/policy/compare: the
+# parser behind `sluice-mover policy --check`), label "unit".
+sluice_unit_test(test_policy_compare test_policy_compare.c)

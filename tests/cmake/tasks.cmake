@@ -30,3 +30,7 @@ set_tests_properties(task_registry PROPERTIES TIMEOUT 180)
 sluice_integration_test(tasks_grants ${SLUICE_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_tasks.py
                         $<TARGET_FILE:task-registry-test> $<TARGET_FILE:sluice-review>)
 set_tests_properties(tasks_grants PROPERTIES TIMEOUT 180)
+
+# The pure parts of the grants (mover/tasks/grants*.c): the STS session policy, its size
+# limit, DurationSeconds and the reference allowlist (label unit).
+sluice_unit_test(test_task_grants test_task_grants.c)

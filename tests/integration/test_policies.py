@@ -212,7 +212,8 @@ class LocalBucketPolicies(PolicyCase):
 
     def test_applied_policies_are_the_generated_ones(self):
         want = generate_policies(self.config_path, os.path.join(self.tmp, "generated"))
-        self.assertEqual(sorted(want), sorted([self.staging, self.quarantine, self.trusted]))
+        self.assertEqual(sorted(want), sorted([self.staging, self.quarantine, self.trusted,
+                                               env("SLUICE_BUCKET_REFERENCE")]))
         for bucket, text in want.items():
             with self.subTest(bucket=bucket):
                 applied = self.mover.get_bucket_policy(Bucket=bucket)["Policy"]
@@ -495,6 +496,8 @@ class PolicyNotAclDenies(PolicyCase):
         self.addCleanup(shutil.rmtree, self.tmp, True)
         self.mover = client_of("mover")
         self.addCleanup(self.mover.close)
+        self.admin = client_of("admin")  # the policies deny bucket settings to everyone else
+        self.addCleanup(self.admin.close)
         self.c = {name: client_of(name) for name in self.IDENTITIES}
         for c in self.c.values():
             self.addCleanup(c.close)
@@ -511,6 +514,8 @@ class PolicyNotAclDenies(PolicyCase):
         self.config = copy.deepcopy(base)
         self.config["buckets"] = {"staging": self.b["st"], "quarantine": self.b["qu"], "trusted": self.b["tr"],
                                   "control": self.b["ctl"], "control_prefix": "ctl/"}
+        for route in self.config["routes"]:
+            route.pop("reference", None)  # the reference bucket has tests of its own
         # What the others try to read: mover objects every authenticated user may read.
         self.seeds = {"st": self.staging_prefix + "t/seed.txt", "qu": "q/t/a/seed.txt", "ctl": "ctl/tasks/t.json",
                       "tr": self.trusted_prefix + "t/seed.txt"}
@@ -518,11 +523,11 @@ class PolicyNotAclDenies(PolicyCase):
             self.mover.put_object(Bucket=self.b[place], Key=key, Body=b"seed", ACL="authenticated-read")
 
     def remove_bucket(self, bucket):
-        self.mover.delete_bucket_policy(Bucket=bucket)
-        for page in self.mover.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for obj in page.get("Contents", []):
-                self.mover.delete_object(Bucket=bucket, Key=obj["Key"])
-        self.mover.delete_bucket(Bucket=bucket)
+        self.admin.delete_bucket_policy(Bucket=bucket)
+        for page in self.admin.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            for obj in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                self.admin.delete_object(Bucket=bucket, Key=obj["Key"], VersionId=obj["VersionId"])
+        self.admin.delete_bucket(Bucket=bucket)
 
     def apply(self, **identities_extra):
         config = copy.deepcopy(self.config)
@@ -533,7 +538,7 @@ class PolicyNotAclDenies(PolicyCase):
         policies = generate_policies(path, os.path.join(self.tmp, "out-%s" % os.path.basename(path)))
         self.assertEqual(sorted(policies), sorted(self.b.values()))  # a control bucket of its own: four
         for bucket, text in policies.items():
-            self.mover.put_bucket_policy(Bucket=bucket, Policy=text)
+            self.admin.put_bucket_policy(Bucket=bucket, Policy=text)
 
     def grants_upload(self, key):
         """A staged object of the grants identity's own (allowed with and without the policy)."""
@@ -640,6 +645,250 @@ class PolicyNotAclDenies(PolicyCase):
                           Key=self.seeds["tr"])
         self.assertAllowed("mover PUT", self.mover.put_object, Bucket=st, Key=key, Body=b"ok")
         self.assertAllowed("mover GET", self.mover.get_object, Bucket=tr, Key=self.seeds["tr"])
+
+
+def docs_list_gap(key):
+    """True when docs/policies.md lists `key` among the conditions the local server does
+    not evaluate (its "Gaps on radosgw" section)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "..", "docs", "policies.md")) as f:
+        text = f.read()
+    section = text.split("## Gaps on radosgw", 1)[-1].split("\n## ", 1)[0] if "## Gaps on radosgw" in text else ""
+    return key in section
+
+
+class RansomwareAndSettings(PolicyNotAclDenies):
+    """The denials every bucket carries (customer-provided keys, bucket settings), the
+    versions of a versioned staging bucket, and a reference bucket's allowlist — on
+    scratch buckets whose ACLs let every identity do everything, so that each refusal is
+    shown to be the policy's."""
+
+    IDENTITIES = ("grants", "consumer", "reviewer")
+    SSEC = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": b"k" * 32}
+
+    def setUp(self):
+        super().setUp()
+        tag = uuid.uuid4().hex[:8]
+        self.b["rf"] = "sluice-policy-test-%s-rf" % tag
+        self.mover.create_bucket(Bucket=self.b["rf"])
+        self.addCleanup(self.remove_bucket, self.b["rf"])
+        self.mover.put_bucket_acl(Bucket=self.b["rf"], GrantFullControl="id=mover,id=grants,id=consumer,id=reviewer")
+        self.reference = {"bucket": self.b["rf"], "keys": ["models/m1.bin"], "prefixes": ["shared/"]}
+        route = next(r for r in self.config["routes"] if r["staging_prefix"] == self.staging_prefix)
+        route["reference"] = self.reference
+        for key in ("models/m1.bin", "models/m2.bin", "shared/a.csv", "private/b.csv"):
+            self.mover.put_object(Bucket=self.b["rf"], Key=key, Body=key.encode(), ACL="authenticated-read")
+
+    def apply(self, **identities_extra):
+        config = copy.deepcopy(self.config)
+        config["identities"].update(identities_extra)
+        path = os.path.join(self.tmp, "sluice-%d.json" % len(os.listdir(self.tmp)))
+        with open(path, "w") as f:
+            json.dump(config, f)
+        policies = generate_policies(path, os.path.join(self.tmp, "out-%s" % os.path.basename(path)))
+        self.assertEqual(sorted(policies), sorted(self.b.values()))
+        for bucket, text in policies.items():
+            self.admin.put_bucket_policy(Bucket=bucket, Policy=text)
+        return path
+
+    def test_writes_with_customer_keys_are_refused_or_a_documented_gap(self):
+        st, tr = self.b["st"], self.b["tr"]
+        key = "%sssec/a.bin" % self.staging_prefix
+        g = self.c["grants"]
+        self.assertAllowed("grants PUT with SSE-C (no policy)", g.put_object, Bucket=st, Key=key, Body=b"x",
+                           ACL=BOFC, **self.SSEC)
+        self.apply()
+        plain = "%sssec/plain.bin" % self.staging_prefix
+        self.assertAllowed("grants PUT without SSE-C", g.put_object, Bucket=st, Key=plain, Body=b"x", ACL=BOFC)
+        self.assertAllowed("mover PUT without SSE-C", self.mover.put_object, Bucket=tr,
+                           Key=self.trusted_prefix + "t/plain.bin", Body=b"x")
+        attempts = [("grants PUT with SSE-C", g.put_object, dict(Bucket=st, Key=key + "2", Body=b"x", ACL=BOFC)),
+                    ("mover PUT with SSE-C", self.mover.put_object,
+                     dict(Bucket=tr, Key=self.trusted_prefix + "t/ssec.bin", Body=b"x")),
+                    ("consumer PUT with SSE-C", self.c["consumer"].put_object,
+                     dict(Bucket=tr, Key=self.trusted_prefix + "t/c.bin", Body=b"x"))]
+        for what, call, kwargs in attempts:
+            with self.subTest(request=what):
+                status, code = outcome(call, **kwargs, **self.SSEC)
+                if status == 403:
+                    continue  # the server evaluates the condition key
+                self.assertIn(status, (200, 204), (what, status, code))
+                self.assertTrue(docs_list_gap("s3:x-amz-server-side-encryption-customer-algorithm"),
+                                "%s was accepted (the server does not evaluate the SSE-C condition key) and "
+                                "docs/policies.md does not list that as a gap" % what)
+
+    def settings_changes(self, client, n):
+        st, tr = self.b["st"], self.b["tr"]
+        policy = self.admin.get_bucket_policy(Bucket=st)["Policy"] if n else '{"Version":"2012-10-17","Statement":[]}'
+        rules = {"Rules": [{"ID": "wipe", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}]}
+        return [
+            ("PutBucketPolicy", lambda: client.put_bucket_policy(Bucket=st, Policy=policy)),
+            ("DeleteBucketPolicy", lambda: client.delete_bucket_policy(Bucket=tr)),
+            ("PutBucketLifecycleConfiguration", lambda: client.put_bucket_lifecycle_configuration(
+                Bucket=tr, LifecycleConfiguration=rules)),
+            ("PutBucketVersioning", lambda: client.put_bucket_versioning(
+                Bucket=st, VersioningConfiguration={"Status": "Suspended"})),
+            ("PutObjectLockConfiguration", lambda: client.put_object_lock_configuration(
+                Bucket=tr, ObjectLockConfiguration={"ObjectLockEnabled": "Enabled"})),
+            ("PutObjectRetention", lambda: client.put_object_retention(
+                Bucket=tr, Key=self.seeds["tr"], Retention={"Mode": "COMPLIANCE",
+                                                            "RetainUntilDate": "2099-01-01T00:00:00Z"})),
+            ("PutObjectLegalHold", lambda: client.put_object_legal_hold(
+                Bucket=tr, Key=self.seeds["tr"], LegalHold={"Status": "ON"})),
+        ]
+
+    def test_only_an_administrator_changes_bucket_settings(self):
+        # Without the policy the owner may (or the server refuses for its own reasons:
+        # object lock on a bucket made without it): never with 403.
+        for what, call in self.settings_changes(self.mover, 0):
+            with self.subTest(phase="without the policy", request="mover " + what):
+                self.assertNotEqual(outcome(call)[0], 403, what)
+        self.admin.put_bucket_versioning(Bucket=self.b["st"], VersioningConfiguration={"Status": "Enabled"})
+        self.admin.delete_bucket_lifecycle(Bucket=self.b["tr"])
+        self.apply()
+        for who in ("mover", "grants", "consumer", "reviewer"):
+            client = self.mover if who == "mover" else self.c[who]
+            for what, call in self.settings_changes(client, 1):
+                with self.subTest(phase="with the policy", request="%s %s" % (who, what)):
+                    self.assertDenied("%s %s" % (who, what), call)
+        self.assertEqual(self.admin.get_bucket_versioning(Bucket=self.b["st"])["Status"], "Enabled")
+        self.assertEqual(outcome(self.admin.get_bucket_lifecycle_configuration, Bucket=self.b["tr"])[1],
+                         "NoSuchLifecycleConfiguration")
+        # the administrator still may (radosgw: a user with the admin flag passes every policy)
+        self.assertAllowed("admin PutBucketVersioning", self.admin.put_bucket_versioning, Bucket=self.b["st"],
+                           VersioningConfiguration={"Status": "Enabled"})
+        policy = self.admin.get_bucket_policy(Bucket=self.b["tr"])["Policy"]
+        self.assertAllowed("admin PutBucketPolicy", self.admin.put_bucket_policy, Bucket=self.b["tr"], Policy=policy)
+
+    def test_versions_of_staging_are_the_movers_alone(self):
+        st = self.b["st"]
+        self.admin.put_bucket_versioning(Bucket=st, VersioningConfiguration={"Status": "Enabled"})
+        key = "%sver/out.csv" % self.staging_prefix
+        g = self.c["grants"]
+        first = g.put_object(Bucket=st, Key=key, Body=b"one", ACL=BOFC)["VersionId"]
+        g.put_object(Bucket=st, Key=key, Body=b"two", ACL=BOFC)
+        c = self.c["consumer"]
+
+        def attempts(n):
+            return [
+                ("grants GetObject by version", lambda: g.get_object(Bucket=st, Key=key, VersionId=first)),
+                ("grants GetObjectAcl by version", lambda: g.get_object_acl(Bucket=st, Key=key, VersionId=first)),
+                ("grants GetObjectTagging by version",
+                 lambda: g.get_object_tagging(Bucket=st, Key=key, VersionId=first)),
+                ("grants ListObjectVersions", lambda: g.list_object_versions(Bucket=st)),
+                ("consumer GetObject by version", lambda: c.get_object(Bucket=st, Key=key, VersionId=first)),
+                ("consumer ListObjectVersions", lambda: c.list_object_versions(Bucket=st)),
+                ("grants DeleteObject by version", lambda: g.delete_object(Bucket=st, Key=key, VersionId=first)),
+            ]
+        # without the policy the uploader's rights allow its reads (the delete is not tried: kept)
+        for what, call in [a for a in attempts(0) if a[0].startswith("grants") and "Delete" not in a[0]]:
+            with self.subTest(phase="without the policy", request=what):
+                self.assertAllowed(what, call)
+        self.apply()
+        for what, call in attempts(1):
+            with self.subTest(phase="with the policy", request=what):
+                self.assertDenied(what, call)
+        self.assertEqual(self.mover.get_object(Bucket=st, Key=key, VersionId=first)["Body"].read(), b"one")
+        versions = self.mover.list_object_versions(Bucket=st, Prefix=key)["Versions"]
+        self.assertEqual(len(versions), 2)
+        self.assertAllowed("mover DeleteObject by version", self.mover.delete_object, Bucket=st, Key=key,
+                           VersionId=first)
+
+    def test_shipped_audit_segments_are_never_deleted(self):
+        """Audit shipping writes each segment once and never deletes one (mover/audit/ship.c):
+        with the policy nobody — the mover, the buckets' owner, included — deletes a segment,
+        while the mover still deletes its other control keys (the probe's scratch keys)."""
+        ctl = self.b["ctl"]
+        segment = "ctl/audit/mover/00000000000000000001-00000000000000000004.jsonl"
+        scratch = "ctl/probe/%s/a" % uuid.uuid4().hex[:8]
+        self.mover.put_object(Bucket=ctl, Key=segment, Body=b"shipped\n", ACL="authenticated-read")
+        self.assertAllowed("mover DeleteObject of a segment (no policy)", self.mover.delete_object, Bucket=ctl,
+                           Key=segment)
+        self.apply()
+        self.mover.put_object(Bucket=ctl, Key=segment, Body=b"shipped\n", ACL="authenticated-read")
+        for who in ("mover", "grants", "consumer", "reviewer"):
+            client = self.mover if who == "mover" else self.c[who]
+            with self.subTest(request="%s DeleteObject of a shipped segment" % who):
+                self.assertDenied("%s DeleteObject of a shipped segment" % who, client.delete_object, Bucket=ctl,
+                                  Key=segment)
+        self.assertEqual(self.mover.get_object(Bucket=ctl, Key=segment)["Body"].read(), b"shipped\n")
+        self.assertIn(segment, [o["Key"] for o in self.mover.list_objects_v2(Bucket=ctl, Prefix="ctl/audit/")
+                                .get("Contents", [])])
+        self.mover.put_object(Bucket=ctl, Key=scratch, Body=b"sluice probe a\n")
+        self.assertAllowed("mover DeleteObject of a scratch key", self.mover.delete_object, Bucket=ctl, Key=scratch)
+        self.assertAbsent(self.mover, ctl, scratch)
+
+    def test_the_reference_allowlist_is_all_a_task_can_read(self):
+        rf = self.b["rf"]
+        g = self.c["grants"]
+        self.apply()
+        self.assertEqual(g.get_object(Bucket=rf, Key="models/m1.bin")["Body"].read(), b"models/m1.bin")
+        self.assertEqual(g.get_object(Bucket=rf, Key="shared/a.csv")["Body"].read(), b"shared/a.csv")
+        # a presigned GET the grants identity signs, as a task gets it
+        url = g.generate_presigned_url("get_object", Params={"Bucket": rf, "Key": "models/m1.bin"}, ExpiresIn=60)
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            self.assertEqual(answer.read(), b"models/m1.bin")
+        for what, call in (
+                ("grants GET of a key not in the allowlist", lambda: g.get_object(Bucket=rf, Key="models/m2.bin")),
+                ("grants GET outside the allowed prefixes", lambda: g.get_object(Bucket=rf, Key="private/b.csv")),
+                ("grants ListObjectsV2", lambda: g.list_objects_v2(Bucket=rf)),
+                ("grants ListObjectsV2 of an allowed prefix", lambda: g.list_objects_v2(Bucket=rf, Prefix="shared/")),
+                ("grants PUT into the reference bucket",
+                 lambda: g.put_object(Bucket=rf, Key="shared/new.csv", Body=b"x", ACL=BOFC)),
+                ("grants DELETE of a reference object", lambda: g.delete_object(Bucket=rf, Key="shared/a.csv")),
+                ("grants GetObjectTagging of an allowed key",
+                 lambda: g.get_object_tagging(Bucket=rf, Key="models/m1.bin")),
+                ("grants GetObjectAcl of an allowed key", lambda: g.get_object_acl(Bucket=rf, Key="models/m1.bin"))):
+            with self.subTest(request=what):
+                self.assertDenied(what, call)
+        url = g.generate_presigned_url("get_object", Params={"Bucket": rf, "Key": "private/b.csv"}, ExpiresIn=60)
+        with self.assertRaises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(url, timeout=30)
+        self.assertEqual(caught.exception.code, 403)
+
+    def run_check(self, config_path):
+        done = subprocess.run([MOVER_BIN, "policy", "--check", "-c", config_path], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+        return done.returncode, done.stdout, done.stderr
+
+    def test_policy_check_finds_a_hand_edited_policy(self):
+        st, tr = self.b["st"], self.b["tr"]
+        self.config["s3"]["credentials"] = {"file": env("SLUICE_S3_CREDENTIALS"), "profile": "mover"}
+        self.admin.put_bucket_versioning(Bucket=st, VersioningConfiguration={"Status": "Enabled"})
+        path = self.apply()
+        rc, out, err = self.run_check(path)
+        self.assertEqual((rc, err), (0, ""), out)
+        self.assertIn("OK: the policies of 5 buckets", out)
+        # a hand edit: one statement gone, one opened up, one added
+        edited = json.loads(self.admin.get_bucket_policy(Bucket=st)["Policy"])
+        edited["Statement"] = [s for s in edited["Statement"] if s["Sid"] != "NobodyMayWriteWithCustomerKeys"]
+        for s in edited["Statement"]:
+            if s["Sid"] == "GrantsMayNotReadListDeleteTagOrChangeAcls":
+                s["Action"] = [a for a in s["Action"] if a != "s3:Get*"]
+        edited["Statement"].append({"Sid": "Open", "Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam:::user/grants"]},
+                                    "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::%s/*" % st]})
+        self.admin.put_bucket_policy(Bucket=st, Policy=json.dumps(edited))
+        self.admin.delete_bucket_policy(Bucket=tr)
+        self.admin.put_bucket_versioning(Bucket=st, VersioningConfiguration={"Status": "Suspended"})
+        rc, out, err = self.run_check(path)
+        self.assertEqual(rc, 1, out + err)
+        lines = out.splitlines()
+        for want in ('%s: statement "NobodyMayWriteWithCustomerKeys" is missing' % st,
+                     '%s: statement "GrantsMayNotReadListDeleteTagOrChangeAcls": Action lacks s3:Get*' % st,
+                     '%s: an extra statement "Open" (Allow s3:GetObject to AWS arn:aws:iam:::user/grants)' % st,
+                     '%s: versioning is Suspended, expected Enabled' % st,
+                     '%s: there is no bucket policy' % tr):
+            self.assertTrue(any(line.startswith(want) for line in lines), "%r not in:\n%s" % (want, out))
+        self.assertEqual(lines[-1], "5 differences in 5 buckets")
+        # an identity that may not read the policies: the check fails closed
+        self.config["s3"]["credentials"]["profile"] = "consumer"
+        path = os.path.join(self.tmp, "as-consumer.json")
+        with open(path, "w") as f:
+            json.dump(self.config, f)
+        rc, out, err = self.run_check(path)
+        self.assertEqual(rc, 1)
+        self.assertIn("could not be read, so it is not known to match", out)
+        self.assertIn("(some could not be read: the check did not finish)", out)
 
 
 if __name__ == "__main__":

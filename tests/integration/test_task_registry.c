@@ -296,6 +296,23 @@ static void on_result(void *user, task_outcome outcome, const char *detail, json
     r->json = result;
 }
 
+/* The registry's typed results, as JSON the way the API answers them. */
+static void on_open(void *user, task_outcome outcome, const char *detail, const task_info *task,
+                    const task_grant *grant)
+{
+    on_result(user, outcome, detail, task && grant ? task_endpoints_grant_json(task, grant) : NULL);
+}
+
+static void on_info(void *user, task_outcome outcome, const char *detail, const task_info *task)
+{
+    on_result(user, outcome, detail, task ? task_endpoints_task_json(task) : NULL);
+}
+
+static void on_list(void *user, task_outcome outcome, const char *detail, const task_info *tasks, size_t count)
+{
+    on_result(user, outcome, detail, outcome == TASK_OUTCOME_OK ? task_endpoints_list_json(tasks, count) : NULL);
+}
+
 static void on_verdict(void *user, task_verdict verdict, const char *reason)
 {
     uv_stop(g_loop);
@@ -309,7 +326,7 @@ static void on_verdict(void *user, task_verdict verdict, const char *reason)
 static json_t *open_task(struct fixture *f, const task_open_params *p, task_outcome expected, struct result *out)
 {
     struct result r = { 0 };
-    assert_true(sl_ok(task_registry_open(f->reg, p, "orch", on_result, &r)));
+    assert_true(sl_ok(task_registry_open(f->reg, p, "orch", on_open, &r)));
     assert_false(r.done); /* always asynchronous */
     run_until(f, &r.done);
     if (r.outcome != expected)
@@ -342,7 +359,7 @@ static task_verdict admit(struct fixture *f, const char *route, const char *task
 static struct result close_task(struct fixture *f, const char *id)
 {
     struct result r = { 0 };
-    assert_true(sl_ok(task_registry_close(f->reg, id, "closer", on_result, &r)));
+    assert_true(sl_ok(task_registry_close(f->reg, id, "closer", on_info, &r)));
     assert_false(r.done);
     run_until(f, &r.done);
     assert_int_equal(r.calls, 1);
@@ -890,7 +907,7 @@ static void bad_requests_change_nothing(void **state)
     }
     task_open_params too_many = { .route = "reports", .keys = many, .key_count = MANY };
     struct result big = { 0 };
-    assert_true(sl_ok(task_registry_open(f->reg, &too_many, "orch", on_result, &big)));
+    assert_true(sl_ok(task_registry_open(f->reg, &too_many, "orch", on_open, &big)));
     run_until(f, &big.done);
     assert_int_equal(big.outcome, TASK_OUTCOME_BAD_REQUEST);
     assert_non_null(strstr(big.detail, "could grow past"));
@@ -903,7 +920,7 @@ static void bad_requests_change_nothing(void **state)
     uint64_t records = audit_log_records(f->audit);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct result r = { 0 };
-        assert_true(sl_ok(task_registry_open(f->reg, &cases[i].p, "orch", on_result, &r)));
+        assert_true(sl_ok(task_registry_open(f->reg, &cases[i].p, "orch", on_open, &r)));
         assert_false(r.done);
         run_until(f, &r.done);
         if (r.outcome != cases[i].outcome || strstr(r.detail, cases[i].detail) == NULL)
@@ -935,7 +952,7 @@ static void list_tasks(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct result r = { 0 };
-        assert_true(sl_ok(task_registry_list(f->reg, cases[i].filter, on_result, &r)));
+        assert_true(sl_ok(task_registry_list(f->reg, cases[i].filter, on_list, &r)));
         run_until(f, &r.done);
         assert_int_equal(r.outcome, TASK_OUTCOME_OK);
         json_t *tasks = json_object_get(r.json, "tasks");
@@ -977,7 +994,7 @@ static void cache_serves_repeated_admits(void **state)
     task_registry_destroy(f->reg);
     f->reg = new_registry(f, f->client);
     struct result l = { 0 };
-    assert_true(sl_ok(task_registry_list(f->reg, TASK_LIST_ALL, on_result, &l))); /* let the start-up pass finish */
+    assert_true(sl_ok(task_registry_list(f->reg, TASK_LIST_ALL, on_list, &l))); /* let the start-up pass finish */
     run_until(f, &l.done);
     json_decref(l.json);
     uint64_t reads = task_registry_get_stats(f->reg).reads;
@@ -1008,15 +1025,15 @@ static void s3_unreachable(void **state)
     assert_non_null(strstr(reason, "could not be read"));
     struct result r = { 0 };
     task_open_params p = { .route = "reports" };
-    assert_true(sl_ok(task_registry_open(reg, &p, "orch", on_result, &r)));
+    assert_true(sl_ok(task_registry_open(reg, &p, "orch", on_open, &r)));
     run_until(f, &r.done);
     assert_int_equal(r.outcome, TASK_OUTCOME_UNAVAILABLE);
     r = (struct result){ 0 };
-    assert_true(sl_ok(task_registry_close(reg, "ZZZZZZZZZZZZZZZZZZZZZZ", "x", on_result, &r)));
+    assert_true(sl_ok(task_registry_close(reg, "ZZZZZZZZZZZZZZZZZZZZZZ", "x", on_info, &r)));
     run_until(f, &r.done);
     assert_int_equal(r.outcome, TASK_OUTCOME_UNAVAILABLE);
     r = (struct result){ 0 };
-    assert_true(sl_ok(task_registry_list(reg, TASK_LIST_LIVE, on_result, &r)));
+    assert_true(sl_ok(task_registry_list(reg, TASK_LIST_LIVE, on_list, &r)));
     run_until(f, &r.done);
     assert_int_equal(r.outcome, TASK_OUTCOME_UNAVAILABLE);
     task_registry_destroy(reg);
@@ -1046,7 +1063,7 @@ static void destroy_answers_pending(void **state)
     assert_true(sl_ok(task_registry_admit(f->reg, "reports", "DDDDDDDDDDDDDDDDDDDDDD", "x", 1, now_ms(), on_verdict, &a)));
     assert_true(sl_ok(task_registry_admit(f->reg, "nosuch", "DDDDDDDDDDDDDDDDDDDDDD", "x", 1, now_ms(), on_verdict, &b)));
     task_open_params p = { .route = "reports" };
-    assert_true(sl_ok(task_registry_open(f->reg, &p, "orch", on_result, &o)));
+    assert_true(sl_ok(task_registry_open(f->reg, &p, "orch", on_open, &o)));
     uv_run(&f->loop, UV_RUN_NOWAIT); /* requests go out */
     task_registry_destroy(f->reg);
     f->reg = NULL;
@@ -1075,7 +1092,7 @@ static void mover_key_refused_as_grant_identity(void **state)
     assert_true(sl_ok(task_registry_new(&f->loop, f->config, &o, &r)));
     struct result res = { 0 };
     task_open_params p = { .route = "reports" };
-    assert_true(sl_ok(task_registry_open(r, &p, "orch", on_result, &res)));
+    assert_true(sl_ok(task_registry_open(r, &p, "orch", on_open, &res)));
     run_until(f, &res.done);
     assert_int_equal(res.outcome, TASK_OUTCOME_UNAVAILABLE);
     assert_non_null(strstr(res.detail, "grants.credentials"));
