@@ -76,6 +76,8 @@ struct fixture {
     api_server *server;
     api_route routes[16];
     size_t route_count;
+    health_endpoint health;
+    _Atomic(const char *) fault; /* what test_fault reports (NULL: healthy) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     job_fn *job;
@@ -189,6 +191,12 @@ static void add_route(struct fixture *f, const char *method, const char *pattern
                                                .json_body = json_body, .handler = handler, .user = f };
 }
 
+static const char *test_fault(void *user)
+{
+    struct fixture *f = user;
+    return atomic_load(&f->fault);
+}
+
 /* ---- fixture ---- */
 
 static int setup(void **state)
@@ -201,7 +209,8 @@ static int setup(void **state)
     snprintf(f->me, sizeof(f->me), "%s", pw ? pw->pw_name : "?");
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cv, NULL);
-    add_route(f, "GET", "/v1/health", API_ROLE_ANY, false, health_endpoint_handler);
+    assert_true(sl_ok(health_endpoint_add(&f->health, "test_part", test_fault, f)));
+    f->routes[f->route_count++] = health_endpoint_route(&f->health);
     add_route(f, "GET", "/v1/things", API_ROLE_ANY, false, echo_handler);
     add_route(f, "POST", "/v1/things", API_ROLE_ANY, true, echo_handler);
     add_route(f, "GET", "/v1/things/{id}", API_ROLE_ANY, false, echo_handler);
@@ -213,7 +222,8 @@ static int setup(void **state)
     add_route(f, "GET", "/v1/async/{ms}", API_ROLE_ANY, false, async_handler);
     add_route(f, "POST", "/v1/shutdown", API_ROLE_ANY, false, shutdown_handler);
     add_route(f, "GET", "/v1/status/{code}", API_ROLE_ANY, false, status_handler);
-    add_route(f, "GET", "/v1/things/special", API_ROLE_ANY, false, health_endpoint_handler); /* after {id} */
+    f->routes[f->route_count] = health_endpoint_route(&f->health); /* a literal after {id} */
+    f->routes[f->route_count++].pattern = "/v1/things/special";
     *state = f;
     return 0;
 }
@@ -1611,6 +1621,70 @@ static void cli_socket_path_and_health_command(void **state)
     assert_int_equal(review_health_command(2, extra_args), 2);
 }
 
+/* Runs the CLI's health command with its stdout going to a file; returns its exit code
+ * and what it printed (to free). */
+static int health_command_output(char **argv, int argc, char **out)
+{
+    char path[] = "/tmp/sluice-health-out-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stdout);
+    int saved = dup(1);
+    assert_int_equal(dup2(fd, 1), 1);
+    int code = review_health_command(argc, argv);
+    fflush(stdout);
+    assert_int_equal(dup2(saved, 1), 1);
+    close(saved);
+    close(fd);
+    sl_buf text = { 0 };
+    assert_true(sl_ok(sl_buf_read_file(&text, path, 1 << 20)));
+    unlink(path);
+    *out = sl_strdup(sl_buf_cstr(&text));
+    sl_buf_clean_up(&text);
+    return code;
+}
+
+/* A part at fault (the audit log could not write) makes health "degraded": 503 with
+ * the reason as a field, every fault listed, and error/detail as any error answer;
+ * the CLI prints the reason and exits 1. Healthy again: 200 ok. */
+static void health_says_degraded_with_the_reason(void **state)
+{
+    struct fixture *f = *state;
+    start(f);
+    atomic_store(&f->fault, "write of seq 17: File too large");
+    struct response r;
+    request(f, "GET", "/v1/health", NULL, &r);
+    assert_error(&r, 503, "degraded");
+    assert_string_equal(jstr(r.json, "status"), "degraded");
+    assert_string_equal(jstr(r.json, "reason"), "test_part: write of seq 17: File too large");
+    assert_string_equal(jstr(r.json, "version"), SLUICE_VERSION);
+    json_t *fault = json_array_get(json_object_get(r.json, "faults"), 0);
+    assert_string_equal(jstr(fault, "check"), "test_part");
+    assert_string_equal(jstr(fault, "reason"), "write of seq 17: File too large");
+    assert_non_null(strstr(jstr(r.json, "detail"), "File too large"));
+    response_clean_up(&r);
+
+    char *out = NULL;
+    char *args[] = { "health", "--socket", f->sock, NULL };
+    assert_int_equal(health_command_output(args, 3, &out), 1);
+    assert_non_null(strstr(out, "degraded: test_part: write of seq 17: File too large"));
+    sl_free(out);
+    char *json_args[] = { "health", "--socket", f->sock, "--json", NULL };
+    assert_int_equal(health_command_output(json_args, 4, &out), 1);
+    assert_non_null(strstr(out, "\"status\":\"degraded\""));
+    sl_free(out);
+
+    atomic_store(&f->fault, NULL);
+    request(f, "GET", "/v1/health", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(jstr(r.json, "status"), "ok");
+    response_clean_up(&r);
+    assert_int_equal(health_command_output(args, 3, &out), 0);
+    assert_non_null(strstr(out, "ok: sluice-mover"));
+    sl_free(out);
+    assert_true(sl_failed(health_endpoint_add(&f->health, "", test_fault, f)));
+}
+
 /* The one error table: every row has a code, a status of its kind and a detail, codes
  * are unique, anything outside the table reads as "internal", and docs/api.md lists
  * each row with its status. */
@@ -1680,6 +1754,7 @@ int main(void)
         T(api_call_talks_to_the_daemon),
         T(api_call_rejects_answers_that_are_not_http_or_json),
         T(cli_socket_path_and_health_command),
+        T(health_says_degraded_with_the_reason),
         cmocka_unit_test(error_table_is_whole_and_documented),
     };
 #undef T

@@ -44,6 +44,7 @@
 #include "api/router.h"
 #include "log/log.h"
 #include "util/alloc.h"
+#include "util/json_read.h"
 
 #define DEFAULT_MAX_BODY ((size_t)1 << 20)
 #define DEFAULT_MAX_HEADER ((size_t)16 << 10)
@@ -277,6 +278,19 @@ void api_respond_errorf(api_request *request, api_error error, const char *fmt, 
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
     api_respond_error(request, error, detail);
+}
+
+void api_respond_field_error(api_request *request, api_error error, const char *field, const char *fmt, ...)
+{
+    char detail[1024], shown[68];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    sl_json_printable(field ? field : "", shown);
+    json_t *body = error_body(error, detail);
+    json_object_set_new(body, "field", safe_string(shown));
+    respond(request, api_error_status(error), body, NULL);
 }
 
 bool api_request_client_gone(const api_request *request) { return request->conn == NULL; }

@@ -133,6 +133,12 @@ void api_respond_error(api_request *request, api_error error, const char *detail
 /* The same with a printf-style detail (at most 1 KiB; longer is cut). */
 void api_respond_errorf(api_request *request, api_error error, const char *fmt, ...) SL_PRINTF(3, 4);
 
+/* An error about one field of the request (a body member or a query parameter):
+ * {"error", "detail", "field": field} — `field` shown cut to 64 bytes with control
+ * bytes as '?', so a client (or a person) knows which one to fix. */
+void api_respond_field_error(api_request *request, api_error error, const char *field, const char *fmt, ...)
+    SL_PRINTF(4, 5);
+
 /* True once the client has gone (or the server closed): the answer will be dropped. */
 bool api_request_client_gone(const api_request *request);
 

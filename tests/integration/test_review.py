@@ -207,6 +207,45 @@ def http(socket_path, method, path, body=b"", headers=None, timeout=10):
     return status, json.loads(data.split(b"\r\n\r\n", 1)[1] or b"null")
 
 
+# Raw HTTP on the socket as another OS user (runuser): the requests come as JSON on
+# stdin ({"socket", "requests": [{"method","path","body"}], "while_status": S}); the
+# answers go to stdout as [[status, json], ...]. With while_status, the requests are
+# sent in turn only while the answers have that status.
+AS_USER_HTTP = r"""
+import json, socket, sys
+spec = json.load(sys.stdin)
+out = []
+for req in spec["requests"]:
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(30)
+    s.connect(spec["socket"])
+    body = req.get("body", "").encode()
+    head = f"{req['method']} {req['path']} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    s.sendall(head.encode() + body)
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    status = int(data.split(b" ", 2)[1])
+    out.append([status, json.loads(data.split(b"\r\n\r\n", 1)[1] or b"null")])
+    if spec.get("while_status") and status != spec["while_status"]:
+        break
+print(json.dumps(out))
+"""
+
+
+def http_as(user, socket_path, requests, while_status=None):
+    spec = {"socket": socket_path, "requests": requests, "while_status": while_status}
+    r = subprocess.run(["runuser", "-u", user, "--", "/usr/bin/python3", "-c", AS_USER_HTTP], input=json.dumps(spec),
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        raise AssertionError(f"http as {user}: {r.stderr}")
+    return json.loads(r.stdout)
+
+
 class ReviewTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -366,6 +405,37 @@ class ReviewTest(unittest.TestCase):
         history = [h["to"] for h in d.manifest(a["id"])["history"]]
         self.assertIn("expired", history)
 
+    def test_hostile_reason_is_refused_before_anything_is_recorded(self):
+        """Finding 1: a decision whose reason is ~1 MB of CJK text (a ~2 MB audit record
+        once escaped) used to be refused with 409 while its audit record failed to write,
+        which stopped the daemon for good. Now the reason's cap is checked first: 400
+        naming the field, nothing recorded, health still ok, the next decision works."""
+        d = self.d
+        d.drop("human", "t6", "hostile.csv")
+        a = self.waiting("human", "hostile.csv")
+        audit_before = open(d.audit, "rb").read().count(a["id"].encode())
+        reason = "\u5ba1" * 349000  # 1,047,000 bytes of UTF-8: the body stays under 1 MiB
+        body = json.dumps({"decision": "reject", "sha256": a["sha256"], "reason": reason}, ensure_ascii=False)
+        self.assertLessEqual(len(body.encode()), 1 << 20)
+        (status, answer), = http_as("sluice-bob", d.socket,
+                                    [{"method": "POST", "path": f"/v1/artifacts/{a['id']}/decision", "body": body}])
+        self.assertEqual(status, 400, answer)
+        self.assertEqual(answer["error"], "field_too_large")
+        self.assertEqual(answer["field"], "reason")
+        # the same with a wrong SHA-256 (the refusal that is audited): still refused first
+        body = json.dumps({"decision": "reject", "sha256": "0" * 64, "reason": reason}, ensure_ascii=False)
+        (status, answer), = http_as("sluice-bob", d.socket,
+                                    [{"method": "POST", "path": f"/v1/artifacts/{a['id']}/decision", "body": body}])
+        self.assertEqual((status, answer["field"]), (400, "reason"))
+        self.assertEqual(open(d.audit, "rb").read().count(a["id"].encode()), audit_before)
+        status, answer = http(d.socket, "GET", "/v1/health")
+        self.assertEqual((status, answer["status"]), (200, "ok"))
+        r = d.cli("sluice-bob", "approve", a["id"], "--reason", "\u5ba1" * 1000)  # 3,000 bytes: under the cap
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d.wait("promotion", lambda: any(k.endswith("t6/hostile.csv") for k in d.trusted("human")))
+        r = subprocess.run([REVIEW, "audit", "verify", d.audit], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
     def test_api_keeps_serving_under_abuse(self):
         d = self.d
         results = []
@@ -397,6 +467,117 @@ class ReviewTest(unittest.TestCase):
         self.assertEqual(results, [200] * 100)
         slow.close()
         big.close()
+
+
+class DegradedTest(unittest.TestCase):
+    """A record that cannot be written is a fault of the log (disk, I/O): the daemon stops
+    making changes AND says so. The fault is real: the daemon runs under a file size
+    limit (RLIMIT_FSIZE, with SIGXFSZ ignored), so once the audit log reaches it write(2)
+    fails with EFBIG, as on a full disk."""
+
+    AUDIT_LIMIT = 24 << 10
+
+    @classmethod
+    def setUpClass(cls):
+        ensure_users()
+        cls.tmp = tempfile.mkdtemp(prefix="sluice-degraded-")
+        os.chmod(cls.tmp, 0o711)
+        cls.run_id = uuid.uuid4().hex[:8]
+        cls.prefix = f"review-test/{cls.run_id}/"
+        cls.control = f"sluice-review-test/{cls.run_id}/"
+        cls.route = f"degraded-{cls.run_id}"
+        cls.socket = os.path.join(cls.tmp, "api", "api.sock")
+        cls.audit = os.path.join(cls.tmp, "audit.jsonl")
+        cfg = {
+            "s3": {"endpoint": ENV["SLUICE_S3_ENDPOINT"], "region": ENV["SLUICE_S3_REGION"],
+                   "credentials": {"file": ENV["SLUICE_S3_CREDENTIALS"], "profile": "mover"}},
+            "buckets": {"staging": STAGING, "quarantine": QUARANTINE, "trusted": TRUSTED,
+                        "control_prefix": cls.control},
+            "routes": [{"name": cls.route, "review": "human", "staging_prefix": f"{cls.prefix}in/",
+                        "trusted_prefix": f"{cls.prefix}out/", "require_task": False,
+                        "checks": {"allow_types": ["text/csv", "text/plain"]}}],
+            "review": {"reviewers": ["sluice-alice", "sluice-bob"]},
+            "api": {"socket": cls.socket, "socket_mode": "0666"},
+            "audit": {"file": cls.audit},
+            "worker": {"poll_interval": "200ms"},
+        }
+        path = os.path.join(cls.tmp, "sluice.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        cls.log = open(os.path.join(cls.tmp, "mover.log"), "ab")
+
+        def limited():
+            import resource
+            import signal
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write(2) fails with EFBIG instead
+            resource.setrlimit(resource.RLIMIT_FSIZE, (cls.AUDIT_LIMIT, cls.AUDIT_LIMIT))
+
+        # the log goes through a pipe: the limit is for files, and must hit only the audit log
+        cls.proc = subprocess.Popen([MOVER, "run", "-c", path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    preexec_fn=limited)
+        cls.pump = threading.Thread(target=lambda: [cls.log.write(b) for b in iter(lambda: cls.proc.stdout.read(4096), b"")],
+                                    daemon=True)
+        cls.pump.start()
+        deadline = time.time() + 20
+        while not os.path.exists(cls.socket) and time.time() < deadline:
+            time.sleep(0.1)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proc.terminate()
+        cls.proc.wait(timeout=30)
+        cls.pump.join(timeout=10)
+        cls.log.close()
+        for bucket, prefix in ((STAGING, cls.prefix), (TRUSTED, cls.prefix), (QUARANTINE, cls.control),
+                               (QUARANTINE, f"q/{cls.route}/")):
+            for k in list_keys(bucket, prefix):
+                s3.delete_object(Bucket=bucket, Key=k)
+        if not os.environ.get("SLUICE_TEST_KEEP"):
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_a_failed_audit_write_stops_changes_and_health_says_so(self):
+        s3.put_object(Bucket=STAGING, Key=f"{self.prefix}in/t1/data.csv", Body=CSV, ContentType="text/csv")
+        deadline = time.time() + 120
+        artifact = None
+        while artifact is None and time.time() < deadline:
+            (status, answer), = http_as("sluice-alice", self.socket,
+                                        [{"method": "GET", "path": "/v1/artifacts?state=in_review"}])
+            artifact = next((a for a in answer.get("artifacts", []) if a["name"] == "data.csv"), None)
+            time.sleep(0.2)
+        self.assertIsNotNone(artifact, "the artifact never waited for review")
+        status, answer = http(self.socket, "GET", "/v1/health")
+        self.assertEqual((status, answer["status"]), (200, "ok"))
+
+        # every fetch is audited: fetch until the log is full
+        fetch = {"method": "POST", "path": f"/v1/artifacts/{artifact['id']}/fetch"}
+        answers = http_as("sluice-alice", self.socket, [fetch] * 400, while_status=200)
+        status, answer = answers[-1]
+        self.assertEqual((status, answer["error"]), (503, "audit_failed"), answers[-1])
+        self.assertLess(len(answers), 400)
+
+        status, answer = http(self.socket, "GET", "/v1/health")
+        self.assertEqual(status, 503, answer)
+        self.assertEqual((answer["status"], answer["error"]), ("degraded", "degraded"))
+        self.assertIn("File too large", answer["reason"])
+        self.assertIn("audit_log", [f["check"] for f in answer["faults"]])
+        r = subprocess.run(["runuser", "-u", "sluice-bob", "--", REVIEW, "health", "--socket", self.socket],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("degraded: audit_log:", r.stdout)
+        self.assertIn("File too large", r.stdout)
+
+        # no more changes: a decision is refused before anything is read or written
+        before = s3.get_object(Bucket=QUARANTINE, Key=f"{self.control}artifacts/{artifact['id']}.json")["ETag"]
+        (status, answer), = http_as("sluice-bob", self.socket, [{
+            "method": "POST", "path": f"/v1/artifacts/{artifact['id']}/decision",
+            "body": json.dumps({"decision": "approve", "sha256": artifact["sha256"]})}])
+        self.assertEqual((status, answer["error"]), (503, "refused"), answer)
+        after = s3.get_object(Bucket=QUARANTINE, Key=f"{self.control}artifacts/{artifact['id']}.json")["ETag"]
+        self.assertEqual(before, after)
+        self.assertEqual(list_keys(TRUSTED, f"{self.prefix}out/"), [])
+        # what was written is intact (the partial line was cut off)
+        r = subprocess.run([REVIEW, "audit", "verify", self.audit], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
 
 if __name__ == "__main__":
