@@ -55,11 +55,47 @@ def list_keys(bucket, prefix):
     return keys
 
 
-def hook_script(path, body):
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "config", "examples", "hooks")
+
+# What the hook route of each name does. One daemon serves every route, so its one hook
+# command is a dispatcher that runs the behaviour of the artifact's route: the examples
+# of docs/hooks.md as they are (fed the same stdin and environment), or a hostile hook.
+HOOKS = {
+    "approve": 'exec "$EXAMPLES/approve-checked.sh"',
+    "csv": 'exec "$EXAMPLES/csv-review.py"',
+    "reject": 'cat >/dev/null; printf \'{"artifact":"%s","sha256":"%s","decision":"reject","reason":"no"}\\n\' '
+              '"$SLUICE_ARTIFACT" "$SLUICE_SHA256"',
+    "sleep": 'sleep 30; exec "$EXAMPLES/approve-checked.sh"',
+    "crash": '"$EXAMPLES/approve-checked.sh"; kill -SEGV $$',
+    "garbage": 'cat >/dev/null; echo "approve, definitely"',
+    # finding 2: approves with the id and SHA-256 of the artifact it saw before (a real
+    # other artifact); the first time it has none to offer and fails
+    "other": 'cat >/dev/null; prev=$(cat "$STATE/other" 2>/dev/null); '
+             'echo "$SLUICE_ARTIFACT $SLUICE_SHA256" > "$STATE/other"; [ -n "$prev" ] || exit 1; set -- $prev; '
+             'printf \'{"artifact":"%s","sha256":"%s","decision":"approve","reason":"looks fine"}\\n\' "$1" "$2"',
+    # finding 3: answers through the example while a child it forked holds stdout
+    "fork": 'sleep 120 & echo $! > "$STATE/fork.pid"; exec "$EXAMPLES/approve-checked.sh"',
+}
+
+
+def write_dispatcher(path, state, run):
+    lines = ["#!/bin/sh", f"EXAMPLES='{os.path.abspath(EXAMPLES)}'", f"STATE='{state}'",
+             'in=$(cat)', 'case "$in" in']
+    for name, body in HOOKS.items():
+        lines.append(f'*\'"route":"hook-{name}-{run}"\'*) printf \'%s\' "$in" | {{ {body}; }} ;;')
+    lines += ["*) exit 1 ;;", "esac"]
     with open(path, "w") as f:
-        f.write("#!/bin/sh\n" + body + "\n")
+        f.write("\n".join(lines) + "\n")
     os.chmod(path, 0o755)
-    return path
+
+
+def process_gone(pid):
+    """True once `pid` has ended (or is a zombie waiting for its reaper)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
 
 
 def signing_key(folder):
@@ -77,67 +113,51 @@ class Daemon:
         self.control = f"sluice-review-test/{run}/"
         self.socket = os.path.join(tmp, "api", "api.sock")
         self.audit = os.path.join(tmp, "audit.jsonl")
-        hooks = os.path.join(tmp, "hooks")
-        os.makedirs(hooks)
+        self.state = os.path.join(tmp, "hook-state")
+        os.makedirs(self.state)
         os.chmod(tmp, 0o711)  # the CLI runs as other users: they need to reach the socket
-        self.hooks = {
-            "approve": hook_script(os.path.join(hooks, "approve.sh"),
-                                   'cat >/dev/null; echo \'{"decision":"approve","reason":"clean"}\''),
-            "reject": hook_script(os.path.join(hooks, "reject.sh"),
-                                  'cat >/dev/null; echo \'{"decision":"reject","reason":"no"}\''),
-            "sleep": hook_script(os.path.join(hooks, "sleep.sh"), 'sleep 30; echo \'{"decision":"approve"}\''),
-            "crash": hook_script(os.path.join(hooks, "crash.sh"), 'echo \'{"decision":"approve"}\'; kill -SEGV $$'),
-            "garbage": hook_script(os.path.join(hooks, "garbage.sh"), 'echo "approve, definitely"'),
-        }
-        self.routes = ["human", "twoperson", "expiring", "tasked"] + [f"hook-{k}" for k in self.hooks]
+        hook = os.path.join(tmp, "hook.sh")
+        write_dispatcher(hook, self.state, run)
+        self.routes = ["human", "twoperson", "expiring", "tasked"] + [f"hook-{k}" for k in HOOKS]
         self.log = open(os.path.join(tmp, "mover.log"), "ab")
         self.procs = []
-        # one daemon per hook command (the hook is global in the config): the human and
-        # two-person routes go with the first
-        self.configs = {}
-        for hook in self.hooks:
-            cfg = {
-                "s3": {"endpoint": ENV["SLUICE_S3_ENDPOINT"], "region": ENV["SLUICE_S3_REGION"],
-                       "credentials": {"file": ENV["SLUICE_S3_CREDENTIALS"], "profile": "mover"}},
-                "buckets": {"staging": STAGING, "quarantine": QUARANTINE, "trusted": TRUSTED,
-                            "control_prefix": self.control},
-                "routes": [],
-                "review": {"reviewers": ["sluice-alice", "sluice-bob", "sluice-carol"],
-                           "orchestrators": ["sluice-carol", "root"],
-                           "hook": {"command": [self.hooks[hook]], "timeout": "2s"}},
-                "retention": {"quarantine": "3s"},
-                "api": {"socket": self.socket if hook == "approve" else os.path.join(tmp, f"api-{hook}.sock"),
-                        "socket_mode": "0666"},
-                "attest": {"signing_key": signing_key(tmp)},
-                "audit": {"file": self.audit if hook == "approve" else os.path.join(tmp, f"audit-{hook}.jsonl"),
-                          "name": f"mover-{hook}"},
-                "worker": {"poll_interval": "200ms"},
-            }
-            names = [f"hook-{hook}"] + (["human", "twoperson", "expiring", "tasked"] if hook == "approve" else [])
-            for name in names:
-                mode = "hook" if name.startswith("hook-") else ("two-person" if name == "twoperson" else "human")
-                route = {"name": f"{name}-{run}".replace("_", "-")[:60], "review": mode,
-                         "staging_prefix": f"{self.prefix}{name}/in/", "trusted_prefix": f"{self.prefix}{name}/out/",
-                         "require_task": False,  # the test drops objects with the mover's keys
-                         "checks": {"allow_types": ["text/csv", "text/plain"]}}
-                if name == "expiring":
-                    route["review_ttl"] = "2s"
-                if name == "tasked":
-                    # a real task with a real grant: the grants identity may only write under
-                    # the local server's policy prefixes (tests/ is one of them)
-                    route["require_task"] = True
-                    route["staging_prefix"] = f"tests/review-{run}/in/"
-                    route["trusted_prefix"] = f"tests/review-{run}/out/"
-                cfg["routes"].append(route)
-            cfg["grants"] = {"credentials": {"file": ENV["SLUICE_S3_CREDENTIALS"], "profile": "grants"}}
-            path = os.path.join(tmp, f"sluice-{hook}.json")
-            with open(path, "w") as f:
-                json.dump(cfg, f, indent=2)
-            self.configs[hook] = path
+        cfg = {
+            "s3": {"endpoint": ENV["SLUICE_S3_ENDPOINT"], "region": ENV["SLUICE_S3_REGION"],
+                   "credentials": {"file": ENV["SLUICE_S3_CREDENTIALS"], "profile": "mover"}},
+            "buckets": {"staging": STAGING, "quarantine": QUARANTINE, "trusted": TRUSTED,
+                        "control_prefix": self.control},
+            "routes": [],
+            "review": {"reviewers": ["sluice-alice", "sluice-bob", "sluice-carol"],
+                       "orchestrators": ["sluice-carol", "root"],
+                       "hook": {"command": [hook], "timeout": "3s"}},
+            "retention": {"quarantine": "3s"},
+            "api": {"socket": self.socket, "socket_mode": "0666"},
+            "audit": {"file": self.audit},
+            "worker": {"poll_interval": "200ms"},
+            "grants": {"credentials": {"file": ENV["SLUICE_S3_CREDENTIALS"], "profile": "grants"}},
+            "attest": {"signing_key": signing_key(tmp)},
+        }
+        for name in self.routes:
+            mode = "hook" if name.startswith("hook-") else ("two-person" if name == "twoperson" else "human")
+            route = {"name": f"{name}-{run}".replace("_", "-")[:60], "review": mode,
+                     "staging_prefix": f"{self.prefix}{name}/in/", "trusted_prefix": f"{self.prefix}{name}/out/",
+                     "require_task": False,  # the test drops objects with the mover's keys
+                     "checks": {"allow_types": ["text/csv", "text/plain"]}}
+            if name == "expiring":
+                route["review_ttl"] = "2s"
+            if name == "tasked":
+                # a real task with a real grant: the grants identity may only write under
+                # the local server's policy prefixes (tests/ is one of them)
+                route["require_task"] = True
+                route["staging_prefix"] = f"tests/review-{run}/in/"
+                route["trusted_prefix"] = f"tests/review-{run}/out/"
+            cfg["routes"].append(route)
+        self.config = os.path.join(tmp, "sluice.json")
+        with open(self.config, "w") as f:
+            json.dump(cfg, f, indent=2)
 
     def start(self):
-        for hook, path in self.configs.items():
-            self.procs.append(subprocess.Popen([MOVER, "run", "-c", path], stdout=self.log, stderr=self.log))
+        self.procs.append(subprocess.Popen([MOVER, "run", "-c", self.config], stdout=self.log, stderr=self.log))
         deadline = time.time() + 20
         while not os.path.exists(self.socket) and time.time() < deadline:
             time.sleep(0.1)
@@ -234,6 +254,59 @@ for req in spec["requests"]:
     if spec.get("while_status") and status != spec["while_status"]:
         break
 print(json.dumps(out))
+"""
+
+
+# Holds N connections to the socket, each with half a request sent and then silence;
+# whenever the daemon closes one (refused, or cut at its deadline) it opens another at
+# once. Prints "ready" once N were opened, runs until stdin closes, then prints how
+# many it opened in all and how many answers of each status it saw.
+STALLER = r"""
+import collections, select, socket, sys
+path, n = sys.argv[1], int(sys.argv[2])
+half = (b"POST /v1/artifacts/0123456789abcdef0123456789abcdef/decision HTTP/1.1\r\n"
+        b"Host: x\r\nContent-Length: 100\r\n\r\n{")
+poller, socks, statuses = select.poll(), {}, collections.Counter()
+opened = 0
+def open_one():
+    global opened
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    s.connect(path)
+    try:
+        s.sendall(half)
+    except OSError:
+        pass
+    s.setblocking(False)
+    socks[s.fileno()] = s
+    poller.register(s.fileno(), select.POLLIN)
+    opened += 1
+for _ in range(n):
+    open_one()
+print("ready", flush=True)
+poller.register(sys.stdin.fileno(), select.POLLIN)
+while True:
+    events = poller.poll(500)
+    if any(fd == sys.stdin.fileno() for fd, _ in events):
+        break
+    for fd, _ in events:
+        s = socks.get(fd)
+        if s is None:
+            continue
+        try:
+            data = s.recv(65536)
+        except BlockingIOError:
+            continue
+        except OSError:
+            data = b""
+        if data.startswith(b"HTTP/1.1 "):
+            statuses[data[9:12].decode()] += 1
+        if not data:
+            poller.unregister(fd)
+            del socks[fd]
+            s.close()
+            open_one()
+print("opened", opened, dict(statuses), flush=True)
 """
 
 
@@ -377,21 +450,55 @@ class ReviewTest(unittest.TestCase):
         self.assertTrue(any(l["actor"] == "sluice-carol" for l in refused))
         self.assertTrue(any(l["actor"] == "sluice-bob" for l in refused))
 
-    def test_hooks_only_an_approving_hook_promotes(self):
+    def test_hooks_only_an_answer_about_these_bytes_promotes(self):
         d = self.d
-        for hook in d.hooks:
+        for hook in ("approve", "csv", "reject", "sleep", "crash", "garbage", "fork"):
             d.drop(f"hook-{hook}", "t4", "data.csv")
-        d.wait("the approving hook's promotion", lambda: d.trusted("hook-approve"), timeout=30)
-        time.sleep(4)  # past the 2 s hook timeout
-        for hook in ("reject", "sleep", "crash", "garbage"):
+        # the hostile "other" hook: the first artifact it sees goes to a person (it has no
+        # other answer to offer yet), the second gets the first one's id and SHA-256
+        d.drop("hook-other", "t4", "first.csv")
+        first = self.waiting("hook-other", "first.csv")
+        d.drop("hook-other", "t4", "second.csv", data=CSV + b"epsilon,5\n")
+        second = self.waiting("hook-other", "second.csv")
+        d.wait("the approving hooks' promotions",
+               lambda: d.trusted("hook-approve") and d.trusted("hook-csv") and d.trusted("hook-fork"), timeout=60)
+        time.sleep(4)  # past the 3 s hook timeout
+        for hook in ("reject", "sleep", "crash", "garbage", "other"):
             self.assertEqual(d.trusted(f"hook-{hook}"), [], hook)
-        sock = {h: os.path.join(d.tmp, f"api-{h}.sock") for h in d.hooks}
-        r = d.cli("sluice-alice", "list", "--json", socket_path=sock["reject"])
-        states = {a["route"]: a["state"] for a in json.loads(r.stdout)["artifacts"] if a["name"] == "data.csv"}
+        r = d.cli("sluice-alice", "list", "--json")
+        states = {(a["route"], a["name"]): a["state"] for a in json.loads(r.stdout)["artifacts"]}
         # rejected, and perhaps purged already (retention is 3 s here)
-        self.assertIn(states.get(self.route("hook-reject")), ("rejected", "purged"))
+        self.assertIn(states.get((self.route("hook-reject"), "data.csv")), ("rejected", "purged"))
         for hook in ("sleep", "crash", "garbage"):
-            self.assertEqual(states.get(self.route(f"hook-{hook}")), "in_review", hook)
+            self.assertEqual(states.get((self.route(f"hook-{hook}"), "data.csv")), "in_review", hook)
+        # finding 2: the answer about other bytes approved nothing
+        self.assertEqual(states.get((self.route("hook-other"), "second.csv")), "in_review")
+        self.assertNotEqual(first["sha256"], second["sha256"])
+        refused = [json.loads(l) for l in open(d.audit) if '"hook_review"' in l and second["id"] in l]
+        self.assertTrue(any(f"about artifact {first['id']}" in l["detail"]["answer"] for l in refused), refused)
+        # the examples' answers as the manifests record them
+        promoted = [json.loads(l) for l in open(d.audit) if '"decision"' in l and '"actor":"hook"' in l]
+        reasons = [l["detail"]["reason"] for l in promoted]
+        self.assertIn("hook: approve: passed every check", reasons)
+        self.assertTrue(any("SHA-256 verified" in r for r in reasons), reasons)
+        # finding 3: the child the "fork" hook left holding stdout did not outlive the answer
+        with open(os.path.join(d.state, "fork.pid")) as f:
+            child = int(f.read())
+        d.wait("the fork hook's child to end", lambda: process_gone(child), timeout=5)
+
+    def test_a_user_without_the_role_is_told_who_they_are(self):
+        """Finding 6: `sluice-review list` as a user without the role named the user
+        correctly (from the daemon) and then printed `you are user '?'`: it read $USER,
+        which runuser, cron or a service may not set. Run with USER unset and with a
+        USER that lies, it must name the user the daemon sees."""
+        d = self.d
+        for env in (["env", "-u", "USER"], ["env", "USER=sluice-alice"]):
+            cmd = ["runuser", "-u", "sluice-mallory", "--", *env, REVIEW, "list", "--socket", d.socket]
+            r = subprocess.run(cmd, capture_output=True, text=True, cwd=d.tmp + "/work")
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("user 'sluice-mallory' has none of the roles", r.stderr)
+            self.assertIn("(you are user 'sluice-mallory';", r.stderr)
+            self.assertNotIn("'?'", r.stderr)
 
     def test_review_ttl_expires_and_never_promotes(self):
         d = self.d
@@ -435,6 +542,69 @@ class ReviewTest(unittest.TestCase):
         d.wait("promotion", lambda: any(k.endswith("t6/hostile.csv") for k in d.trusted("human")))
         r = subprocess.run([REVIEW, "audit", "verify", d.audit], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_one_user_cannot_lock_the_others_out(self):
+        """Finding 4: ~500 connections from one local user that each send half a request
+        and stall used to fill the global cap: every fresh client got 503 busy. With
+        admission per uid (16 each, a reserve for users holding none, 3 s for a head),
+        another uid is answered every time: 50 of 50 health probes get 200, and a
+        reviewer's list works, while the stalling user keeps 500 connections going."""
+        d = self.d
+        staller = subprocess.Popen(["runuser", "-u", "sluice-mallory", "--", "/usr/bin/python3", "-c", STALLER,
+                                    d.socket, "500"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(staller.stdout.readline().strip(), "ready")
+            latencies, statuses = [], []
+            for _ in range(50):
+                start = time.perf_counter()
+                status, _ = http(d.socket, "GET", "/v1/health")
+                latencies.append((time.perf_counter() - start) * 1000)
+                statuses.append(status)
+            self.assertEqual(statuses, [200] * 50)
+            r = d.cli("sluice-alice", "list", "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+        finally:
+            staller.stdin.close()
+            summary = staller.stdout.readline().strip()
+            staller.wait(timeout=30)
+        latencies.sort()
+        print(f"health under 500 stalled connections: p50 {latencies[24]:.1f} ms, max {latencies[-1]:.1f} ms; "
+              f"staller: {summary}", file=sys.stderr)
+        # the stalling user was refused (503) beyond its share, and cut (408) at the deadline
+        self.assertIn("'503'", summary)
+
+    def test_socket_folder_of_another_user_is_refused(self):
+        """Finding 5: in a socket folder another user can write, the socket could be
+        swapped under the daemon. It now refuses to start, saying which and how to fix
+        it; the socket itself is created with its mode (no chmod by path)."""
+        d = self.d
+        cases = {
+            "world-writable": (0o777, None, "is writable by every user (mode 0777)"),
+            "group-writable": (0o770, None, "is writable by its group (mode 0770)"),
+            "mallory's": (0o700, "sluice-mallory", "belongs to sluice-mallory"),
+        }
+        for name, (mode, owner, message) in cases.items():
+            folder = os.path.join(d.tmp, f"sock-{name}")
+            os.makedirs(folder)
+            os.chmod(folder, mode)
+            if owner:
+                shutil.chown(folder, owner)
+            with open(d.config) as f:
+                cfg = json.load(f)
+            cfg["api"]["socket"] = os.path.join(folder, "api.sock")
+            cfg["audit"]["file"] = os.path.join(d.tmp, f"audit-{name}.jsonl")
+            cfg["audit"]["name"] = f"sock-{name.replace(' ', '-').replace(chr(39), '')}"  # its own shipped log
+            path = os.path.join(d.tmp, f"sluice-{name}.json")
+            with open(path, "w") as f:
+                json.dump(cfg, f)
+            r = subprocess.run([MOVER, "run", "-c", path], capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 1, name)
+            self.assertIn(message, r.stderr, name)
+            self.assertIn(f"`ch{'own' if owner else 'mod'} ", r.stderr, name)
+            self.assertFalse(os.path.exists(os.path.join(folder, "api.sock")), name)
+        # the daemon's own socket: its configured mode, in a folder of its own
+        self.assertEqual(stat.S_IMODE(os.lstat(d.socket).st_mode), 0o666)
+        self.assertEqual(os.stat(os.path.dirname(d.socket)).st_uid, 0)
 
     def test_api_keeps_serving_under_abuse(self):
         d = self.d
@@ -500,6 +670,7 @@ class DegradedTest(unittest.TestCase):
             "api": {"socket": cls.socket, "socket_mode": "0666"},
             "audit": {"file": cls.audit},
             "worker": {"poll_interval": "200ms"},
+            "attest": {"signing_key": signing_key(cls.tmp)},
         }
         path = os.path.join(cls.tmp, "sluice.json")
         with open(path, "w") as f:
