@@ -63,8 +63,8 @@
 #define DEFAULT_HEAD_TIMEOUT_MS 3000
 #define DEFAULT_BODY_TIMEOUT_MS 5000
 #define DEFAULT_MAX_CONNECTIONS 256
-#define DEFAULT_MAX_PER_USER 16
-#define DEFAULT_RESERVE 16
+#define DEFAULT_MAX_PER_USER 32
+#define DEFAULT_RESERVE 32
 #define DEFAULT_SOCKET_MODE 0660
 #define READ_CHUNK 65536
 #define MAX_READ_AHEAD ((size_t)64 << 10) /* bytes kept beyond the request being answered */

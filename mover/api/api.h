@@ -82,9 +82,9 @@ typedef struct api_options {
     uint64_t body_timeout_ms;   /* default 5 s: from the end of the head to the end of the body;
                                    then 408 and the connection is closed */
     unsigned max_connections;   /* default 256 served at once; beyond, 503 busy and closed */
-    unsigned max_connections_per_user; /* default 16 (a quarter of max_connections when that
-                                   is below 64): a uid holding this many gets 503 busy */
-    unsigned reserve;           /* default 16 (less than max_connections): the last `reserve`
+    unsigned max_connections_per_user; /* default 32 (a quarter of max_connections when that
+                                   is below 128): a uid holding this many gets 503 busy */
+    unsigned reserve;           /* default 32 (at most half of max_connections): the last `reserve`
                                    slots go only to uids holding no connection, so one
                                    user filling the daemon cannot lock others out */
 } api_options;
