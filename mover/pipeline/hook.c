@@ -21,7 +21,7 @@
 
 #define EOF_GRACE_MS 1000 /* after the exit: how long something outside the group may hold stdout */
 
-struct hook_run {
+struct hook_proc {
     uv_process_t process;
     uv_pipe_t in, out;
     uv_timer_t timer;
@@ -40,7 +40,7 @@ struct hook_run {
 
 static void closed(uv_handle_t *h)
 {
-    struct hook_run *run = h->data;
+    struct hook_proc *run = h->data;
     if (--run->open_handles > 0) return;
     sl_buf_clean_up(&run->output);
     sl_free(run->input);
@@ -49,7 +49,7 @@ static void closed(uv_handle_t *h)
     sl_free(run);
 }
 
-static void close_all(struct hook_run *run)
+static void close_all(struct hook_proc *run)
 {
     uv_handle_t *handles[] = { (uv_handle_t *)&run->process, (uv_handle_t *)&run->in, (uv_handle_t *)&run->out,
                                (uv_handle_t *)&run->timer };
@@ -70,7 +70,7 @@ static hook_decision review_because(char *reason, size_t size, const char *fmt, 
 }
 
 /* The answer's members, strictly: only the four, the id and SHA-256 of the subject. */
-static hook_decision judge_answer(const struct hook_run *run, json_t *answer, char *reason, size_t size)
+static hook_decision judge_answer(const struct hook_proc *run, json_t *answer, char *reason, size_t size)
 {
     static const char *const members[] = { "artifact", "sha256", "decision", "reason" };
     const char *key;
@@ -110,7 +110,7 @@ static hook_decision judge_answer(const struct hook_run *run, json_t *answer, ch
 }
 
 /* The run, judged strictly: anything unexpected is "review". */
-static hook_decision judge(struct hook_run *run, char *reason, size_t size)
+static hook_decision judge(struct hook_proc *run, char *reason, size_t size)
 {
     if (run->timed_out) return review_because(reason, size, "the hook did not answer in time and was killed");
     if (run->term_signal != 0) return review_because(reason, size, "the hook died of signal %d", run->term_signal);
@@ -130,7 +130,7 @@ static hook_decision judge(struct hook_run *run, char *reason, size_t size)
     return d;
 }
 
-static void maybe_report(struct hook_run *run)
+static void maybe_report(struct hook_proc *run)
 {
     if (run->reported || !run->exited || (!run->eof && !run->timed_out)) return;
     run->reported = true;
@@ -144,7 +144,7 @@ static void on_timeout(uv_timer_t *t);
 
 static void on_exit_(uv_process_t *p, int64_t status, int term_signal)
 {
-    struct hook_run *run = p->data;
+    struct hook_proc *run = p->data;
     run->exited = true;
     run->exit_status = status;
     run->term_signal = term_signal;
@@ -168,7 +168,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-    struct hook_run *run = s->data;
+    struct hook_proc *run = s->data;
     if (n > 0) {
         if (run->output.len + (size_t)n > HOOK_MAX_OUTPUT || sl_failed(sl_buf_append(&run->output, buf->base, (size_t)n)))
             run->too_much = true;
@@ -183,13 +183,13 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 static void on_written(uv_write_t *w, int status)
 {
     (void)status; /* a hook that does not read its input answers all the same */
-    struct hook_run *run = w->data;
+    struct hook_proc *run = w->data;
     uv_close((uv_handle_t *)&run->in, closed);
 }
 
 static void on_timeout(uv_timer_t *t)
 {
-    struct hook_run *run = t->data;
+    struct hook_proc *run = t->data;
     if (run->exited) { /* exited, but something still holds its stdout: stop waiting */
         run->eof = true;
         uv_read_stop((uv_stream_t *)&run->out);
@@ -201,8 +201,8 @@ static void on_timeout(uv_timer_t *t)
     uv_process_kill(&run->process, SIGKILL);
 }
 
-sl_result hook_run_for(uv_loop_t *loop, char *const *argv, const hook_subject *subject, const char *input,
-                       uint64_t timeout_ms, hook_done_fn *done, void *user)
+sl_result hook_run(uv_loop_t *loop, char *const *argv, const hook_subject *subject, const char *input,
+                   uint64_t timeout_ms, hook_done_fn *done, void *user)
 {
     ENSURE(argv != NULL && argv[0] != NULL && argv[0][0] == '/', SL_ERR_INVALID_ARGUMENT,
            "the review hook needs an absolute command path");
@@ -210,7 +210,7 @@ sl_result hook_run_for(uv_loop_t *loop, char *const *argv, const hook_subject *s
                strlen(subject->sha256) == 64 && strlen(subject->artifact) < 64,
            SL_ERR_INVALID_ARGUMENT, "the review hook needs the artifact's id and SHA-256");
     ENSURE(input != NULL && done != NULL, SL_ERR_INVALID_ARGUMENT, "the review hook needs its input and a callback");
-    struct hook_run *run = sl_calloc(1, sizeof(*run));
+    struct hook_proc *run = sl_calloc(1, sizeof(*run));
     run->done = done;
     run->user = user;
     run->input = sl_strdup(input);
@@ -256,16 +256,4 @@ sl_result hook_run_for(uv_loop_t *loop, char *const *argv, const hook_subject *s
     uv_read_start((uv_stream_t *)&run->out, on_alloc, on_read);
     uv_timer_start(&run->timer, on_timeout, timeout_ms, 0);
     return SL_SUCCESS;
-}
-
-sl_result hook_run(uv_loop_t *loop, char *const *argv, const char *artifact_id, const char *input, uint64_t timeout_ms,
-                   hook_done_fn *done, void *user)
-{
-    ENSURE(input != NULL, SL_ERR_INVALID_ARGUMENT, "the review hook needs its input");
-    json_t *doc = json_loads(input, 0, NULL);
-    const char *sha256 = json_string_value(json_object_get(json_object_get(doc, "manifest"), "sha256"));
-    hook_subject subject = { .artifact = artifact_id, .sha256 = sha256 };
-    sl_result r = hook_run_for(loop, argv, &subject, input, timeout_ms, done, user);
-    json_decref(doc);
-    return r;
 }

@@ -29,7 +29,7 @@
  * reading its stdin closes the pipe under the write.
  *
  * Threading: loop thread. The callback always runs asynchronously, exactly once, for
- * every hook_run_for that succeeded.
+ * every hook_run that succeeded.
  */
 #ifndef SLUICE_PIPELINE_HOOK_H
 #define SLUICE_PIPELINE_HOOK_H
@@ -60,14 +60,7 @@ typedef void hook_done_fn(void *user, hook_decision decision, const char *reason
  * stdin. Errors (no callback): SL_ERR_INVALID_ARGUMENT (no command, a relative path, no
  * artifact id or SHA-256), SL_ERR_IO (spawn failed: the command does not exist or is
  * not executable — the caller treats that as "review" too). */
-SL_MUST_CHECK sl_result hook_run_for(uv_loop_t *loop, char *const *argv, const hook_subject *subject,
-                                     const char *input, uint64_t timeout_ms, hook_done_fn *done, void *user);
-
-/* The same for callers that do not pass the SHA-256 yet: it is read from the input
- * document's "manifest" ({"manifest":{"sha256":…}}, as the pipeline writes it); an input
- * without one runs no hook (SL_ERR_INVALID_ARGUMENT). Kept until the pipeline's call
- * site passes the subject itself. */
-SL_MUST_CHECK sl_result hook_run(uv_loop_t *loop, char *const *argv, const char *artifact_id, const char *input,
+SL_MUST_CHECK sl_result hook_run(uv_loop_t *loop, char *const *argv, const hook_subject *subject, const char *input,
                                  uint64_t timeout_ms, hook_done_fn *done, void *user);
 
 #endif /* SLUICE_PIPELINE_HOOK_H */
