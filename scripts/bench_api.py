@@ -32,6 +32,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+from staller import STALLER, summary  # noqa: E402 (the hostile user of the test, as it is)
+
 MOVER = os.path.abspath(sys.argv[1])
 REPORT = os.path.abspath(sys.argv[2])
 REPS = int(os.environ.get("SLUICE_BENCH_API_REPS", "5"))
@@ -39,59 +42,6 @@ PROBES = int(os.environ.get("SLUICE_BENCH_API_PROBES", "200"))
 HOLD = int(os.environ.get("SLUICE_BENCH_API_CONNECTIONS", "500"))
 ENV = os.environ
 USER = "sluice-mallory"
-
-# The stalling user (as in tests/integration/test_review.py): holds N connections with
-# half a request each (or none, with "idle"), re-opening any the daemon closes; prints
-# "ready", runs until stdin closes, prints what it saw.
-HOLDER = r"""
-import collections, select, socket, sys
-path, n, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-half = (b"POST /v1/artifacts/0123456789abcdef0123456789abcdef/decision HTTP/1.1\r\n"
-        b"Host: x\r\nContent-Length: 100\r\n\r\n{")
-poller, socks, statuses = select.poll(), {}, collections.Counter()
-opened = 0
-def open_one():
-    global opened
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(5)
-    s.connect(path)
-    if mode == "stalled":
-        try:
-            s.sendall(half)
-        except OSError:
-            pass
-    s.setblocking(False)
-    socks[s.fileno()] = s
-    poller.register(s.fileno(), select.POLLIN)
-    opened += 1
-for _ in range(n):
-    open_one()
-print("ready", flush=True)
-poller.register(sys.stdin.fileno(), select.POLLIN)
-while True:
-    events = poller.poll(500)
-    if any(fd == sys.stdin.fileno() for fd, _ in events):
-        break
-    for fd, _ in events:
-        s = socks.get(fd)
-        if s is None:
-            continue
-        try:
-            data = s.recv(65536)
-        except BlockingIOError:
-            continue
-        except OSError:
-            data = b""
-        if data.startswith(b"HTTP/1.1 "):
-            statuses[data[9:12].decode()] += 1
-        if not data:
-            poller.unregister(fd)
-            del socks[fd]
-            s.close()
-            open_one()
-print(opened, sum(statuses.values()), statuses.get("503", 0), statuses.get("408", 0), flush=True)
-"""
-
 
 def ensure_user():
     try:
@@ -127,7 +77,7 @@ def run_scenario(sock, mode):
     holder = None
     seen = None
     if mode != "quiet":
-        holder = subprocess.Popen(["runuser", "-u", USER, "--", "/usr/bin/python3", "-c", HOLDER, sock, str(HOLD), mode],
+        holder = subprocess.Popen(["runuser", "-u", USER, "--", "/usr/bin/python3", "-c", STALLER, sock, str(HOLD), mode],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         if holder.stdout.readline().strip() != "ready":
             raise SystemExit("bench-api: the holder did not start")
@@ -137,7 +87,7 @@ def run_scenario(sock, mode):
     finally:
         if holder:
             holder.stdin.close()
-            seen = holder.stdout.readline().split()
+            seen = summary(holder.stdout.readline())
             holder.wait(timeout=30)
     bad = [s for s, _ in results if s != 200]
     if bad:
@@ -189,7 +139,7 @@ def main():
                 r = run_scenario(sock, mode)
                 runs[mode].append(r)
                 print(f"bench-api: run {rep + 1}/{REPS} {mode}: p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms, "
-                      f"max {r['max']:.2f} ms; holder (opened, answers, 503, 408) {r['held']}", flush=True)
+                      f"max {r['max']:.2f} ms; the other user's connections {r['held']}", flush=True)
     finally:
         daemon.terminate()
         daemon.wait(timeout=30)
@@ -227,7 +177,8 @@ def write_report(runs, load_before, load_after):
     ]
     for mode, rs in runs.items():
         held = rs[-1]["held"]
-        other = f"{held[0]} / {held[2]} / {held[3]}" if held else "—"
+        other = (f"{held['opened']} / {held['statuses'].get('503', 0)} / {held['statuses'].get('408', 0)}"
+                 if held else "—")
         lines.append(f"| {mode}: {describe[mode]} | {fmt([r['p50'] for r in rs])} | {fmt([r['p99'] for r in rs])} | "
                      f"{statistics.median([r['max'] for r in rs]):.2f} | {other} |")
     lines += [

@@ -102,7 +102,7 @@ typedef struct api_request_info {
     pid_t pid;
     const char *user;         /* the caller's OS user name (its decimal uid when the uid
                                  has no passwd entry) */
-    unsigned roles;           /* API_ROLE_REVIEWER / API_ROLE_ORCHESTRATOR bits the caller
+    unsigned roles;           /* API_ROLE_REVIEWER / _ORCHESTRATOR / _OPERATOR bits the caller
                                  holds now (API_ROLE_ANY is never set here) */
 } api_request_info;
 
