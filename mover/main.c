@@ -99,6 +99,7 @@ struct daemon {
     pipeline *pipeline;
     const sl_config *config; /* the one in use (owned by the pipeline) */
     desk desk;
+    health_endpoint health;
     task_registry *tasks;
     api_route routes[16]; /* the API's routes live as long as the server */
     api_server *api;
@@ -119,6 +120,21 @@ struct daemon {
     audit_shipper *shipper;
     bool failed; /* stopped because the pipeline cannot run */
 };
+
+/* Health checks (api/health_endpoint.h): the audit log and the pipeline. */
+static const char *audit_fault(void *user)
+{
+    const struct daemon *d = user;
+    return audit_log_fault(d->audit);
+}
+
+static const char *pipeline_fault(void *user)
+{
+    const struct daemon *d = user;
+    return d->pipeline && pipeline_get_stats(d->pipeline).broken
+               ? "stopped making changes: an audit record could not be written"
+               : NULL;
+}
 
 static void print_config_errors(const char *file, const sl_config_errors *errors)
 {
@@ -472,7 +488,12 @@ static int run(const char *config_path)
     d.desk = (desk){ .pipeline = d.pipeline, .client = d.client, .audit = d.audit, .config = &d.config };
     api_route *routes = d.routes;
     size_t route_count = 0;
-    routes[route_count++] = health_endpoint_route();
+    if (sl_failed(health_endpoint_add(&d.health, "audit_log", audit_fault, &d)) ||
+        sl_failed(health_endpoint_add(&d.health, "pipeline", pipeline_fault, &d))) {
+        sl_log(SL_LOG_ERROR, "api_failed", "detail", sl_error_detail(), NULL);
+        goto out;
+    }
+    routes[route_count++] = health_endpoint_route(&d.health);
     route_count += artifact_endpoints(&d.desk, routes + route_count, 16 - route_count);
     if (d.tasks) route_count += task_endpoints(d.tasks, routes + route_count, 16 - route_count);
     route_count += operator_endpoints(d.pipeline, routes + route_count, 16 - route_count);

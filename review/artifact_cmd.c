@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,21 @@ static int parse(const char *command, int argc, char **argv, bool wants_id, stru
     return -1;
 }
 
+/* The user the daemon sees: the effective uid's name in the password database (never
+ * $USER, which any caller sets as it likes and runuser or cron may not set at all), or
+ * the uid's number when it has no entry — as the daemon names it. */
+static const char *who_am_i(char *out, size_t size)
+{
+    uid_t uid = geteuid();
+    struct passwd pw, *found = NULL;
+    char scratch[4096];
+    if (getpwuid_r(uid, &pw, scratch, sizeof(scratch), &found) == 0 && found != NULL)
+        snprintf(out, size, "%s", pw.pw_name);
+    else
+        snprintf(out, size, "%lu", (unsigned long)uid);
+    return out;
+}
+
 /* Calls the API; on an error answer prints it and returns false. *out owned by caller. */
 static bool call(const char *command, const struct common *c, const char *method, const char *path, const char *body,
                  long *status, json_t **out)
@@ -114,8 +130,11 @@ static bool call(const char *command, const struct common *c, const char *method
     if (*status >= 300) {
         char line[600];
         fprintf(stderr, "sluice-review %s: %s\n", command, api_client_describe_error(*status, *out, line, sizeof(line)));
-        if (*status == 403) fprintf(stderr, "  (you are user '%s'; roles come from review.reviewers in the config)\n",
-                                    getenv("USER") ? getenv("USER") : "?");
+        if (*status == 403) {
+            char me[64];
+            fprintf(stderr, "  (you are user '%s'; roles come from review.reviewers in the config)\n",
+                    who_am_i(me, sizeof(me)));
+        }
         json_decref(*out);
         *out = NULL;
         return false;

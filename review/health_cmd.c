@@ -4,8 +4,10 @@
  *
  * The socket is --socket PATH, else $SLUICE_SOCKET, else api.socket of -c FILE, else
  * /run/sluice/api.sock. Output: "ok: sluice-mover VERSION is serving PATH" on stdout
- * (exit 0), or with --json the daemon's answer as it came; every failure is one line on
- * stderr starting "sluice-review health: " (exit 1); usage errors exit 2.
+ * (exit 0); a daemon that has stopped making changes answers 503 "degraded", printed as
+ * "degraded: REASON" and what to do, on stdout (exit 1); with --json the daemon's answer
+ * as it came (exit 0 or 1 as above); every other failure is one line on stderr starting
+ * "sluice-review health: " (exit 1); usage errors exit 2.
  */
 #include "health_cmd.h"
 
@@ -36,7 +38,10 @@ static void health_usage(FILE *out)
             "  --json             print the daemon's answer as JSON\n"
             "  -h, --help         show this help and exit\n"
             "\n"
-            "Exit codes: 0 the daemon is healthy, 1 it is not or cannot be reached,\n"
+            "A daemon that has stopped making changes (its audit log failed) answers\n"
+            "\"degraded\" with the reason, which is printed.\n"
+            "\n"
+            "Exit codes: 0 the daemon is healthy, 1 it is degraded or cannot be reached,\n"
             "            2 usage error.\n");
 }
 
@@ -100,19 +105,29 @@ int review_health_command(int argc, char **argv)
     }
     const char *state = json_string_value(json_object_get(answer, "status"));
     const char *version = json_string_value(json_object_get(answer, "version"));
+    bool degraded = state != NULL && strcmp(state, "degraded") == 0;
+    if (as_json && (status == 200 || degraded)) {
+        char *dump = json_dumps(answer, JSON_COMPACT);
+        printf("%s\n", dump ? dump : "{}");
+        free(dump);
+        code = degraded ? EXIT_UNHEALTHY : EXIT_HEALTHY;
+        goto out;
+    }
+    if (degraded) {
+        const char *reason = json_string_value(json_object_get(answer, "reason"));
+        printf("degraded: %s\n", reason ? reason : "(no reason given)");
+        printf("  sluice-mover %s at %s is serving its API but has stopped making changes;\n"
+               "  fix the cause (its log says more) and restart it\n",
+               version ? version : "(version unknown)", socket_path);
+        goto out;
+    }
     if (status != 200 || state == NULL || strcmp(state, "ok") != 0) {
         char text[1024];
         fprintf(stderr, "sluice-review health: %s: %s\n", socket_path,
                 api_client_describe_error(status, answer, text, sizeof(text)));
         goto out;
     }
-    if (as_json) {
-        char *dump = json_dumps(answer, JSON_COMPACT);
-        printf("%s\n", dump ? dump : "{}");
-        free(dump);
-    } else {
-        printf("ok: sluice-mover %s is serving %s\n", version ? version : "(version unknown)", socket_path);
-    }
+    printf("ok: sluice-mover %s is serving %s\n", version ? version : "(version unknown)", socket_path);
     code = EXIT_HEALTHY;
 out:
     json_decref(answer);

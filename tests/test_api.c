@@ -42,6 +42,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -76,6 +77,8 @@ struct fixture {
     api_server *server;
     api_route routes[16];
     size_t route_count;
+    health_endpoint health;
+    _Atomic(const char *) fault; /* what test_fault reports (NULL: healthy) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     job_fn *job;
@@ -189,6 +192,12 @@ static void add_route(struct fixture *f, const char *method, const char *pattern
                                                .json_body = json_body, .handler = handler, .user = f };
 }
 
+static const char *test_fault(void *user)
+{
+    struct fixture *f = user;
+    return atomic_load(&f->fault);
+}
+
 /* ---- fixture ---- */
 
 static int setup(void **state)
@@ -201,7 +210,8 @@ static int setup(void **state)
     snprintf(f->me, sizeof(f->me), "%s", pw ? pw->pw_name : "?");
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cv, NULL);
-    add_route(f, "GET", "/v1/health", API_ROLE_ANY, false, health_endpoint_handler);
+    assert_true(sl_ok(health_endpoint_add(&f->health, "test_part", test_fault, f)));
+    f->routes[f->route_count++] = health_endpoint_route(&f->health);
     add_route(f, "GET", "/v1/things", API_ROLE_ANY, false, echo_handler);
     add_route(f, "POST", "/v1/things", API_ROLE_ANY, true, echo_handler);
     add_route(f, "GET", "/v1/things/{id}", API_ROLE_ANY, false, echo_handler);
@@ -213,7 +223,8 @@ static int setup(void **state)
     add_route(f, "GET", "/v1/async/{ms}", API_ROLE_ANY, false, async_handler);
     add_route(f, "POST", "/v1/shutdown", API_ROLE_ANY, false, shutdown_handler);
     add_route(f, "GET", "/v1/status/{code}", API_ROLE_ANY, false, status_handler);
-    add_route(f, "GET", "/v1/things/special", API_ROLE_ANY, false, health_endpoint_handler); /* after {id} */
+    f->routes[f->route_count] = health_endpoint_route(&f->health); /* a literal after {id} */
+    f->routes[f->route_count++].pattern = "/v1/things/special";
     *state = f;
     return 0;
 }
@@ -1186,10 +1197,10 @@ static void handler_may_close_the_server(void **state)
     assert_int_equal(lstat(f->sock, &st), -1);
 }
 
-static void idle_client_is_closed(void **state)
+static void deadlines_cut_idle_slow_heads_and_bodies(void **state)
 {
     struct fixture *f = *state;
-    start_with(f, (api_options){ .idle_timeout_ms = 200 });
+    start_with(f, (api_options){ .idle_timeout_ms = 200, .head_timeout_ms = 300, .body_timeout_ms = 300 });
     /* nothing sent: closed without a word */
     struct client c;
     client_open(&c, f->sock);
@@ -1204,6 +1215,7 @@ static void idle_client_is_closed(void **state)
     struct response r;
     assert_true(read_response(&c, &r));
     assert_error(&r, 408, "request_timeout");
+    assert_non_null(strstr(jstr(r.json, "detail"), "request head was not complete within 300 ms"));
     response_clean_up(&r);
     assert_true(closed_within(&c, 2000));
     client_close(&c);
@@ -1218,7 +1230,21 @@ static void idle_client_is_closed(void **state)
     }
     assert_true(read_response(&c, &r));
     assert_error(&r, 408, "request_timeout");
+    assert_non_null(strstr(jstr(r.json, "detail"), "request body was not complete within 300 ms"));
     assert_true(now_ms() - t0 < 2000);
+    response_clean_up(&r);
+    client_close(&c);
+
+    /* a head that trickles in a byte at a time is cut at its deadline too */
+    client_open(&c, f->sock);
+    t0 = now_ms();
+    const char *slow = "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    for (size_t i = 0; slow[i] != '\0' && now_ms() - t0 < 1500; i++) {
+        (void)!send(c.fd, slow + i, 1, MSG_NOSIGNAL);
+        usleep(20000);
+    }
+    assert_true(read_response(&c, &r));
+    assert_error(&r, 408, "request_timeout");
     response_clean_up(&r);
     client_close(&c);
 
@@ -1235,7 +1261,7 @@ static void idle_client_is_closed(void **state)
 static void hundred_concurrent_clients_all_answered(void **state)
 {
     struct fixture *f = *state;
-    start(f);
+    start_with(f, (api_options){ .max_connections_per_user = 128 }); /* all are this test's uid */
     enum { N = 100 };
     struct client c[N];
     for (int i = 0; i < N; i++) client_open(&c[i], f->sock);
@@ -1284,7 +1310,8 @@ static void stalled_client_does_not_block_others(void **state)
 static void connections_over_the_limit_get_503(void **state)
 {
     struct fixture *f = *state;
-    start_with(f, (api_options){ .max_connections = 2 });
+    /* one user: it may take 2 of the 3 (the last is the reserve for users holding none) */
+    start_with(f, (api_options){ .max_connections = 3, .max_connections_per_user = 3, .reserve = 1 });
     struct client a, b, c;
     struct response r;
     client_open(&a, f->sock);
@@ -1326,6 +1353,198 @@ static void connections_over_the_limit_get_503(void **state)
     }
     assert_true(served);
     client_close(&a);
+}
+
+/* A client that shuts its sending side in the middle of a request gets one answer
+ * (400) instead of silence. */
+static void a_request_cut_short_is_answered(void **state)
+{
+    struct fixture *f = *state;
+    start(f);
+    struct client c;
+    client_open(&c, f->sock);
+    send_str(&c, "POST /v1/raw HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+    shutdown(c.fd, SHUT_WR);
+    struct response r;
+    assert_true(read_response(&c, &r));
+    assert_error(&r, 400, "bad_request");
+    assert_non_null(strstr(jstr(r.json, "detail"), "stopped sending in the middle of a request"));
+    response_clean_up(&r);
+    assert_true(closed_within(&c, 2000));
+    client_close(&c);
+    /* a whole request, then the end: answered, then closed without another word */
+    client_open(&c, f->sock);
+    send_str(&c, "GET /v1/health HTTP/1.1\r\n\r\n");
+    shutdown(c.fd, SHUT_WR);
+    assert_true(read_response(&c, &r));
+    assert_int_equal(r.status, 200);
+    response_clean_up(&r);
+    assert_true(closed_within(&c, 2000));
+    client_close(&c);
+}
+
+/* One uid gets at most its share of the connections; its next is refused, naming the
+ * limit, and the ones it holds go on. */
+static void one_user_is_held_to_its_share(void **state)
+{
+    struct fixture *f = *state;
+    start_with(f, (api_options){ .max_connections = 8, .max_connections_per_user = 3 });
+    struct client held[3], extra;
+    struct response r;
+    for (int i = 0; i < 3; i++) {
+        client_open(&held[i], f->sock);
+        get_on(&held[i], "/v1/health");
+        assert_true(read_response(&held[i], &r));
+        assert_int_equal(r.status, 200);
+        response_clean_up(&r);
+    }
+    client_open(&extra, f->sock);
+    try_get_on(&extra, "/v1/health");
+    assert_true(read_response(&extra, &r));
+    assert_error(&r, 503, "busy");
+    assert_non_null(strstr(jstr(r.json, "detail"), "holds its limit of 3 connections"));
+    response_clean_up(&r);
+    client_close(&extra);
+    get_on(&held[0], "/v1/health");
+    assert_true(read_response(&held[0], &r));
+    assert_int_equal(r.status, 200);
+    response_clean_up(&r);
+    for (int i = 0; i < 3; i++) client_close(&held[i]);
+}
+
+/* What a child running as another uid gets for GET /v1/health on `sock`: 200, 503,
+ * 0 for another status, or the negative step that failed (-10 setuid, -11 connect,
+ * -12 write, -13 read; -1 no exit status). */
+static int health_as_uid(const char *sock, uid_t uid)
+{
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        if (setgid(uid) != 0 || setuid(uid) != 0) _exit(10);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", sock);
+        if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) _exit(11);
+        const char *req = "GET /v1/health HTTP/1.1\r\nConnection: close\r\n\r\n";
+        if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) _exit(12);
+        char answer[64] = "";
+        if (read(fd, answer, sizeof(answer) - 1) < 12) _exit(13);
+        int status = atoi(answer + 9);
+        _exit(status == 200 ? 0 : status == 503 ? 1 : 2);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    if (!WIFEXITED(status)) return -1;
+    if (WEXITSTATUS(status) > 2) return -WEXITSTATUS(status);
+    return WEXITSTATUS(status) == 0 ? 200 : WEXITSTATUS(status) == 1 ? 503 : 0;
+}
+
+/* The reserve: when one user holds all it may of the rest, a user holding none is
+ * still served. Needs root (a second uid). */
+static void a_user_holding_none_is_served_from_the_reserve(void **state)
+{
+    struct fixture *f = *state;
+    if (geteuid() != 0) skip();
+    assert_int_equal(chmod(f->dir, 0711), 0); /* the other uid must reach the socket */
+    start_with(f, (api_options){ .max_connections = 6, .max_connections_per_user = 6, .reserve = 2,
+                                 .socket_mode = 0666 });
+    struct client mine[4], extra;
+    struct response r;
+    for (int i = 0; i < 4; i++) {
+        client_open(&mine[i], f->sock);
+        send_str(&mine[i], "GET /v1/hea"); /* stalled */
+    }
+    for (uint64_t end = now_ms() + 5000; now_ms() < end;) { /* until all four are counted */
+        client_open(&extra, f->sock);
+        try_get_on(&extra, "/v1/health");
+        bool got = read_response(&extra, &r);
+        int status = got ? r.status : 0;
+        if (got) response_clean_up(&r);
+        client_close(&extra);
+        if (status == 503) break;
+        usleep(10000);
+    }
+    /* this uid is refused now ... */
+    client_open(&extra, f->sock);
+    try_get_on(&extra, "/v1/health");
+    assert_true(read_response(&extra, &r));
+    assert_error(&r, 503, "busy");
+    assert_non_null(strstr(jstr(r.json, "detail"), "serving its limit of 4"));
+    response_clean_up(&r);
+    client_close(&extra);
+    /* ... and another, holding none, is served */
+    assert_int_equal(health_as_uid(f->sock, 65534), 200);
+    assert_int_equal(health_as_uid(f->sock, 65533), 200);
+    for (int i = 0; i < 4; i++) client_close(&mine[i]);
+}
+
+/* Finding 5: a socket folder another user can write (or that is not the daemon's) is
+ * refused with what to do; so is one under a folder others could rename it in. */
+static void socket_folders_others_can_write_are_refused(void **state)
+{
+    struct fixture *f = *state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    api_server *srv = NULL;
+    struct {
+        const char *folder;  /* under f->dir; created with `mode` */
+        mode_t mode;
+        const char *socket;  /* under f->dir */
+        const char *message; /* NULL: accepted */
+    } cases[] = {
+        { "open", 0777, "open/api.sock", "is writable by every user (mode 0777)" },
+        { "team", 0770, "team/api.sock", "is writable by its group (mode 0770)" },
+        { "shared", 0777, "shared/own/api.sock", "above the socket's, is writable by other users (mode 0777)" },
+        { "sticky", 01777, "sticky/own/api.sock", NULL },
+        { "mine", 0700, "mine/api.sock", NULL },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char folder[200], sock[200];
+        snprintf(folder, sizeof(folder), "%s/%s", f->dir, cases[i].folder);
+        snprintf(sock, sizeof(sock), "%s/%s", f->dir, cases[i].socket);
+        assert_int_equal(mkdir(folder, 0700), 0);
+        assert_int_equal(chmod(folder, cases[i].mode), 0);
+        api_options o = { .socket_path = sock };
+        sl_result made = api_server_new(&loop, &o, f->routes, f->route_count, &srv);
+        if (cases[i].message == NULL) {
+            if (sl_failed(made)) fail_msg("case %zu: %s", i, sl_error_detail());
+            api_server_close(srv);
+            uv_run(&loop, UV_RUN_DEFAULT);
+            continue;
+        }
+        assert_true(sl_failed(made));
+        assert_int_equal(sl_error_last(), SL_ERR_IO);
+        if (strstr(sl_error_detail(), cases[i].message) == NULL || strstr(sl_error_detail(), "chmod") == NULL)
+            fail_msg("case %zu: %s", i, sl_error_detail());
+        struct stat st;
+        assert_int_equal(lstat(sock, &st), -1); /* no socket made */
+    }
+    if (geteuid() == 0) { /* a folder of another user */
+        char folder[200], sock[256];
+        snprintf(folder, sizeof(folder), "%s/theirs", f->dir);
+        snprintf(sock, sizeof(sock), "%s/api.sock", folder);
+        assert_int_equal(mkdir(folder, 0700), 0);
+        assert_int_equal(chown(folder, 65534, 65534), 0);
+        api_options o = { .socket_path = sock };
+        assert_true(sl_failed(api_server_new(&loop, &o, f->routes, f->route_count, &srv)));
+        if (strstr(sl_error_detail(), "belongs to") == NULL || strstr(sl_error_detail(), "chown 0 ") == NULL)
+            fail_msg("%s", sl_error_detail());
+    }
+    assert_int_equal(uv_run(&loop, UV_RUN_NOWAIT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* The socket is bound with its mode, whatever the process's umask, which is left as it
+ * was. */
+static void socket_has_its_mode_from_the_start(void **state)
+{
+    struct fixture *f = *state;
+    mode_t old = umask(0); /* permissive: a bind under it would make 0777 */
+    start_with(f, (api_options){ .socket_mode = 0600 });
+    assert_int_equal(umask(old), 0);
+    struct stat st;
+    assert_int_equal(lstat(f->sock, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
 }
 
 /* ---- tests: the socket file ---- */
@@ -1611,6 +1830,70 @@ static void cli_socket_path_and_health_command(void **state)
     assert_int_equal(review_health_command(2, extra_args), 2);
 }
 
+/* Runs the CLI's health command with its stdout going to a file; returns its exit code
+ * and what it printed (to free). */
+static int health_command_output(char **argv, int argc, char **out)
+{
+    char path[] = "/tmp/sluice-health-out-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stdout);
+    int saved = dup(1);
+    assert_int_equal(dup2(fd, 1), 1);
+    int code = review_health_command(argc, argv);
+    fflush(stdout);
+    assert_int_equal(dup2(saved, 1), 1);
+    close(saved);
+    close(fd);
+    sl_buf text = { 0 };
+    assert_true(sl_ok(sl_buf_read_file(&text, path, 1 << 20)));
+    unlink(path);
+    *out = sl_strdup(sl_buf_cstr(&text));
+    sl_buf_clean_up(&text);
+    return code;
+}
+
+/* A part at fault (the audit log could not write) makes health "degraded": 503 with
+ * the reason as a field, every fault listed, and error/detail as any error answer;
+ * the CLI prints the reason and exits 1. Healthy again: 200 ok. */
+static void health_says_degraded_with_the_reason(void **state)
+{
+    struct fixture *f = *state;
+    start(f);
+    atomic_store(&f->fault, "write of seq 17: File too large");
+    struct response r;
+    request(f, "GET", "/v1/health", NULL, &r);
+    assert_error(&r, 503, "degraded");
+    assert_string_equal(jstr(r.json, "status"), "degraded");
+    assert_string_equal(jstr(r.json, "reason"), "test_part: write of seq 17: File too large");
+    assert_string_equal(jstr(r.json, "version"), SLUICE_VERSION);
+    json_t *fault = json_array_get(json_object_get(r.json, "faults"), 0);
+    assert_string_equal(jstr(fault, "check"), "test_part");
+    assert_string_equal(jstr(fault, "reason"), "write of seq 17: File too large");
+    assert_non_null(strstr(jstr(r.json, "detail"), "File too large"));
+    response_clean_up(&r);
+
+    char *out = NULL;
+    char *args[] = { "health", "--socket", f->sock, NULL };
+    assert_int_equal(health_command_output(args, 3, &out), 1);
+    assert_non_null(strstr(out, "degraded: test_part: write of seq 17: File too large"));
+    sl_free(out);
+    char *json_args[] = { "health", "--socket", f->sock, "--json", NULL };
+    assert_int_equal(health_command_output(json_args, 4, &out), 1);
+    assert_non_null(strstr(out, "\"status\":\"degraded\""));
+    sl_free(out);
+
+    atomic_store(&f->fault, NULL);
+    request(f, "GET", "/v1/health", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(jstr(r.json, "status"), "ok");
+    response_clean_up(&r);
+    assert_int_equal(health_command_output(args, 3, &out), 0);
+    assert_non_null(strstr(out, "ok: sluice-mover"));
+    sl_free(out);
+    assert_true(sl_failed(health_endpoint_add(&f->health, "", test_fault, f)));
+}
+
 /* The one error table: every row has a code, a status of its kind and a detail, codes
  * are unique, anything outside the table reads as "internal", and docs/api.md lists
  * each row with its status. */
@@ -1669,7 +1952,12 @@ int main(void)
         T(half_closed_client_still_gets_its_answer),
         T(server_closed_with_request_pending),
         T(handler_may_close_the_server),
-        T(idle_client_is_closed),
+        T(deadlines_cut_idle_slow_heads_and_bodies),
+        T(a_request_cut_short_is_answered),
+        T(one_user_is_held_to_its_share),
+        T(a_user_holding_none_is_served_from_the_reserve),
+        T(socket_folders_others_can_write_are_refused),
+        T(socket_has_its_mode_from_the_start),
         T(hundred_concurrent_clients_all_answered),
         T(stalled_client_does_not_block_others),
         T(connections_over_the_limit_get_503),
@@ -1680,6 +1968,7 @@ int main(void)
         T(api_call_talks_to_the_daemon),
         T(api_call_rejects_answers_that_are_not_http_or_json),
         T(cli_socket_path_and_health_command),
+        T(health_says_degraded_with_the_reason),
         cmocka_unit_test(error_table_is_whole_and_documented),
     };
 #undef T

@@ -904,15 +904,6 @@ static void bad_arguments_are_refused(void **state)
         assert_true(sl_failed(audit_log_append(log, &cases[i].record)));
         assert_int_equal(sl_error_last(), cases[i].code);
     }
-    /* a record that would make a line longer than AUDIT_MAX_LINE */
-    sl_buf big = { 0 };
-    must(sl_buf_append_cstr(&big, "{\"blob\":\""));
-    for (size_t i = 0; i < AUDIT_MAX_LINE; i++) must(sl_buf_append_byte(&big, 'b'));
-    must(sl_buf_append_cstr(&big, "\"}"));
-    audit_record too_big = { .event = "x", .actor = "m", .detail_json = sl_buf_cstr(&big) };
-    assert_true(sl_failed(audit_log_append(log, &too_big)));
-    assert_int_equal(sl_error_last(), SL_ERR_LIMIT);
-    sl_buf_clean_up(&big);
     assert_true(sl_failed(audit_log_append(log, NULL)));
     assert_true(sl_failed(audit_log_append(NULL, &cases[0].record)));
 
@@ -1015,6 +1006,101 @@ static void a_short_write_is_cut_off(void **state)
     expect_good(f->path, 2);
 }
 
+/* ---- bounds: no input makes a record unwritable ---- */
+
+/* ~1 MB of CJK text (3 bytes a character in UTF-8, 6 once \u-escaped: the ~2 MB line
+ * that used to fail with SL_ERR_LIMIT and stop the daemon). */
+static char *cjk_text(size_t bytes)
+{
+    char *text = sl_malloc(bytes + 1);
+    size_t n = 0;
+    while (n + 3 <= bytes) {
+        memcpy(text + n, "\xe5\xae\xa1", 3); /* U+5BA1 */
+        n += 3;
+    }
+    text[n] = '\0';
+    return text;
+}
+
+static void long_texts_are_cut_so_every_record_fits(void **state)
+{
+    struct fixture *f = *state;
+    audit_log *log = open_log(f, 1);
+    char *reason = cjk_text((size_t)1 << 20);
+    size_t reason_len = strlen(reason);
+    char expected_hash[65];
+    sha256_hex(reason, reason_len, expected_hash);
+
+    /* one long string in the detail: cut at a character boundary, marked with its size and hash */
+    json_t *detail = json_pack("{s:s,s:s}", "decision", "reject", "reason", reason);
+    audit_record r = { .event = "decision_refused", .artifact = "a", .actor = "alice", .detail = detail };
+    must(audit_log_append(log, &r));
+    assert_non_null(json_object_get(detail, "reason")); /* the caller's object is left as it was */
+    assert_int_equal(json_string_length(json_object_get(detail, "reason")), reason_len);
+
+    /* a detail of many strings, each under the bound, too large together: replaced */
+    json_t *many = json_array();
+    char *piece = cjk_text(AUDIT_MAX_TEXT);
+    for (int i = 0; i < 80; i++) json_array_append_new(many, json_string(piece));
+    json_t *wide = json_pack("{s:o}", "items", many);
+    audit_record r2 = { .event = "x", .actor = "m", .detail = wide };
+    must(audit_log_append(log, &r2));
+
+    /* long top-level fields too */
+    audit_record r3 = { .event = "x", .artifact = reason, .actor = reason, .detail_json = "{\"k\":1}" };
+    must(audit_log_append(log, &r3));
+    assert_int_equal(audit_log_records(log), 3);
+    assert_null(audit_log_fault(log));
+    close_log(f, log);
+    expect_good(f->path, 3);
+
+    struct lines l = { 0 };
+    read_lines(f->path, &l);
+    char marker[128];
+    snprintf(marker, sizeof(marker), " [cut: %zu bytes, sha256 %s]", reason_len, expected_hash);
+    for (size_t i = 0; i < 3; i++) assert_true(strlen(l.line[i]) <= AUDIT_MAX_LINE);
+    json_t *first = json_loads(l.line[0], 0, NULL);
+    const char *kept = json_string_value(json_object_get(json_object_get(first, "detail"), "reason"));
+    assert_non_null(kept);
+    assert_non_null(strstr(kept, marker));
+    size_t prefix = (size_t)(strstr(kept, marker) - kept);
+    assert_true(prefix <= AUDIT_MAX_TEXT && prefix > AUDIT_MAX_TEXT - 3);
+    assert_int_equal(prefix % 3, 0); /* whole characters */
+    assert_memory_equal(kept, reason, prefix);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(first, "detail"), "decision")), "reject");
+    json_decref(first);
+    json_t *second = json_loads(l.line[1], 0, NULL);
+    json_t *stand_in = json_object_get(json_object_get(second, "detail"), "cut");
+    assert_non_null(stand_in);
+    assert_true(json_integer_value(json_object_get(stand_in, "bytes")) > (json_int_t)(80 * (AUDIT_MAX_TEXT - 3)));
+    assert_int_equal(json_string_length(json_object_get(stand_in, "sha256")), 64);
+    json_decref(second);
+    json_t *third = json_loads(l.line[2], 0, NULL);
+    assert_non_null(strstr(json_string_value(json_object_get(third, "actor")), marker));
+    assert_non_null(strstr(json_string_value(json_object_get(third, "artifact")), marker));
+    json_decref(third);
+    lines_clean_up(&l);
+    json_decref(detail);
+    json_decref(wide);
+    sl_free(piece);
+    sl_free(reason);
+}
+
+/* A fault of the log is named by audit_log_fault (health reports it). */
+static void a_fault_is_named(void **state)
+{
+    struct fixture *f = *state;
+    audit_log *log = open_log(f, 1);
+    assert_null(audit_log_fault(log));
+    replace_fd(log, "/dev/full", O_WRONLY);
+    audit_record r = { .event = "x", .actor = "m" };
+    assert_true(sl_failed(audit_log_append(log, &r)));
+    assert_non_null(audit_log_fault(log));
+    assert_non_null(strstr(audit_log_fault(log), strerror(ENOSPC)));
+    close_log(f, log);
+    assert_null(audit_log_fault(NULL));
+}
+
 static void a_failed_fsync_fails_flushes_and_appends(void **state)
 {
     struct fixture *f = *state;
@@ -1067,6 +1153,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_failed_write_breaks_the_log, setup, teardown),
         cmocka_unit_test_setup_teardown(a_short_write_is_cut_off, setup, teardown),
         cmocka_unit_test_setup_teardown(a_failed_fsync_fails_flushes_and_appends, setup, teardown),
+        cmocka_unit_test_setup_teardown(long_texts_are_cut_so_every_record_fits, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_fault_is_named, setup, teardown),
     };
     return cmocka_run_group_tests_name("audit", tests, NULL, NULL);
 }

@@ -1,14 +1,18 @@
 /*
  * api.c — the HTTP/1.1 + JSON server on a Unix socket (see api.h and docs/api.md).
  *
- * The socket is made with plain system calls (folder, stale-socket check, bind, chmod,
- * listen) and only then handed to libuv, so a failure leaves nothing behind. Each
- * accepted connection is a `struct conn` holding a uv_pipe_t, an idle timer and an
- * http-parser; it is in one of three phases:
- *   READING   bytes go straight into the parser; the idle timer runs (it is not reset by
- *             bytes, only by a complete request, so a slow client is cut like an idle
- *             one). on_message_complete pauses the parser: the bytes after the request
- *             are kept in `pending`, and the request is dispatched.
+ * The socket is made with plain system calls (folder checks, stale-socket check, bind
+ * under a umask that gives the socket its mode from the first moment, listen) and only
+ * then handed to libuv, so a failure leaves nothing behind. Each accepted connection is
+ * a `struct conn` holding a uv_pipe_t, a deadline timer and an http-parser; it is in
+ * one of three phases:
+ *   READING   bytes go straight into the parser; the timer holds the phase's deadline,
+ *             which bytes do not extend: idle_timeout until a request's first byte, then
+ *             head_timeout until its head is complete, then body_timeout until its
+ *             body is (so a slow client is cut like an idle one). on_message_complete
+ *             pauses the parser: the bytes after the request are kept in `pending`,
+ *             and the request is dispatched. A client that shuts its sending side in
+ *             the middle of a request gets 400 (every request started gets an answer).
  *   HANDLING  the request is with its handler; reading goes on only to notice a client
  *             that leaves (bytes read meanwhile are kept in `pending`, at most
  *             MAX_READ_AHEAD, then reading stops); the timer is off.
@@ -16,9 +20,16 @@
  *             read it. When the write completes the next request is parsed from
  *             `pending`, then from the socket.
  * A protocol error (malformed HTTP, too large, timeout) is answered with its JSON error
- * and the connection closed. A connection beyond max_connections is accepted, answered
- * 503 and closed, never read. A conn is freed when both its handles have closed; the
- * server when its listener and every conn are gone.
+ * and the connection closed.
+ *
+ * Fairness: the caller's uid is read (SO_PEERCRED) as the connection is accepted, and
+ * admission is decided on it: a uid may hold at most max_connections_per_user; one that
+ * already holds a connection gets a slot only while fewer than max_connections - reserve
+ * are served, so the last `reserve` slots go to users who hold none. A connection not
+ * admitted is answered 503 busy and closed, never read (beyond MAX_REJECTING such
+ * answers in flight, closed unanswered). `users` counts the connections of each uid
+ * (a short array: at most max_connections uids hold one). A conn is freed when both its
+ * handles have closed; the server when its listener and every conn are gone.
  *
  * The same server also runs on TCP (api_options.tcp_listen, for /metrics): the
  * listener and the connections are then uv_tcp_t (the handle unions below), there are
@@ -51,11 +62,16 @@
 #include "api/router.h"
 #include "log/log.h"
 #include "util/alloc.h"
+#include "util/json_read.h"
 
 #define DEFAULT_MAX_BODY ((size_t)1 << 20)
 #define DEFAULT_MAX_HEADER ((size_t)16 << 10)
 #define DEFAULT_IDLE_TIMEOUT_MS 10000
+#define DEFAULT_HEAD_TIMEOUT_MS 3000
+#define DEFAULT_BODY_TIMEOUT_MS 5000
 #define DEFAULT_MAX_CONNECTIONS 256
+#define DEFAULT_MAX_PER_USER 32
+#define DEFAULT_RESERVE 32
 #define DEFAULT_SOCKET_MODE 0660
 #define READ_CHUNK 65536
 #define MAX_READ_AHEAD ((size_t)64 << 10) /* bytes kept beyond the request being answered */
@@ -63,6 +79,9 @@
 #define BUSY_LOG_INTERVAL_MS 10000
 
 enum phase { PHASE_READING, PHASE_HANDLING, PHASE_WRITING };
+
+/* What the timer of a conn waits for. */
+enum deadline { DEADLINE_IDLE, DEADLINE_HEAD, DEADLINE_BODY, DEADLINE_WRITE };
 
 struct conn {
     api_server *server;
@@ -75,7 +94,9 @@ struct conn {
     struct conn *prev, *next;
     http_parser parser;
     enum phase phase;
-    bool rejected;  /* over the limit: answered 503, never read */
+    bool rejected;  /* not admitted: answered 503, never read */
+    bool counted;   /* counted in the server's users[] */
+    enum deadline deadline;
     bool closing;
     bool reading;   /* uv_read_start in effect */
     bool peer_eof;  /* the client shut its sending side */
@@ -128,6 +149,8 @@ struct api_server {
     struct conn *conns;  /* every open conn, served or rejected */
     unsigned serving;    /* conns counted against max_connections */
     unsigned rejecting;
+    struct user_count { uid_t uid; unsigned count; } *users; /* conns served per uid */
+    size_t user_count;
     unsigned live;       /* conns not yet freed */
     uint64_t refused;    /* connections answered 503 since the last log line */
     uint64_t refused_logged_ms;
@@ -143,6 +166,7 @@ struct write_req {
 
 static void conn_close(struct conn *c);
 static void feed(struct conn *c, const char *data, size_t len);
+static void arm(struct conn *c, enum deadline what);
 
 /* ---- responses ---- */
 
@@ -294,7 +318,7 @@ static void send_answer(api_request *r, int status, json_t *body, const char *ex
     json_decref(body);
     request_free(r);
     c->phase = PHASE_WRITING;
-    uv_timer_again(&c->timer);
+    arm(c, DEADLINE_WRITE);
     conn_write(c, w);
 }
 
@@ -330,6 +354,19 @@ void api_respond_errorf(api_request *request, api_error error, const char *fmt, 
     api_respond_error(request, error, detail);
 }
 
+void api_respond_field_error(api_request *request, api_error error, const char *field, const char *fmt, ...)
+{
+    char detail[1024], shown[68];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    sl_json_printable(field ? field : "", shown);
+    json_t *body = error_body(error, detail);
+    json_object_set_new(body, "field", safe_string(shown));
+    respond(request, api_error_status(error), body, NULL);
+}
+
 bool api_request_client_gone(const api_request *request) { return request->conn == NULL; }
 
 /* Answers a request the parser refused (c->fail_*) and closes the connection after. */
@@ -343,7 +380,7 @@ static void answer_failure(struct conn *c)
     struct write_req *w = build_answer(api_error_status(c->fail_error), body, NULL, true, false);
     json_decref(body);
     c->phase = PHASE_WRITING;
-    uv_timer_again(&c->timer);
+    arm(c, DEADLINE_WRITE);
     conn_write(c, w);
 }
 
@@ -358,6 +395,20 @@ static void fail(struct conn *c, api_error error, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->fail_detail, sizeof(c->fail_detail), fmt, ap);
     va_end(ap);
+}
+
+/* ---- deadlines ---- */
+
+static void on_timeout(uv_timer_t *timer);
+
+/* Starts the deadline `what` (replacing the one running). */
+static void arm(struct conn *c, enum deadline what)
+{
+    const api_options *o = &c->server->options;
+    uint64_t ms = what == DEADLINE_HEAD ? o->head_timeout_ms : what == DEADLINE_BODY ? o->body_timeout_ms
+                                                                                    : o->idle_timeout_ms;
+    c->deadline = what;
+    uv_timer_start(&c->timer, on_timeout, ms, 0);
 }
 
 /* ---- parser callbacks ---- */
@@ -378,6 +429,7 @@ static int on_message_begin(http_parser *p)
 {
     struct conn *c = p->data;
     c->started = true;
+    arm(c, DEADLINE_HEAD);
     return 0;
 }
 
@@ -435,6 +487,7 @@ static int on_headers_complete(http_parser *p)
         return -1;
     }
     bool has_body = (p->flags & F_CHUNKED) != 0 || (has_length && p->content_length > 0);
+    if (has_body) arm(c, DEADLINE_BODY);
     if (c->expect_continue && has_body) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         struct write_req *w = sl_calloc(1, sizeof(*w));
@@ -634,12 +687,24 @@ static void reset_request(struct conn *c)
 
 static void start_reading(struct conn *c);
 
+/* The client shut its sending side while a request is read: a request it started can
+ * never complete, and gets its answer (400); with none started, the connection ends. */
+static void end_of_input(struct conn *c)
+{
+    if (!c->started) {
+        conn_close(c);
+        return;
+    }
+    fail(c, API_ERR_BAD_REQUEST, "the client stopped sending in the middle of a request");
+    answer_failure(c);
+}
+
 /* After an answer is written: parse what is pending, then read on. */
 static void next_request(struct conn *c)
 {
     reset_request(c);
     c->phase = PHASE_READING;
-    uv_timer_again(&c->timer);
+    arm(c, DEADLINE_IDLE);
     http_parser_pause(&c->parser, 0);
     if (c->pending.len > 0) {
         sl_buf pending = c->pending;
@@ -649,7 +714,7 @@ static void next_request(struct conn *c)
         if (c->closing || c->phase != PHASE_READING) return;
     }
     if (c->peer_eof) {
-        conn_close(c); /* the client sent all it will: nothing more can come */
+        end_of_input(c); /* the client sent all it will: nothing more can come */
         return;
     }
     start_reading(c);
@@ -728,9 +793,11 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         uv_read_stop(stream);
         c->reading = false;
         c->peer_eof = true;
-        /* while reading, a request cut short can never complete; while answering, keep
-         * going for a client that only shut its sending side, drop it if it is gone */
-        if (c->phase == PHASE_READING || peer_closed(c)) conn_close(c);
+        /* while reading, a request cut short can never complete (it is answered 400);
+         * while answering, keep going for a client that only shut its sending side,
+         * drop it if it is gone */
+        if (peer_closed(c)) conn_close(c);
+        else if (c->phase == PHASE_READING) end_of_input(c);
         return;
     }
     if (c->phase != PHASE_READING) {
@@ -760,9 +827,14 @@ static void start_reading(struct conn *c)
 static void on_timeout(uv_timer_t *timer)
 {
     struct conn *c = timer->data;
+    const api_options *o = &c->server->options;
     if (c->phase == PHASE_READING && c->started && !c->rejected) {
-        fail(c, API_ERR_REQUEST_TIMEOUT, "the request was not complete within %" PRIu64 " ms",
-             c->server->options.idle_timeout_ms);
+        if (c->deadline == DEADLINE_BODY)
+            fail(c, API_ERR_REQUEST_TIMEOUT, "the request body was not complete within %" PRIu64 " ms of its head",
+                 o->body_timeout_ms);
+        else
+            fail(c, API_ERR_REQUEST_TIMEOUT, "the request head was not complete within %" PRIu64 " ms of its first byte",
+                 o->head_timeout_ms);
         answer_failure(c); /* the timer, restarted, bounds this answer too */
         return;
     }
@@ -787,6 +859,39 @@ static void on_conn_handle_closed(uv_handle_t *handle)
     maybe_free_server(s);
 }
 
+/* ---- connections per user ---- */
+
+static struct user_count *user_find(api_server *s, uid_t uid)
+{
+    for (size_t i = 0; i < s->user_count; i++)
+        if (s->users[i].uid == uid) return &s->users[i];
+    return NULL;
+}
+
+static unsigned user_held(api_server *s, uid_t uid)
+{
+    const struct user_count *u = user_find(s, uid);
+    return u ? u->count : 0;
+}
+
+/* users[] has room for max_connections uids (each holds at least one connection). */
+static void user_take(api_server *s, uid_t uid)
+{
+    struct user_count *u = user_find(s, uid);
+    if (u == NULL) {
+        u = &s->users[s->user_count++];
+        *u = (struct user_count){ .uid = uid };
+    }
+    u->count++;
+}
+
+static void user_release(api_server *s, uid_t uid)
+{
+    struct user_count *u = user_find(s, uid);
+    if (u == NULL) return;
+    if (--u->count == 0) *u = s->users[--s->user_count];
+}
+
 static void conn_close(struct conn *c)
 {
     if (c->closing) return;
@@ -802,6 +907,7 @@ static void conn_close(struct conn *c)
     c->prev = c->next = NULL;
     if (c->rejected) s->rejecting--;
     else s->serving--;
+    if (c->counted) user_release(s, c->uid);
     uv_close((uv_handle_t *)&c->pipe, on_conn_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
 }
@@ -833,30 +939,54 @@ static char *user_name(uid_t uid)
     return name;
 }
 
-static void refuse_busy(struct conn *c)
+/* Answers 503 busy (`why`) and closes; a flood beyond MAX_REJECTING answers in flight
+ * is closed unanswered. Logged at most every BUSY_LOG_INTERVAL_MS. */
+static void refuse_busy(struct conn *c, const char *why)
 {
     api_server *s = c->server;
-    char text[200];
-    snprintf(text, sizeof(text), "the daemon is serving its limit of %u connections; try again shortly",
-             s->options.max_connections);
-    json_t *body = error_body(API_ERR_BUSY, text);
-    struct write_req *w = build_answer(api_error_status(API_ERR_BUSY), body, "Retry-After: 1\r\n", true, false);
-    json_decref(body);
-    c->phase = PHASE_WRITING;
-    uv_timer_start(&c->timer, on_timeout, s->options.idle_timeout_ms, s->options.idle_timeout_ms);
-    conn_write(c, w);
-
+    c->rejected = true;
+    s->rejecting++;
     s->refused++;
     uint64_t now = uv_now(s->loop);
     if (s->refused_logged_ms == 0 || now - s->refused_logged_ms >= BUSY_LOG_INTERVAL_MS) {
-        char count[24], limit[24];
+        char count[24], limit[24], per_user[24];
         snprintf(count, sizeof(count), "%" PRIu64, s->refused);
         snprintf(limit, sizeof(limit), "%u", s->options.max_connections);
-        sl_log(SL_LOG_WARN, "api_busy", "refused", count, "max_connections", limit, "socket", s->socket_path,
-               NULL);
+        snprintf(per_user, sizeof(per_user), "%u", s->options.max_connections_per_user);
+        sl_log(SL_LOG_WARN, "api_busy", "refused", count, "max_connections", limit, "max_connections_per_user",
+               per_user, "last", why, "socket", s->socket_path, NULL);
         s->refused = 0;
         s->refused_logged_ms = now;
     }
+    if (s->rejecting > MAX_REJECTING) {
+        conn_close(c); /* a flood: not even an answer */
+        return;
+    }
+    json_t *body = error_body(API_ERR_BUSY, why);
+    struct write_req *w = build_answer(api_error_status(API_ERR_BUSY), body, "Retry-After: 1\r\n", true, false);
+    json_decref(body);
+    c->phase = PHASE_WRITING;
+    arm(c, DEADLINE_WRITE);
+    conn_write(c, w);
+}
+
+/* Whether a connection of `uid` may be served now (see the file's paragraph on
+ * fairness); if not, why, into `why`. */
+static bool admit(api_server *s, uid_t uid, char *why, size_t size)
+{
+    const api_options *o = &s->options;
+    unsigned held = user_held(s, uid);
+    if (held >= o->max_connections_per_user) {
+        snprintf(why, size, "uid %lu holds its limit of %u connections; close one, or try again shortly",
+                 (unsigned long)uid, o->max_connections_per_user);
+        return false;
+    }
+    unsigned room = held > 0 ? o->max_connections - o->reserve : o->max_connections;
+    if (s->serving >= room) {
+        snprintf(why, size, "the daemon is serving its limit of %u connections; try again shortly", room);
+        return false;
+    }
+    return true;
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -887,36 +1017,37 @@ static void on_connection(uv_stream_t *listener, int status)
     if (s->conns) s->conns->prev = c;
     s->conns = c;
 
-    if (s->serving >= s->options.max_connections) {
-        c->rejected = true;
-        s->rejecting++;
-        if (s->rejecting > MAX_REJECTING) conn_close(c); /* a flood: not even an answer */
-        else refuse_busy(c);
-        return;
-    }
-    s->serving++;
-
-    if (s->tcp) { /* no peer credentials: no user, no roles; only API_ROLE_ANY routes answer */
-        c->uid = (uid_t)-1;
-        c->user = sl_strdup("(tcp)");
-    } else {
+    uid_t uid = (uid_t)-1; /* TCP: no peer credentials, one pseudo-user for admission */
+    if (!s->tcp) {
         uv_os_fd_t fd;
         struct ucred cred;
         socklen_t len = sizeof(cred);
         if (uv_fileno((const uv_handle_t *)&c->pipe, &fd) != 0 ||
             getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof(cred)) {
             sl_log(SL_LOG_WARN, "api_peer_unknown", "socket", s->socket_path, "detail", strerror(errno), NULL);
+            c->rejected = true; /* never served: counted with the refused */
+            s->rejecting++;
             conn_close(c);
             return;
         }
-        c->uid = cred.uid;
+        uid = cred.uid;
         c->pid = cred.pid;
-        c->user = user_name(cred.uid);
     }
+    c->uid = uid;
+    char why[200];
+    if (!admit(s, uid, why, sizeof(why))) {
+        refuse_busy(c, why);
+        return;
+    }
+    s->serving++;
+    user_take(s, uid);
+    c->counted = true;
+    /* TCP: no user, no roles; only API_ROLE_ANY routes answer */
+    c->user = s->tcp ? sl_strdup("(tcp)") : user_name(uid);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     c->phase = PHASE_READING;
-    uv_timer_start(&c->timer, on_timeout, s->options.idle_timeout_ms, s->options.idle_timeout_ms);
+    arm(c, DEADLINE_IDLE);
     start_reading(c);
 }
 
@@ -988,11 +1119,82 @@ static sl_result remove_stale_socket(const char *path)
     return SL_SUCCESS;
 }
 
-/* socket + bind + chmod + listen; on error nothing is left (no fd, no file). */
+/* The name of `uid` for a message ("alice (uid 1000)"), into out. */
+static const char *describe_uid(uid_t uid, char *out, size_t size)
+{
+    char *name = user_name(uid), number[24];
+    snprintf(number, sizeof(number), "%lu", (unsigned long)uid);
+    if (strcmp(name, number) != 0) snprintf(out, size, "%s (uid %s)", name, number);
+    else snprintf(out, size, "uid %s", number); /* no passwd entry */
+    sl_free(name);
+    return out;
+}
+
+/* The socket's folder must be the daemon's own: owned by its user and writable by no
+ * one else, or another user could replace the socket (or the folder's entries) under
+ * it. Its ancestors must be owned by root or the daemon's user, and writable by others
+ * only with the sticky bit (as /tmp), so none can be renamed away either. */
+static sl_result check_folders(const char *path)
+{
+    char *dir = sl_strdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir) slash[1] = '\0'; /* "/api.sock": the root folder */
+    else if (slash != NULL) *slash = '\0';
+    else snprintf(dir, strlen(dir) + 1, ".");
+    uid_t me = geteuid();
+    char owner[96], self[96];
+    struct stat st;
+    sl_result result = SL_FAILURE;
+    ENSURE_CLEANUP(stat(dir, &st) == 0, SL_ERR_IO, "the socket folder %s: %s", dir, strerror(errno));
+    ENSURE_CLEANUP(st.st_uid == me, SL_ERR_IO,
+                   "the socket folder %s belongs to %s, not to the daemon's user %s, who alone may write there; "
+                   "run `chown %lu %s` or set api.socket to a path in a folder of the daemon's own",
+                   dir, describe_uid(st.st_uid, owner, sizeof(owner)), describe_uid(me, self, sizeof(self)),
+                   (unsigned long)me, dir);
+    ENSURE_CLEANUP((st.st_mode & (S_IWGRP | S_IWOTH)) == 0, SL_ERR_IO,
+                   "the socket folder %s is writable by %s (mode %04o), who could replace the socket; run `chmod "
+                   "go-w %s` or set api.socket to a path in a folder only the daemon's user can write",
+                   dir, (st.st_mode & S_IWOTH) ? "every user" : "its group", (unsigned)(st.st_mode & 07777), dir);
+    /* the ancestors, from the parent up */
+    for (char *cut = strrchr(dir, '/'); cut != NULL; cut = strrchr(dir, '/')) {
+        if (cut == dir) cut[1] = '\0';
+        else *cut = '\0';
+        ENSURE_CLEANUP(stat(dir, &st) == 0, SL_ERR_IO, "%s: %s", dir, strerror(errno));
+        ENSURE_CLEANUP(st.st_uid == 0 || st.st_uid == me, SL_ERR_IO,
+                       "the folder %s, above the socket's, belongs to %s, who could move the socket folder away; "
+                       "set api.socket to a path under folders of root or the daemon's user",
+                       dir, describe_uid(st.st_uid, owner, sizeof(owner)));
+        ENSURE_CLEANUP((st.st_mode & (S_IWGRP | S_IWOTH)) == 0 || (st.st_mode & S_ISVTX) != 0, SL_ERR_IO,
+                       "the folder %s, above the socket's, is writable by other users (mode %04o) without the "
+                       "sticky bit, so they could move the socket folder away; run `chmod go-w %s` (or `chmod +t`)",
+                       dir, (unsigned)(st.st_mode & 07777), dir);
+        if (cut == dir) break;
+    }
+    result = SL_SUCCESS;
+cleanup:
+    sl_free(dir);
+    return result;
+}
+
+/* bind under a umask that leaves exactly `mode`: the socket file has its mode from the
+ * moment it exists, and nothing is changed by path afterwards. The umask is the
+ * process's: this runs at start-up, before any other thread creates files. */
+static int bind_with_mode(int fd, const struct sockaddr_un *addr, unsigned mode)
+{
+    mode_t saved = umask((mode_t)(~mode & 0777));
+    int rc = bind(fd, (const struct sockaddr *)addr, sizeof(*addr));
+    int err = errno;
+    umask(saved);
+    errno = err;
+    return rc;
+}
+
+/* folders + bind + listen; on error nothing is left (no fd, no file). */
 static sl_result open_socket(api_server *s, int *out_fd)
 {
     const char *path = s->socket_path;
     GUARD(make_parent_folder(path));
+    GUARD(check_folders(path));
     GUARD(remove_stale_socket(path));
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ENSURE(fd >= 0, SL_ERR_IO, "socket: %s", strerror(errno));
@@ -1000,12 +1202,14 @@ static sl_result open_socket(api_server *s, int *out_fd)
     fill_address(&addr, path);
     struct stat st;
     const char *step = "bind";
-    if (bind(fd, (const struct sockaddr *)&addr, sizeof(addr)) != 0) goto fail_fd;
-    /* not listening yet, so nobody can connect before the mode is right */
-    step = "chmod";
-    if (chmod(path, s->options.socket_mode) != 0) goto fail_file;
+    if (bind_with_mode(fd, &addr, s->options.socket_mode) != 0) goto fail_fd;
     step = "stat";
     if (lstat(path, &st) != 0) goto fail_file;
+    step = "check the mode of";
+    if ((st.st_mode & 07777) != s->options.socket_mode) {
+        errno = EPERM;
+        goto fail_file;
+    }
     step = "listen";
     if (listen(fd, SOMAXCONN) != 0) goto fail_file;
     s->socket_dev = st.st_dev;
@@ -1115,6 +1319,7 @@ static void server_free(api_server *s)
     free_names(s->operators, s->operator_count);
     router_clean_up(&s->router);
     sl_free(s->socket_path);
+    sl_free(s->users);
     sl_free(s);
 }
 
@@ -1160,7 +1365,25 @@ sl_result api_server_new(uv_loop_t *loop, const api_options *options, const api_
     if (s->options.max_body == 0) s->options.max_body = DEFAULT_MAX_BODY;
     if (s->options.max_header == 0) s->options.max_header = DEFAULT_MAX_HEADER;
     if (s->options.idle_timeout_ms == 0) s->options.idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+    if (s->options.head_timeout_ms == 0) s->options.head_timeout_ms = DEFAULT_HEAD_TIMEOUT_MS;
+    if (s->options.body_timeout_ms == 0) s->options.body_timeout_ms = DEFAULT_BODY_TIMEOUT_MS;
     if (s->options.max_connections == 0) s->options.max_connections = DEFAULT_MAX_CONNECTIONS;
+    if (s->options.max_connections_per_user == 0)
+        s->options.max_connections_per_user = s->options.max_connections < DEFAULT_MAX_PER_USER * 4
+                                                  ? (s->options.max_connections + 3) / 4
+                                                  : DEFAULT_MAX_PER_USER;
+    if (s->options.reserve == 0)
+        s->options.reserve = s->options.max_connections / 2 < DEFAULT_RESERVE ? s->options.max_connections / 2
+                                                                              : DEFAULT_RESERVE;
+    s->users = sl_calloc(s->options.max_connections, sizeof(*s->users));
+    if (s->options.max_connections_per_user > s->options.max_connections ||
+        s->options.reserve >= s->options.max_connections) {
+        unsigned max = s->options.max_connections, per_user = s->options.max_connections_per_user,
+                 reserve = s->options.reserve;
+        server_free(s);
+        RAISE(SL_ERR_INVALID_ARGUMENT, "api: %u connections per user or a reserve of %u do not fit in %u connections",
+              per_user, reserve, max);
+    }
     api_server_set_roles(s, options->reviewers, options->reviewer_count, options->orchestrators,
                          options->orchestrator_count);
     api_server_set_operators(s, options->operators, options->operator_count);

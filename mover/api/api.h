@@ -5,8 +5,10 @@
  * name when the connection is accepted), mapped to roles from the configuration
  * (review.reviewers, review.orchestrators). A route names the roles it needs; a caller
  * with none of them gets 403. Requests are parsed with http-parser; headers and bodies
- * are bounded, malformed HTTP or JSON gets 400, slow or idle clients are timed out, and
- * connections beyond the limit are refused at once, so one client cannot starve others.
+ * are bounded, malformed HTTP or JSON gets 400, a request's head and body each have a
+ * deadline of a few seconds, idle clients are closed, and connections are admitted per
+ * user: each uid may hold only a share of the connections, and a reserve is kept for
+ * users who hold none, so one local user cannot lock the others out.
  * Every error body is {"error": "<short code>", "detail": "<what and what to do>"}, its
  * code and status from the one error table (api/errors.h), for the server's own errors
  * and every endpoint's. docs/api.md describes the protocol as clients see it.
@@ -72,11 +74,19 @@ typedef struct api_options {
     size_t max_body;            /* default 1 MiB; more is answered 413 */
     size_t max_header;          /* default 16 KiB: request line + header names and values;
                                    more is answered 431 (http-parser itself stops at 80 KiB) */
-    uint64_t idle_timeout_ms;   /* default 10 s: no complete request within this (from the
-                                   connection or the previous answer) closes the connection,
-                                   with 408 if part of a request came; also the time a
-                                   client has to take an answer */
-    unsigned max_connections;   /* default 256; more are answered 503 and closed */
+    uint64_t idle_timeout_ms;   /* default 10 s: a connection on which no request starts within
+                                   this (from the connection or the previous answer) is closed;
+                                   also the time a client has to take an answer */
+    uint64_t head_timeout_ms;   /* default 3 s: from a request's first byte to the end of its
+                                   head; then 408 and the connection is closed */
+    uint64_t body_timeout_ms;   /* default 5 s: from the end of the head to the end of the body;
+                                   then 408 and the connection is closed */
+    unsigned max_connections;   /* default 256 served at once; beyond, 503 busy and closed */
+    unsigned max_connections_per_user; /* default 32 (a quarter of max_connections when that
+                                   is below 128): a uid holding this many gets 503 busy */
+    unsigned reserve;           /* default 32 (at most half of max_connections): the last `reserve`
+                                   slots go only to uids holding no connection, so one
+                                   user filling the daemon cannot lock others out */
     const char *tcp_listen;     /* "host:port" or "[v6]:port": serve on TCP instead of the
                                    Unix socket (socket_path and socket_mode are unused) —
                                    for /metrics. TCP callers have no peer credentials: no
@@ -96,7 +106,7 @@ typedef struct api_request_info {
     pid_t pid;
     const char *user;         /* the caller's OS user name (its decimal uid when the uid
                                  has no passwd entry) */
-    unsigned roles;           /* API_ROLE_REVIEWER / API_ROLE_ORCHESTRATOR bits the caller
+    unsigned roles;           /* API_ROLE_REVIEWER / _ORCHESTRATOR / _OPERATOR bits the caller
                                  holds now (API_ROLE_ANY is never set here) */
 } api_request_info;
 
@@ -141,6 +151,12 @@ void api_respond_error(api_request *request, api_error error, const char *detail
 
 /* The same with a printf-style detail (at most 1 KiB; longer is cut). */
 void api_respond_errorf(api_request *request, api_error error, const char *fmt, ...) SL_PRINTF(3, 4);
+
+/* An error about one field of the request (a body member or a query parameter):
+ * {"error", "detail", "field": field} — `field` shown cut to 64 bytes with control
+ * bytes as '?', so a client (or a person) knows which one to fix. */
+void api_respond_field_error(api_request *request, api_error error, const char *field, const char *fmt, ...)
+    SL_PRINTF(4, 5);
 
 /* True once the client has gone (or the server closed): the answer will be dropped. */
 bool api_request_client_gone(const api_request *request);

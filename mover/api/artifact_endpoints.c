@@ -49,11 +49,18 @@ api_error artifact_endpoints_desk_error(desk_outcome outcome)
     return API_ERR_STORE_FAILED;
 }
 
-/* 400 bad_id for an id that is not one, else 500 for an operation that did not start. */
+/* An operation the desk would not start: 400 bad_id for an id that is not one, 503
+ * refused once the daemon has stopped making changes, else 500. */
 static void refuse_start(api_request *req, const char *id)
 {
+    if (sl_error_last() == SL_ERR_STATE) {
+        api_respond_error(req, API_ERR_REFUSED, sl_error_detail());
+        return;
+    }
+    char detail[512];
+    snprintf(detail, sizeof(detail), "%s", sl_error_detail());
     if (sl_failed(artifact_id_check(sl_cursor_from_cstr(id)))) api_respond_error(req, API_ERR_BAD_ID, NULL);
-    else api_respond_error(req, API_ERR_INTERNAL, sl_error_detail());
+    else api_respond_error(req, API_ERR_INTERNAL, detail);
 }
 
 static json_t *manifest_json(const artifact_manifest *m)
@@ -118,66 +125,146 @@ static void decided(void *user, const review_result *r, const artifact_manifest 
     sl_free(a);
 }
 
-static void decision(void *user, api_request *req, const api_request_info *info)
+static bool is_sha256_hex(const char *s, size_t len)
 {
-    const char *what = json_string_value(json_object_get(info->json, "decision"));
-    const char *sha = json_string_value(json_object_get(info->json, "sha256"));
-    json_t *reason = json_object_get(info->json, "reason");
-    const char *known[] = { "decision", "sha256", "reason" };
+    if (len != 64) return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;
+    return true;
+}
+
+/* Checks the body against the documented caps before anything happens; answers and
+ * returns false when it is not as it must be. */
+static bool decision_body_ok(api_request *req, json_t *body)
+{
+    static const char *const known[] = { "decision", "sha256", "reason" };
     const char *key;
     json_t *value;
-    json_object_foreach(info->json, key, value) {
+    json_object_foreach(body, key, value) {
         bool ok = false;
-        for (size_t i = 0; i < 3; i++) ok = ok || strcmp(key, known[i]) == 0;
+        for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) ok = ok || strcmp(key, known[i]) == 0;
         if (!ok) {
-            api_respond_errorf(req, API_ERR_BAD_REQUEST, "unknown field \"%.64s\" (known: decision, sha256, reason)",
-                               key);
-            return;
+            api_respond_field_error(req, API_ERR_BAD_REQUEST, key, "unknown field (known: decision, sha256, reason)");
+            return false;
         }
     }
-    if (what == NULL || (strcmp(what, "approve") != 0 && strcmp(what, "reject") != 0)) {
-        api_respond_error(req, API_ERR_BAD_REQUEST, "\"decision\" must be \"approve\" or \"reject\"");
-        return;
-    }
-    if (sha == NULL) {
-        api_respond_error(req, API_ERR_BAD_REQUEST,
-                          "\"sha256\" is required: a decision names the bytes it is about (sluice-review fills it in)");
-        return;
-    }
+    json_t *reason = json_object_get(body, "reason");
     if (reason != NULL && !json_is_string(reason)) {
-        api_respond_error(req, API_ERR_BAD_REQUEST, "\"reason\" must be a string");
-        return;
+        api_respond_field_error(req, API_ERR_BAD_REQUEST, "reason", "\"reason\" must be a string");
+        return false;
+    }
+    if (reason != NULL && json_string_length(reason) > REVIEW_REASON_MAX) {
+        api_respond_field_error(req, API_ERR_FIELD_TOO_LARGE, "reason",
+                                "\"reason\" is %zu bytes; at most %d bytes (UTF-8) are taken", json_string_length(reason),
+                                REVIEW_REASON_MAX);
+        return false;
+    }
+    json_t *sha = json_object_get(body, "sha256");
+    if (sha == NULL) {
+        api_respond_field_error(req, API_ERR_BAD_REQUEST, "sha256",
+                                "\"sha256\" is required: a decision names the bytes it is about (sluice-review fills "
+                                "it in)");
+        return false;
+    }
+    if (!json_is_string(sha) || !is_sha256_hex(json_string_value(sha), json_string_length(sha))) {
+        api_respond_field_error(req, API_ERR_BAD_REQUEST, "sha256", "\"sha256\" must be 64 lower-case hex digits");
+        return false;
+    }
+    const char *what = json_string_value(json_object_get(body, "decision"));
+    if (what == NULL || (strcmp(what, "approve") != 0 && strcmp(what, "reject") != 0)) {
+        api_respond_field_error(req, API_ERR_BAD_REQUEST, "decision", "\"decision\" must be \"approve\" or \"reject\"");
+        return false;
     }
     if (strcmp(what, "reject") == 0 && (reason == NULL || json_string_length(reason) == 0)) {
-        api_respond_error(req, API_ERR_BAD_REQUEST, "a rejection needs a \"reason\"");
-        return;
+        api_respond_field_error(req, API_ERR_BAD_REQUEST, "reason", "a rejection needs a \"reason\"");
+        return false;
     }
+    return true;
+}
+
+static void decision(void *user, api_request *req, const api_request_info *info)
+{
     if (sl_failed(artifact_id_check(sl_cursor_from_cstr(info->params[0])))) {
         api_respond_error(req, API_ERR_BAD_ID, NULL);
         return;
     }
+    if (!decision_body_ok(req, info->json)) return;
+    const char *what = json_string_value(json_object_get(info->json, "decision"));
+    json_t *reason = json_object_get(info->json, "reason");
     struct decision_answer *a = sl_calloc(1, sizeof(*a));
     a->req = req;
     snprintf(a->id, sizeof(a->id), "%s", info->params[0]);
-    if (sl_failed(desk_decide(user, a->id, info->user, strcmp(what, "approve") == 0, sha,
+    if (sl_failed(desk_decide(user, a->id, info->user, strcmp(what, "approve") == 0,
+                              json_string_value(json_object_get(info->json, "sha256")),
                               reason ? json_string_value(reason) : NULL, decided, a))) {
-        api_respond_error(req, API_ERR_INTERNAL, sl_error_detail());
+        refuse_start(req, a->id);
         sl_free(a);
     }
 }
 
 /* ---- GET /v1/artifacts ---- */
 
-static char *query_value(const char *query, const char *name)
+/* A decimal number of at most 9 digits (no sign, no spaces). */
+static bool parse_count(sl_cursor text, uint64_t *out)
 {
-    size_t n = strlen(name);
-    for (const char *p = query; p && *p;) {
-        const char *end = strchr(p, '&');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len > n && strncmp(p, name, n) == 0 && p[n] == '=') return sl_strndup(p + n + 1, len - n - 1);
-        p = end ? end + 1 : NULL;
+    if (text.len == 0 || text.len > 9) return false;
+    uint64_t n = 0;
+    for (size_t i = 0; i < text.len; i++) {
+        if (text.ptr[i] < '0' || text.ptr[i] > '9') return false;
+        n = n * 10 + (uint64_t)(text.ptr[i] - '0');
     }
-    return NULL;
+    *out = n;
+    return true;
+}
+
+/* The query of GET /v1/artifacts: state, route and limit, each at most once and within
+ * its cap; anything else is refused naming the parameter. */
+static bool parse_list_query(api_request *req, const char *query, desk_list_query *q, char **route)
+{
+    sl_cursor rest = sl_cursor_from_cstr(query), pair;
+    bool seen_state = false, seen_route = false, seen_limit = false;
+    while (rest.len > 0 && sl_cursor_next_token(&rest, '&', &pair)) {
+        if (pair.len == 0) continue;
+        ptrdiff_t eq = sl_cursor_find_byte(pair, '=');
+        char *name = sl_cursor_dup(eq < 0 ? pair : sl_cursor_from_bytes(pair.ptr, (size_t)eq));
+        sl_cursor value = eq < 0 ? sl_cursor_from_cstr("")
+                                 : sl_cursor_from_bytes(pair.ptr + eq + 1, pair.len - (size_t)eq - 1);
+        bool ok = true;
+        if (strcmp(name, "state") == 0 && !seen_state) {
+            seen_state = q->has_state = true;
+            if (!artifact_state_from_name(value, &q->state)) {
+                api_respond_field_error(req, API_ERR_BAD_STATE, "state",
+                                        "state must be one of: staged, quarantined, checking, blocked, in_review, "
+                                        "approved, rejected, expired, promoting, promoted, purged, failed");
+                ok = false;
+            }
+        } else if (strcmp(name, "route") == 0 && !seen_route) {
+            seen_route = true;
+            if (value.len == 0 || value.len > SL_ARTIFACT_ROUTE_MAX) {
+                api_respond_field_error(req, value.len ? API_ERR_FIELD_TOO_LARGE : API_ERR_BAD_REQUEST, "route",
+                                        "route is a route name of 1 to %d bytes", SL_ARTIFACT_ROUTE_MAX);
+                ok = false;
+            } else {
+                *route = sl_cursor_dup(value);
+            }
+        } else if (strcmp(name, "limit") == 0 && !seen_limit) {
+            seen_limit = true;
+            uint64_t n = 0;
+            if (!parse_count(value, &n) || n < 1 || n > DESK_LIST_SCAN_MAX) {
+                api_respond_field_error(req, API_ERR_BAD_REQUEST, "limit", "limit is a number from 1 to %d",
+                                        DESK_LIST_SCAN_MAX);
+                ok = false;
+            }
+            q->limit = (size_t)n;
+        } else {
+            api_respond_field_error(req, API_ERR_BAD_REQUEST, name,
+                                    "GET /v1/artifacts takes state, route and limit, each at most once");
+            ok = false;
+        }
+        sl_free(name);
+        if (!ok) return false;
+    }
+    return true;
 }
 
 static void listed(void *user, desk_outcome outcome, const char *detail, const artifact_manifest *const *items,
@@ -205,22 +292,12 @@ static void listed(void *user, desk_outcome outcome, const char *detail, const a
 static void list(void *user, api_request *req, const api_request_info *info)
 {
     desk_list_query q = { .limit = DEFAULT_LIST_LIMIT };
-    char *state = query_value(info->query, "state");
-    char *route = query_value(info->query, "route");
-    char *limit = query_value(info->query, "limit");
-    if (limit) q.limit = strtoul(limit, NULL, 10);
-    q.route = route;
-    if (state && !artifact_state_from_name(sl_cursor_from_cstr(state), &q.state)) {
-        api_respond_error(req, API_ERR_BAD_STATE,
-                          "state must be one of: staged, quarantined, checking, blocked, in_review, approved, "
-                          "rejected, expired, promoting, promoted, purged, failed");
-    } else {
-        q.has_state = state != NULL;
+    char *route = NULL;
+    if (parse_list_query(req, info->query, &q, &route)) {
+        q.route = route;
         if (sl_failed(desk_list(user, &q, listed, req))) api_respond_error(req, API_ERR_INTERNAL, sl_error_detail());
     }
-    sl_free(state);
     sl_free(route);
-    sl_free(limit);
 }
 
 size_t artifact_endpoints(desk *d, api_route *out, size_t max)

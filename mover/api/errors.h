@@ -17,6 +17,7 @@
     /* the server: HTTP framing, routing, roles, limits */                                                         \
     X(API_ERR_BAD_REQUEST, "bad_request", 400, "the request is malformed")                                        \
     X(API_ERR_BAD_JSON, "bad_json", 400, "the body must be one JSON object")                                       \
+    X(API_ERR_FIELD_TOO_LARGE, "field_too_large", 400, "a field of the request is over its documented limit")      \
     X(API_ERR_FORBIDDEN, "forbidden", 403, "the caller has none of the roles this endpoint needs")                 \
     X(API_ERR_NOT_FOUND, "not_found", 404, "there is no such endpoint; docs/api.md lists them")                    \
     X(API_ERR_METHOD_NOT_ALLOWED, "method_not_allowed", 405, "the path exists for other methods")                  \
@@ -26,6 +27,8 @@
     X(API_ERR_INTERNAL, "internal", 500, "the daemon could not form its answer; see its log")                     \
     X(API_ERR_BUSY, "busy", 503, "the daemon is serving its limit of connections; try again shortly")             \
     X(API_ERR_HTTP_VERSION, "http_version_not_supported", 505, "only HTTP/1.0 and HTTP/1.1 are served")            \
+    /* health */                                                                                                   \
+    X(API_ERR_DEGRADED, "degraded", 503, "the daemon has stopped making changes")                                  \
     /* artifacts */                                                                                                \
     X(API_ERR_BAD_ID, "bad_id", 400, "an artifact id is 32 lower-case hex digits")                                 \
     X(API_ERR_BAD_STATE, "bad_state", 400, "not an artifact state")                                               \

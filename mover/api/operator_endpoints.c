@@ -46,15 +46,20 @@ static void retry(void *user, api_request *req, const api_request_info *info)
         json_t *value;
         json_object_foreach(info->json, key, value) {
             if (strcmp(key, "reason") != 0) {
-                api_respond_errorf(req, API_ERR_BAD_REQUEST, "unknown field \"%.64s\" (known: reason)", key);
+                api_respond_field_error(req, API_ERR_BAD_REQUEST, key, "unknown field (known: reason)");
                 return;
             }
         }
         reason = json_object_get(info->json, "reason");
     }
-    if (reason != NULL && (!json_is_string(reason) || json_string_length(reason) > RETRY_REASON_MAX)) {
-        api_respond_errorf(req, API_ERR_BAD_REQUEST, "\"reason\" must be a string of at most %d bytes",
-                           RETRY_REASON_MAX);
+    if (reason != NULL && !json_is_string(reason)) {
+        api_respond_field_error(req, API_ERR_BAD_REQUEST, "reason", "\"reason\" must be a string");
+        return;
+    }
+    if (reason != NULL && json_string_length(reason) > RETRY_REASON_MAX) {
+        api_respond_field_error(req, API_ERR_FIELD_TOO_LARGE, "reason",
+                                "\"reason\" is %zu bytes; at most %d bytes (UTF-8) are taken", json_string_length(reason),
+                                RETRY_REASON_MAX);
         return;
     }
     if (sl_failed(artifact_id_check(sl_cursor_from_cstr(info->params[0])))) {

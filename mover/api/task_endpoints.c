@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "state/artifact.h"
 #include "state/task.h"
 #include "util/alloc.h"
 #include "util/timefmt.h"
@@ -225,6 +226,59 @@ static bool read_size(json_t *value, uint64_t *out)
     return json_is_string(value) && sl_parse_size(json_string_value(value), out);
 }
 
+#define REFERENCE_KEY_MAX 1024 /* bytes of a reference key (an S3 key) */
+#define TEXT_VALUE_MAX 32 /* bytes of a duration or size given as text ("30m", "10MiB") */
+
+/* A string member over `max` bytes: answers field_too_large naming it. */
+static bool text_over(api_request *request, json_t *value, size_t max, const char *field)
+{
+    if (!json_is_string(value) || json_string_length(value) <= max) return false;
+    api_respond_field_error(request, API_ERR_FIELD_TOO_LARGE, field, "%s: %zu bytes; at most %zu", field,
+                            json_string_length(value), max);
+    return true;
+}
+
+/* The documented caps of POST /v1/tasks (docs/tasks.md), checked before the registry
+ * sees the request; answers and returns false when one is broken. Types are checked
+ * by parse_open. */
+static bool open_caps_ok(api_request *request, json_t *body)
+{
+    if (text_over(request, json_object_get(body, "route"), SL_ARTIFACT_ROUTE_MAX, "route") ||
+        text_over(request, json_object_get(body, "ttl"), TEXT_VALUE_MAX, "ttl") ||
+        text_over(request, json_object_get(body, "max_bytes"), TEXT_VALUE_MAX, "max_bytes") ||
+        text_over(request, json_object_get(body, "name_pattern"), SL_TASK_MAX_PATTERN, "name_pattern"))
+        return false;
+    json_t *refs = json_object_get(body, "reference");
+    if (json_is_array(refs)) {
+        size_t i;
+        json_t *item;
+        json_array_foreach(refs, i, item) {
+            char field[48];
+            snprintf(field, sizeof(field), "reference[%zu]", i);
+            if (text_over(request, item, REFERENCE_KEY_MAX, field)) return false;
+        }
+    }
+    json_t *keys = json_object_get(body, "keys");
+    if (!json_is_array(keys)) return true;
+    if (json_array_size(keys) > SL_TASK_MAX_KEYS) {
+        api_respond_field_error(request, API_ERR_FIELD_TOO_LARGE, "keys", "keys: %zu entries; at most %d",
+                                json_array_size(keys), SL_TASK_MAX_KEYS);
+        return false;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach(keys, i, item) {
+        char field[48];
+        snprintf(field, sizeof(field), "keys[%zu]", i);
+        json_t *name = json_is_object(item) ? json_object_get(item, "name") : item;
+        if (text_over(request, name, SL_TASK_MAX_NAME, field)) return false;
+        snprintf(field, sizeof(field), "keys[%zu].size", i);
+        if (json_is_object(item) && text_over(request, json_object_get(item, "size"), TEXT_VALUE_MAX, field))
+            return false;
+    }
+    return true;
+}
+
 /* Fills params from the body; on failure fills outcome and detail. The strings point
  * into `body` (valid until the answer). */
 static bool parse_open(json_t *body, task_open_params *p, task_open_key **keys_out, const char ***refs_out,
@@ -373,6 +427,8 @@ static void open_handler(void *user, api_request *request, const api_request_inf
     char detail[DETAIL_MAX];
     if (info->json == NULL) {
         refuse(request, TASK_OUTCOME_BAD_REQUEST, "the body must be a JSON object");
+    } else if (!open_caps_ok(request, info->json)) {
+        /* answered */
     } else if (!parse_open(info->json, &params, &keys, &refs, &outcome, detail, sizeof(detail))) {
         api_respond_error(request, task_endpoints_error(outcome), detail);
     } else if (sl_failed(task_registry_open(r, &params, info->user, answer_open, request))) {

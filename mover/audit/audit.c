@@ -44,6 +44,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "audit/bounds.h"
 #include "util/alloc.h"
 #include "util/timefmt.h"
 
@@ -395,60 +396,94 @@ static sl_result set_text(json_t *obj, const char *key, const char *value, bool 
     return set_new(obj, key, s);
 }
 
-/* The line (no newline) for `record` as line number `seq` after a line hashing to
- * `prev`, into out (replaced). Keys in the order of audit.h. */
-static sl_result build_line(const audit_record *record, uint64_t seq, const uint8_t prev[HASH_LEN], sl_buf *out)
+/* The record's detail as an object of its own (a new reference, or NULL for none). */
+static sl_result detail_of(const audit_record *record, json_t **out)
+{
+    *out = NULL;
+    ENSURE(record->detail_json == NULL || record->detail == NULL, SL_ERR_INVALID_ARGUMENT,
+           "an audit record has its detail as text or as an object, not both");
+    if (record->detail != NULL) {
+        ENSURE(json_is_object(record->detail), SL_ERR_INVALID_ARGUMENT, "detail of an audit record is not a JSON object");
+        *out = json_incref(record->detail);
+    } else if (record->detail_json != NULL) {
+        json_error_t err;
+        json_t *detail = json_loads(record->detail_json, JSON_REJECT_DUPLICATES, &err);
+        ENSURE(detail != NULL, SL_ERR_INVALID_ARGUMENT, "detail of an audit record is not JSON: %s", err.text);
+        if (!json_is_object(detail)) {
+            json_decref(detail);
+            RAISE(SL_ERR_INVALID_ARGUMENT, "detail of an audit record is not a JSON object");
+        }
+        *out = detail;
+    }
+    return SL_SUCCESS;
+}
+
+/* Sets a text field as the log keeps it (bounds.h: a long text is cut). */
+static sl_result set_bounded_text(json_t *obj, const char *key, const char *value, bool required)
+{
+    char *bounded = audit_bound_text(value);
+    sl_result r = set_text(obj, key, bounded ? bounded : value, required);
+    sl_free(bounded);
+    return r;
+}
+
+/* Serialises the record with `detail` (may be NULL) into out (replaced). */
+static sl_result dump_line(const audit_record *record, json_t *detail, uint64_t seq, const char *now,
+                           const char *prev_hex, sl_buf *out)
 {
     sl_result result = SL_FAILURE;
     json_t *obj = json_object();
     ENSURE(obj != NULL, SL_ERR_INVALID_ARGUMENT, "json_object failed");
-    json_t *detail = NULL;
-    ENSURE_CLEANUP(record->event != NULL && record->event[0] != '\0', SL_ERR_INVALID_ARGUMENT,
-                   "an audit record needs an event");
-    ENSURE_CLEANUP(record->actor != NULL && record->actor[0] != '\0', SL_ERR_INVALID_ARGUMENT,
-                   "an audit record needs an actor");
-    ENSURE_CLEANUP(record->detail_json == NULL || record->detail == NULL, SL_ERR_INVALID_ARGUMENT,
-                   "an audit record has its detail as text or as an object, not both");
-    if (record->detail != NULL) {
-        ENSURE_CLEANUP(json_is_object(record->detail), SL_ERR_INVALID_ARGUMENT,
-                       "detail of an audit record is not a JSON object");
-        detail = json_incref(record->detail);
-    } else if (record->detail_json != NULL) {
-        json_error_t err;
-        detail = json_loads(record->detail_json, JSON_REJECT_DUPLICATES, &err);
-        ENSURE_CLEANUP(detail != NULL, SL_ERR_INVALID_ARGUMENT, "detail of an audit record is not JSON: %s",
-                       err.text);
-        ENSURE_CLEANUP(json_is_object(detail), SL_ERR_INVALID_ARGUMENT,
-                       "detail of an audit record is not a JSON object");
-    }
+    GUARD_CLEANUP(set_new(obj, "seq", json_integer((json_int_t)seq)));
+    GUARD_CLEANUP(set_text(obj, "time", now, true));
+    GUARD_CLEANUP(set_bounded_text(obj, "event", record->event, true));
+    GUARD_CLEANUP(set_bounded_text(obj, "artifact", record->artifact, false));
+    GUARD_CLEANUP(set_bounded_text(obj, "from", record->from, false));
+    GUARD_CLEANUP(set_bounded_text(obj, "to", record->to, false));
+    GUARD_CLEANUP(set_bounded_text(obj, "actor", record->actor, true));
+    if (detail != NULL) GUARD_CLEANUP(set_new(obj, "detail", json_incref(detail)));
+    GUARD_CLEANUP(set_text(obj, "prev", prev_hex, true));
+    sl_buf_reset(out);
+    ENSURE_CLEANUP(json_dump_callback(obj, dump_to_buf, out, DUMP_FLAGS) == 0, SL_ERR_INVALID_ARGUMENT,
+                   "cannot encode the audit record");
+    result = SL_SUCCESS;
+cleanup:
+    json_decref(obj);
+    return result;
+}
+
+/* The line (no newline) for `record` as line number `seq` after a line hashing to
+ * `prev`, into out (replaced). Keys in the order of audit.h; long texts cut and a
+ * detail too large replaced (bounds.h), so every line fits in AUDIT_MAX_LINE. */
+static sl_result build_line(const audit_record *record, uint64_t seq, const uint8_t prev[HASH_LEN], sl_buf *out)
+{
+    ENSURE(record->event != NULL && record->event[0] != '\0', SL_ERR_INVALID_ARGUMENT,
+           "an audit record needs an event");
+    ENSURE(record->actor != NULL && record->actor[0] != '\0', SL_ERR_INVALID_ARGUMENT,
+           "an audit record needs an actor");
+    json_t *given = NULL;
+    GUARD(detail_of(record, &given));
+    sl_result result = SL_FAILURE;
+    json_t *detail = given ? audit_bound_strings(given) : NULL;
+    ENSURE_CLEANUP(given == NULL || detail != NULL, SL_ERR_INVALID_ARGUMENT, "cannot copy an audit record's detail");
     char now[TIME_TEXT_SIZE];
     format_time(now);
     char prev_hex[HEX_HASH_LEN + 1];
     hex_encode(prev, HASH_LEN, prev_hex);
-
-    GUARD_CLEANUP(set_new(obj, "seq", json_integer((json_int_t)seq)));
-    GUARD_CLEANUP(set_text(obj, "time", now, true));
-    GUARD_CLEANUP(set_text(obj, "event", record->event, true));
-    GUARD_CLEANUP(set_text(obj, "artifact", record->artifact, false));
-    GUARD_CLEANUP(set_text(obj, "from", record->from, false));
-    GUARD_CLEANUP(set_text(obj, "to", record->to, false));
-    GUARD_CLEANUP(set_text(obj, "actor", record->actor, true));
-    if (detail != NULL) {
-        json_t *d = detail;
-        detail = NULL; /* set_new takes it, even on failure */
-        GUARD_CLEANUP(set_new(obj, "detail", d));
+    GUARD_CLEANUP(dump_line(record, detail, seq, now, prev_hex, out));
+    if (out->len > AUDIT_MAX_LINE) {
+        json_t *stand_in = NULL;
+        GUARD_CLEANUP(audit_cut_detail(detail, &stand_in));
+        json_decref(detail);
+        detail = stand_in;
+        GUARD_CLEANUP(dump_line(record, detail, seq, now, prev_hex, out));
     }
-    GUARD_CLEANUP(set_text(obj, "prev", prev_hex, true));
-
-    sl_buf_reset(out);
-    ENSURE_CLEANUP(json_dump_callback(obj, dump_to_buf, out, DUMP_FLAGS) == 0, SL_ERR_INVALID_ARGUMENT,
-                   "cannot encode the audit record");
-    ENSURE_CLEANUP(out->len <= AUDIT_MAX_LINE, SL_ERR_LIMIT, "an audit record of %zu bytes exceeds %zu",
-                   out->len, AUDIT_MAX_LINE);
+    ENSURE_CLEANUP(out->len <= AUDIT_MAX_LINE, SL_ERR_LIMIT, "an audit record of %zu bytes exceeds %zu", out->len,
+                   AUDIT_MAX_LINE); /* cannot happen: see bounds.h */
     result = SL_SUCCESS;
 cleanup:
     json_decref(detail);
-    json_decref(obj);
+    json_decref(given);
     return result;
 }
 
@@ -936,6 +971,8 @@ void audit_log_synced(const audit_log *log, uint64_t *seq, uint64_t *size)
     *seq = log ? log->synced_seq : 0;
     *size = log ? (uint64_t)log->synced_size : 0;
 }
+
+const char *audit_log_fault(const audit_log *log) { return log && log->broken ? log->broken_detail : NULL; }
 
 uint64_t audit_log_records(const audit_log *log) { return log ? log->records : 0; }
 uint64_t audit_log_fsyncs(const audit_log *log) { return log ? log->fsyncs : 0; }

@@ -10,7 +10,10 @@
  * are left out; non-ASCII text is written as \u escapes, so a line is plain ASCII.
  * "prev" is the lower-case hex SHA-256 of the previous line's bytes without its
  * newline; "prev" of the first line is 64 zeros; "seq" counts from 1 without gaps. No
- * line is longer than AUDIT_MAX_LINE bytes. docs/audit.md describes the format.
+ * line is longer than AUDIT_MAX_LINE bytes, and no input can make a record too long to
+ * write: a text over AUDIT_MAX_TEXT bytes is kept as its first AUDIT_MAX_TEXT bytes and
+ * " [cut: N bytes, sha256 H]", and a detail still too large is kept as
+ * {"cut":{"bytes":N,"sha256":H}}. docs/audit.md describes the format.
  *
  * Opening an existing log verifies its last line (and its link to the line before) and
  * continues the chain from it. A log whose tail is torn — a partial last line after a
@@ -43,6 +46,9 @@
 
 /* The longest line (without its newline) the log writes and the verifier accepts. */
 #define AUDIT_MAX_LINE ((size_t)1 << 20)
+
+/* The longest text (a field, or a string in the detail) the log keeps whole. */
+#define AUDIT_MAX_TEXT ((size_t)8 << 10)
 
 /* The event of the record audit_log_open appends after truncating a torn tail. */
 #define AUDIT_EVENT_REPAIR "audit_repair"
@@ -80,13 +86,14 @@ SL_MUST_CHECK sl_result audit_log_open(uv_loop_t *loop, const char *path, uint64
                                        audit_log **out);
 
 /* Appends one record now (the write happens before return; fsync follows within the
- * commit interval). All fields are copied; the strings must be UTF-8.
- * Errors: SL_ERR_INVALID_ARGUMENT (missing/empty event or actor, a field not UTF-8,
- * detail not a JSON object), SL_ERR_LIMIT (the line would exceed AUDIT_MAX_LINE),
- * SL_ERR_STATE (the log is closing) — on these nothing is written and the log stays
- * usable; SL_ERR_IO (a write failed now or before, or an fsync failed: the log is then
- * broken — any partial line is cut off if the file allows it, and every later append
- * fails — the caller must stop making changes). */
+ * commit interval). All fields are copied; the strings must be UTF-8. Long texts and
+ * large details are cut as the paragraph at the top says: size is never an error.
+ * Errors: SL_ERR_INVALID_ARGUMENT (the caller's mistakes: missing/empty event or actor,
+ * a field not UTF-8, detail not a JSON object), SL_ERR_STATE (the log is closing) — on
+ * these nothing is written and the log stays usable; SL_ERR_IO (a fault of the log: a
+ * write failed now or before, or an fsync failed — the log is then broken, any partial
+ * line is cut off if the file allows it, every later append fails, and
+ * audit_log_fault says why — the caller must stop making changes). */
 SL_MUST_CHECK sl_result audit_log_append(audit_log *log, const audit_record *record);
 
 /* `result` is SL_SUCCESS, or SL_FAILURE with the last error (SL_ERR_IO: the fsync
@@ -111,6 +118,10 @@ void audit_log_close(audit_log *log);
  * power failure could still take back. 0 and the size of the existing log right after
  * open. */
 void audit_log_synced(const audit_log *log, uint64_t *seq, uint64_t *size);
+
+/* NULL while the log works; once a write or fsync failed, why ("write of seq 17: No
+ * space left on device"), valid while the log is open. For health reports. */
+const char *audit_log_fault(const audit_log *log);
 
 /* Records appended since open (the repair record included), and fsyncs done (group
  * commits; the directory fsyncs of a newly created log are not counted) — for tests

@@ -202,8 +202,11 @@ void decide_run_hook(artifact *a)
             ok = text != NULL;
         }
     }
-    if (ok && sl_ok(hook_run(a->p->loop, c->review.hook_command, a->id, text, c->review.hook_timeout_ms, hook_answered,
-                             a))) {
+    /* the hook is told which bytes it judges (the SHA-256 its decision is bound to), and
+     * its answer must name them */
+    hook_subject subject = { .artifact = a->id, .sha256 = a->sha256 };
+    if (ok && sl_ok(hook_run(a->p->loop, c->review.hook_command, &subject, text, c->review.hook_timeout_ms,
+                             hook_answered, a))) {
         /* the artifact stays in flight until the hook answers */
     } else {
         log_artifact(SL_LOG_WARN, "hook_failed", a, sl_error_detail());

@@ -133,6 +133,8 @@ sl_result desk_fetch(desk *d, const char *id, const char *actor, desk_fetched_fn
     ENSURE(done != NULL && id != NULL && actor != NULL && actor[0] != '\0', SL_ERR_INVALID_ARGUMENT,
            "desk_fetch needs an id, an actor and a callback");
     GUARD(artifact_id_check(sl_cursor_from_cstr(id)));
+    ENSURE(audit_log_fault(d->audit) == NULL, SL_ERR_STATE,
+           "the daemon stopped making changes: the audit log failed (%s)", audit_log_fault(d->audit));
     struct fetch *f = sl_calloc(1, sizeof(*f));
     f->desk = d;
     f->actor = sl_strdup(actor);
@@ -244,6 +246,9 @@ sl_result desk_decide(desk *d, const char *id, const char *reviewer, bool approv
     ENSURE(done != NULL && id != NULL && reviewer != NULL && reviewer[0] != '\0' && sha256 != NULL,
            SL_ERR_INVALID_ARGUMENT, "desk_decide needs an id, a reviewer, a SHA-256 and a callback");
     GUARD(artifact_id_check(sl_cursor_from_cstr(id)));
+    ENSURE(audit_log_fault(d->audit) == NULL && !pipeline_get_stats(d->pipeline).broken, SL_ERR_STATE,
+           "the daemon stopped making changes: the audit log failed (%s)",
+           audit_log_fault(d->audit) ? audit_log_fault(d->audit) : "see GET /v1/health");
     struct decide *dd = sl_calloc(1, sizeof(*dd));
     dd->desk = d;
     snprintf(dd->id, sizeof(dd->id), "%s", id);

@@ -102,7 +102,8 @@ typedef struct desk_fetch_result {
 
 typedef void desk_fetched_fn(void *user, desk_outcome outcome, const char *detail, const desk_fetch_result *result);
 
-/* For `actor` (a user name, recorded in the audit log). Errors as for desk_show. */
+/* For `actor` (a user name, recorded in the audit log). Errors as for desk_show, and
+ * SL_ERR_STATE once the audit log has failed (nothing is handed out then). */
 SL_MUST_CHECK sl_result desk_fetch(desk *d, const char *id, const char *actor, desk_fetched_fn *done, void *user);
 
 /* ---- decide ---- */
@@ -112,7 +113,9 @@ SL_MUST_CHECK sl_result desk_fetch(desk *d, const char *id, const char *actor, d
 typedef void desk_decided_fn(void *user, const review_result *result, const artifact_manifest *m);
 
 /* `reason` may be NULL. Errors (no callback): SL_ERR_INVALID_ARGUMENT (not an artifact
- * id, no reviewer or SHA-256), or the lookup could not be started. */
+ * id, no reviewer or SHA-256), SL_ERR_STATE (the daemon has stopped making changes: the
+ * audit log or the pipeline failed — refused before anything is read or written), or
+ * the lookup could not be started. */
 SL_MUST_CHECK sl_result desk_decide(desk *d, const char *id, const char *reviewer, bool approve, const char *sha256,
                                     const char *reason, desk_decided_fn *done, void *user);
 

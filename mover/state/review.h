@@ -25,6 +25,10 @@
 #include "config/config.h"
 #include "state/manifest.h"
 
+/* The longest reason a reviewer may give (bytes of UTF-8). The API refuses longer ones
+ * before anything is recorded; the hook's reasons are cut to it. */
+#define REVIEW_REASON_MAX 4096
+
 typedef enum review_outcome {
     REVIEW_REFUSED = 0,
     REVIEW_WAITING,  /* recorded; another approval is needed */
