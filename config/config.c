@@ -1803,8 +1803,10 @@ static const struct field hook_fields[] = {
       .flags = F_ARGV, .convert = convert_command, .doc_type = "array of strings, at least one",
       .doc_default = "none",
       .doc = "The review hook: argv, run without a shell. `command[0]` is a path (absolute, or relative to the "
-             "configuration's folder) when it contains a `/`, else a program name looked up in `PATH`. The hook "
-             "reads the manifest as JSON on stdin and answers approve, reject or review." },
+             "configuration's folder) when it contains a `/`, else a program name looked up in `PATH`. The hook is "
+             "given the artifact's id and SHA-256 (environment and stdin) and must answer exactly one JSON object "
+             "naming both, with approve, reject or review; any other answer means a person decides, and its "
+             "process group is ended with its answer. `docs/hooks.md` has the protocol and two example hooks." },
     { .name = "timeout", .kind = K_DURATION, STORED_IN(review, hook_timeout_ms), .def = 30 * SECOND_MS, .min = 1,
       .doc = "A hook that has not answered by then counts as \"review\" (a person decides)." },
 };

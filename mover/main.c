@@ -121,7 +121,8 @@ struct daemon {
     bool failed; /* stopped because the pipeline cannot run */
 };
 
-/* Health checks (api/health_endpoint.h): the audit log and the pipeline. */
+/* Health checks (api/health_endpoint.h): the audit log and the pipeline; S3 and the
+ * pipeline's progress below. A scanner a route requires adds its own the same way. */
 static const char *audit_fault(void *user)
 {
     const struct daemon *d = user;
@@ -134,6 +135,19 @@ static const char *pipeline_fault(void *user)
     return d->pipeline && pipeline_get_stats(d->pipeline).broken
                ? "stopped making changes: an audit record could not be written"
                : NULL;
+}
+
+/* S3 reachable, and the pipeline making changes while it has work (service/watch.h). */
+static const char *s3_fault(void *user)
+{
+    const struct daemon *d = user;
+    return d->watch ? service_watch_s3_fault(d->watch) : NULL;
+}
+
+static const char *progress_fault(void *user)
+{
+    const struct daemon *d = user;
+    return d->watch ? service_watch_pipeline_fault(d->watch) : NULL;
 }
 
 static void print_config_errors(const char *file, const sl_config_errors *errors)
@@ -150,19 +164,21 @@ static void close_signal(uv_signal_t *s)
 
 /* Metrics (api.metrics_listen): the families, the collector over the parts' own
  * counters, and GET /metrics on its own TCP server. */
-/* True when every health check passes (the sluice_healthy gauge). */
+/* True when every health check passes (the sluice_healthy gauge): what GET /v1/health
+ * would answer. */
 static bool daemon_healthy(void *user)
 {
     struct daemon *d = user;
-    return !pipeline_get_stats(d->pipeline).broken && service_watch_s3_fault(d->watch) == NULL &&
-           service_watch_pipeline_fault(d->watch) == NULL;
+    for (size_t i = 0; i < d->health.count; i++)
+        if (d->health.checks[i].fault(d->health.checks[i].user) != NULL) return false;
+    return true;
 }
 
 static sl_result start_metrics(struct daemon *d, const sl_config *config)
 {
     GUARD(sluice_metrics_new(SLUICE_VERSION, &d->metrics));
     service_sources sources = { .pipeline = d->pipeline, .client = d->client, .audit = d->audit, .tasks = d->tasks,
-                                .healthy = d->watch ? daemon_healthy : NULL, .healthy_user = d };
+                                .healthy = daemon_healthy, .healthy_user = d };
     GUARD(service_collect_start(d->metrics, &sources, &d->collector));
     d->metrics_route = metrics_endpoint_route(d->metrics);
     api_options options = { .tcp_listen = config->api.metrics_listen, .max_connections = 16 };
@@ -489,7 +505,9 @@ static int run(const char *config_path)
     api_route *routes = d.routes;
     size_t route_count = 0;
     if (sl_failed(health_endpoint_add(&d.health, "audit_log", audit_fault, &d)) ||
-        sl_failed(health_endpoint_add(&d.health, "pipeline", pipeline_fault, &d))) {
+        sl_failed(health_endpoint_add(&d.health, "pipeline", pipeline_fault, &d)) ||
+        sl_failed(health_endpoint_add(&d.health, "s3", s3_fault, &d)) ||
+        sl_failed(health_endpoint_add(&d.health, "progress", progress_fault, &d))) {
         sl_log(SL_LOG_ERROR, "api_failed", "detail", sl_error_detail(), NULL);
         goto out;
     }

@@ -101,6 +101,22 @@ def metric(url, name):
     return None
 
 
+def api_get(socket_path, path):
+    """GET over the daemon's API socket: (status, JSON body)."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(socket_path)
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: sluice\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
 def http_get(url):
     with urllib.request.urlopen(url, timeout=10) as r:
         return r.status, r.headers.get("Content-Type"), r.read().decode()
@@ -270,12 +286,24 @@ class ServiceTest(unittest.TestCase):
         wait_until("S3 reported unreachable", lambda: "s3_unreachable" in d.log_text(), d)
         wait_until("the stall reported", lambda: "pipeline_stalled" in d.log_text(), d)
         self.assertIn("the pipeline has stopped making changes", d.log_text())
+        sock = os.path.join(self.tmp, "api.sock")
+
+        def faults():
+            status, body = api_get(sock, "/v1/health")
+            return status == 503 and {f["check"]: f["reason"] for f in body.get("faults", [])}
+
+        found = wait_until("/v1/health to name S3 and the stall", lambda: (lambda f: f if f and "s3" in f and
+                           "progress" in f else None)(faults()), d)
+        self.assertIn("S3", found["s3"])
+        self.assertIn("stopped making changes", found["progress"])
 
         # and comes back: healthy again, the artifacts go through
         proxy = FaultProxy(self.tmp, port=proxy.port)
         wait_until("S3 reported back", lambda: "s3_reachable" in d.log_text(), d)
         wait_until("the pipeline moving again", lambda: "pipeline_moving" in d.log_text(), d, timeout=WAIT * 2)
         wait_until("healthy again", lambda: metric(url, "sluice_healthy") == 1, d, timeout=WAIT * 2)
+        status, body = api_get(os.path.join(self.tmp, "api.sock"), "/v1/health")
+        self.assertEqual((status, body["status"]), (200, "ok"), body)
 
     def test_prometheus_scrapes_the_mover(self):
         mport, pport = free_port(), free_port()
