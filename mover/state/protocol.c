@@ -238,10 +238,10 @@ sl_result protocol_promela(sl_buf *out)
     for (size_t i = 0; i < PROTOCOL_OUTCOME_COUNT; i++)
         GUARD_CLEANUP(sl_buf_appendf(&text, "#define O_%s %zu\n", outcome_names[i], i));
     /* the enumerators without their REQ_ / SKIP_ prefixes */
-#define REQUEST_DEFINE(e, name) GUARD_CLEANUP(sl_buf_appendf(&text, "#define Q_%s %d\n", #e + 4, (int)e));
+#define REQUEST_DEFINE(e, name) GUARD_CLEANUP(sl_buf_appendf(&text, "#define Q_%s %d\n", &(#e)[4], (int)e));
     SL_PROTOCOL_REQUESTS(REQUEST_DEFINE)
 #undef REQUEST_DEFINE
-#define SKIP_DEFINE(e, name, why) GUARD_CLEANUP(sl_buf_appendf(&text, "#define S_%s %d\n", #e + 5, (int)e));
+#define SKIP_DEFINE(e, name, why) GUARD_CLEANUP(sl_buf_appendf(&text, "#define S_%s %d\n", &(#e)[5], (int)e));
     SL_PROTOCOL_SKIPS(SKIP_DEFINE)
 #undef SKIP_DEFINE
     GUARD_CLEANUP(sl_buf_appendf(&text, "#define ST_KEEP %d\n#define ST_VERDICT %d\n#define V_NONE %d\n", STATE_KEEP,
