@@ -1542,6 +1542,7 @@ static const struct field checks_fields[] = {
       .flags = F_U32, .def = 2048, .min = 0, .max = 64 * KIB },
     { .name = "on_error", .kind = K_ENUM, .offset = offsetof(sl_config_checks, on_error), .names = on_error_names,
       .set_enum = set_on_error },
+    { .name = "clamav", .kind = K_BOOL, .offset = offsetof(sl_config_checks, clamav) },
     { .name = "rules", .kind = K_STRINGS, .offset = offsetof(sl_config_checks, rules),
       .count_offset = offsetof(sl_config_checks, rule_count), .flags = F_UNIQUE, .convert = convert_rules_file },
     { .name = "embedded", .kind = K_OBJECT, .offset = offsetof(sl_config_checks, embedded), .sub = &embedded_schema },
@@ -1588,6 +1589,16 @@ static const struct field retention_fields[] = {
     { .name = "quarantine", .kind = K_DURATION, .offset = IN(retention, quarantine_ms), .def = 7 * DAY_MS, .min = 1 },
 };
 static const struct schema retention_schema = { retention_fields, 1, NULL };
+
+static const struct field clamav_fields[] = {
+    { .name = "socket", .kind = K_STRING, .offset = IN(clamav, socket), .def_str = "/run/clamav/clamd.ctl",
+      .convert = convert_socket_path },
+    { .name = "timeout", .kind = K_DURATION, .offset = IN(clamav, timeout_ms), .def = 60 * SECOND_MS, .min = 1 },
+    { .name = "connections", .kind = K_UINT, .offset = IN(clamav, connections), .def = 4, .min = 1, .max = 256 },
+    { .name = "max_bytes", .kind = K_SIZE, .offset = IN(clamav, max_bytes), .def = 100 * MIB, .min = 1,
+      .max = 4 * GIB - 1, .max_why = " (clamd's StreamMaxLength is below 4GiB)" },
+};
+static const struct schema clamav_schema = { clamav_fields, sizeof(clamav_fields) / sizeof(clamav_fields[0]), NULL };
 
 static const struct field api_fields[] = {
     { .name = "socket", .kind = K_STRING, .offset = IN(api, socket), .def_str = "/run/sluice/api.sock",
@@ -1653,6 +1664,7 @@ static const struct field root_fields[] = {
     { .name = "routes", .kind = K_CUSTOM, .flags = F_REQUIRED, .parse = parse_routes },
     { .name = "review", .kind = K_OBJECT, .offset = offsetof(sl_config, review), .sub = &review_schema },
     { .name = "retention", .kind = K_OBJECT, .offset = offsetof(sl_config, retention), .sub = &retention_schema },
+    { .name = "clamav", .kind = K_OBJECT, .offset = offsetof(sl_config, clamav), .sub = &clamav_schema },
     { .name = "api", .kind = K_OBJECT, .offset = offsetof(sl_config, api), .sub = &api_schema },
     { .name = "attest", .kind = K_OBJECT, .offset = offsetof(sl_config, attest), .sub = &attest_schema },
     { .name = "audit", .kind = K_OBJECT, .offset = offsetof(sl_config, audit), .sub = &audit_schema },
@@ -1713,6 +1725,7 @@ void sl_config_free(sl_config *c)
     free_strings(c->review.orchestrators, c->review.orchestrator_count);
     free_strings(c->review.operators, c->review.operator_count);
     free_strings(c->review.hook_command, c->review.hook_argc);
+    sl_free(c->clamav.socket);
     sl_free(c->api.socket);
     sl_free(c->api.metrics_listen);
     sl_free(c->attest.signing_key);

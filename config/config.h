@@ -85,6 +85,9 @@ typedef struct sl_config_checks {
     uint32_t max_depth;           /* "/"-separated segments below the task, default 8 (1..512) */
     uint32_t max_metadata_bytes;  /* user metadata names + values, default 2048 (0..64KiB) */
     sl_on_error on_error;         /* default block */
+    bool clamav;                  /* every object is scanned by clamd (the top-level
+                                     "clamav" section says where); default false. The
+                                     daemon does not start when clamd cannot be reached */
     /* "rules": rule files (absolute paths, readable at load time). Files named *.json are
      * rule sets in sluice's own format (secrets, control-plane content; docs/checks.md),
      * listed in `rule_sets`; every other file is YARA rules, listed in `rules`. */
@@ -173,6 +176,16 @@ typedef struct sl_config {
     struct {
         uint64_t quarantine_ms; /* default 7d */
     } retention;
+
+    /* ClamAV's daemon, for routes with checks.clamav (mover/checks/clamd.h). */
+    struct {
+        char *socket;         /* clamd's LocalSocket; default "/run/clamav/clamd.ctl" */
+        uint64_t timeout_ms;  /* no progress sending, or no answer after the last byte, for
+                                 this long: the scan fails (never passes); default 60s */
+        uint32_t connections; /* idle connections kept open (IDSESSION), default 4 (1..256) */
+        uint64_t max_bytes;   /* larger objects are not sent and are unscannable; keep it
+                                 at most clamd's StreamMaxLength; default 100MiB */
+    } clamav;
 
     struct {
         char *socket;            /* default "/run/sluice/api.sock"; at most 107 bytes */

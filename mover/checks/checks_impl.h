@@ -22,6 +22,7 @@
 #include <hs/hs.h>
 
 #include "checks/checks.h"
+#include "checks/clamd.h"
 #include "util/buf.h"
 #include "util/error.h"
 
@@ -101,6 +102,8 @@ struct checks_route {
     const rules_db *rules;     /* the union of the route's rule sets; NULL when it has none */
     scratch_pool *scratch;     /* fits the embedded and every rules database */
     const char *rules_version; /* "default.json@1a2b3c4d5e6f, ..." or "" */
+    clamd_pool *clamd;         /* the config's clamd pool when checks.clamav; else NULL */
+    uint64_t clamd_max_bytes;  /* clamav.max_bytes */
 };
 
 #endif /* SLUICE_CHECKS_IMPL_H */
