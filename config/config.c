@@ -1526,6 +1526,19 @@ static const struct field embedded_fields[] = {
 static const struct schema embedded_schema = { embedded_fields, sizeof(embedded_fields) / sizeof(embedded_fields[0]),
                                                NULL };
 
+#define ARCHIVES(member) (offsetof(sl_config_checks, archives.member) - offsetof(sl_config_checks, archives))
+static const struct field archives_fields[] = {
+    { .name = "max_bytes", .kind = K_SIZE, .offset = ARCHIVES(max_bytes), .def = GIB, .min = 1 },
+    { .name = "max_depth", .kind = K_UINT, .offset = ARCHIVES(max_depth), .def = 3, .min = 1, .max = 16 },
+    { .name = "max_members", .kind = K_UINT, .offset = ARCHIVES(max_members), .def = 10000, .min = 1,
+      .max = 10000000 },
+    { .name = "max_expanded_bytes", .kind = K_SIZE, .offset = ARCHIVES(max_expanded_bytes), .def = 4 * GIB, .min = 1 },
+    { .name = "max_ratio", .kind = K_UINT, .offset = ARCHIVES(max_ratio), .def = 100, .min = 1, .max = 100000 },
+};
+#undef ARCHIVES
+static const struct schema archives_schema = { archives_fields, sizeof(archives_fields) / sizeof(archives_fields[0]),
+                                               NULL };
+
 static const struct field checks_fields[] = {
     { .name = "max_bytes", .kind = K_SIZE, .offset = offsetof(sl_config_checks, max_bytes), .def = 100 * MIB,
       .min = 1 },
@@ -1546,6 +1559,7 @@ static const struct field checks_fields[] = {
     { .name = "rules", .kind = K_STRINGS, .offset = offsetof(sl_config_checks, rules),
       .count_offset = offsetof(sl_config_checks, rule_count), .flags = F_UNIQUE, .convert = convert_rules_file },
     { .name = "embedded", .kind = K_OBJECT, .offset = offsetof(sl_config_checks, embedded), .sub = &embedded_schema },
+    { .name = "archives", .kind = K_OBJECT, .offset = offsetof(sl_config_checks, archives), .sub = &archives_schema },
 };
 static const struct schema checks_schema = { checks_fields, sizeof(checks_fields) / sizeof(checks_fields[0]),
                                              finish_checks };

@@ -103,6 +103,15 @@ typedef struct sl_config_checks {
         sl_embedded_action html;       /* HTML and script tags; default review */
         sl_embedded_action trailing;   /* bytes after a format's end marker; default review */
     } embedded;
+    /* "archives": bounds of the inspection of archives (zip, tar, gzip, bzip2, xz, 7z
+     * and nesting among them; docs/checks.md "Archives") */
+    struct {
+        uint64_t max_bytes;          /* larger archives are unscannable; default 1GiB */
+        uint32_t max_depth;          /* archives inside archives, default 3 (1..16) */
+        uint32_t max_members;        /* members in all, default 10000 */
+        uint64_t max_expanded_bytes; /* members' bytes in all, default 4GiB */
+        uint32_t max_ratio;          /* expanded / archive bytes, default 100 (1..100000) */
+    } archives;
     const struct checks_route *compiled; /* set by checks_engine_attach; NULL before */
 } sl_config_checks;
 

@@ -11,7 +11,8 @@
  * embedded-content scan and the rules (embedded.c, rules_scan.c, through a stream view
  * of the buffer and the last CHECKS_HISTORY_MAX bytes before it), and, on a route with
  * checks.clamav, one sends it on to clamd (clamd.c; the last buffer also reads clamd's
- * answer). The buffer comes back
+ * answer), and one spools an archive's bytes (archive.c; after the last buffer it
+ * inspects the members). The buffer comes back
  * when all are done, so buffers are processed in stream order. The last buffer is
  * marked final (it may carry no bytes) so the scanners close their streams and confirm
  * what waited for more bytes. Only the hash item touches the hash, only the scan item
@@ -38,6 +39,7 @@ enum work_kind {
     WORK_HASH,  /* SHA-256, and libmagic on the first buffer */
     WORK_SCAN,  /* the embedded-content scan and the rules */
     WORK_CLAMD, /* the buffer to clamd (INSTREAM) */
+    WORK_ARCHIVE, /* an archive's bytes spooled; inspected after the last buffer */
 };
 
 struct work {
@@ -64,13 +66,14 @@ struct content_check {
     bool clamd_too_large;     /* Content-Length above clamav.max_bytes: not sent */
     bool clamd_done;
     clamd_reply clamd_reply;  /* valid once clamd_done */
+    archive_scan *archive;    /* with compiled checks */
     sl_buf history;     /* the bytes before the buffer being scanned */
     uint64_t scanned;   /* bytes given to the scanners */
     bool final_sent;
     sl_buf bufs[2];
     sl_buf *fill;       /* being filled by the loop */
     sl_buf *spare;      /* NULL while the pool has it */
-    struct work work[3]; /* hash, scan and clamd of the same buffer */
+    struct work work[4]; /* hash, scan, clamd and archive of the same buffer */
     int in_flight;       /* of them, with the pool */
     bool busy;           /* a buffer is with the pool */
     bool detected_once;
@@ -106,6 +109,7 @@ content_check *content_check_new(uv_loop_t *loop, const content_check_params *pa
     if (c->compiled != NULL) {
         c->embedded = embedded_scan_new(c->compiled->embedded);
         if (c->compiled->rules != NULL) c->rules = rules_scan_new(c->compiled->rules, params->name);
+        c->archive = archive_scan_new(c->compiled, params->rules, params->magic);
         if (params->rules->clamav && c->compiled->clamd != NULL) {
             if (params->expected_size > c->compiled->clamd_max_bytes)
                 c->clamd_too_large = true;
@@ -173,6 +177,11 @@ static void work_run(uv_work_t *req)
         send_to_clamd(c, w);
         return;
     }
+    if (w->kind == WORK_ARCHIVE) {
+        archive_scan_feed(c->archive, w->buf->data, w->buf->len);
+        if (w->final) archive_scan_finish(c->archive);
+        return;
+    }
     if (c->sha != NULL && EVP_DigestUpdate(c->sha, w->buf->data, w->buf->len) != 1) {
         w->failed = true;
         snprintf(w->detected, sizeof(w->detected), "SHA-256 failed");
@@ -226,11 +235,12 @@ static void submit(content_check *c, bool final)
     c->spare = NULL;
     c->busy = true;
     c->in_flight = 0;
-    enum work_kind kinds[3];
+    enum work_kind kinds[4];
     int items = 0;
     kinds[items++] = WORK_HASH;
     if (c->compiled != NULL) kinds[items++] = WORK_SCAN;
     if (c->clamd != NULL) kinds[items++] = WORK_CLAMD;
+    if (c->archive != NULL) kinds[items++] = WORK_ARCHIVE;
     for (int i = 0; i < items; i++) {
         struct work *w = &c->work[i];
         memset(w, 0, sizeof(*w));
@@ -389,6 +399,7 @@ static sl_result evaluate(content_check *c, findings *f, char sha_hex[65])
                                c->declared, c->detected));
     }
     GUARD(evaluate_scans(c, f));
+    if (c->archive != NULL) GUARD(archive_scan_report(c->archive, f));
     return evaluate_clamav(c, f);
 }
 
@@ -415,6 +426,7 @@ static void finish_now(content_check *c)
     embedded_scan_destroy(c->embedded);
     rules_scan_destroy(c->rules);
     clamd_scan_destroy(c->clamd);
+    archive_scan_destroy(c->archive);
     sl_buf_clean_up(&c->history);
     sl_buf_clean_up(&c->bufs[0]);
     sl_buf_clean_up(&c->bufs[1]);

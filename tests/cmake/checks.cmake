@@ -6,7 +6,7 @@
 # hostile corpus and malware through the real daemon (integration tests "content",
 # "malware").
 sluice_unit_test(test_checks_key test_checks_key.c)
-foreach(t test_checks test_embedded test_rules test_rules_import test_clamd)
+foreach(t test_checks test_embedded test_rules test_rules_import test_clamd test_archive)
   sluice_unit_test(${t} ${t}.c checks_driver.c)
   target_compile_definitions(${t} PRIVATE SLUICE_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 endforeach()
