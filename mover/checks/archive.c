@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -412,6 +413,25 @@ static struct archive *reader_new(int fd, bool containers)
     return ar;
 }
 
+/* Whether a ZIP ends with its end-of-central-directory record (22 bytes, then a comment
+ * of at most 65535): the streaming reader stops quietly at a ZIP cut after a member. */
+static bool zip_has_end(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size < 22) return false;
+    size_t tail = st.st_size < 22 + 65535 ? (size_t)st.st_size : 22 + 65535;
+    uint8_t *buf = sl_malloc(tail);
+    bool found = false;
+    if (pread(fd, buf, tail, st.st_size - (off_t)tail) == (ssize_t)tail) {
+        for (size_t i = tail - 22 + 1; i-- > 0 && !found;) {
+            uint16_t comment = (uint16_t)(buf[i + 20] | buf[i + 21] << 8);
+            found = memcmp(buf + i, "PK\x05\x06", 4) == 0 && i + 22 + comment == tail;
+        }
+    }
+    sl_free(buf);
+    return found;
+}
+
 /* Whether the archive's bytes, decompressed, are more than an empty archive's. */
 static bool more_than_empty(struct inspect *in, int fd)
 {
@@ -450,7 +470,11 @@ static void inspect_fd(struct inspect *in, int fd, const char *prefix, unsigned 
         if (r == ARCHIVE_EOF) {
             /* bytes that hold no member (a stream of zeros reads as an empty tar) are
              * bytes nobody looked at */
-            if (in->members == members_before && more_than_empty(in, fd)) {
+            if ((archive_format(ar) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_ZIP && !zip_has_end(fd)) {
+                add(in, "archive", FINDING_ERROR,
+                    "%sa ZIP without its end of central directory: truncated (unscannable)", shown);
+                in->stop = true;
+            } else if (in->members == members_before && more_than_empty(in, fd)) {
                 add(in, "archive", FINDING_ERROR, "%sno member in more than %d bytes (unscannable)", shown,
                     EMPTY_ARCHIVE_MAX);
                 in->stop = true;
