@@ -1704,6 +1704,27 @@ static const struct field embedded_fields[] = {
 #undef EMBEDDED
 static const struct schema embedded_schema = SCHEMA(embedded_fields, NULL, "routes[].checks.embedded");
 
+#define ARCHIVES(member)                                                                                     \
+    .offset = offsetof(sl_config_checks, archives.member) - offsetof(sl_config_checks, archives),                 \
+    .c_name = "archives." #member
+static const struct field archives_fields[] = {
+    { .name = "max_bytes", .kind = K_SIZE, ARCHIVES(max_bytes), .def = GIB, .min = 1,
+      .doc = "Archives are spooled to a temporary file (`TMPDIR`, else `/tmp`) while they are read; a larger "
+             "archive is not inspected and never passes." },
+    { .name = "max_depth", .kind = K_UINT, ARCHIVES(max_depth), .def = 3, .min = 1, .max = 16,
+      .doc = "Levels of archives: the object is level 1. A member archive deeper than this is unscannable." },
+    { .name = "max_members", .kind = K_UINT, ARCHIVES(max_members), .def = 10000, .min = 1, .max = 10000000,
+      .doc = "Members in all, at every level." },
+    { .name = "max_expanded_bytes", .kind = K_SIZE, ARCHIVES(max_expanded_bytes), .def = 4 * GIB, .min = 1,
+      .doc = "Members' bytes in all, at every level." },
+    { .name = "max_ratio", .kind = K_UINT, ARCHIVES(max_ratio), .def = 100, .min = 1, .max = 100000,
+      .doc = "Expanded bytes against the archive's own bytes (the first MiB is always allowed): above it the "
+             "archive is a decompression bomb. A member whose declared size already breaks this or "
+             "`max_expanded_bytes` is refused before a byte of it is expanded." },
+};
+#undef ARCHIVES
+static const struct schema archives_schema = SCHEMA(archives_fields, NULL, "routes[].checks.archives");
+
 static const struct field checks_fields[] = {
     { .name = "max_bytes", .kind = K_SIZE, STORED_AT(sl_config_checks, max_bytes), .def = 100 * MIB, .min = 1,
       .doc = "Larger objects are blocked." },
@@ -1730,6 +1751,11 @@ static const struct field checks_fields[] = {
       .set_enum = set_on_error,
       .doc = "What happens when a check cannot finish (timeout, limit, error): the artifact is blocked, or goes "
              "to a person — never to automatic approval." },
+    { .name = "clamav", .kind = K_BOOL, STORED_AT(sl_config_checks, clamav),
+      .doc = "Every object is also scanned by ClamAV's daemon (the top-level `clamav` section says where; "
+             "`docs/checks.md` \"Malware: ClamAV\"). A signature found is a `fail` finding naming it; clamd down, a "
+             "timeout, clamd's size limit or an answer sluice does not understand is an `error` finding "
+             "(`on_error` decides). The daemon does not start when such a route's clamd cannot be reached." },
     { .name = "rules", .kind = K_STRINGS, STORED_AT(sl_config_checks, rules),
       .count_offset = offsetof(sl_config_checks, rule_count), .flags = F_UNIQUE, .convert = convert_rules_file,
       .doc_type = "array of paths",
@@ -1742,6 +1768,10 @@ static const struct field checks_fields[] = {
       .doc_default = "see below",
       .doc = "What the embedded-content scan does with each kind it finds past the start of the object "
              "(`docs/checks.md` \"Embedded content\"); see `routes[].checks.embedded`." },
+    { .name = "archives", .kind = K_OBJECT, STORED_AT(sl_config_checks, archives), .sub = &archives_schema,
+      .doc_default = "see below",
+      .doc = "Bounds of the inspection of archives' members (`docs/checks.md` \"Archives\"); see "
+             "`routes[].checks.archives`." },
 };
 static const struct schema checks_schema = SCHEMA(checks_fields, finish_checks, "routes[].checks");
 
@@ -1836,6 +1866,25 @@ static const struct field retention_fields[] = {
              "purged." },
 };
 static const struct schema retention_schema = SCHEMA(retention_fields, NULL, "retention");
+
+static const struct field clamav_fields[] = {
+    { .name = "socket", .kind = K_STRING, STORED_IN(clamav, socket), .def_str = "/run/clamav/clamd.ctl",
+      .convert = convert_socket_path, .doc_type = "path",
+      .doc = "clamd's `LocalSocket` (the default is Debian's clamd), absolute or relative to the configuration's "
+             "folder; at most 107 bytes once resolved." },
+    { .name = "timeout", .kind = K_DURATION, STORED_IN(clamav, timeout_ms), .def = 60 * SECOND_MS, .min = 1,
+      .doc = "How long a scan may wait: for a connection, for clamd to take more bytes, and for its answer after "
+             "the last byte. A scan that waits longer fails (`error` finding)." },
+    { .name = "connections", .kind = K_UINT, STORED_IN(clamav, connections), .def = 4, .min = 1, .max = 256,
+      .doc = "Idle clamd sessions (IDSESSION) kept open between scans; a scan that finds none opens one, and "
+             "scans never wait for each other." },
+    { .name = "max_bytes", .kind = K_SIZE, STORED_IN(clamav, max_bytes), .def = 100 * MIB, .min = 1,
+      .max = 4 * GIB - 1, .max_why = " (clamd's StreamMaxLength is below 4GiB)",
+      .doc = "Larger objects are not sent to clamd and get an `error` finding (unscannable, never a pass). Keep "
+             "it at most clamd's `StreamMaxLength` (above it clamd answers \"INSTREAM size limit exceeded\", also "
+             "an `error`)." },
+};
+static const struct schema clamav_schema = SCHEMA(clamav_fields, NULL, "clamav");
 
 static const struct field api_fields[] = {
     { .name = "socket", .kind = K_STRING, STORED_IN(api, socket), .def_str = "/run/sluice/api.sock",
@@ -1967,6 +2016,8 @@ static const struct field root_fields[] = {
       .doc = "Reviewers, orchestrators and the review hook." },
     { .name = "retention", .kind = K_OBJECT, .offset = offsetof(sl_config, retention), .sub = &retention_schema,
       .doc = "How long settled artifacts' quarantine copies are kept." },
+    { .name = "clamav", .kind = K_OBJECT, .offset = offsetof(sl_config, clamav), .sub = &clamav_schema,
+      .doc = "ClamAV's daemon, for routes with `checks.clamav`." },
     { .name = "api", .kind = K_OBJECT, .offset = offsetof(sl_config, api), .sub = &api_schema,
       .doc = "The daemon's socket and metrics listener." },
     { .name = "attest", .kind = K_OBJECT, .offset = offsetof(sl_config, attest), .sub = &attest_schema,
@@ -2039,6 +2090,7 @@ void sl_config_free(sl_config *c)
     free_strings(c->review.orchestrators, c->review.orchestrator_count);
     free_strings(c->review.operators, c->review.operator_count);
     free_strings(c->review.hook_command, c->review.hook_argc);
+    sl_free(c->clamav.socket);
     sl_free(c->api.socket);
     sl_free(c->api.metrics_listen);
     sl_free(c->attest.signing_key);

@@ -91,6 +91,9 @@ typedef struct sl_config_checks {
     uint32_t max_depth;           /* "/"-separated segments below the task, default 8 (1..512) */
     uint32_t max_metadata_bytes;  /* user metadata names + values, default 2048 (0..64KiB) */
     sl_on_error on_error;         /* default block */
+    bool clamav;                  /* every object is scanned by clamd (the top-level
+                                     "clamav" section says where); default false. The
+                                     daemon does not start when clamd cannot be reached */
     /* "rules": rule files (absolute paths, readable at load time). Files named *.json are
      * rule sets in sluice's own format (secrets, control-plane content; docs/checks.md),
      * listed in `rule_sets`; every other file is YARA rules, listed in `rules`. */
@@ -106,6 +109,15 @@ typedef struct sl_config_checks {
         sl_embedded_action html;       /* HTML and script tags; default review */
         sl_embedded_action trailing;   /* bytes after a format's end marker; default review */
     } embedded;
+    /* "archives": bounds of the inspection of archives (zip, tar, gzip, bzip2, xz, 7z
+     * and nesting among them; docs/checks.md "Archives") */
+    struct {
+        uint64_t max_bytes;          /* larger archives are unscannable; default 1GiB */
+        uint32_t max_depth;          /* archives inside archives, default 3 (1..16) */
+        uint32_t max_members;        /* members in all, default 10000 */
+        uint64_t max_expanded_bytes; /* members' bytes in all, default 4GiB */
+        uint32_t max_ratio;          /* expanded / archive bytes, default 100 (1..100000) */
+    } archives;
     const struct checks_route *compiled; /* set by checks_engine_attach; NULL before */
 } sl_config_checks;
 
@@ -205,6 +217,16 @@ typedef struct sl_config {
     struct {
         uint64_t quarantine_ms; /* default 7d */
     } retention;
+
+    /* ClamAV's daemon, for routes with checks.clamav (mover/checks/clamd.h). */
+    struct {
+        char *socket;         /* clamd's LocalSocket; default "/run/clamav/clamd.ctl" */
+        uint64_t timeout_ms;  /* no progress sending, or no answer after the last byte, for
+                                 this long: the scan fails (never passes); default 60s */
+        uint32_t connections; /* idle connections kept open (IDSESSION), default 4 (1..256) */
+        uint64_t max_bytes;   /* larger objects are not sent and are unscannable; keep it
+                                 at most clamd's StreamMaxLength; default 100MiB */
+    } clamav;
 
     struct {
         char *socket;            /* default "/run/sluice/api.sock"; at most 107 bytes */

@@ -287,6 +287,18 @@ static bool attach_checks(sl_config *config, const char *file)
     return ok;
 }
 
+/* Routes that require ClamAV need clamd: asks it for its version (logged). */
+static bool clamav_reachable(const sl_config *config, sl_log_level level)
+{
+    char version[256];
+    if (sl_failed(checks_clamav_probe(config, version, sizeof(version)))) {
+        sl_log(level, "clamav_unreachable", "socket", config->clamav.socket, "detail", sl_error_detail(), NULL);
+        return false;
+    }
+    if (version[0] != '\0') sl_log(SL_LOG_INFO, "clamav_ready", "socket", config->clamav.socket, "version", version, NULL);
+    return true;
+}
+
 /* The pipeline cannot run (the server probe found it unsafe): stop, and exit 1. */
 static void on_fatal(void *user, const char *why)
 {
@@ -323,6 +335,8 @@ static void on_reload_signal(uv_signal_t *s, int signum)
         sl_config_free(fresh);
         return;
     }
+    /* clamd down at a reload: artifacts get a failed ClamAV scan (never a pass) */
+    (void)clamav_reachable(fresh, SL_LOG_WARN);
     sl_log_configure((sl_log_level)fresh->log.level, fresh->log.json);
     api_server_set_roles(d->api, (const char *const *)fresh->review.reviewers, fresh->review.reviewer_count,
                          (const char *const *)fresh->review.orchestrators, fresh->review.orchestrator_count);
@@ -423,6 +437,10 @@ static int run(const char *config_path)
     d.config_path = sl_strdup(config->path ? config->path : config_path);
     if (!attach_checks(config, d.config_path)) {
         fprintf(stderr, "sluice-mover: %s: the rules do not compile (see above)\n", config_path);
+        goto out;
+    }
+    if (!clamav_reachable(config, SL_LOG_ERROR)) {
+        fprintf(stderr, "sluice-mover: %s: clamd cannot be reached (see above)\n", config_path);
         goto out;
     }
 

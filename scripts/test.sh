@@ -5,9 +5,11 @@
 # 2. configures and builds two trees: build/ (RelWithDebInfo; unit tests also run
 #    under valgrind there) and build-asan/ (Debug with AddressSanitizer + UBSan);
 # 3. starts a fresh local S3 server (scripts/s3-server.sh) with the bucket policies
-#    that build/sluice-mover writes (required: no policies, no tests), exports its env;
+#    that build/sluice-mover writes (required: no policies, no tests), and, alongside,
+#    a clamd with the project's own test signatures (scripts/clamd.sh); exports both
+#    environments;
 # 4. runs every test (ctest --output-on-failure) in both trees;
-# 5. stops the server, also when tests fail or the script is interrupted.
+# 5. stops both servers, also when tests fail or the script is interrupted.
 # Exits non-zero on any failure; the last line sums both runs as "N passed, M failed".
 set -euo pipefail
 
@@ -28,12 +30,17 @@ step "build (Debug, ASan+UBSan) in build-asan/"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON >/dev/null
 cmake --build build-asan -j "$jobs"
 
-step "local S3 server"
+step "local S3 server and clamd"
 export SLUICE_S3_DIR="${SLUICE_S3_DIR:-$root/build/s3-server}"
-trap 'scripts/s3-server.sh stop || true' EXIT
+export SLUICE_CLAMD_DIR="${SLUICE_CLAMD_DIR:-$root/build/clamd}"
+trap 'scripts/clamd.sh stop >/dev/null || true; scripts/s3-server.sh stop || true' EXIT
 trap 'exit 130' INT TERM
+scripts/clamd.sh start &  # loads its signatures while the S3 server starts
+clamd_start=$!
 SLUICE_MOVER_BIN="$root/build/sluice-mover" SLUICE_S3_POLICIES=required scripts/s3-server.sh start
+wait "$clamd_start"
 eval "$(scripts/s3-server.sh env)"
+eval "$(scripts/clamd.sh env)"
 
 passed=0
 failed=0

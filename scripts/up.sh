@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # scripts/up.sh — run sluice on this machine, from nothing:
 # installs the dependencies, builds (build/), starts the local S3 server with its
-# buckets and identities (scripts/s3-server.sh), prints the server's environment,
-# and runs `sluice-mover run -c config/examples/local.json` in the foreground.
-# Stop the daemon with Ctrl-C; the S3 server keeps running until
-# `scripts/s3-server.sh stop`.
+# buckets and identities (scripts/s3-server.sh) and a clamd with the project's test
+# signatures (scripts/clamd.sh; the example routes require ClamAV), prints the
+# servers' environment, and runs `sluice-mover run -c config/examples/local.json` in
+# the foreground. Stop the daemon with Ctrl-C; the servers keep running until
+# `scripts/s3-server.sh stop` and `scripts/clamd.sh stop`.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,6 +23,12 @@ if scripts/s3-server.sh status >/dev/null 2>&1; then
 else
     SLUICE_MOVER_BIN="$root/build/sluice-mover" SLUICE_S3_POLICIES=required scripts/s3-server.sh start
 fi
+export SLUICE_CLAMD_DIR="${SLUICE_CLAMD_DIR:-$root/build/clamd}"
+if scripts/clamd.sh status >/dev/null 2>&1; then
+    echo "up: clamd is already running; keeping it"
+else
+    scripts/clamd.sh start
+fi
 mkdir -p build/run
 # the daemon's signing key (attest.signing_key of local.json; docs/attestation.md)
 [ -e build/run/attest.key ] || build/sluice-mover keygen -o build/run/attest >/dev/null
@@ -30,11 +37,12 @@ cat <<MSG
 
 The local S3 server's environment (for the AWS CLI, boto3 and the tests):
   eval "\$(scripts/s3-server.sh env)"
-Stop it with: scripts/s3-server.sh stop
+Stop it with: scripts/s3-server.sh stop (and clamd with: scripts/clamd.sh stop)
 
 MSG
 scripts/s3-server.sh env
+scripts/clamd.sh env
 echo
 
-echo "up: running sluice-mover on $config (Ctrl-C stops it; the S3 server keeps running)"
+echo "up: running sluice-mover on $config (Ctrl-C stops it; the S3 server and clamd keep running)"
 exec build/sluice-mover run -c "$config"

@@ -16,17 +16,19 @@
 
 #include "util/alloc.h"
 
-void checks_driver_init(checks_driver *d, const char *checks_json)
+void checks_driver_init(checks_driver *d, const char *checks_json) { checks_driver_init_with(d, checks_json, ""); }
+
+void checks_driver_init_with(checks_driver *d, const char *checks_json, const char *sections)
 {
-    char text[4096];
+    char text[8192];
     snprintf(text, sizeof(text),
              "{\"s3\": {\"endpoint\": \"http://127.0.0.1:1\"},"
              " \"buckets\": {\"staging\": \"sluice-staging\", \"quarantine\": \"sluice-quarantine\","
              "               \"trusted\": \"sluice-trusted\"},"
              " \"routes\": [{\"name\": \"r\", \"staging_prefix\": \"in/\", \"trusted_prefix\": \"out/\","
              "               \"require_task\": false, \"checks\": %s}],"
-             " \"audit\": {\"file\": \"/tmp/unused-audit.jsonl\"}}",
-             checks_json);
+             " %s \"audit\": {\"file\": \"/tmp/unused-audit.jsonl\"}}",
+             checks_json, sections);
     sl_config_errors errors = { 0 };
     if (sl_failed(sl_config_load_string(text, SLUICE_SOURCE_DIR, &d->config, &errors)))
         fail_msg("config: %s", errors.count ? errors.items[0].message : sl_error_detail());

@@ -19,6 +19,8 @@ typedef struct checks_driver {
 /* `checks_json` is the route's "checks" object; rule files resolve against the
  * repository root. Fails the test on error. */
 void checks_driver_init(checks_driver *d, const char *checks_json);
+/* The same, with more top-level sections ("\"clamav\": {...},", each followed by a comma). */
+void checks_driver_init_with(checks_driver *d, const char *checks_json, const char *sections);
 void checks_driver_clean_up(checks_driver *d);
 
 /* Checks `data` as object `name`, fed `chunk` bytes at a time; the findings go to out. */

@@ -136,7 +136,7 @@ static const struct broken_case broken_cases[] = {
     { "unknown top-level key",
       "{" MINIMAL ", 'extra': 1}",
       INVALID,
-      { "extra: unknown key (known keys: s3, buckets, grants, routes, review, retention, api, attest, audit, worker, log, identities)" } },
+      { "extra: unknown key (known keys: s3, buckets, grants, routes, review, retention, clamav, api, attest, audit, worker, log, identities)" } },
     { "typo in a route key",
       WITH_ROUTE("{'name': 'a', 'staging_prefix': 'a/', 'trusted_prefix': 'a/', 'chekcs': {}}"),
       INVALID,
@@ -146,7 +146,7 @@ static const struct broken_case broken_cases[] = {
       WITH_CHECKS("'max_byte': '1MiB'"),
       INVALID,
       { "routes[0].checks.max_byte: unknown key (known keys: max_bytes, allow_types, deny_types, check_extension, "
-        "max_key_length, max_depth, max_metadata_bytes, on_error, rules, embedded)" } },
+        "max_key_length, max_depth, max_metadata_bytes, on_error, clamav, rules, embedded, archives)" } },
     { "typo in an s3 key",
       "{'s3': {'endpoint': 'http://127.0.0.1:7480', 'regoin': 'eu-west-1'}, " BUCKETS_OK ", " ROUTES_OK ", " AUDIT_OK
       "}",
@@ -604,7 +604,7 @@ static const struct broken_case broken_cases[] = {
         "routes[0].review_ttl: expected a duration such as \"30s\", got \"1 day\"",
         "routes[1].name: \"a\" is already the name of routes[0]", "s3.verify_tls: expected true or false, got \"no\"",
         "buckets.trusted: required", "worker.concurrency: expected an integer from 1 to 10000, got 0",
-        "audti: unknown key (known keys: s3, buckets, grants, routes, review, retention, api, attest, audit, worker, log, identities)",
+        "audti: unknown key (known keys: s3, buckets, grants, routes, review, retention, clamav, api, attest, audit, worker, log, identities)",
         "audit.file: required", "routes[1].review: \"hook\" needs review.hook.command" } },
     /* ---- STS grants and reference data (mover/tasks) ---- */
     { "sts on a route without grants.sts",
@@ -807,6 +807,9 @@ static void production_example_loads(void **state)
     assert_int_equal(c->s3.multipart_threshold, 1ull << 30);
     assert_int_equal(c->s3.multipart_part_size, 256ull << 20);
     assert_int_equal(c->route_count, 2);
+    assert_true(c->routes[0].checks.clamav);
+    assert_false(c->routes[1].checks.clamav);
+    assert_int_equal(c->clamav.connections, 8);
     assert_int_equal(c->routes[0].review, SL_REVIEW_HOOK);
     assert_int_equal(c->routes[0].checks.on_error, SL_ON_ERROR_REVIEW);
     assert_int_equal(c->routes[0].checks.max_key_length, 512);
@@ -870,6 +873,11 @@ static void defaults_are_applied(void **state)
     assert_int_equal(r->checks.max_metadata_bytes, 2048);
     assert_int_equal(r->checks.on_error, SL_ON_ERROR_BLOCK);
     assert_int_equal(r->checks.rule_count, 0);
+    assert_false(r->checks.clamav);
+    assert_string_equal(c->clamav.socket, "/run/clamav/clamd.ctl");
+    assert_int_equal(c->clamav.timeout_ms, 60000);
+    assert_int_equal(c->clamav.connections, 4);
+    assert_int_equal(c->clamav.max_bytes, 100ull << 20);
     assert_int_equal(c->review.reviewer_count, 0);
     assert_null(c->review.hook_command);
     assert_int_equal(c->review.hook_argc, 0);

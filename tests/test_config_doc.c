@@ -20,8 +20,26 @@
 #include "util/error.h"
 
 static const char *const sections[] = {
-    "top",    "s3",     "credentials", "buckets", "grants", "grants.sts", "routes[]", "routes[].reference",
-    "routes[].checks", "routes[].checks.embedded", "review", "retention", "api", "attest", "audit", "worker", "log", "identities",
+    "top",
+    "s3",
+    "credentials",
+    "buckets",
+    "grants",
+    "grants.sts",
+    "routes[]",
+    "routes[].reference",
+    "routes[].checks",
+    "routes[].checks.embedded",
+    "routes[].checks.archives",
+    "review",
+    "clamav",
+    "retention",
+    "api",
+    "attest",
+    "audit",
+    "worker",
+    "log",
+    "identities",
 };
 #define SECTION_COUNT (sizeof(sections) / sizeof(sections[0]))
 

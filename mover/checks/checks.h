@@ -13,9 +13,10 @@
  *    SHA-256, the size limit (reading stops as soon as it is exceeded), the file type by
  *    libmagic on the first bytes against the route's allow and deny lists, and the name's
  *    extension and the declared Content-Type compared with the detected type (a mismatch
- *    is a "review" finding: a person must look). Hashing and libmagic run on the libuv
- *    thread pool; at most one work item per checker is in flight, with two buffers, so
- *    the loop keeps receiving while the pool hashes, and the GET is paused when both
+ *    is a "review" finding: a person must look), the embedded-content scan, the rules,
+ *    and ClamAV through clamd where the route requires it (clamd.h). The checkers run
+ *    on the libuv thread pool, one buffer at a time per artifact, with two buffers, so
+ *    the loop keeps receiving while the pool works, and the GET is paused when both
  *    buffers are full (backpressure).
  *
  * Fail closed: a checker that cannot finish (the GET failed, libmagic failed, a limit)
@@ -123,6 +124,13 @@ SL_MUST_CHECK sl_result checks_engine_attach(sl_config *config, checks_errors *e
 /* The rule sets that judge a route's artifacts ("default.json@1a2b3c4d5e6f, ..."), or
  * "" when it has none or nothing is attached. */
 const char *checks_rules_version(const sl_config_checks *rules);
+
+/* When a route requires ClamAV (checks.clamav): opens a session to the config's clamd
+ * (clamav.socket) and asks its version (written to version: "ClamAV 1.4.6/..."; "" when
+ * no route requires it). The daemon calls it at start and does not start on failure.
+ * Errors: SL_ERR_CONNECTION / SL_ERR_TIMEOUT / SL_ERR_PARSE, naming the route, the
+ * socket and what failed. Blocks for at most clamav.timeout. */
+SL_MUST_CHECK sl_result checks_clamav_probe(const sl_config *config, char *version, size_t version_size);
 
 /* ---- the streaming content checker ---- */
 

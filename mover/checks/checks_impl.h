@@ -22,6 +22,7 @@
 #include <hs/hs.h>
 
 #include "checks/checks.h"
+#include "checks/clamd.h"
 #include "util/buf.h"
 #include "util/error.h"
 
@@ -90,6 +91,25 @@ SL_MUST_CHECK sl_result embedded_scan_feed(embedded_scan *scan, const stream_vie
 SL_MUST_CHECK sl_result embedded_scan_report(const embedded_scan *scan, const sl_config_checks *route,
                                              const char *detected_type, uint64_t size, findings *out);
 
+/* ---- archives (archive.c) ---- */
+
+typedef struct archive_scan archive_scan;
+
+/* Watches an object's bytes; when they start like an archive (zip, tar, gzip, bzip2,
+ * xz, 7z) it spools them to an unlinked temporary file (at most the route's
+ * archives.max_bytes; constant memory), and at the end, when libmagic calls the object
+ * an archive, inspects every member within the route's bounds: each member's type,
+ * embedded content and rules, and archives inside it, findings naming the member path
+ * ("inner.tar/bin/payload: ..."). Feed and finish run on a pool thread, one call at a
+ * time; report on any thread after finish. */
+archive_scan *archive_scan_new(const struct checks_route *compiled, const sl_config_checks *route,
+                               checks_magic *magic);
+void archive_scan_feed(archive_scan *scan, const uint8_t *data, size_t len);
+void archive_scan_finish(archive_scan *scan);
+/* Adds the "archive" findings (none when the object is not an archive). */
+SL_MUST_CHECK sl_result archive_scan_report(const archive_scan *scan, findings *out);
+void archive_scan_destroy(archive_scan *scan);
+
 /* ---- the compiled form of a route ---- */
 
 typedef struct rules_db rules_db;   /* rules.h */
@@ -101,6 +121,8 @@ struct checks_route {
     const rules_db *rules;     /* the union of the route's rule sets; NULL when it has none */
     scratch_pool *scratch;     /* fits the embedded and every rules database */
     const char *rules_version; /* "default.json@1a2b3c4d5e6f, ..." or "" */
+    clamd_pool *clamd;         /* the config's clamd pool when checks.clamav; else NULL */
+    uint64_t clamd_max_bytes;  /* clamav.max_bytes */
 };
 
 #endif /* SLUICE_CHECKS_IMPL_H */

@@ -6,11 +6,14 @@
  * is still with the pool, the chunk is refused (PAUSE) and the GET resumed when the
  * work returns. So at most two buffers per artifact exist, whatever the object's size.
  *
- * Each buffer goes to the pool as two work items that run in parallel and only read
- * it: one hashes (SHA-256) and types the first buffer (libmagic), the other runs the
+ * Each buffer goes to the pool as up to three work items that run in parallel and only
+ * read it: one hashes (SHA-256) and types the first buffer (libmagic), one runs the
  * embedded-content scan and the rules (embedded.c, rules_scan.c, through a stream view
- * of the buffer and the last CHECKS_HISTORY_MAX bytes before it). The buffer comes back
- * when both are done, so buffers are processed in stream order. The last buffer is
+ * of the buffer and the last CHECKS_HISTORY_MAX bytes before it), and, on a route with
+ * checks.clamav, one sends it on to clamd (clamd.c; the last buffer also reads clamd's
+ * answer), and one spools an archive's bytes (archive.c; after the last buffer it
+ * inspects the members). The buffer comes back
+ * when all are done, so buffers are processed in stream order. The last buffer is
  * marked final (it may carry no bytes) so the scanners close their streams and confirm
  * what waited for more bytes. Only the hash item touches the hash, only the scan item
  * the scanners and the history.
@@ -32,11 +35,18 @@
 
 /* ---- the streaming content checker ---- */
 
+enum work_kind {
+    WORK_HASH,  /* SHA-256, and libmagic on the first buffer */
+    WORK_SCAN,  /* the embedded-content scan and the rules */
+    WORK_CLAMD, /* the buffer to clamd (INSTREAM) */
+    WORK_ARCHIVE, /* an archive's bytes spooled; inspected after the last buffer */
+};
+
 struct work {
     uv_work_t req;
     content_check *check;
     sl_buf *buf;
-    bool scan;   /* the scanners' item (else the hash's) */
+    enum work_kind kind;
     bool detect; /* run libmagic on this (the first) buffer */
     bool final;  /* the last buffer: the scanners finish */
     bool failed;
@@ -52,13 +62,18 @@ struct content_check {
     const struct checks_route *compiled; /* NULL: not attached (an error finding) */
     embedded_scan *embedded;
     rules_scan *rules;
+    clamd_scan *clamd;        /* the route requires ClamAV and the object may be sent */
+    bool clamd_too_large;     /* Content-Length above clamav.max_bytes: not sent */
+    bool clamd_done;
+    clamd_reply clamd_reply;  /* valid once clamd_done */
+    archive_scan *archive;    /* with compiled checks */
     sl_buf history;     /* the bytes before the buffer being scanned */
     uint64_t scanned;   /* bytes given to the scanners */
     bool final_sent;
     sl_buf bufs[2];
     sl_buf *fill;       /* being filled by the loop */
     sl_buf *spare;      /* NULL while the pool has it */
-    struct work work[2]; /* hash and scan of the same buffer */
+    struct work work[4]; /* hash, scan, clamd and archive of the same buffer */
     int in_flight;       /* of them, with the pool */
     bool busy;           /* a buffer is with the pool */
     bool detected_once;
@@ -94,6 +109,13 @@ content_check *content_check_new(uv_loop_t *loop, const content_check_params *pa
     if (c->compiled != NULL) {
         c->embedded = embedded_scan_new(c->compiled->embedded);
         if (c->compiled->rules != NULL) c->rules = rules_scan_new(c->compiled->rules, params->name);
+        c->archive = archive_scan_new(c->compiled, params->rules, params->magic);
+        if (params->rules->clamav && c->compiled->clamd != NULL) {
+            if (params->expected_size > c->compiled->clamd_max_bytes)
+                c->clamd_too_large = true;
+            else
+                c->clamd = clamd_scan_new(c->compiled->clamd, c->compiled->clamd_max_bytes);
+        }
     }
     size_t cap = params->expected_size < BUFFER_MIN ? BUFFER_MIN
                  : params->expected_size > BUFFER_MAX ? BUFFER_MAX
@@ -129,15 +151,35 @@ static void scan(content_check *c, struct work *w)
     c->scanned += w->buf->len;
 }
 
-/* Item 0 hashes (and types the first buffer); item 1 scans. They run in parallel on two
- * pool threads: each only reads the buffer, and each keeps its own state (the hash; the
- * scanners and their history). */
+/* The buffer to clamd; the last one ends the stream and reads the answer (pool
+ * thread, blocking, bounded by clamav.timeout). clamd's problems are its finding, not
+ * a failure of the checker. */
+static void send_to_clamd(content_check *c, struct work *w)
+{
+    clamd_scan_feed(c->clamd, w->buf->data, w->buf->len);
+    if (!w->final) return;
+    clamd_scan_finish(c->clamd, &c->clamd_reply);
+    c->clamd_done = true;
+}
+
+/* One item hashes (and types the first buffer), one scans, one sends to clamd. They run
+ * in parallel on pool threads: each only reads the buffer, and each keeps its own state
+ * (the hash; the scanners and their history; the clamd session). */
 static void work_run(uv_work_t *req)
 {
     struct work *w = (struct work *)req;
     content_check *c = w->check;
-    if (w->scan) {
+    if (w->kind == WORK_SCAN) {
         scan(c, w);
+        return;
+    }
+    if (w->kind == WORK_CLAMD) {
+        send_to_clamd(c, w);
+        return;
+    }
+    if (w->kind == WORK_ARCHIVE) {
+        archive_scan_feed(c->archive, w->buf->data, w->buf->len);
+        if (w->final) archive_scan_finish(c->archive);
         return;
     }
     if (c->sha != NULL && EVP_DigestUpdate(c->sha, w->buf->data, w->buf->len) != 1) {
@@ -193,11 +235,16 @@ static void submit(content_check *c, bool final)
     c->spare = NULL;
     c->busy = true;
     c->in_flight = 0;
-    int items = c->compiled != NULL ? 2 : 1;
+    enum work_kind kinds[4];
+    int items = 0;
+    kinds[items++] = WORK_HASH;
+    if (c->compiled != NULL) kinds[items++] = WORK_SCAN;
+    if (c->clamd != NULL) kinds[items++] = WORK_CLAMD;
+    if (c->archive != NULL) kinds[items++] = WORK_ARCHIVE;
     for (int i = 0; i < items; i++) {
         struct work *w = &c->work[i];
         memset(w, 0, sizeof(*w));
-        *w = (struct work){ .check = c, .buf = buf, .scan = i == 1, .detect = i == 0 && detect, .final = final };
+        *w = (struct work){ .check = c, .buf = buf, .kind = kinds[i], .detect = i == 0 && detect, .final = final };
         if (uv_queue_work(c->loop, &w->req, work_run, work_done) != 0) {
             c->failed = true;
             snprintf(c->error, sizeof(c->error), "the thread pool refused the work");
@@ -278,6 +325,29 @@ static sl_result evaluate_scans(content_check *c, findings *f)
     return rules_scan_report(c->rules, f);
 }
 
+/* ClamAV's verdict, when the route requires it: only "OK" passes. */
+static sl_result evaluate_clamav(content_check *c, findings *f)
+{
+    const sl_config_checks *rules = c->params.rules;
+    if (!rules->clamav) return SL_SUCCESS;
+    if (c->clamd_too_large)
+        return findings_add(f, "clamav", FINDING_ERROR,
+                            "%llu bytes, more than clamav.max_bytes (%llu): not sent to clamd, so not scanned",
+                            (unsigned long long)c->size, (unsigned long long)c->compiled->clamd_max_bytes);
+    if (c->clamd == NULL) return findings_add(f, "clamav", FINDING_ERROR, "ClamAV is not loaded: not scanned");
+    if (!c->clamd_done) return findings_add(f, "clamav", FINDING_ERROR, "the ClamAV scan did not finish");
+    const clamd_reply *r = &c->clamd_reply;
+    switch (r->verdict) {
+    case CLAMD_OK: return findings_add(f, "clamav", FINDING_PASS, "clamd found nothing");
+    case CLAMD_FOUND: return findings_add(f, "clamav", FINDING_FAIL, "%s", r->text);
+    case CLAMD_ERROR: return findings_add(f, "clamav", FINDING_ERROR, "clamd could not scan it: %s", r->text);
+    case CLAMD_GARBLED:
+        return findings_add(f, "clamav", FINDING_ERROR, "clamd's answer is not understood: \"%s\"", r->text);
+    case CLAMD_FAILED: break;
+    }
+    return findings_add(f, "clamav", FINDING_ERROR, "not scanned: %s", r->text);
+}
+
 static sl_result evaluate(content_check *c, findings *f, char sha_hex[65])
 {
     const sl_config_checks *rules = c->params.rules;
@@ -328,7 +398,9 @@ static sl_result evaluate(content_check *c, findings *f, char sha_hex[65])
             GUARD(findings_add(f, "declared_type", FINDING_REVIEW, "declared \"%s\" but the content is %s",
                                c->declared, c->detected));
     }
-    return evaluate_scans(c, f);
+    GUARD(evaluate_scans(c, f));
+    if (c->archive != NULL) GUARD(archive_scan_report(c->archive, f));
+    return evaluate_clamav(c, f);
 }
 
 static void finish_now(content_check *c)
@@ -353,6 +425,8 @@ static void finish_now(content_check *c)
     EVP_MD_CTX_free(c->sha);
     embedded_scan_destroy(c->embedded);
     rules_scan_destroy(c->rules);
+    clamd_scan_destroy(c->clamd);
+    archive_scan_destroy(c->archive);
     sl_buf_clean_up(&c->history);
     sl_buf_clean_up(&c->bufs[0]);
     sl_buf_clean_up(&c->bufs[1]);

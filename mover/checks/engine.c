@@ -7,6 +7,7 @@
  */
 #include "checks/rules_impl.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "util/alloc.h"
@@ -20,12 +21,14 @@ struct checks_engine {
     scratch_pool *scratch;
     struct checks_route *routes;
     size_t route_count;
+    clamd_pool *clamd; /* when a route has checks.clamav */
 };
 
 static void engine_free(void *p)
 {
     checks_engine *e = p;
     if (e == NULL) return;
+    clamd_pool_destroy(e->clamd);
     scratch_pool_destroy(e->scratch);
     for (size_t i = 0; i < e->db_count; i++) rules_db_destroy(e->dbs[i]);
     sl_free(e->dbs);
@@ -105,6 +108,17 @@ static sl_result make_scratch(checks_engine *e)
     return r;
 }
 
+/* One clamd pool for the routes with checks.clamav (no connection yet). */
+static sl_result make_clamd(checks_engine *e, const sl_config *config)
+{
+    bool needed = false;
+    for (size_t r = 0; r < config->route_count; r++) needed = needed || config->routes[r].checks.clamav;
+    if (!needed) return SL_SUCCESS;
+    clamd_options o = { .socket = config->clamav.socket, .timeout_ms = config->clamav.timeout_ms,
+                        .connections = config->clamav.connections };
+    return clamd_pool_new(&o, &e->clamd);
+}
+
 sl_result checks_engine_attach(sl_config *config, checks_errors *errors)
 {
     ENSURE(config->compiled == NULL, SL_ERR_STATE, "the checks are already attached to this configuration");
@@ -126,6 +140,10 @@ sl_result checks_engine_attach(sl_config *config, checks_errors *errors)
         e->routes[r].embedded = e->embedded;
         if (!route_rules(e, config, r, &vars, errors)) ok = false;
     }
+    if (ok && sl_failed(make_clamd(e, config))) {
+        rules_errors_add(errors, "clamav: %s", sl_error_detail());
+        ok = false;
+    }
     if (ok && sl_failed(make_scratch(e))) {
         rules_errors_add(errors, "Vectorscan: %s", sl_error_detail());
         ok = false;
@@ -138,6 +156,8 @@ sl_result checks_engine_attach(sl_config *config, checks_errors *errors)
     for (size_t r = 0; r < config->route_count; r++) {
         e->routes[r].scratch = e->scratch;
         e->routes[r].rules_version = e->routes[r].rules ? rules_db_version(e->routes[r].rules) : "";
+        e->routes[r].clamd = config->routes[r].checks.clamav ? e->clamd : NULL;
+        e->routes[r].clamd_max_bytes = config->clamav.max_bytes;
         config->routes[r].checks.compiled = &e->routes[r];
     }
     config->compiled = e;
@@ -148,4 +168,18 @@ sl_result checks_engine_attach(sl_config *config, checks_errors *errors)
 const char *checks_rules_version(const sl_config_checks *rules)
 {
     return rules->compiled != NULL ? rules->compiled->rules_version : "";
+}
+
+sl_result checks_clamav_probe(const sl_config *config, char *version, size_t version_size)
+{
+    const checks_engine *e = config->compiled;
+    ENSURE(e != NULL, SL_ERR_STATE, "the checks are not attached to this configuration");
+    snprintf(version, version_size, "%s", "");
+    if (e->clamd == NULL) return SL_SUCCESS;
+    size_t r = 0;
+    while (r < config->route_count && !config->routes[r].checks.clamav) r++;
+    if (sl_ok(clamd_pool_probe(e->clamd, version, version_size))) return SL_SUCCESS;
+    char why[512];
+    snprintf(why, sizeof(why), "%s", sl_error_detail());
+    RAISE(sl_error_last(), "routes[%zu] (%s) requires ClamAV (checks.clamav) but %s", r, config->routes[r].name, why);
 }

@@ -1,10 +1,12 @@
 # checks.cmake — the content checks room (mover/checks/): the streaming checker
 # (test_checks), key and metadata rules (test_checks_key), the embedded-content scan
 # (test_embedded), the rules engine and default rules (test_rules), the TOML reader and
-# gitleaks import (test_rules_import), the rules commands, and the hostile corpus
-# through the real daemon (integration test "content").
+# gitleaks import (test_rules_import), the clamd client against the clamd of
+# scripts/clamd.sh (test_clamd: needs SLUICE_CLAMD_SOCKET), the rules commands, and the
+# hostile corpus and malware through the real daemon (integration tests "content",
+# "malware").
 sluice_unit_test(test_checks_key test_checks_key.c)
-foreach(t test_checks test_embedded test_rules test_rules_import)
+foreach(t test_checks test_embedded test_rules test_rules_import test_clamd test_archive)
   sluice_unit_test(${t} ${t}.c checks_driver.c)
   target_compile_definitions(${t} PRIVATE SLUICE_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 endforeach()
@@ -19,3 +21,9 @@ set_tests_properties(rules_commands PROPERTIES LABELS unit)
 sluice_integration_test(content ${SLUICE_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_content.py
                         $<TARGET_FILE:sluice-mover>)
 set_tests_properties(content PROPERTIES TIMEOUT 600)
+
+# ClamAV through the real daemon and the clamd of scripts/clamd.sh
+# (tests/integration/test_malware.py; needs SLUICE_CLAMD_SOCKET too).
+sluice_integration_test(malware ${SLUICE_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_malware.py
+                        $<TARGET_FILE:sluice-mover>)
+set_tests_properties(malware PROPERTIES TIMEOUT 300)
