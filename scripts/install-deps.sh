@@ -11,6 +11,8 @@ PACKAGES=(
   libhttp-parser-dev libyara-dev libvectorscan-dev libpcre2-dev
   # tests
   libcmocka-dev valgrind python3 python3-boto3 awscli curl file
+  # the protocol model (tests/model: spin writes a C verifier that gcc compiles)
+  spin
   # local S3 server
   ceph-mon ceph-osd radosgw ceph-common
   # benchmarks

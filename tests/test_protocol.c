@@ -59,6 +59,22 @@ static void indefinite_changes_are_looked_at(void **state)
     assert_int_equal(next_of(ROW_SWEEP_TRUSTED, OUT_OURS), ROW_PROMOTED_RECORD);
 }
 
+/* The sweep of a quarantine copy whose manifest says promoted (its clean-up failed) only
+ * records and cleans up: it never copies or parks again — a refused copy used to park it
+ * `failed` over its `promoted` manifest (the model's trail in tests/model/README.md). An
+ * approved manifest is looked at before a copy: where the server honours If-None-Match on
+ * CopyObject, promote_head is skipped, and a copy that landed before a crash must be found,
+ * not failed by a refused second copy. */
+static void a_swept_promotion_looks_before_it_copies(void **state)
+{
+    (void)state;
+    assert_int_equal(next_of(ROW_SWEEP_MANIFEST, OUT_OURS), ROW_PROMOTED_RECORD);
+    assert_int_equal(next_of(ROW_SWEEP_MANIFEST, OUT_DECIDED), ROW_PROMOTE_LOOK);
+    assert_int_equal(next_of(ROW_PROMOTED_RECORD, OUT_SKIPPED), ROW_PROMOTED_MANIFEST);
+    const protocol_row_info *r = protocol_row_get(ROW_PROMOTE_LOOK);
+    assert_int_equal(r->skip, SKIP_NEVER);
+}
+
 /* A read that fails is retried, never judged; when the budget is spent the artifact is
  * failed (kept), never blocked. */
 static void failed_reads_are_never_verdicts(void **state)
@@ -123,6 +139,13 @@ static void renderings_carry_every_row(void **state)
         assert_non_null(strstr(sl_buf_cstr(&promela), want));
     }
     assert_non_null(strstr(sl_buf_cstr(&promela), "inline protocol_next(row, outcome, nxt, verdict)"));
+    /* Promela keywords are no parameter names (`skip` was one: spin refused the file) */
+    assert_non_null(strstr(sl_buf_cstr(&promela), "inline row_info(row, req, skp, st)"));
+    assert_null(strstr(sl_buf_cstr(&promela), " skip = "));
+    /* the transitions table and the terminal states, for the model's state entry */
+    assert_non_null(strstr(sl_buf_cstr(&promela), "inline transition_allowed(from, to, ok)"));
+    assert_non_null(strstr(sl_buf_cstr(&promela), ":: from == A_promoting && to == A_promoted -> ok = true\n"));
+    assert_non_null(strstr(sl_buf_cstr(&promela), "#define A_TERMINAL_MASK "));
     sl_buf_clean_up(&mermaid);
     sl_buf_clean_up(&promela);
 }
@@ -132,6 +155,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tables_are_consistent),
         cmocka_unit_test(indefinite_changes_are_looked_at),
+        cmocka_unit_test(a_swept_promotion_looks_before_it_copies),
         cmocka_unit_test(failed_reads_are_never_verdicts),
         cmocka_unit_test(a_settled_artifact_is_only_cleaned_up),
         cmocka_unit_test(other_bytes_in_trusted_are_never_overwritten),

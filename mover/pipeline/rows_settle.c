@@ -338,9 +338,11 @@ static void swept(void *user, const s3_result *r, artifact_manifest *m, const ch
     a->state = m->state == ARTIFACT_PROMOTED ? ARTIFACT_PROMOTING : m->state; /* as S3 shows it */
     switch (m->state) {
     case ARTIFACT_APPROVED:
-    case ARTIFACT_PROMOTING:
-    case ARTIFACT_PROMOTED: /* its quarantine copy is a leftover: the look finds trusted */
+    case ARTIFACT_PROMOTING: /* decided: promote (a look at trusted first) */
         executor_advance(a, OUT_DECIDED, NULL);
+        return;
+    case ARTIFACT_PROMOTED: /* settled: its quarantine copy is a leftover, never promoted or judged again */
+        executor_advance(a, OUT_OURS, "the manifest says promoted");
         return;
     case ARTIFACT_QUARANTINED:
         executor_advance(a, OUT_RETRIED, NULL);

@@ -353,7 +353,8 @@ typedef enum protocol_row {
     X(ROW_LEFTOVER_DELETE, OUT_EXHAUSTED, END_DONE, V_NONE, "a later poll cleans it up")                                \
     X(ROW_LEFTOVER_DELETE, OUT_REFUSED, END_DONE, V_NONE, "a later poll cleans it up")                                  \
     X(ROW_SWEEP_MANIFEST, OUT_ABSENT, ROW_SWEEP_TRUSTED, V_NONE, "no manifest: interrupted, or a leftover copy")        \
-    X(ROW_SWEEP_MANIFEST, OUT_DECIDED, ROW_PROMOTE_HEAD, V_NONE, "a review approved it (or its promotion was interrupted)") \
+    X(ROW_SWEEP_MANIFEST, OUT_DECIDED, ROW_PROMOTE_LOOK, V_NONE, "a review approved it: look at trusted first (a copy may have landed before a crash)") \
+    X(ROW_SWEEP_MANIFEST, OUT_OURS, ROW_PROMOTED_RECORD, V_NONE, "its manifest says promoted: a leftover copy; record it if needed, delete the copy") \
     X(ROW_SWEEP_MANIFEST, OUT_RETRIED, ROW_CHECK, V_NONE, "an operator retries a failed artifact: check it again") \
     X(ROW_SWEEP_MANIFEST, OUT_IN_REVIEW_DUE, ROW_EXPIRE, V_NONE, "no decision within review_ttl")                       \
     X(ROW_SWEEP_MANIFEST, OUT_RETENTION_OVER, ROW_PURGE_DELETE, V_NONE, "blocked, rejected or expired past retention") \
@@ -430,7 +431,10 @@ SL_MUST_CHECK sl_result protocol_check_tables(void);
 /* Appends the tables as a Mermaid flowchart (docs/protocol.md). */
 SL_MUST_CHECK sl_result protocol_mermaid(sl_buf *out);
 /* Appends the tables as Promela (tests/model/protocol_table.pml): #defines for rows,
- * outcomes, requests and skips, and an inline `protocol_next(row, outcome, next)`. */
+ * outcomes, requests, skips and artifact states (and A_TERMINAL_MASK), and the inlines
+ * `row_info(row, req, skp, st)`, `protocol_next(row, outcome, nxt, verdict)` (its else
+ * branch sets the model's `table_gap`) and `transition_allowed(from, to, ok)` (the
+ * lifecycle's transitions table of state/artifact.h, which record_move enforces). */
 SL_MUST_CHECK sl_result protocol_promela(sl_buf *out);
 
 #endif /* SLUICE_STATE_PROTOCOL_H */

@@ -84,38 +84,68 @@
 #define A_promoted 9
 #define A_purged 10
 #define A_failed 11
+#define A_TERMINAL_MASK 1736
 
-inline row_info(row, req, skip, st) {
+inline transition_allowed(from, to, ok) {
     if
-    :: row == R_look_manifest -> req = 2; skip = 0; st = 0
-    :: row == R_look_trusted -> req = 3; skip = 0; st = 0
-    :: row == R_admit -> req = 1; skip = 0; st = 0
-    :: row == R_quarantine_copy -> req = 5; skip = 1; st = 0
-    :: row == R_quarantine_look -> req = 4; skip = 0; st = 0
-    :: row == R_staging_delete -> req = 6; skip = 1; st = 1
-    :: row == R_check -> req = 7; skip = 0; st = 2
-    :: row == R_gate -> req = 0; skip = 0; st = 2
-    :: row == R_park_copy -> req = 5; skip = 3; st = -1
-    :: row == R_park_look -> req = 4; skip = 0; st = -1
-    :: row == R_park_manifest -> req = 10; skip = 0; st = -1
-    :: row == R_park_manifest_look -> req = 2; skip = 0; st = -1
-    :: row == R_park_record -> req = 0; skip = 0; st = -2
-    :: row == R_park_source_delete -> req = 6; skip = 2; st = -1
-    :: row == R_approve -> req = 0; skip = 0; st = 5
-    :: row == R_promote_head -> req = 3; skip = 4; st = 8
-    :: row == R_promote_copy -> req = 8; skip = 0; st = 8
-    :: row == R_promote_look -> req = 3; skip = 0; st = 8
-    :: row == R_promoted_record -> req = 0; skip = 6; st = 9
-    :: row == R_promoted_manifest -> req = 10; skip = 5; st = 9
-    :: row == R_source_delete -> req = 9; skip = 0; st = 9
-    :: row == R_adopt_manifest -> req = 2; skip = 0; st = -1
-    :: row == R_leftover_record -> req = 0; skip = 6; st = -1
-    :: row == R_leftover_delete -> req = 6; skip = 2; st = -1
-    :: row == R_sweep_manifest -> req = 2; skip = 0; st = -1
-    :: row == R_sweep_trusted -> req = 3; skip = 0; st = 1
-    :: row == R_expire -> req = 10; skip = 0; st = -1
-    :: row == R_purge_delete -> req = 11; skip = 0; st = -1
-    :: row == R_purge_manifest -> req = 10; skip = 0; st = -1
+    :: from == A_staged && to == A_quarantined -> ok = true
+    :: from == A_staged && to == A_rejected -> ok = true
+    :: from == A_staged && to == A_checking -> ok = true
+    :: from == A_quarantined && to == A_checking -> ok = true
+    :: from == A_quarantined && to == A_blocked -> ok = true
+    :: from == A_checking && to == A_blocked -> ok = true
+    :: from == A_checking && to == A_in_review -> ok = true
+    :: from == A_checking && to == A_approved -> ok = true
+    :: from == A_in_review && to == A_approved -> ok = true
+    :: from == A_in_review && to == A_rejected -> ok = true
+    :: from == A_in_review && to == A_expired -> ok = true
+    :: from == A_approved && to == A_promoting -> ok = true
+    :: from == A_promoting && to == A_promoted -> ok = true
+    :: from == A_blocked && to == A_purged -> ok = true
+    :: from == A_rejected && to == A_purged -> ok = true
+    :: from == A_expired && to == A_purged -> ok = true
+    :: from == A_staged && to == A_failed -> ok = true
+    :: from == A_quarantined && to == A_failed -> ok = true
+    :: from == A_checking && to == A_failed -> ok = true
+    :: from == A_in_review && to == A_failed -> ok = true
+    :: from == A_approved && to == A_failed -> ok = true
+    :: from == A_promoting && to == A_failed -> ok = true
+    :: from == A_failed && to == A_quarantined -> ok = true
+    :: else -> ok = false
+    fi
+}
+
+inline row_info(row, req, skp, st) {
+    if
+    :: row == R_look_manifest -> req = 2; skp = 0; st = 0
+    :: row == R_look_trusted -> req = 3; skp = 0; st = 0
+    :: row == R_admit -> req = 1; skp = 0; st = 0
+    :: row == R_quarantine_copy -> req = 5; skp = 1; st = 0
+    :: row == R_quarantine_look -> req = 4; skp = 0; st = 0
+    :: row == R_staging_delete -> req = 6; skp = 1; st = 1
+    :: row == R_check -> req = 7; skp = 0; st = 2
+    :: row == R_gate -> req = 0; skp = 0; st = 2
+    :: row == R_park_copy -> req = 5; skp = 3; st = -1
+    :: row == R_park_look -> req = 4; skp = 0; st = -1
+    :: row == R_park_manifest -> req = 10; skp = 0; st = -1
+    :: row == R_park_manifest_look -> req = 2; skp = 0; st = -1
+    :: row == R_park_record -> req = 0; skp = 0; st = -2
+    :: row == R_park_source_delete -> req = 6; skp = 2; st = -1
+    :: row == R_approve -> req = 0; skp = 0; st = 5
+    :: row == R_promote_head -> req = 3; skp = 4; st = 8
+    :: row == R_promote_copy -> req = 8; skp = 0; st = 8
+    :: row == R_promote_look -> req = 3; skp = 0; st = 8
+    :: row == R_promoted_record -> req = 0; skp = 6; st = 9
+    :: row == R_promoted_manifest -> req = 10; skp = 5; st = 9
+    :: row == R_source_delete -> req = 9; skp = 0; st = 9
+    :: row == R_adopt_manifest -> req = 2; skp = 0; st = -1
+    :: row == R_leftover_record -> req = 0; skp = 6; st = -1
+    :: row == R_leftover_delete -> req = 6; skp = 2; st = -1
+    :: row == R_sweep_manifest -> req = 2; skp = 0; st = -1
+    :: row == R_sweep_trusted -> req = 3; skp = 0; st = 1
+    :: row == R_expire -> req = 10; skp = 0; st = -1
+    :: row == R_purge_delete -> req = 11; skp = 0; st = -1
+    :: row == R_purge_manifest -> req = 10; skp = 0; st = -1
     fi
 }
 
@@ -244,7 +274,8 @@ inline protocol_next(row, outcome, nxt, verdict) {
     :: row == R_leftover_delete && outcome == O_exhausted -> nxt = 29; verdict = -1
     :: row == R_leftover_delete && outcome == O_refused -> nxt = 29; verdict = -1
     :: row == R_sweep_manifest && outcome == O_absent -> nxt = 25; verdict = -1
-    :: row == R_sweep_manifest && outcome == O_decided -> nxt = 15; verdict = -1
+    :: row == R_sweep_manifest && outcome == O_decided -> nxt = 17; verdict = -1
+    :: row == R_sweep_manifest && outcome == O_ours -> nxt = 18; verdict = -1
     :: row == R_sweep_manifest && outcome == O_retried -> nxt = 6; verdict = -1
     :: row == R_sweep_manifest && outcome == O_review_ttl_over -> nxt = 26; verdict = -1
     :: row == R_sweep_manifest && outcome == O_retention_over -> nxt = 27; verdict = -1
