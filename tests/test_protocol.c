@@ -75,6 +75,41 @@ static void a_swept_promotion_looks_before_it_copies(void **state)
     assert_int_equal(r->skip, SKIP_NEVER);
 }
 
+/* A purge commits (the manifest says purged, If-Match) while the quarantine copy is still
+ * there, records, then deletes: a run stopped anywhere in between leaves the copy, the
+ * next sweep finds the purged manifest, records purged if the ledger lacks it and deletes
+ * the copy. Deleting first lost the record for good when the manifest write timed out
+ * after it happened or the mover died (the model's trail in tests/model/README.md). */
+static void a_purge_commits_before_it_deletes(void **state)
+{
+    (void)state;
+    assert_int_equal(next_of(ROW_SWEEP_MANIFEST, OUT_RETENTION_OVER), ROW_PURGE_MANIFEST);
+    assert_int_equal(protocol_row_get(ROW_PURGE_MANIFEST)->skip, SKIP_PURGED);
+    assert_int_equal(next_of(ROW_PURGE_MANIFEST, OUT_OK), ROW_PURGE_RECORD);
+    assert_int_equal(next_of(ROW_PURGE_MANIFEST, OUT_SKIPPED), ROW_PURGE_RECORD);
+    assert_int_equal(next_of(ROW_PURGE_MANIFEST, OUT_INDEFINITE), END_LEAVE);
+    const protocol_row_info *r = protocol_row_get(ROW_PURGE_RECORD);
+    assert_int_equal(r->state, ARTIFACT_PURGED);
+    assert_int_equal(r->skip, SKIP_RECORDED);
+    assert_int_equal(next_of(ROW_PURGE_RECORD, OUT_OK), ROW_PURGE_DELETE);
+    assert_int_equal(next_of(ROW_PURGE_RECORD, OUT_SKIPPED), ROW_PURGE_DELETE);
+    assert_int_equal(next_of(ROW_PURGE_DELETE, OUT_OK), END_DONE);
+    assert_int_equal(next_of(ROW_PURGE_DELETE, OUT_ABSENT), END_DONE);
+    assert_int_equal(next_of(ROW_PURGE_DELETE, OUT_REFUSED), END_LEAVE);
+}
+
+/* A waiting or final outcome whose manifest was written but whose record was not (an
+ * expire or a park that timed out after it happened, or a crash, with the bytes only in
+ * quarantine) is recorded by the sweep, which is the only one to see it again. */
+static void the_sweep_records_what_the_log_lacks(void **state)
+{
+    (void)state;
+    assert_int_equal(next_of(ROW_SWEEP_MANIFEST, OUT_UNRECORDED), ROW_LEFTOVER_RECORD);
+    assert_int_equal(next_of(ROW_SWEEP_MANIFEST, OUT_WAITING), END_DONE);
+    /* it records and only cleans up: the bytes in quarantine stay (they wait, or are kept) */
+    assert_int_equal(protocol_row_get(ROW_LEFTOVER_DELETE)->skip, SKIP_SOURCE_QUARANTINED);
+}
+
 /* A read that fails is retried, never judged; when the budget is spent the artifact is
  * failed (kept), never blocked. */
 static void failed_reads_are_never_verdicts(void **state)
@@ -156,6 +191,8 @@ int main(void)
         cmocka_unit_test(tables_are_consistent),
         cmocka_unit_test(indefinite_changes_are_looked_at),
         cmocka_unit_test(a_swept_promotion_looks_before_it_copies),
+        cmocka_unit_test(a_purge_commits_before_it_deletes),
+        cmocka_unit_test(the_sweep_records_what_the_log_lacks),
         cmocka_unit_test(failed_reads_are_never_verdicts),
         cmocka_unit_test(a_settled_artifact_is_only_cleaned_up),
         cmocka_unit_test(other_bytes_in_trusted_are_never_overwritten),

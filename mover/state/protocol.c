@@ -132,7 +132,7 @@ static bool outcome_possible(const protocol_row_info *r, protocol_outcome o)
     case REQ_GET_MANIFEST:
         if (r->row == ROW_SWEEP_MANIFEST)
             return o == OUT_ABSENT || o == OUT_OURS || o == OUT_DECIDED || o == OUT_RETRIED || o == OUT_IN_REVIEW_DUE ||
-                   o == OUT_RETENTION_OVER || o == OUT_WAITING || o == OUT_INDEFINITE || o == OUT_REFUSED ||
+                   o == OUT_RETENTION_OVER || o == OUT_WAITING || o == OUT_UNRECORDED || o == OUT_INDEFINITE || o == OUT_REFUSED ||
                    o == OUT_EXHAUSTED;
         if (r->row == ROW_PARK_MANIFEST_LOOK)
             return o == OUT_OURS || o == OUT_CONFLICT || o == OUT_ABSENT || o == OUT_INDEFINITE || o == OUT_REFUSED ||
@@ -237,6 +237,7 @@ sl_result protocol_promela(sl_buf *out)
     GUARD_CLEANUP(sl_buf_appendf(&text, "#define ROW_COUNT %d\n", (int)PROTOCOL_ROW_COUNT));
     for (size_t i = 0; i < PROTOCOL_OUTCOME_COUNT; i++)
         GUARD_CLEANUP(sl_buf_appendf(&text, "#define O_%s %zu\n", outcome_names[i], i));
+    GUARD_CLEANUP(sl_buf_appendf(&text, "#define OUTCOME_COUNT %d\n", (int)PROTOCOL_OUTCOME_COUNT));
     /* the enumerators without their REQ_ / SKIP_ prefixes */
 #define REQUEST_DEFINE(e, name) GUARD_CLEANUP(sl_buf_appendf(&text, "#define Q_%s %d\n", #e + 4, (int)e));
     SL_PROTOCOL_REQUESTS(REQUEST_DEFINE)

@@ -40,7 +40,7 @@ if [ -n "$open" ]; then
     grep -E 'violated|errors:|states, stored|elapsed' pan.out | sed 's/^/  /'
     if grep -q 'assertion violated' pan.out && grep 'assertion violated' pan.out | grep -Eq -- "$open"; then
         echo "model $name: the open finding is still there; its trail:"
-        spin "$@" -t "$here/protocol.pml" | python3 "$here/trail.py" | grep -v 'listing'
+        spin "$@" -t -k protocol.pml.trail "$here/protocol.pml" | python3 "$here/trail.py" | grep -v 'listing'
         exit 0
     fi
     echo "model $name: the model no longer finds this violation ($open): the finding is fixed —"
@@ -71,7 +71,7 @@ if [ -n "$fail" ]; then
     cat pan.summary
     if [ -f protocol.pml.trail ]; then
         echo "the trail (spin $* -t $here/protocol.pml | python3 $here/trail.py):"
-        spin "$@" -t "$here/protocol.pml" | python3 "$here/trail.py" | grep -v 'listing'
+        spin "$@" -t -k protocol.pml.trail "$here/protocol.pml" | python3 "$here/trail.py" | grep -v 'listing'
     fi
     exit 1
 fi

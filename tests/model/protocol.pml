@@ -62,7 +62,7 @@
 #define AGED 1
 #endif
 #ifndef PROMOTE_LOCK
-#define PROMOTE_LOCK 0
+#define PROMOTE_LOCK 1
 #endif
 #ifndef UPLOADS
 #define UPLOADS 2
@@ -79,16 +79,6 @@
 #ifndef ROUNDS
 #define ROUNDS 2
 #endif
-/* every outcome S3 shows is in some audit log at the end: those committed by the park and
- * promote rows (CHECK_AUDIT), and those the sweep commits, expired and purged
- * (CHECK_AUDIT_SWEEP; README: finding 1) */
-#ifndef CHECK_AUDIT
-#define CHECK_AUDIT 1
-#endif
-#ifndef CHECK_AUDIT_SWEEP
-#define CHECK_AUDIT_SWEEP 1
-#endif
-#define SWEEP_COMMITS (BIT(A_expired) | BIT(A_purged))
 /* an artifact in trusted has no manifest that says otherwise. Two movers without leases
  * may both judge one artifact: one's budget runs out (failed) while the other promotes. */
 #ifndef STRICT_PLACE
@@ -126,6 +116,7 @@ bit by_writer[NV];  /* unversioned: replaced by its writer while it was in stagi
 bit q[NV];          /* the quarantine copy of the artifact */
 byte trusted;       /* the artifact whose bytes and sluice-artifact the trusted key holds */
 byte man[NV];       /* the manifest: 0 none, else its state + 1 */
+byte mprev[NV];     /* the state its last transition came from (purged: the one before) */
 byte metag[NV];     /* the manifest's ETag (its write count) */
 
 #if VERSIONED
@@ -143,7 +134,7 @@ short rec[MOVERS * NV];
  * names the property it breaks */
 hidden byte terminal_once_per_log, one_final_outcome, final_is_final, gate_judges_bytes_read;
 hidden byte only_checked_bytes_promoted, table_has_every_entry, trusted_never_overwritten, no_upload_lost;
-hidden byte promoted_never_contradicted, audit_complete, audit_complete_sweep, settled_and_clean, in_one_place;
+hidden byte promoted_never_contradicted, audit_complete, settled_and_clean, in_one_place;
 
 /* ---- ghosts and the world ---- */
 bit gate_ok[NV];    /* a gate approved (or sent to review) these bytes after reading them */
@@ -207,7 +198,7 @@ hidden short t_st, t_nxt, t_verd, t_want, t_fin;
 
 /* coverage over the whole search (hidden: never undone when the search backs up) */
 hidden byte cov_row[ROW_COUNT];
-hidden byte cov_pair[ROW_COUNT * 17];
+hidden byte cov_pair[ROW_COUNT * OUTCOME_COUNT];
 
 inline cover(r, o) {
     if
@@ -215,7 +206,7 @@ inline cover(r, o) {
     :: else -> skip
     fi;
     if
-    :: cov_pair[r * 17 + o] == 0 -> cov_pair[r * 17 + o] = 1; c_code { printf("COVER pair %d %d\n", (int)t_row, (int)t_out); }
+    :: cov_pair[r * OUTCOME_COUNT + o] == 0 -> cov_pair[r * OUTCOME_COUNT + o] = 1; c_code { printf("COVER pair %d %d\n", (int)t_row, (int)t_out); }
     :: else -> skip
     fi
 }
@@ -240,6 +231,7 @@ inline write_manifest(wv, ws) {
     assert(man[wv] == 0 || (GONE_OK_MASK & BIT(man[wv] - 1)) == 0 || ws == man[wv] - 1 || ws == A_purged ||
            final_is_final);
     assert(man[wv] == 0 || man[wv] - 1 != A_promoted || ws == A_promoted || final_is_final);
+    mprev[wv] = (man[wv] == 0 -> 0 : man[wv] - 1);
     man[wv] = ws + 1;
     metag[wv] = metag[wv] + 1
 }
@@ -378,10 +370,12 @@ inline skip_holds() {
     :: t_skip == S_COPY_CONDITIONAL -> t_ok = COPY_INM
     :: t_skip == S_NO_MANIFEST -> t_ok = !A.loaded
     :: t_skip == S_RECORDED ->
+        /* the manifest's outcome (leftover_record), or the row's own state */
         if
         :: A.row == R_leftover_record && A.loaded -> t_ok = LOGGED(m, v, A.lstate)
-        :: else -> t_ok = LOGGED(m, v, A_promoted)
+        :: else -> t_ok = LOGGED(m, v, t_st)
         fi
+    :: t_skip == S_PURGED -> t_ok = (A.loaded && A.lstate == A_purged)
     fi
 }
 
@@ -500,17 +494,28 @@ inline run_request() {
                     t_out = (A.lstate == A.verdict -> O_ours : O_conflict)
                 :: A.row == R_sweep_manifest ->
                     A.srcq = 1;
-                    A.st = (A.lstate == A_promoted -> A_promoting : A.lstate);
+                    /* as S3 shows it: promoted and purged are recorded from the state before them */
                     if
-                    :: A.lstate == A_approved || A.lstate == A_promoting || A.lstate == A_promoted -> t_out = O_decided
+                    :: A.lstate == A_promoted -> A.st = A_promoting
+                    :: A.lstate == A_purged -> A.st = mprev[v]
+                    :: else -> A.st = A.lstate
+                    fi;
+                    /* swept(): a waiting outcome the audit log lacks is recorded (the ledger
+                     * is exact here: the whole log is its window) */
+                    t_ok = !LOGGED(m, v, A.lstate);
+                    if
+                    :: A.lstate == A_approved || A.lstate == A_promoting -> t_out = O_decided
+                    :: A.lstate == A_promoted -> t_out = O_ours
                     :: A.lstate == A_quarantined -> t_out = O_retried
-                    :: A.lstate == A_in_review -> t_out = (aged -> O_review_ttl_over : O_waiting)
+                    :: A.lstate == A_in_review && aged -> t_out = O_review_ttl_over
+                    :: A.lstate == A_in_review && !aged -> t_out = (t_ok -> O_unrecorded : O_waiting)
+                    :: A.lstate == A_purged -> t_out = O_retention_over
                     :: A.lstate == A_blocked || A.lstate == A_rejected || A.lstate == A_expired ->
                         if
                         :: aged -> t_out = O_retention_over
-                        :: else -> mv[m].settled[v] = 1; t_out = O_waiting
+                        :: else -> mv[m].settled[v] = 1; t_out = (t_ok -> O_unrecorded : O_waiting)
                         fi
-                    :: else -> mv[m].settled[v] = 1; t_out = O_waiting
+                    :: else -> mv[m].settled[v] = 1; t_out = (t_ok -> O_unrecorded : O_waiting)
                     fi
                 :: else -> t_out = O_ours
                 fi
@@ -604,8 +609,9 @@ inline run_request() {
                 :: t_fault == F_NONE ->
                     A.letag = metag[v];
                     if
-                    :: (A.row == R_expire || A.row == R_purge_manifest) && t_want != A.st ->
-                        /* manifest_updated: the record follows its commit point */
+                    :: A.row == R_expire && t_want != A.st ->
+                        /* manifest_updated: the record follows its commit point (purge_record
+                         * records purged) */
                         t_from = A.st;
                         transition_allowed(t_from, t_want, t_ok);
                         if
@@ -865,17 +871,16 @@ inline settled(v) {
     if
     :: v > uploaded -> skip
     :: trusted == v ->
-        assert(!CHECK_AUDIT || RECORDED(v, A_promoted) || audit_complete);  /* its outcome is in the audit log */
+        assert(RECORDED(v, A_promoted) || audit_complete);                   /* its outcome is in the audit log */
         assert(!IN_STAGING(v) || settled_and_clean);                         /* nothing left in staging */
         assert(!STRICT_PLACE || !q[v] && (man[v] == 0 || man[v] - 1 == A_promoted || man[v] - 1 == A_approved ||
                man[v] - 1 == A_promoting) || in_one_place)                    /* and in no other place */
     :: trusted != v && man[v] != 0 ->
         assert((SETTLED_MASK & BIT(man[v] - 1)) != 0 || settled_and_clean);   /* a final or waiting state */
-        assert(!CHECK_AUDIT || (SWEEP_COMMITS & BIT(man[v] - 1)) != 0 || RECORDED(v, man[v] - 1) || audit_complete);
-        assert(!CHECK_AUDIT_SWEEP || (SWEEP_COMMITS & BIT(man[v] - 1)) == 0 || RECORDED(v, man[v] - 1) ||
-               audit_complete_sweep);
+        assert(RECORDED(v, man[v] - 1) || audit_complete);                  /* its outcome is in the audit log */
         assert(!IN_STAGING(v) || settled_and_clean);
-        assert(q[v] || (GONE_OK_MASK & BIT(man[v] - 1)) != 0 || settled_and_clean) /* bytes kept while it waits */
+        assert(q[v] || (GONE_OK_MASK & BIT(man[v] - 1)) != 0 || settled_and_clean); /* bytes kept while it waits */
+        assert(!q[v] || man[v] - 1 != A_purged || settled_and_clean)        /* a purge finishes */
     :: else ->
         assert(by_writer[v] && !q[v] && !IN_STAGING(v) || settled_and_clean) /* replaced by its writer unseen */
     fi

@@ -26,13 +26,14 @@
 #define R_sweep_manifest 24
 #define R_sweep_trusted 25
 #define R_expire 26
-#define R_purge_delete 27
-#define R_purge_manifest 28
-#define R_DONE 29
-#define R_LEAVE 30
-#define R_DROP 31
-#define R_RETRY 32
-#define ROW_COUNT 29
+#define R_purge_manifest 27
+#define R_purge_record 28
+#define R_purge_delete 29
+#define R_DONE 30
+#define R_LEAVE 31
+#define R_DROP 32
+#define R_RETRY 33
+#define ROW_COUNT 30
 #define O_ok 0
 #define O_absent 1
 #define O_conflict 2
@@ -50,6 +51,8 @@
 #define O_review_ttl_over 14
 #define O_retention_over 15
 #define O_waiting 16
+#define O_unrecorded 17
+#define OUTCOME_COUNT 18
 #define Q_NONE 0
 #define Q_TASK_ADMIT 1
 #define Q_GET_MANIFEST 2
@@ -69,6 +72,7 @@
 #define S_COPY_CONDITIONAL 4
 #define S_NO_MANIFEST 5
 #define S_RECORDED 6
+#define S_PURGED 7
 #define ST_KEEP -1
 #define ST_VERDICT -2
 #define V_NONE -1
@@ -144,8 +148,9 @@ inline row_info(row, req, skp, st) {
     :: row == R_sweep_manifest -> req = 2; skp = 0; st = -1
     :: row == R_sweep_trusted -> req = 3; skp = 0; st = 1
     :: row == R_expire -> req = 10; skp = 0; st = -1
+    :: row == R_purge_manifest -> req = 10; skp = 7; st = -1
+    :: row == R_purge_record -> req = 0; skp = 6; st = 10
     :: row == R_purge_delete -> req = 11; skp = 0; st = -1
-    :: row == R_purge_manifest -> req = 10; skp = 0; st = -1
     fi
 }
 
@@ -153,41 +158,41 @@ inline protocol_next(row, outcome, nxt, verdict) {
     if
     :: row == R_look_manifest && outcome == O_ours -> nxt = 21; verdict = -1
     :: row == R_look_manifest && outcome == O_absent -> nxt = 1; verdict = -1
-    :: row == R_look_manifest && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_look_manifest && outcome == O_exhausted -> nxt = 30; verdict = -1
-    :: row == R_look_manifest && outcome == O_refused -> nxt = 30; verdict = -1
+    :: row == R_look_manifest && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_look_manifest && outcome == O_exhausted -> nxt = 31; verdict = -1
+    :: row == R_look_manifest && outcome == O_refused -> nxt = 31; verdict = -1
     :: row == R_look_trusted && outcome == O_ours -> nxt = 18; verdict = -1
     :: row == R_look_trusted && outcome == O_absent -> nxt = 2; verdict = -1
     :: row == R_look_trusted && outcome == O_conflict -> nxt = 2; verdict = -1
-    :: row == R_look_trusted && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_look_trusted && outcome == O_exhausted -> nxt = 30; verdict = -1
-    :: row == R_look_trusted && outcome == O_refused -> nxt = 30; verdict = -1
+    :: row == R_look_trusted && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_look_trusted && outcome == O_exhausted -> nxt = 31; verdict = -1
+    :: row == R_look_trusted && outcome == O_refused -> nxt = 31; verdict = -1
     :: row == R_admit && outcome == O_ok -> nxt = 3; verdict = -1
     :: row == R_admit && outcome == O_reject -> nxt = 8; verdict = 6
-    :: row == R_admit && outcome == O_indefinite -> nxt = 30; verdict = -1
+    :: row == R_admit && outcome == O_indefinite -> nxt = 31; verdict = -1
     :: row == R_quarantine_copy && outcome == O_skipped -> nxt = 6; verdict = -1
     :: row == R_quarantine_copy && outcome == O_ok -> nxt = 5; verdict = -1
-    :: row == R_quarantine_copy && outcome == O_conflict -> nxt = 31; verdict = -1
-    :: row == R_quarantine_copy && outcome == O_absent -> nxt = 31; verdict = -1
-    :: row == R_quarantine_copy && outcome == O_refused -> nxt = 30; verdict = -1
+    :: row == R_quarantine_copy && outcome == O_conflict -> nxt = 32; verdict = -1
+    :: row == R_quarantine_copy && outcome == O_absent -> nxt = 32; verdict = -1
+    :: row == R_quarantine_copy && outcome == O_refused -> nxt = 31; verdict = -1
     :: row == R_quarantine_copy && outcome == O_indefinite -> nxt = 4; verdict = -1
-    :: row == R_quarantine_copy && outcome == O_exhausted -> nxt = 30; verdict = -1
+    :: row == R_quarantine_copy && outcome == O_exhausted -> nxt = 31; verdict = -1
     :: row == R_quarantine_look && outcome == O_ok -> nxt = 5; verdict = -1
     :: row == R_quarantine_look && outcome == O_absent -> nxt = 3; verdict = -1
     :: row == R_quarantine_look && outcome == O_conflict -> nxt = 3; verdict = -1
-    :: row == R_quarantine_look && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_quarantine_look && outcome == O_exhausted -> nxt = 30; verdict = -1
-    :: row == R_quarantine_look && outcome == O_refused -> nxt = 30; verdict = -1
+    :: row == R_quarantine_look && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_quarantine_look && outcome == O_exhausted -> nxt = 31; verdict = -1
+    :: row == R_quarantine_look && outcome == O_refused -> nxt = 31; verdict = -1
     :: row == R_staging_delete && outcome == O_skipped -> nxt = 6; verdict = -1
     :: row == R_staging_delete && outcome == O_ok -> nxt = 6; verdict = -1
     :: row == R_staging_delete && outcome == O_absent -> nxt = 6; verdict = -1
     :: row == R_staging_delete && outcome == O_conflict -> nxt = 6; verdict = -1
-    :: row == R_staging_delete && outcome == O_indefinite -> nxt = 32; verdict = -1
+    :: row == R_staging_delete && outcome == O_indefinite -> nxt = 33; verdict = -1
     :: row == R_staging_delete && outcome == O_exhausted -> nxt = 6; verdict = -1
     :: row == R_staging_delete && outcome == O_refused -> nxt = 6; verdict = -1
     :: row == R_check && outcome == O_ok -> nxt = 7; verdict = -1
-    :: row == R_check && outcome == O_absent -> nxt = 31; verdict = -1
-    :: row == R_check && outcome == O_indefinite -> nxt = 32; verdict = -1
+    :: row == R_check && outcome == O_absent -> nxt = 32; verdict = -1
+    :: row == R_check && outcome == O_indefinite -> nxt = 33; verdict = -1
     :: row == R_check && outcome == O_exhausted -> nxt = 8; verdict = 11
     :: row == R_check && outcome == O_refused -> nxt = 8; verdict = 11
     :: row == R_gate && outcome == O_approve -> nxt = 14; verdict = -1
@@ -195,56 +200,56 @@ inline protocol_next(row, outcome, nxt, verdict) {
     :: row == R_gate && outcome == O_block -> nxt = 8; verdict = 3
     :: row == R_park_copy && outcome == O_skipped -> nxt = 10; verdict = -1
     :: row == R_park_copy && outcome == O_ok -> nxt = 10; verdict = -1
-    :: row == R_park_copy && outcome == O_conflict -> nxt = 31; verdict = -1
-    :: row == R_park_copy && outcome == O_absent -> nxt = 31; verdict = -1
+    :: row == R_park_copy && outcome == O_conflict -> nxt = 32; verdict = -1
+    :: row == R_park_copy && outcome == O_absent -> nxt = 32; verdict = -1
     :: row == R_park_copy && outcome == O_indefinite -> nxt = 9; verdict = -1
-    :: row == R_park_copy && outcome == O_refused -> nxt = 30; verdict = -1
-    :: row == R_park_copy && outcome == O_exhausted -> nxt = 30; verdict = -1
+    :: row == R_park_copy && outcome == O_refused -> nxt = 31; verdict = -1
+    :: row == R_park_copy && outcome == O_exhausted -> nxt = 31; verdict = -1
     :: row == R_park_look && outcome == O_ok -> nxt = 10; verdict = -1
     :: row == R_park_look && outcome == O_absent -> nxt = 8; verdict = -1
     :: row == R_park_look && outcome == O_conflict -> nxt = 8; verdict = -1
-    :: row == R_park_look && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_park_look && outcome == O_exhausted -> nxt = 30; verdict = -1
-    :: row == R_park_look && outcome == O_refused -> nxt = 30; verdict = -1
+    :: row == R_park_look && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_park_look && outcome == O_exhausted -> nxt = 31; verdict = -1
+    :: row == R_park_look && outcome == O_refused -> nxt = 31; verdict = -1
     :: row == R_park_manifest && outcome == O_ok -> nxt = 12; verdict = -1
     :: row == R_park_manifest && outcome == O_conflict -> nxt = 21; verdict = -1
     :: row == R_park_manifest && outcome == O_indefinite -> nxt = 11; verdict = -1
-    :: row == R_park_manifest && outcome == O_refused -> nxt = 30; verdict = -1
-    :: row == R_park_manifest && outcome == O_exhausted -> nxt = 30; verdict = -1
+    :: row == R_park_manifest && outcome == O_refused -> nxt = 31; verdict = -1
+    :: row == R_park_manifest && outcome == O_exhausted -> nxt = 31; verdict = -1
     :: row == R_park_manifest_look && outcome == O_ours -> nxt = 12; verdict = -1
     :: row == R_park_manifest_look && outcome == O_conflict -> nxt = 21; verdict = -1
     :: row == R_park_manifest_look && outcome == O_absent -> nxt = 10; verdict = -1
-    :: row == R_park_manifest_look && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_park_manifest_look && outcome == O_exhausted -> nxt = 30; verdict = -1
-    :: row == R_park_manifest_look && outcome == O_refused -> nxt = 30; verdict = -1
+    :: row == R_park_manifest_look && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_park_manifest_look && outcome == O_exhausted -> nxt = 31; verdict = -1
+    :: row == R_park_manifest_look && outcome == O_refused -> nxt = 31; verdict = -1
     :: row == R_park_record && outcome == O_ok -> nxt = 13; verdict = -1
-    :: row == R_park_source_delete && outcome == O_skipped -> nxt = 29; verdict = -1
-    :: row == R_park_source_delete && outcome == O_ok -> nxt = 29; verdict = -1
-    :: row == R_park_source_delete && outcome == O_absent -> nxt = 29; verdict = -1
-    :: row == R_park_source_delete && outcome == O_conflict -> nxt = 29; verdict = -1
-    :: row == R_park_source_delete && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_park_source_delete && outcome == O_exhausted -> nxt = 29; verdict = -1
-    :: row == R_park_source_delete && outcome == O_refused -> nxt = 29; verdict = -1
+    :: row == R_park_source_delete && outcome == O_skipped -> nxt = 30; verdict = -1
+    :: row == R_park_source_delete && outcome == O_ok -> nxt = 30; verdict = -1
+    :: row == R_park_source_delete && outcome == O_absent -> nxt = 30; verdict = -1
+    :: row == R_park_source_delete && outcome == O_conflict -> nxt = 30; verdict = -1
+    :: row == R_park_source_delete && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_park_source_delete && outcome == O_exhausted -> nxt = 30; verdict = -1
+    :: row == R_park_source_delete && outcome == O_refused -> nxt = 30; verdict = -1
     :: row == R_approve && outcome == O_ok -> nxt = 15; verdict = -1
     :: row == R_promote_head && outcome == O_skipped -> nxt = 16; verdict = -1
     :: row == R_promote_head && outcome == O_absent -> nxt = 16; verdict = -1
     :: row == R_promote_head && outcome == O_ours -> nxt = 18; verdict = -1
     :: row == R_promote_head && outcome == O_conflict -> nxt = 8; verdict = 11
-    :: row == R_promote_head && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_promote_head && outcome == O_exhausted -> nxt = 30; verdict = -1
+    :: row == R_promote_head && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_promote_head && outcome == O_exhausted -> nxt = 31; verdict = -1
     :: row == R_promote_head && outcome == O_refused -> nxt = 8; verdict = 11
     :: row == R_promote_copy && outcome == O_ok -> nxt = 18; verdict = -1
     :: row == R_promote_copy && outcome == O_conflict -> nxt = 17; verdict = -1
-    :: row == R_promote_copy && outcome == O_absent -> nxt = 31; verdict = -1
+    :: row == R_promote_copy && outcome == O_absent -> nxt = 32; verdict = -1
     :: row == R_promote_copy && outcome == O_indefinite -> nxt = 17; verdict = -1
     :: row == R_promote_copy && outcome == O_refused -> nxt = 8; verdict = 11
-    :: row == R_promote_copy && outcome == O_exhausted -> nxt = 30; verdict = -1
+    :: row == R_promote_copy && outcome == O_exhausted -> nxt = 31; verdict = -1
     :: row == R_promote_look && outcome == O_ours -> nxt = 18; verdict = -1
     :: row == R_promote_look && outcome == O_absent -> nxt = 16; verdict = -1
     :: row == R_promote_look && outcome == O_conflict -> nxt = 8; verdict = 11
-    :: row == R_promote_look && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_promote_look && outcome == O_exhausted -> nxt = 30; verdict = -1
-    :: row == R_promote_look && outcome == O_refused -> nxt = 30; verdict = -1
+    :: row == R_promote_look && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_promote_look && outcome == O_exhausted -> nxt = 31; verdict = -1
+    :: row == R_promote_look && outcome == O_refused -> nxt = 31; verdict = -1
     :: row == R_promoted_record && outcome == O_ok -> nxt = 19; verdict = -1
     :: row == R_promoted_record && outcome == O_skipped -> nxt = 19; verdict = -1
     :: row == R_promoted_manifest && outcome == O_skipped -> nxt = 20; verdict = -1
@@ -253,57 +258,61 @@ inline protocol_next(row, outcome, nxt, verdict) {
     :: row == R_promoted_manifest && outcome == O_indefinite -> nxt = 20; verdict = -1
     :: row == R_promoted_manifest && outcome == O_refused -> nxt = 20; verdict = -1
     :: row == R_promoted_manifest && outcome == O_exhausted -> nxt = 20; verdict = -1
-    :: row == R_source_delete && outcome == O_ok -> nxt = 29; verdict = -1
-    :: row == R_source_delete && outcome == O_absent -> nxt = 29; verdict = -1
-    :: row == R_source_delete && outcome == O_conflict -> nxt = 29; verdict = -1
-    :: row == R_source_delete && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_source_delete && outcome == O_exhausted -> nxt = 29; verdict = -1
-    :: row == R_source_delete && outcome == O_refused -> nxt = 29; verdict = -1
+    :: row == R_source_delete && outcome == O_ok -> nxt = 30; verdict = -1
+    :: row == R_source_delete && outcome == O_absent -> nxt = 30; verdict = -1
+    :: row == R_source_delete && outcome == O_conflict -> nxt = 30; verdict = -1
+    :: row == R_source_delete && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_source_delete && outcome == O_exhausted -> nxt = 30; verdict = -1
+    :: row == R_source_delete && outcome == O_refused -> nxt = 30; verdict = -1
     :: row == R_adopt_manifest && outcome == O_ours -> nxt = 22; verdict = -1
-    :: row == R_adopt_manifest && outcome == O_absent -> nxt = 30; verdict = -1
-    :: row == R_adopt_manifest && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_adopt_manifest && outcome == O_exhausted -> nxt = 30; verdict = -1
-    :: row == R_adopt_manifest && outcome == O_refused -> nxt = 30; verdict = -1
+    :: row == R_adopt_manifest && outcome == O_absent -> nxt = 31; verdict = -1
+    :: row == R_adopt_manifest && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_adopt_manifest && outcome == O_exhausted -> nxt = 31; verdict = -1
+    :: row == R_adopt_manifest && outcome == O_refused -> nxt = 31; verdict = -1
     :: row == R_leftover_record && outcome == O_ok -> nxt = 23; verdict = -1
     :: row == R_leftover_record && outcome == O_skipped -> nxt = 23; verdict = -1
-    :: row == R_leftover_delete && outcome == O_skipped -> nxt = 29; verdict = -1
-    :: row == R_leftover_delete && outcome == O_ok -> nxt = 29; verdict = -1
-    :: row == R_leftover_delete && outcome == O_absent -> nxt = 29; verdict = -1
-    :: row == R_leftover_delete && outcome == O_conflict -> nxt = 29; verdict = -1
-    :: row == R_leftover_delete && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_leftover_delete && outcome == O_exhausted -> nxt = 29; verdict = -1
-    :: row == R_leftover_delete && outcome == O_refused -> nxt = 29; verdict = -1
+    :: row == R_leftover_delete && outcome == O_skipped -> nxt = 30; verdict = -1
+    :: row == R_leftover_delete && outcome == O_ok -> nxt = 30; verdict = -1
+    :: row == R_leftover_delete && outcome == O_absent -> nxt = 30; verdict = -1
+    :: row == R_leftover_delete && outcome == O_conflict -> nxt = 30; verdict = -1
+    :: row == R_leftover_delete && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_leftover_delete && outcome == O_exhausted -> nxt = 30; verdict = -1
+    :: row == R_leftover_delete && outcome == O_refused -> nxt = 30; verdict = -1
     :: row == R_sweep_manifest && outcome == O_absent -> nxt = 25; verdict = -1
     :: row == R_sweep_manifest && outcome == O_decided -> nxt = 17; verdict = -1
     :: row == R_sweep_manifest && outcome == O_ours -> nxt = 18; verdict = -1
     :: row == R_sweep_manifest && outcome == O_retried -> nxt = 6; verdict = -1
     :: row == R_sweep_manifest && outcome == O_review_ttl_over -> nxt = 26; verdict = -1
     :: row == R_sweep_manifest && outcome == O_retention_over -> nxt = 27; verdict = -1
-    :: row == R_sweep_manifest && outcome == O_waiting -> nxt = 29; verdict = -1
-    :: row == R_sweep_manifest && outcome == O_indefinite -> nxt = 30; verdict = -1
-    :: row == R_sweep_manifest && outcome == O_refused -> nxt = 30; verdict = -1
-    :: row == R_sweep_manifest && outcome == O_exhausted -> nxt = 30; verdict = -1
+    :: row == R_sweep_manifest && outcome == O_waiting -> nxt = 30; verdict = -1
+    :: row == R_sweep_manifest && outcome == O_unrecorded -> nxt = 22; verdict = -1
+    :: row == R_sweep_manifest && outcome == O_indefinite -> nxt = 31; verdict = -1
+    :: row == R_sweep_manifest && outcome == O_refused -> nxt = 31; verdict = -1
+    :: row == R_sweep_manifest && outcome == O_exhausted -> nxt = 31; verdict = -1
     :: row == R_sweep_trusted && outcome == O_ours -> nxt = 18; verdict = -1
     :: row == R_sweep_trusted && outcome == O_absent -> nxt = 6; verdict = -1
     :: row == R_sweep_trusted && outcome == O_conflict -> nxt = 6; verdict = -1
-    :: row == R_sweep_trusted && outcome == O_indefinite -> nxt = 30; verdict = -1
-    :: row == R_sweep_trusted && outcome == O_refused -> nxt = 30; verdict = -1
-    :: row == R_sweep_trusted && outcome == O_exhausted -> nxt = 30; verdict = -1
-    :: row == R_expire && outcome == O_ok -> nxt = 29; verdict = -1
-    :: row == R_expire && outcome == O_conflict -> nxt = 30; verdict = -1
-    :: row == R_expire && outcome == O_indefinite -> nxt = 30; verdict = -1
-    :: row == R_expire && outcome == O_refused -> nxt = 30; verdict = -1
-    :: row == R_expire && outcome == O_exhausted -> nxt = 30; verdict = -1
-    :: row == R_purge_delete && outcome == O_ok -> nxt = 28; verdict = -1
-    :: row == R_purge_delete && outcome == O_absent -> nxt = 28; verdict = -1
-    :: row == R_purge_delete && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_purge_delete && outcome == O_refused -> nxt = 30; verdict = -1
-    :: row == R_purge_delete && outcome == O_exhausted -> nxt = 30; verdict = -1
-    :: row == R_purge_manifest && outcome == O_ok -> nxt = 29; verdict = -1
-    :: row == R_purge_manifest && outcome == O_conflict -> nxt = 30; verdict = -1
-    :: row == R_purge_manifest && outcome == O_indefinite -> nxt = 30; verdict = -1
-    :: row == R_purge_manifest && outcome == O_refused -> nxt = 30; verdict = -1
-    :: row == R_purge_manifest && outcome == O_exhausted -> nxt = 30; verdict = -1
+    :: row == R_sweep_trusted && outcome == O_indefinite -> nxt = 31; verdict = -1
+    :: row == R_sweep_trusted && outcome == O_refused -> nxt = 31; verdict = -1
+    :: row == R_sweep_trusted && outcome == O_exhausted -> nxt = 31; verdict = -1
+    :: row == R_expire && outcome == O_ok -> nxt = 30; verdict = -1
+    :: row == R_expire && outcome == O_conflict -> nxt = 31; verdict = -1
+    :: row == R_expire && outcome == O_indefinite -> nxt = 31; verdict = -1
+    :: row == R_expire && outcome == O_refused -> nxt = 31; verdict = -1
+    :: row == R_expire && outcome == O_exhausted -> nxt = 31; verdict = -1
+    :: row == R_purge_manifest && outcome == O_skipped -> nxt = 28; verdict = -1
+    :: row == R_purge_manifest && outcome == O_ok -> nxt = 28; verdict = -1
+    :: row == R_purge_manifest && outcome == O_conflict -> nxt = 31; verdict = -1
+    :: row == R_purge_manifest && outcome == O_indefinite -> nxt = 31; verdict = -1
+    :: row == R_purge_manifest && outcome == O_refused -> nxt = 31; verdict = -1
+    :: row == R_purge_manifest && outcome == O_exhausted -> nxt = 31; verdict = -1
+    :: row == R_purge_record && outcome == O_ok -> nxt = 29; verdict = -1
+    :: row == R_purge_record && outcome == O_skipped -> nxt = 29; verdict = -1
+    :: row == R_purge_delete && outcome == O_ok -> nxt = 30; verdict = -1
+    :: row == R_purge_delete && outcome == O_absent -> nxt = 30; verdict = -1
+    :: row == R_purge_delete && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_purge_delete && outcome == O_refused -> nxt = 31; verdict = -1
+    :: row == R_purge_delete && outcome == O_exhausted -> nxt = 31; verdict = -1
     :: else -> nxt = R_LEAVE; verdict = V_NONE; table_gap = true
     fi
 }
