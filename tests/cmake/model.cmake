@@ -36,7 +36,7 @@ if(NOT SLUICE_SANITIZE)
   sluice_model(human_quarantine_first -DHUMAN=1 -DCOPY_INM=0 -DIN_PLACE=0 -DUPLOADS=1 -DMAX_FAULT=2 -DMAX_CRASH=1)
   # Two movers on one route, no leases: nothing lost, nothing promoted twice or unchecked,
   # no final outcome left; not every outcome in an audit log (the open finding below).
-  sluice_model(two_movers -DMOVERS=2 -DCOPY_INM=0 -DUPLOADS=1 -DMAX_FAULT=1 -DREJECTS=0)
+  sluice_model(two_movers -DMOVERS=2 -DCOPY_INM=0 -DUPLOADS=1 -DMAX_FAULT=1 -DMAX_CRASH=0 -DREJECTS=0 -DAGED=0)
   sluice_model(two_movers_review -DMOVERS=2 -DHUMAN=1 -DUPLOADS=1 -DMAX_FAULT=0 -DMAX_CRASH=0 -DREJECTS=0)
 
   # Open finding (README: "Findings"): passes while the model still finds it.
