@@ -19,6 +19,8 @@ PACKAGES=(
   prometheus systemd man-db
   # packaging (scripts/package.sh): dpkg-shlibdeps and dpkg-buildflags, lintian, adduser
   dpkg-dev lintian adduser
+  # the protocol model (tests/model: spin writes a C verifier that gcc compiles)
+  spin
   # local S3 server
   ceph-mon ceph-osd radosgw ceph-common
   # clamd (scripts/clamd.sh)

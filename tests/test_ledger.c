@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "state/ledger.h"
+#include "util/timefmt.h"
 
 #define A "0123456789abcdef0123456789abcdef"
 #define B "fedcba9876543210fedcba9876543210"
@@ -87,11 +88,67 @@ static void forgets_the_oldest_at_capacity(void **state)
     audit_ledger_free(NULL);
 }
 
+/* How far back the ledger can tell "never recorded" from "recorded before its window"
+ * (the sweep records a committed outcome the log lacks only within it). */
+static void knows_how_far_back_it_reaches(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sluice-ledger-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    const char *three = "{\"seq\":1,\"time\":\"2024-01-01T00:00:00.000Z\",\"artifact\":\"" A "\",\"to\":\"checking\"}\n"
+                        "{\"seq\":2,\"time\":\"2024-01-02T00:00:00.000Z\",\"artifact\":\"" B "\",\"to\":\"blocked\"}\n"
+                        "{\"seq\":3,\"time\":\"2024-01-03T00:00:00.000Z\",\"artifact\":\"" C "\",\"to\":\"blocked\"}\n";
+    write_file(path, three);
+    int64_t day1 = 0, day2 = 0;
+    assert_true(sl_time_parse(sl_cursor_from_cstr("2024-01-01T00:00:00.000Z"), &day1));
+    assert_true(sl_time_parse(sl_cursor_from_cstr("2024-01-02T00:00:00.000Z"), &day2));
+    /* the whole file: it reaches back forever */
+    audit_ledger *l = NULL;
+    assert_true(sl_ok(audit_ledger_load(path, 1 << 20, 100, &l)));
+    assert_true(audit_ledger_covers(l, 0));
+    audit_ledger_free(l);
+    /* a tail cut in the first record: the window starts at the second */
+    assert_true(sl_ok(audit_ledger_load(path, strlen(three) - 5, 100, &l)));
+    assert_false(audit_ledger_has(l, A, ARTIFACT_CHECKING));
+    assert_true(audit_ledger_has(l, B, ARTIFACT_BLOCKED));
+    assert_false(audit_ledger_covers(l, day1));
+    assert_true(audit_ledger_covers(l, day2));
+    audit_ledger_free(l);
+    /* a cut tail whose first whole line has no time: it can tell nothing before now */
+    const char *untimed = "{\"seq\":1,\"time\":\"2024-01-01T00:00:00.000Z\",\"artifact\":\"" A "\",\"to\":\"checking\"}\n"
+                          "not a record\n"
+                          "{\"seq\":3,\"time\":\"2024-01-03T00:00:00.000Z\",\"artifact\":\"" C "\",\"to\":\"blocked\"}\n";
+    write_file(path, untimed);
+    assert_true(sl_ok(audit_ledger_load(path, strlen(untimed) - 5, 100, &l)));
+    assert_true(audit_ledger_has(l, C, ARTIFACT_BLOCKED));
+    assert_false(audit_ledger_covers(l, day2));
+    audit_ledger_free(l);
+    /* a tail with no whole line at all: the same */
+    assert_true(sl_ok(audit_ledger_load(path, 20, 100, &l)));
+    assert_false(audit_ledger_covers(l, day2));
+    audit_ledger_free(l);
+    unlink(path);
+    /* forgetting an artifact: nothing before now is known for sure */
+    l = audit_ledger_new(1);
+    assert_true(audit_ledger_covers(l, day1));
+    audit_ledger_note(l, A, ARTIFACT_BLOCKED);
+    assert_true(audit_ledger_covers(l, day1));
+    int64_t before = sl_time_now_ms();
+    audit_ledger_note(l, B, ARTIFACT_BLOCKED);
+    assert_false(audit_ledger_covers(l, day1));
+    assert_true(audit_ledger_covers(l, before + 60000));
+    assert_false(audit_ledger_covers(NULL, day1));
+    audit_ledger_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reads_records_from_the_tail),
         cmocka_unit_test(forgets_the_oldest_at_capacity),
+        cmocka_unit_test(knows_how_far_back_it_reaches),
     };
     return cmocka_run_group_tests_name("ledger", tests, NULL, NULL);
 }

@@ -59,6 +59,57 @@ static void indefinite_changes_are_looked_at(void **state)
     assert_int_equal(next_of(ROW_SWEEP_TRUSTED, OUT_OURS), ROW_PROMOTED_RECORD);
 }
 
+/* The sweep of a quarantine copy whose manifest says promoted (its clean-up failed) only
+ * records and cleans up: it never copies or parks again — a refused copy used to park it
+ * `failed` over its `promoted` manifest (the model's trail in tests/model/README.md). An
+ * approved manifest is looked at before a copy: where the server honours If-None-Match on
+ * CopyObject, promote_head is skipped, and a copy that landed before a crash must be found,
+ * not failed by a refused second copy. */
+static void a_swept_promotion_looks_before_it_copies(void **state)
+{
+    (void)state;
+    assert_int_equal(next_of(ROW_SWEEP_MANIFEST, OUT_OURS), ROW_PROMOTED_RECORD);
+    assert_int_equal(next_of(ROW_SWEEP_MANIFEST, OUT_DECIDED), ROW_PROMOTE_LOOK);
+    assert_int_equal(next_of(ROW_PROMOTED_RECORD, OUT_SKIPPED), ROW_PROMOTED_MANIFEST);
+    const protocol_row_info *r = protocol_row_get(ROW_PROMOTE_LOOK);
+    assert_int_equal(r->skip, SKIP_NEVER);
+}
+
+/* A purge commits (the manifest says purged, If-Match) while the quarantine copy is still
+ * there, records, then deletes: a run stopped anywhere in between leaves the copy, the
+ * next sweep finds the purged manifest, records purged if the ledger lacks it and deletes
+ * the copy. Deleting first lost the record for good when the manifest write timed out
+ * after it happened or the mover died (the model's trail in tests/model/README.md). */
+static void a_purge_commits_before_it_deletes(void **state)
+{
+    (void)state;
+    assert_int_equal(next_of(ROW_SWEEP_MANIFEST, OUT_RETENTION_OVER), ROW_PURGE_MANIFEST);
+    assert_int_equal(protocol_row_get(ROW_PURGE_MANIFEST)->skip, SKIP_PURGED);
+    assert_int_equal(next_of(ROW_PURGE_MANIFEST, OUT_OK), ROW_PURGE_RECORD);
+    assert_int_equal(next_of(ROW_PURGE_MANIFEST, OUT_SKIPPED), ROW_PURGE_RECORD);
+    assert_int_equal(next_of(ROW_PURGE_MANIFEST, OUT_INDEFINITE), END_LEAVE);
+    const protocol_row_info *r = protocol_row_get(ROW_PURGE_RECORD);
+    assert_int_equal(r->state, ARTIFACT_PURGED);
+    assert_int_equal(r->skip, SKIP_RECORDED);
+    assert_int_equal(next_of(ROW_PURGE_RECORD, OUT_OK), ROW_PURGE_DELETE);
+    assert_int_equal(next_of(ROW_PURGE_RECORD, OUT_SKIPPED), ROW_PURGE_DELETE);
+    assert_int_equal(next_of(ROW_PURGE_DELETE, OUT_OK), END_DONE);
+    assert_int_equal(next_of(ROW_PURGE_DELETE, OUT_ABSENT), END_DONE);
+    assert_int_equal(next_of(ROW_PURGE_DELETE, OUT_REFUSED), END_LEAVE);
+}
+
+/* A waiting or final outcome whose manifest was written but whose record was not (an
+ * expire or a park that timed out after it happened, or a crash, with the bytes only in
+ * quarantine) is recorded by the sweep, which is the only one to see it again. */
+static void the_sweep_records_what_the_log_lacks(void **state)
+{
+    (void)state;
+    assert_int_equal(next_of(ROW_SWEEP_MANIFEST, OUT_UNRECORDED), ROW_LEFTOVER_RECORD);
+    assert_int_equal(next_of(ROW_SWEEP_MANIFEST, OUT_WAITING), END_DONE);
+    /* it records and only cleans up: the bytes in quarantine stay (they wait, or are kept) */
+    assert_int_equal(protocol_row_get(ROW_LEFTOVER_DELETE)->skip, SKIP_SOURCE_QUARANTINED);
+}
+
 /* A read that fails is retried, never judged; when the budget is spent the artifact is
  * failed (kept), never blocked. */
 static void failed_reads_are_never_verdicts(void **state)
@@ -123,6 +174,13 @@ static void renderings_carry_every_row(void **state)
         assert_non_null(strstr(sl_buf_cstr(&promela), want));
     }
     assert_non_null(strstr(sl_buf_cstr(&promela), "inline protocol_next(row, outcome, nxt, verdict)"));
+    /* Promela keywords are no parameter names (`skip` was one: spin refused the file) */
+    assert_non_null(strstr(sl_buf_cstr(&promela), "inline row_info(row, req, skp, st)"));
+    assert_null(strstr(sl_buf_cstr(&promela), " skip = "));
+    /* the transitions table and the terminal states, for the model's state entry */
+    assert_non_null(strstr(sl_buf_cstr(&promela), "inline transition_allowed(from, to, ok)"));
+    assert_non_null(strstr(sl_buf_cstr(&promela), ":: from == A_promoting && to == A_promoted -> ok = true\n"));
+    assert_non_null(strstr(sl_buf_cstr(&promela), "#define A_TERMINAL_MASK "));
     sl_buf_clean_up(&mermaid);
     sl_buf_clean_up(&promela);
 }
@@ -132,6 +190,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tables_are_consistent),
         cmocka_unit_test(indefinite_changes_are_looked_at),
+        cmocka_unit_test(a_swept_promotion_looks_before_it_copies),
+        cmocka_unit_test(a_purge_commits_before_it_deletes),
+        cmocka_unit_test(the_sweep_records_what_the_log_lacks),
         cmocka_unit_test(failed_reads_are_never_verdicts),
         cmocka_unit_test(a_settled_artifact_is_only_cleaned_up),
         cmocka_unit_test(other_bytes_in_trusted_are_never_overwritten),

@@ -165,10 +165,10 @@ void executor_start(pipeline *p, queued *q)
 /* ---- running a row ---- */
 
 /* Whether the row's skip condition holds for this artifact. */
-static bool skipped(const artifact *a, protocol_skip skip)
+static bool skipped(const artifact *a, const protocol_row_info *r)
 {
     const pipeline *p = a->p;
-    switch (skip) {
+    switch (r->skip) {
     case SKIP_NEVER: return false;
     case SKIP_IN_PLACE: return a->in_place;
     case SKIP_SOURCE_QUARANTINED: return a->source_quarantined;
@@ -176,9 +176,13 @@ static bool skipped(const artifact *a, protocol_skip skip)
     case SKIP_COPY_CONDITIONAL: return p->caps.copy_if_none_match;
     case SKIP_NO_MANIFEST: return a->loaded == NULL;
     case SKIP_RECORDED: {
-        artifact_state s = a->row == ROW_LEFTOVER_RECORD && a->loaded ? a->loaded->state : ARTIFACT_PROMOTED;
+        /* the manifest's outcome (leftover_record), or the row's own state (promoted, purged) */
+        artifact_state s = a->row == ROW_LEFTOVER_RECORD && a->loaded ? a->loaded->state
+                           : r->state >= 0                            ? (artifact_state)r->state
+                                                                      : ARTIFACT_PROMOTED;
         return audit_ledger_has(p->ledger, a->id, s);
     }
+    case SKIP_PURGED: return a->loaded != NULL && a->loaded->state == ARTIFACT_PURGED;
     default: return false;
     }
 }
@@ -228,8 +232,9 @@ static row_fn *const row_functions[PROTOCOL_ROW_COUNT] = {
     [ROW_SWEEP_MANIFEST] = row_sweep_manifest,
     [ROW_SWEEP_TRUSTED] = row_look_trusted,
     [ROW_EXPIRE] = row_update_manifest,
-    [ROW_PURGE_DELETE] = row_purge_delete,
     [ROW_PURGE_MANIFEST] = row_update_manifest,
+    [ROW_PURGE_RECORD] = row_ok,
+    [ROW_PURGE_DELETE] = row_purge_delete,
 };
 
 void row_ok(artifact *a) { executor_advance(a, OUT_OK, NULL); }
@@ -305,7 +310,7 @@ void executor_run(artifact *a)
         artifact_end(a, END_LEAVE);
         return;
     }
-    if (skipped(a, r->skip)) {
+    if (skipped(a, r)) {
         if (r->skip == SKIP_RECORDED && r->state >= 0) a->state = (artifact_state)r->state; /* recorded before */
         executor_advance(a, OUT_SKIPPED, NULL);
         return;

@@ -194,10 +194,9 @@ static void manifest_updated(void *user, const s3_result *r, const char *etag)
     }
     sl_free(a->manifest_etag);
     a->manifest_etag = sl_strdup(etag);
-    /* expire and purge are recorded after their commit point: the manifest */
-    artifact_state to = a->row == ROW_EXPIRE ? ARTIFACT_EXPIRED : a->row == ROW_PURGE_MANIFEST ? ARTIFACT_PURGED : a->state;
-    if (to != a->state && !record_move(a, to, a->row == ROW_EXPIRE ? "no decision within the route's review_ttl"
-                                                                   : "quarantine copy deleted after retention")) {
+    /* expire is recorded after its commit point, the manifest (purge by its own row) */
+    artifact_state to = a->row == ROW_EXPIRE ? ARTIFACT_EXPIRED : a->state;
+    if (to != a->state && !record_move(a, to, "no decision within the route's review_ttl")) {
         artifact_end(a, END_LEAVE);
         return;
     }
@@ -218,7 +217,7 @@ void row_update_manifest(artifact *a)
                                          "no decision within the route's review_ttl");
     if (sl_ok(r) && a->row == ROW_PURGE_MANIFEST)
         r = artifact_manifest_transition(&copy, ARTIFACT_PURGED, sl_time_now_ms(), "mover",
-                                         "quarantine copy deleted after retention");
+                                         "retention is over: the quarantine copy is deleted");
     manifest_store store = pipeline_store(a->p, a->cfg);
     if (sl_ok(r)) r = manifest_store_save(&store, &copy, a->manifest_etag, manifest_updated, a);
     if (sl_failed(r)) {
@@ -335,18 +334,35 @@ static void swept(void *user, const s3_result *r, artifact_manifest *m, const ch
     int64_t since = m->history_count ? m->history[m->history_count - 1].time_ms : 0;
     int64_t copied = a->modified_ms ? a->modified_ms : since;
     bool old = now - copied >= (int64_t)a->cfg->config->retention.quarantine_ms;
-    a->state = m->state == ARTIFACT_PROMOTED ? ARTIFACT_PROMOTING : m->state; /* as S3 shows it */
+    /* a waiting or final outcome committed (the manifest) but missing from the audit log:
+     * a run stopped between the two. Only where the ledger's window reaches back to it:
+     * an older one was recorded then, or is beyond what the ledger can tell. */
+    bool unrecorded = m->history_count > 0 && !audit_ledger_has(p->ledger, a->id, m->state) &&
+                      audit_ledger_covers(p->ledger, since);
+    /* as S3 shows it: promoted and purged are recorded from the state before them */
+    a->state = m->state;
+    if (m->state == ARTIFACT_PROMOTED) a->state = ARTIFACT_PROMOTING;
+    if (m->state == ARTIFACT_PURGED && m->history_count > 0) a->state = m->history[m->history_count - 1].from;
     switch (m->state) {
     case ARTIFACT_APPROVED:
-    case ARTIFACT_PROMOTING:
-    case ARTIFACT_PROMOTED: /* its quarantine copy is a leftover: the look finds trusted */
+    case ARTIFACT_PROMOTING: /* decided: promote (a look at trusted first) */
         executor_advance(a, OUT_DECIDED, NULL);
+        return;
+    case ARTIFACT_PROMOTED: /* settled: its quarantine copy is a leftover, never promoted or judged again */
+        executor_advance(a, OUT_OURS, "the manifest says promoted");
         return;
     case ARTIFACT_QUARANTINED:
         executor_advance(a, OUT_RETRIED, NULL);
         return;
     case ARTIFACT_IN_REVIEW:
-        executor_advance(a, now - since >= (int64_t)a->route->review_ttl_ms ? OUT_IN_REVIEW_DUE : OUT_WAITING, NULL);
+        if (now - since >= (int64_t)a->route->review_ttl_ms) {
+            executor_advance(a, OUT_IN_REVIEW_DUE, NULL);
+            return;
+        }
+        executor_advance(a, unrecorded ? OUT_UNRECORDED : OUT_WAITING, NULL);
+        return;
+    case ARTIFACT_PURGED: /* a purge stopped after its commit point: record it if needed, delete the copy */
+        executor_advance(a, OUT_RETENTION_OVER, NULL);
         return;
     case ARTIFACT_BLOCKED:
     case ARTIFACT_REJECTED:
@@ -356,11 +372,11 @@ static void swept(void *user, const s3_result *r, artifact_manifest *m, const ch
             return;
         }
         strset_add(&p->settled, sl_cursor_from_cstr(a->id));
-        executor_advance(a, OUT_WAITING, NULL);
+        executor_advance(a, unrecorded ? OUT_UNRECORDED : OUT_WAITING, NULL);
         return;
     default:
         strset_add(&p->settled, sl_cursor_from_cstr(a->id));
-        executor_advance(a, OUT_WAITING, NULL);
+        executor_advance(a, unrecorded ? OUT_UNRECORDED : OUT_WAITING, NULL);
         return;
     }
 }
@@ -381,7 +397,7 @@ static void purge_deleted(void *user, const s3_result *r)
     executor_advance(a, classify(r), r->detail);
 }
 
-/* PURGE_DELETE: retention is over: the quarantine copy goes. */
+/* PURGE_DELETE: retention is over and the manifest says purged: the quarantine copy goes. */
 void row_purge_delete(artifact *a)
 {
     if (sl_failed(s3_delete_object(a->p->opt.client, sl_cursor_from_cstr(quarantine_bucket(a)),

@@ -16,6 +16,7 @@
 
 #include "util/alloc.h"
 #include "util/strset.h"
+#include "util/timefmt.h"
 
 _Static_assert(ARTIFACT_STATE_COUNT <= 64, "a state bitmask has 64 bits");
 
@@ -23,6 +24,7 @@ struct audit_ledger {
     strset ids;   /* id -> bitmask of recorded states */
     char (*ring)[SL_ARTIFACT_ID_LEN + 1];
     size_t capacity, next, used;
+    int64_t since_ms; /* the window reaches back to here (0: forever) */
 };
 
 audit_ledger *audit_ledger_new(size_t capacity)
@@ -46,9 +48,10 @@ void audit_ledger_note(audit_ledger *l, const char *id, artifact_state state)
         (void)strset_put(&l->ids, key, mask | (1ull << state), true);
         return;
     }
-    if (l->used == l->capacity) /* forget the oldest */
+    if (l->used == l->capacity) { /* forget the oldest: from now on the window is unknown before now */
         (void)strset_remove(&l->ids, sl_cursor_from_cstr(l->ring[l->next]));
-    else
+        l->since_ms = sl_time_now_ms();
+    } else
         l->used++;
     memcpy(l->ring[l->next], id, SL_ARTIFACT_ID_LEN + 1);
     l->next = (l->next + 1) % l->capacity;
@@ -62,6 +65,8 @@ bool audit_ledger_has(const audit_ledger *l, const char *id, artifact_state stat
     return strset_get(&l->ids, sl_cursor_from_cstr(id), &mask) && (mask & (1ull << state)) != 0;
 }
 
+bool audit_ledger_covers(const audit_ledger *l, int64_t time_ms) { return l != NULL && time_ms >= l->since_ms; }
+
 size_t audit_ledger_count(const audit_ledger *l) { return l ? l->ids.count : 0; }
 
 void audit_ledger_free(audit_ledger *l)
@@ -72,10 +77,16 @@ void audit_ledger_free(audit_ledger *l)
     sl_free(l);
 }
 
-static void note_line(audit_ledger *l, const char *line, size_t len)
+/* Notes one line; `first` (a cut file's first whole line) sets where the window starts:
+ * its record's time (when it has none, it stays at now). */
+static void note_line(audit_ledger *l, const char *line, size_t len, bool first)
 {
     json_error_t e;
     json_t *rec = json_loadb(line, len, JSON_REJECT_DUPLICATES, &e);
+    if (first) {
+        const char *when = rec ? json_string_value(json_object_get(rec, "time")) : NULL;
+        if (when != NULL) (void)sl_time_parse(sl_cursor_from_cstr(when), &l->since_ms); /* unchanged: now */
+    }
     if (rec == NULL) return; /* not a record: the log's verification says so elsewhere */
     const char *id = json_string_value(json_object_get(rec, "artifact"));
     const char *to = json_string_value(json_object_get(rec, "to"));
@@ -111,6 +122,8 @@ sl_result audit_ledger_load(const char *path, size_t tail_bytes, size_t capacity
     }
     audit_ledger *l = audit_ledger_new(capacity);
     size_t at = 0;
+    bool first = from > 0;
+    if (first) l->since_ms = sl_time_now_ms(); /* until the first whole record says when the window starts */
     if (from > 0) { /* the first line is likely cut: start after its end */
         const char *nl = memchr(buf, '\n', got);
         at = nl ? (size_t)(nl - buf) + 1 : got;
@@ -119,7 +132,10 @@ sl_result audit_ledger_load(const char *path, size_t tail_bytes, size_t capacity
         const char *nl = memchr(buf + at, '\n', got - at);
         if (nl == NULL) break; /* a torn tail */
         size_t len = (size_t)(nl - (buf + at));
-        if (len > 0) note_line(l, buf + at, len);
+        if (len > 0) {
+            note_line(l, buf + at, len, first);
+            first = false;
+        }
         at += len + 1;
     }
     *out = l;

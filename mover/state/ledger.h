@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "state/artifact.h"
 #include "util/error.h"
@@ -45,6 +46,12 @@ void audit_ledger_note(audit_ledger *ledger, const char *artifact_id, artifact_s
 
 /* Whether `state` is recorded for the artifact (within the window). */
 bool audit_ledger_has(const audit_ledger *ledger, const char *artifact_id, artifact_state state);
+
+/* Whether the window reaches back to `time_ms` (ms since the epoch): a record made then
+ * is known to the ledger, so audit_ledger_has answering false means it was never written.
+ * The window starts at the first record read from a cut file (or at the time the ledger
+ * first forgot an artifact); a whole file read, or an empty one, reaches back forever. */
+bool audit_ledger_covers(const audit_ledger *ledger, int64_t time_ms);
 
 /* Artifacts known (for tests and metrics). */
 size_t audit_ledger_count(const audit_ledger *ledger);

@@ -131,8 +131,8 @@ static bool outcome_possible(const protocol_row_info *r, protocol_outcome o)
         return o == OUT_OK || o == OUT_REJECT || o == OUT_INDEFINITE;
     case REQ_GET_MANIFEST:
         if (r->row == ROW_SWEEP_MANIFEST)
-            return o == OUT_ABSENT || o == OUT_DECIDED || o == OUT_RETRIED || o == OUT_IN_REVIEW_DUE ||
-                   o == OUT_RETENTION_OVER || o == OUT_WAITING || o == OUT_INDEFINITE || o == OUT_REFUSED ||
+            return o == OUT_ABSENT || o == OUT_OURS || o == OUT_DECIDED || o == OUT_RETRIED || o == OUT_IN_REVIEW_DUE ||
+                   o == OUT_RETENTION_OVER || o == OUT_WAITING || o == OUT_UNRECORDED || o == OUT_INDEFINITE || o == OUT_REFUSED ||
                    o == OUT_EXHAUSTED;
         if (r->row == ROW_PARK_MANIFEST_LOOK)
             return o == OUT_OURS || o == OUT_CONFLICT || o == OUT_ABSENT || o == OUT_INDEFINITE || o == OUT_REFUSED ||
@@ -237,6 +237,7 @@ sl_result protocol_promela(sl_buf *out)
     GUARD_CLEANUP(sl_buf_appendf(&text, "#define ROW_COUNT %d\n", (int)PROTOCOL_ROW_COUNT));
     for (size_t i = 0; i < PROTOCOL_OUTCOME_COUNT; i++)
         GUARD_CLEANUP(sl_buf_appendf(&text, "#define O_%s %zu\n", outcome_names[i], i));
+    GUARD_CLEANUP(sl_buf_appendf(&text, "#define OUTCOME_COUNT %d\n", (int)PROTOCOL_OUTCOME_COUNT));
     /* the enumerators without their REQ_ / SKIP_ prefixes */
 #define REQUEST_DEFINE(e, name) GUARD_CLEANUP(sl_buf_appendf(&text, "#define Q_%s %d\n", &(#e)[4], (int)e));
     SL_PROTOCOL_REQUESTS(REQUEST_DEFINE)
@@ -248,10 +249,23 @@ sl_result protocol_promela(sl_buf *out)
                                  STATE_VERDICT, V_NONE));
     for (int s = 0; s < ARTIFACT_STATE_COUNT; s++)
         GUARD_CLEANUP(sl_buf_appendf(&text, "#define A_%s %d\n", artifact_state_name((artifact_state)s), s));
+    /* the terminal column of the states, as a bitmask */
+    unsigned terminal = 0;
+    for (int s = 0; s < ARTIFACT_STATE_COUNT; s++)
+        if (artifact_state_is_terminal((artifact_state)s)) terminal |= 1u << s;
+    GUARD_CLEANUP(sl_buf_appendf(&text, "#define A_TERMINAL_MASK %u\n", terminal));
+    /* the lifecycle's transitions table (state/artifact.h): record_move refuses the rest */
+    size_t transition_count;
+    const artifact_transition_info *transitions = artifact_transitions(&transition_count);
+    GUARD_CLEANUP(sl_buf_append_cstr(&text, "\ninline transition_allowed(from, to, ok) {\n    if\n"));
+    for (size_t i = 0; i < transition_count; i++)
+        GUARD_CLEANUP(sl_buf_appendf(&text, "    :: from == A_%s && to == A_%s -> ok = true\n",
+                                     artifact_state_name(transitions[i].from), artifact_state_name(transitions[i].to)));
+    GUARD_CLEANUP(sl_buf_append_cstr(&text, "    :: else -> ok = false\n    fi\n}\n"));
     /* rows: request, skip and state, as inline lookups */
-    GUARD_CLEANUP(sl_buf_append_cstr(&text, "\ninline row_info(row, req, skip, st) {\n    if\n"));
+    GUARD_CLEANUP(sl_buf_append_cstr(&text, "\ninline row_info(row, req, skp, st) {\n    if\n"));
     for (size_t i = 0; i < PROTOCOL_ROW_COUNT; i++)
-        GUARD_CLEANUP(sl_buf_appendf(&text, "    :: row == R_%s -> req = %d; skip = %d; st = %d\n", rows[i].name,
+        GUARD_CLEANUP(sl_buf_appendf(&text, "    :: row == R_%s -> req = %d; skp = %d; st = %d\n", rows[i].name,
                                      (int)rows[i].request, (int)rows[i].skip, rows[i].state));
     GUARD_CLEANUP(sl_buf_append_cstr(&text, "    fi\n}\n"));
     /* next: (row, outcome) -> next, verdict */

@@ -23,6 +23,8 @@
  *   APPROVE / REVIEW / BLOCK / REJECT   decisions (the gate, admission)
  *   DECIDED / RETRIED / IN_REVIEW_DUE / RETENTION_OVER / WAITING   what a manifest says
  *               to the sweep (approved; failed and retried by an operator; ...)
+ *   UNRECORDED  the manifest says a waiting or final outcome the audit log lacks (a run
+ *               stopped between the commit point and its record)
  *
  * A NEXT entry maps (row, outcome) to the next row, or to an end: DONE (settled, nothing
  * left), LEAVE (stop here; the bytes stay where they are and a later poll or sweep
@@ -83,7 +85,8 @@ typedef enum protocol_request {
     X(SKIP_NOT_KEPT, "not_kept", "the verdict keeps no bytes (rejected), or they are in quarantine already") \
     X(SKIP_COPY_CONDITIONAL, "copy_if_none_match", "the server refuses a CopyObject onto an existing key (If-None-Match)") \
     X(SKIP_NO_MANIFEST, "no_manifest", "the artifact has no manifest to bring up to date")    \
-    X(SKIP_RECORDED, "recorded", "the audit ledger already holds this outcome")
+    X(SKIP_RECORDED, "recorded", "the audit ledger already holds this outcome")             \
+    X(SKIP_PURGED, "purged", "the manifest says purged already (a purge stopped after its commit point)")
 
 typedef enum protocol_skip {
 #define SL_PROTOCOL_SKIP_ENUM(e, name, why) e,
@@ -110,7 +113,8 @@ typedef enum protocol_skip {
     X(OUT_RETRIED, "retried")                \
     X(OUT_IN_REVIEW_DUE, "review_ttl_over")  \
     X(OUT_RETENTION_OVER, "retention_over")  \
-    X(OUT_WAITING, "waiting")
+    X(OUT_WAITING, "waiting")                \
+    X(OUT_UNRECORDED, "unrecorded")
 
 typedef enum protocol_outcome {
 #define SL_PROTOCOL_OUTCOME_ENUM(e, name) e,
@@ -192,10 +196,12 @@ typedef enum protocol_outcome {
       "no manifest: promoted already (a leftover copy), or interrupted (resume)?")                              \
     X(ROW_EXPIRE, "expire", STATE_KEEP, REQ_PUT_MANIFEST, SKIP_NEVER,                                            \
       "no decision within the route's review_ttl: the manifest says expired (If-Match), then the record")                        \
+    X(ROW_PURGE_MANIFEST, "purge_manifest", STATE_KEEP, REQ_PUT_MANIFEST, SKIP_PURGED,                            \
+      "retention is over: the manifest says purged (If-Match), the commit point, while the copy is still there") \
+    X(ROW_PURGE_RECORD, "purge_record", ARTIFACT_PURGED, REQ_NONE, SKIP_RECORDED,                                  \
+      "record purged (after its commit point, unless the ledger has it)")                                       \
     X(ROW_PURGE_DELETE, "purge_delete", STATE_KEEP, REQ_DELETE_QUARANTINE, SKIP_NEVER,                          \
-      "retention is over: delete the quarantine copy")                                                          \
-    X(ROW_PURGE_MANIFEST, "purge_manifest", STATE_KEEP, REQ_PUT_MANIFEST, SKIP_NEVER,                             \
-      "the manifest says purged (If-Match), then the record")
+      "delete the quarantine copy")
 
 typedef enum protocol_row {
 #define SL_PROTOCOL_ROW_ENUM(e, name, state, request, skip, what) e,
@@ -353,11 +359,13 @@ typedef enum protocol_row {
     X(ROW_LEFTOVER_DELETE, OUT_EXHAUSTED, END_DONE, V_NONE, "a later poll cleans it up")                                \
     X(ROW_LEFTOVER_DELETE, OUT_REFUSED, END_DONE, V_NONE, "a later poll cleans it up")                                  \
     X(ROW_SWEEP_MANIFEST, OUT_ABSENT, ROW_SWEEP_TRUSTED, V_NONE, "no manifest: interrupted, or a leftover copy")        \
-    X(ROW_SWEEP_MANIFEST, OUT_DECIDED, ROW_PROMOTE_HEAD, V_NONE, "a review approved it (or its promotion was interrupted)") \
+    X(ROW_SWEEP_MANIFEST, OUT_DECIDED, ROW_PROMOTE_LOOK, V_NONE, "a review approved it: look at trusted first (a copy may have landed before a crash)") \
+    X(ROW_SWEEP_MANIFEST, OUT_OURS, ROW_PROMOTED_RECORD, V_NONE, "its manifest says promoted: a leftover copy; record it if needed, delete the copy") \
     X(ROW_SWEEP_MANIFEST, OUT_RETRIED, ROW_CHECK, V_NONE, "an operator retries a failed artifact: check it again") \
     X(ROW_SWEEP_MANIFEST, OUT_IN_REVIEW_DUE, ROW_EXPIRE, V_NONE, "no decision within review_ttl")                       \
-    X(ROW_SWEEP_MANIFEST, OUT_RETENTION_OVER, ROW_PURGE_DELETE, V_NONE, "blocked, rejected or expired past retention") \
+    X(ROW_SWEEP_MANIFEST, OUT_RETENTION_OVER, ROW_PURGE_MANIFEST, V_NONE, "blocked, rejected or expired past retention (or purged, the copy still there)") \
     X(ROW_SWEEP_MANIFEST, OUT_WAITING, END_DONE, V_NONE, "nothing to do yet")                                           \
+    X(ROW_SWEEP_MANIFEST, OUT_UNRECORDED, ROW_LEFTOVER_RECORD, V_NONE, "committed but never recorded (a run stopped in between): record it now") \
     X(ROW_SWEEP_MANIFEST, OUT_INDEFINITE, END_LEAVE, V_NONE, "the next sweep looks again")                             \
     X(ROW_SWEEP_MANIFEST, OUT_REFUSED, END_LEAVE, V_NONE, "the next sweep looks again")                                \
     X(ROW_SWEEP_MANIFEST, OUT_EXHAUSTED, END_LEAVE, V_NONE, "the next sweep looks again")                              \
@@ -372,16 +380,19 @@ typedef enum protocol_row {
     X(ROW_EXPIRE, OUT_INDEFINITE, END_LEAVE, V_NONE, "the next sweep looks again")                                     \
     X(ROW_EXPIRE, OUT_REFUSED, END_LEAVE, V_NONE, "the next sweep looks again")                                        \
     X(ROW_EXPIRE, OUT_EXHAUSTED, END_LEAVE, V_NONE, "the next sweep looks again")                                      \
-    X(ROW_PURGE_DELETE, OUT_OK, ROW_PURGE_MANIFEST, V_NONE, "the copy is gone")                                         \
-    X(ROW_PURGE_DELETE, OUT_ABSENT, ROW_PURGE_MANIFEST, V_NONE, "the copy was gone already")                           \
-    X(ROW_PURGE_DELETE, OUT_INDEFINITE, RETRY, V_NONE, "delete again")                                                   \
-    X(ROW_PURGE_DELETE, OUT_REFUSED, END_LEAVE, V_NONE, "the next sweep tries again")                                  \
-    X(ROW_PURGE_DELETE, OUT_EXHAUSTED, END_LEAVE, V_NONE, "the next sweep tries again")                                \
-    X(ROW_PURGE_MANIFEST, OUT_OK, END_DONE, V_NONE, "purged")                                                           \
+    X(ROW_PURGE_MANIFEST, OUT_SKIPPED, ROW_PURGE_RECORD, V_NONE, "purged before: record it if the ledger lacks it")        \
+    X(ROW_PURGE_MANIFEST, OUT_OK, ROW_PURGE_RECORD, V_NONE, "purged: the commit point")                                  \
     X(ROW_PURGE_MANIFEST, OUT_CONFLICT, END_LEAVE, V_NONE, "the next sweep looks again")                               \
-    X(ROW_PURGE_MANIFEST, OUT_INDEFINITE, END_LEAVE, V_NONE, "the next sweep looks again")                             \
+    X(ROW_PURGE_MANIFEST, OUT_INDEFINITE, END_LEAVE, V_NONE, "the next sweep looks again (the copy is still there)")   \
     X(ROW_PURGE_MANIFEST, OUT_REFUSED, END_LEAVE, V_NONE, "the next sweep looks again")                                \
-    X(ROW_PURGE_MANIFEST, OUT_EXHAUSTED, END_LEAVE, V_NONE, "the next sweep looks again")
+    X(ROW_PURGE_MANIFEST, OUT_EXHAUSTED, END_LEAVE, V_NONE, "the next sweep looks again")                              \
+    X(ROW_PURGE_RECORD, OUT_OK, ROW_PURGE_DELETE, V_NONE, "recorded")                                                   \
+    X(ROW_PURGE_RECORD, OUT_SKIPPED, ROW_PURGE_DELETE, V_NONE, "recorded before")                                       \
+    X(ROW_PURGE_DELETE, OUT_OK, END_DONE, V_NONE, "purged; the copy is gone")                                           \
+    X(ROW_PURGE_DELETE, OUT_ABSENT, END_DONE, V_NONE, "purged; the copy was gone already")                             \
+    X(ROW_PURGE_DELETE, OUT_INDEFINITE, RETRY, V_NONE, "delete again")                                                   \
+    X(ROW_PURGE_DELETE, OUT_REFUSED, END_LEAVE, V_NONE, "the next sweep finds the purged manifest and deletes again")  \
+    X(ROW_PURGE_DELETE, OUT_EXHAUSTED, END_LEAVE, V_NONE, "the next sweep finds the purged manifest and deletes again")
 
 /* One row, for the executor, the documentation and the model generator. */
 typedef struct protocol_row_info {
@@ -430,7 +441,10 @@ SL_MUST_CHECK sl_result protocol_check_tables(void);
 /* Appends the tables as a Mermaid flowchart (docs/protocol.md). */
 SL_MUST_CHECK sl_result protocol_mermaid(sl_buf *out);
 /* Appends the tables as Promela (tests/model/protocol_table.pml): #defines for rows,
- * outcomes, requests and skips, and an inline `protocol_next(row, outcome, next)`. */
+ * outcomes, requests, skips and artifact states (and A_TERMINAL_MASK), and the inlines
+ * `row_info(row, req, skp, st)`, `protocol_next(row, outcome, nxt, verdict)` (its else
+ * branch sets the model's `table_gap`) and `transition_allowed(from, to, ok)` (the
+ * lifecycle's transitions table of state/artifact.h, which record_move enforces). */
 SL_MUST_CHECK sl_result protocol_promela(sl_buf *out);
 
 #endif /* SLUICE_STATE_PROTOCOL_H */

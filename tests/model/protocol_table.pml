@@ -26,13 +26,14 @@
 #define R_sweep_manifest 24
 #define R_sweep_trusted 25
 #define R_expire 26
-#define R_purge_delete 27
-#define R_purge_manifest 28
-#define R_DONE 29
-#define R_LEAVE 30
-#define R_DROP 31
-#define R_RETRY 32
-#define ROW_COUNT 29
+#define R_purge_manifest 27
+#define R_purge_record 28
+#define R_purge_delete 29
+#define R_DONE 30
+#define R_LEAVE 31
+#define R_DROP 32
+#define R_RETRY 33
+#define ROW_COUNT 30
 #define O_ok 0
 #define O_absent 1
 #define O_conflict 2
@@ -50,6 +51,8 @@
 #define O_review_ttl_over 14
 #define O_retention_over 15
 #define O_waiting 16
+#define O_unrecorded 17
+#define OUTCOME_COUNT 18
 #define Q_NONE 0
 #define Q_TASK_ADMIT 1
 #define Q_GET_MANIFEST 2
@@ -69,6 +72,7 @@
 #define S_COPY_CONDITIONAL 4
 #define S_NO_MANIFEST 5
 #define S_RECORDED 6
+#define S_PURGED 7
 #define ST_KEEP -1
 #define ST_VERDICT -2
 #define V_NONE -1
@@ -84,38 +88,69 @@
 #define A_promoted 9
 #define A_purged 10
 #define A_failed 11
+#define A_TERMINAL_MASK 1736
 
-inline row_info(row, req, skip, st) {
+inline transition_allowed(from, to, ok) {
     if
-    :: row == R_look_manifest -> req = 2; skip = 0; st = 0
-    :: row == R_look_trusted -> req = 3; skip = 0; st = 0
-    :: row == R_admit -> req = 1; skip = 0; st = 0
-    :: row == R_quarantine_copy -> req = 5; skip = 1; st = 0
-    :: row == R_quarantine_look -> req = 4; skip = 0; st = 0
-    :: row == R_staging_delete -> req = 6; skip = 1; st = 1
-    :: row == R_check -> req = 7; skip = 0; st = 2
-    :: row == R_gate -> req = 0; skip = 0; st = 2
-    :: row == R_park_copy -> req = 5; skip = 3; st = -1
-    :: row == R_park_look -> req = 4; skip = 0; st = -1
-    :: row == R_park_manifest -> req = 10; skip = 0; st = -1
-    :: row == R_park_manifest_look -> req = 2; skip = 0; st = -1
-    :: row == R_park_record -> req = 0; skip = 0; st = -2
-    :: row == R_park_source_delete -> req = 6; skip = 2; st = -1
-    :: row == R_approve -> req = 0; skip = 0; st = 5
-    :: row == R_promote_head -> req = 3; skip = 4; st = 8
-    :: row == R_promote_copy -> req = 8; skip = 0; st = 8
-    :: row == R_promote_look -> req = 3; skip = 0; st = 8
-    :: row == R_promoted_record -> req = 0; skip = 6; st = 9
-    :: row == R_promoted_manifest -> req = 10; skip = 5; st = 9
-    :: row == R_source_delete -> req = 9; skip = 0; st = 9
-    :: row == R_adopt_manifest -> req = 2; skip = 0; st = -1
-    :: row == R_leftover_record -> req = 0; skip = 6; st = -1
-    :: row == R_leftover_delete -> req = 6; skip = 2; st = -1
-    :: row == R_sweep_manifest -> req = 2; skip = 0; st = -1
-    :: row == R_sweep_trusted -> req = 3; skip = 0; st = 1
-    :: row == R_expire -> req = 10; skip = 0; st = -1
-    :: row == R_purge_delete -> req = 11; skip = 0; st = -1
-    :: row == R_purge_manifest -> req = 10; skip = 0; st = -1
+    :: from == A_staged && to == A_quarantined -> ok = true
+    :: from == A_staged && to == A_rejected -> ok = true
+    :: from == A_staged && to == A_checking -> ok = true
+    :: from == A_quarantined && to == A_checking -> ok = true
+    :: from == A_quarantined && to == A_blocked -> ok = true
+    :: from == A_checking && to == A_blocked -> ok = true
+    :: from == A_checking && to == A_in_review -> ok = true
+    :: from == A_checking && to == A_approved -> ok = true
+    :: from == A_in_review && to == A_approved -> ok = true
+    :: from == A_in_review && to == A_rejected -> ok = true
+    :: from == A_in_review && to == A_expired -> ok = true
+    :: from == A_approved && to == A_promoting -> ok = true
+    :: from == A_promoting && to == A_promoted -> ok = true
+    :: from == A_blocked && to == A_purged -> ok = true
+    :: from == A_rejected && to == A_purged -> ok = true
+    :: from == A_expired && to == A_purged -> ok = true
+    :: from == A_staged && to == A_failed -> ok = true
+    :: from == A_quarantined && to == A_failed -> ok = true
+    :: from == A_checking && to == A_failed -> ok = true
+    :: from == A_in_review && to == A_failed -> ok = true
+    :: from == A_approved && to == A_failed -> ok = true
+    :: from == A_promoting && to == A_failed -> ok = true
+    :: from == A_failed && to == A_quarantined -> ok = true
+    :: else -> ok = false
+    fi
+}
+
+inline row_info(row, req, skp, st) {
+    if
+    :: row == R_look_manifest -> req = 2; skp = 0; st = 0
+    :: row == R_look_trusted -> req = 3; skp = 0; st = 0
+    :: row == R_admit -> req = 1; skp = 0; st = 0
+    :: row == R_quarantine_copy -> req = 5; skp = 1; st = 0
+    :: row == R_quarantine_look -> req = 4; skp = 0; st = 0
+    :: row == R_staging_delete -> req = 6; skp = 1; st = 1
+    :: row == R_check -> req = 7; skp = 0; st = 2
+    :: row == R_gate -> req = 0; skp = 0; st = 2
+    :: row == R_park_copy -> req = 5; skp = 3; st = -1
+    :: row == R_park_look -> req = 4; skp = 0; st = -1
+    :: row == R_park_manifest -> req = 10; skp = 0; st = -1
+    :: row == R_park_manifest_look -> req = 2; skp = 0; st = -1
+    :: row == R_park_record -> req = 0; skp = 0; st = -2
+    :: row == R_park_source_delete -> req = 6; skp = 2; st = -1
+    :: row == R_approve -> req = 0; skp = 0; st = 5
+    :: row == R_promote_head -> req = 3; skp = 4; st = 8
+    :: row == R_promote_copy -> req = 8; skp = 0; st = 8
+    :: row == R_promote_look -> req = 3; skp = 0; st = 8
+    :: row == R_promoted_record -> req = 0; skp = 6; st = 9
+    :: row == R_promoted_manifest -> req = 10; skp = 5; st = 9
+    :: row == R_source_delete -> req = 9; skp = 0; st = 9
+    :: row == R_adopt_manifest -> req = 2; skp = 0; st = -1
+    :: row == R_leftover_record -> req = 0; skp = 6; st = -1
+    :: row == R_leftover_delete -> req = 6; skp = 2; st = -1
+    :: row == R_sweep_manifest -> req = 2; skp = 0; st = -1
+    :: row == R_sweep_trusted -> req = 3; skp = 0; st = 1
+    :: row == R_expire -> req = 10; skp = 0; st = -1
+    :: row == R_purge_manifest -> req = 10; skp = 7; st = -1
+    :: row == R_purge_record -> req = 0; skp = 6; st = 10
+    :: row == R_purge_delete -> req = 11; skp = 0; st = -1
     fi
 }
 
@@ -123,41 +158,41 @@ inline protocol_next(row, outcome, nxt, verdict) {
     if
     :: row == R_look_manifest && outcome == O_ours -> nxt = 21; verdict = -1
     :: row == R_look_manifest && outcome == O_absent -> nxt = 1; verdict = -1
-    :: row == R_look_manifest && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_look_manifest && outcome == O_exhausted -> nxt = 30; verdict = -1
-    :: row == R_look_manifest && outcome == O_refused -> nxt = 30; verdict = -1
+    :: row == R_look_manifest && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_look_manifest && outcome == O_exhausted -> nxt = 31; verdict = -1
+    :: row == R_look_manifest && outcome == O_refused -> nxt = 31; verdict = -1
     :: row == R_look_trusted && outcome == O_ours -> nxt = 18; verdict = -1
     :: row == R_look_trusted && outcome == O_absent -> nxt = 2; verdict = -1
     :: row == R_look_trusted && outcome == O_conflict -> nxt = 2; verdict = -1
-    :: row == R_look_trusted && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_look_trusted && outcome == O_exhausted -> nxt = 30; verdict = -1
-    :: row == R_look_trusted && outcome == O_refused -> nxt = 30; verdict = -1
+    :: row == R_look_trusted && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_look_trusted && outcome == O_exhausted -> nxt = 31; verdict = -1
+    :: row == R_look_trusted && outcome == O_refused -> nxt = 31; verdict = -1
     :: row == R_admit && outcome == O_ok -> nxt = 3; verdict = -1
     :: row == R_admit && outcome == O_reject -> nxt = 8; verdict = 6
-    :: row == R_admit && outcome == O_indefinite -> nxt = 30; verdict = -1
+    :: row == R_admit && outcome == O_indefinite -> nxt = 31; verdict = -1
     :: row == R_quarantine_copy && outcome == O_skipped -> nxt = 6; verdict = -1
     :: row == R_quarantine_copy && outcome == O_ok -> nxt = 5; verdict = -1
-    :: row == R_quarantine_copy && outcome == O_conflict -> nxt = 31; verdict = -1
-    :: row == R_quarantine_copy && outcome == O_absent -> nxt = 31; verdict = -1
-    :: row == R_quarantine_copy && outcome == O_refused -> nxt = 30; verdict = -1
+    :: row == R_quarantine_copy && outcome == O_conflict -> nxt = 32; verdict = -1
+    :: row == R_quarantine_copy && outcome == O_absent -> nxt = 32; verdict = -1
+    :: row == R_quarantine_copy && outcome == O_refused -> nxt = 31; verdict = -1
     :: row == R_quarantine_copy && outcome == O_indefinite -> nxt = 4; verdict = -1
-    :: row == R_quarantine_copy && outcome == O_exhausted -> nxt = 30; verdict = -1
+    :: row == R_quarantine_copy && outcome == O_exhausted -> nxt = 31; verdict = -1
     :: row == R_quarantine_look && outcome == O_ok -> nxt = 5; verdict = -1
     :: row == R_quarantine_look && outcome == O_absent -> nxt = 3; verdict = -1
     :: row == R_quarantine_look && outcome == O_conflict -> nxt = 3; verdict = -1
-    :: row == R_quarantine_look && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_quarantine_look && outcome == O_exhausted -> nxt = 30; verdict = -1
-    :: row == R_quarantine_look && outcome == O_refused -> nxt = 30; verdict = -1
+    :: row == R_quarantine_look && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_quarantine_look && outcome == O_exhausted -> nxt = 31; verdict = -1
+    :: row == R_quarantine_look && outcome == O_refused -> nxt = 31; verdict = -1
     :: row == R_staging_delete && outcome == O_skipped -> nxt = 6; verdict = -1
     :: row == R_staging_delete && outcome == O_ok -> nxt = 6; verdict = -1
     :: row == R_staging_delete && outcome == O_absent -> nxt = 6; verdict = -1
     :: row == R_staging_delete && outcome == O_conflict -> nxt = 6; verdict = -1
-    :: row == R_staging_delete && outcome == O_indefinite -> nxt = 32; verdict = -1
+    :: row == R_staging_delete && outcome == O_indefinite -> nxt = 33; verdict = -1
     :: row == R_staging_delete && outcome == O_exhausted -> nxt = 6; verdict = -1
     :: row == R_staging_delete && outcome == O_refused -> nxt = 6; verdict = -1
     :: row == R_check && outcome == O_ok -> nxt = 7; verdict = -1
-    :: row == R_check && outcome == O_absent -> nxt = 31; verdict = -1
-    :: row == R_check && outcome == O_indefinite -> nxt = 32; verdict = -1
+    :: row == R_check && outcome == O_absent -> nxt = 32; verdict = -1
+    :: row == R_check && outcome == O_indefinite -> nxt = 33; verdict = -1
     :: row == R_check && outcome == O_exhausted -> nxt = 8; verdict = 11
     :: row == R_check && outcome == O_refused -> nxt = 8; verdict = 11
     :: row == R_gate && outcome == O_approve -> nxt = 14; verdict = -1
@@ -165,56 +200,56 @@ inline protocol_next(row, outcome, nxt, verdict) {
     :: row == R_gate && outcome == O_block -> nxt = 8; verdict = 3
     :: row == R_park_copy && outcome == O_skipped -> nxt = 10; verdict = -1
     :: row == R_park_copy && outcome == O_ok -> nxt = 10; verdict = -1
-    :: row == R_park_copy && outcome == O_conflict -> nxt = 31; verdict = -1
-    :: row == R_park_copy && outcome == O_absent -> nxt = 31; verdict = -1
+    :: row == R_park_copy && outcome == O_conflict -> nxt = 32; verdict = -1
+    :: row == R_park_copy && outcome == O_absent -> nxt = 32; verdict = -1
     :: row == R_park_copy && outcome == O_indefinite -> nxt = 9; verdict = -1
-    :: row == R_park_copy && outcome == O_refused -> nxt = 30; verdict = -1
-    :: row == R_park_copy && outcome == O_exhausted -> nxt = 30; verdict = -1
+    :: row == R_park_copy && outcome == O_refused -> nxt = 31; verdict = -1
+    :: row == R_park_copy && outcome == O_exhausted -> nxt = 31; verdict = -1
     :: row == R_park_look && outcome == O_ok -> nxt = 10; verdict = -1
     :: row == R_park_look && outcome == O_absent -> nxt = 8; verdict = -1
     :: row == R_park_look && outcome == O_conflict -> nxt = 8; verdict = -1
-    :: row == R_park_look && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_park_look && outcome == O_exhausted -> nxt = 30; verdict = -1
-    :: row == R_park_look && outcome == O_refused -> nxt = 30; verdict = -1
+    :: row == R_park_look && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_park_look && outcome == O_exhausted -> nxt = 31; verdict = -1
+    :: row == R_park_look && outcome == O_refused -> nxt = 31; verdict = -1
     :: row == R_park_manifest && outcome == O_ok -> nxt = 12; verdict = -1
     :: row == R_park_manifest && outcome == O_conflict -> nxt = 21; verdict = -1
     :: row == R_park_manifest && outcome == O_indefinite -> nxt = 11; verdict = -1
-    :: row == R_park_manifest && outcome == O_refused -> nxt = 30; verdict = -1
-    :: row == R_park_manifest && outcome == O_exhausted -> nxt = 30; verdict = -1
+    :: row == R_park_manifest && outcome == O_refused -> nxt = 31; verdict = -1
+    :: row == R_park_manifest && outcome == O_exhausted -> nxt = 31; verdict = -1
     :: row == R_park_manifest_look && outcome == O_ours -> nxt = 12; verdict = -1
     :: row == R_park_manifest_look && outcome == O_conflict -> nxt = 21; verdict = -1
     :: row == R_park_manifest_look && outcome == O_absent -> nxt = 10; verdict = -1
-    :: row == R_park_manifest_look && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_park_manifest_look && outcome == O_exhausted -> nxt = 30; verdict = -1
-    :: row == R_park_manifest_look && outcome == O_refused -> nxt = 30; verdict = -1
+    :: row == R_park_manifest_look && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_park_manifest_look && outcome == O_exhausted -> nxt = 31; verdict = -1
+    :: row == R_park_manifest_look && outcome == O_refused -> nxt = 31; verdict = -1
     :: row == R_park_record && outcome == O_ok -> nxt = 13; verdict = -1
-    :: row == R_park_source_delete && outcome == O_skipped -> nxt = 29; verdict = -1
-    :: row == R_park_source_delete && outcome == O_ok -> nxt = 29; verdict = -1
-    :: row == R_park_source_delete && outcome == O_absent -> nxt = 29; verdict = -1
-    :: row == R_park_source_delete && outcome == O_conflict -> nxt = 29; verdict = -1
-    :: row == R_park_source_delete && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_park_source_delete && outcome == O_exhausted -> nxt = 29; verdict = -1
-    :: row == R_park_source_delete && outcome == O_refused -> nxt = 29; verdict = -1
+    :: row == R_park_source_delete && outcome == O_skipped -> nxt = 30; verdict = -1
+    :: row == R_park_source_delete && outcome == O_ok -> nxt = 30; verdict = -1
+    :: row == R_park_source_delete && outcome == O_absent -> nxt = 30; verdict = -1
+    :: row == R_park_source_delete && outcome == O_conflict -> nxt = 30; verdict = -1
+    :: row == R_park_source_delete && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_park_source_delete && outcome == O_exhausted -> nxt = 30; verdict = -1
+    :: row == R_park_source_delete && outcome == O_refused -> nxt = 30; verdict = -1
     :: row == R_approve && outcome == O_ok -> nxt = 15; verdict = -1
     :: row == R_promote_head && outcome == O_skipped -> nxt = 16; verdict = -1
     :: row == R_promote_head && outcome == O_absent -> nxt = 16; verdict = -1
     :: row == R_promote_head && outcome == O_ours -> nxt = 18; verdict = -1
     :: row == R_promote_head && outcome == O_conflict -> nxt = 8; verdict = 11
-    :: row == R_promote_head && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_promote_head && outcome == O_exhausted -> nxt = 30; verdict = -1
+    :: row == R_promote_head && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_promote_head && outcome == O_exhausted -> nxt = 31; verdict = -1
     :: row == R_promote_head && outcome == O_refused -> nxt = 8; verdict = 11
     :: row == R_promote_copy && outcome == O_ok -> nxt = 18; verdict = -1
     :: row == R_promote_copy && outcome == O_conflict -> nxt = 17; verdict = -1
-    :: row == R_promote_copy && outcome == O_absent -> nxt = 31; verdict = -1
+    :: row == R_promote_copy && outcome == O_absent -> nxt = 32; verdict = -1
     :: row == R_promote_copy && outcome == O_indefinite -> nxt = 17; verdict = -1
     :: row == R_promote_copy && outcome == O_refused -> nxt = 8; verdict = 11
-    :: row == R_promote_copy && outcome == O_exhausted -> nxt = 30; verdict = -1
+    :: row == R_promote_copy && outcome == O_exhausted -> nxt = 31; verdict = -1
     :: row == R_promote_look && outcome == O_ours -> nxt = 18; verdict = -1
     :: row == R_promote_look && outcome == O_absent -> nxt = 16; verdict = -1
     :: row == R_promote_look && outcome == O_conflict -> nxt = 8; verdict = 11
-    :: row == R_promote_look && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_promote_look && outcome == O_exhausted -> nxt = 30; verdict = -1
-    :: row == R_promote_look && outcome == O_refused -> nxt = 30; verdict = -1
+    :: row == R_promote_look && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_promote_look && outcome == O_exhausted -> nxt = 31; verdict = -1
+    :: row == R_promote_look && outcome == O_refused -> nxt = 31; verdict = -1
     :: row == R_promoted_record && outcome == O_ok -> nxt = 19; verdict = -1
     :: row == R_promoted_record && outcome == O_skipped -> nxt = 19; verdict = -1
     :: row == R_promoted_manifest && outcome == O_skipped -> nxt = 20; verdict = -1
@@ -223,56 +258,61 @@ inline protocol_next(row, outcome, nxt, verdict) {
     :: row == R_promoted_manifest && outcome == O_indefinite -> nxt = 20; verdict = -1
     :: row == R_promoted_manifest && outcome == O_refused -> nxt = 20; verdict = -1
     :: row == R_promoted_manifest && outcome == O_exhausted -> nxt = 20; verdict = -1
-    :: row == R_source_delete && outcome == O_ok -> nxt = 29; verdict = -1
-    :: row == R_source_delete && outcome == O_absent -> nxt = 29; verdict = -1
-    :: row == R_source_delete && outcome == O_conflict -> nxt = 29; verdict = -1
-    :: row == R_source_delete && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_source_delete && outcome == O_exhausted -> nxt = 29; verdict = -1
-    :: row == R_source_delete && outcome == O_refused -> nxt = 29; verdict = -1
+    :: row == R_source_delete && outcome == O_ok -> nxt = 30; verdict = -1
+    :: row == R_source_delete && outcome == O_absent -> nxt = 30; verdict = -1
+    :: row == R_source_delete && outcome == O_conflict -> nxt = 30; verdict = -1
+    :: row == R_source_delete && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_source_delete && outcome == O_exhausted -> nxt = 30; verdict = -1
+    :: row == R_source_delete && outcome == O_refused -> nxt = 30; verdict = -1
     :: row == R_adopt_manifest && outcome == O_ours -> nxt = 22; verdict = -1
-    :: row == R_adopt_manifest && outcome == O_absent -> nxt = 30; verdict = -1
-    :: row == R_adopt_manifest && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_adopt_manifest && outcome == O_exhausted -> nxt = 30; verdict = -1
-    :: row == R_adopt_manifest && outcome == O_refused -> nxt = 30; verdict = -1
+    :: row == R_adopt_manifest && outcome == O_absent -> nxt = 31; verdict = -1
+    :: row == R_adopt_manifest && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_adopt_manifest && outcome == O_exhausted -> nxt = 31; verdict = -1
+    :: row == R_adopt_manifest && outcome == O_refused -> nxt = 31; verdict = -1
     :: row == R_leftover_record && outcome == O_ok -> nxt = 23; verdict = -1
     :: row == R_leftover_record && outcome == O_skipped -> nxt = 23; verdict = -1
-    :: row == R_leftover_delete && outcome == O_skipped -> nxt = 29; verdict = -1
-    :: row == R_leftover_delete && outcome == O_ok -> nxt = 29; verdict = -1
-    :: row == R_leftover_delete && outcome == O_absent -> nxt = 29; verdict = -1
-    :: row == R_leftover_delete && outcome == O_conflict -> nxt = 29; verdict = -1
-    :: row == R_leftover_delete && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_leftover_delete && outcome == O_exhausted -> nxt = 29; verdict = -1
-    :: row == R_leftover_delete && outcome == O_refused -> nxt = 29; verdict = -1
+    :: row == R_leftover_delete && outcome == O_skipped -> nxt = 30; verdict = -1
+    :: row == R_leftover_delete && outcome == O_ok -> nxt = 30; verdict = -1
+    :: row == R_leftover_delete && outcome == O_absent -> nxt = 30; verdict = -1
+    :: row == R_leftover_delete && outcome == O_conflict -> nxt = 30; verdict = -1
+    :: row == R_leftover_delete && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_leftover_delete && outcome == O_exhausted -> nxt = 30; verdict = -1
+    :: row == R_leftover_delete && outcome == O_refused -> nxt = 30; verdict = -1
     :: row == R_sweep_manifest && outcome == O_absent -> nxt = 25; verdict = -1
-    :: row == R_sweep_manifest && outcome == O_decided -> nxt = 15; verdict = -1
+    :: row == R_sweep_manifest && outcome == O_decided -> nxt = 17; verdict = -1
+    :: row == R_sweep_manifest && outcome == O_ours -> nxt = 18; verdict = -1
     :: row == R_sweep_manifest && outcome == O_retried -> nxt = 6; verdict = -1
     :: row == R_sweep_manifest && outcome == O_review_ttl_over -> nxt = 26; verdict = -1
     :: row == R_sweep_manifest && outcome == O_retention_over -> nxt = 27; verdict = -1
-    :: row == R_sweep_manifest && outcome == O_waiting -> nxt = 29; verdict = -1
-    :: row == R_sweep_manifest && outcome == O_indefinite -> nxt = 30; verdict = -1
-    :: row == R_sweep_manifest && outcome == O_refused -> nxt = 30; verdict = -1
-    :: row == R_sweep_manifest && outcome == O_exhausted -> nxt = 30; verdict = -1
+    :: row == R_sweep_manifest && outcome == O_waiting -> nxt = 30; verdict = -1
+    :: row == R_sweep_manifest && outcome == O_unrecorded -> nxt = 22; verdict = -1
+    :: row == R_sweep_manifest && outcome == O_indefinite -> nxt = 31; verdict = -1
+    :: row == R_sweep_manifest && outcome == O_refused -> nxt = 31; verdict = -1
+    :: row == R_sweep_manifest && outcome == O_exhausted -> nxt = 31; verdict = -1
     :: row == R_sweep_trusted && outcome == O_ours -> nxt = 18; verdict = -1
     :: row == R_sweep_trusted && outcome == O_absent -> nxt = 6; verdict = -1
     :: row == R_sweep_trusted && outcome == O_conflict -> nxt = 6; verdict = -1
-    :: row == R_sweep_trusted && outcome == O_indefinite -> nxt = 30; verdict = -1
-    :: row == R_sweep_trusted && outcome == O_refused -> nxt = 30; verdict = -1
-    :: row == R_sweep_trusted && outcome == O_exhausted -> nxt = 30; verdict = -1
-    :: row == R_expire && outcome == O_ok -> nxt = 29; verdict = -1
-    :: row == R_expire && outcome == O_conflict -> nxt = 30; verdict = -1
-    :: row == R_expire && outcome == O_indefinite -> nxt = 30; verdict = -1
-    :: row == R_expire && outcome == O_refused -> nxt = 30; verdict = -1
-    :: row == R_expire && outcome == O_exhausted -> nxt = 30; verdict = -1
-    :: row == R_purge_delete && outcome == O_ok -> nxt = 28; verdict = -1
-    :: row == R_purge_delete && outcome == O_absent -> nxt = 28; verdict = -1
-    :: row == R_purge_delete && outcome == O_indefinite -> nxt = 32; verdict = -1
-    :: row == R_purge_delete && outcome == O_refused -> nxt = 30; verdict = -1
-    :: row == R_purge_delete && outcome == O_exhausted -> nxt = 30; verdict = -1
-    :: row == R_purge_manifest && outcome == O_ok -> nxt = 29; verdict = -1
-    :: row == R_purge_manifest && outcome == O_conflict -> nxt = 30; verdict = -1
-    :: row == R_purge_manifest && outcome == O_indefinite -> nxt = 30; verdict = -1
-    :: row == R_purge_manifest && outcome == O_refused -> nxt = 30; verdict = -1
-    :: row == R_purge_manifest && outcome == O_exhausted -> nxt = 30; verdict = -1
+    :: row == R_sweep_trusted && outcome == O_indefinite -> nxt = 31; verdict = -1
+    :: row == R_sweep_trusted && outcome == O_refused -> nxt = 31; verdict = -1
+    :: row == R_sweep_trusted && outcome == O_exhausted -> nxt = 31; verdict = -1
+    :: row == R_expire && outcome == O_ok -> nxt = 30; verdict = -1
+    :: row == R_expire && outcome == O_conflict -> nxt = 31; verdict = -1
+    :: row == R_expire && outcome == O_indefinite -> nxt = 31; verdict = -1
+    :: row == R_expire && outcome == O_refused -> nxt = 31; verdict = -1
+    :: row == R_expire && outcome == O_exhausted -> nxt = 31; verdict = -1
+    :: row == R_purge_manifest && outcome == O_skipped -> nxt = 28; verdict = -1
+    :: row == R_purge_manifest && outcome == O_ok -> nxt = 28; verdict = -1
+    :: row == R_purge_manifest && outcome == O_conflict -> nxt = 31; verdict = -1
+    :: row == R_purge_manifest && outcome == O_indefinite -> nxt = 31; verdict = -1
+    :: row == R_purge_manifest && outcome == O_refused -> nxt = 31; verdict = -1
+    :: row == R_purge_manifest && outcome == O_exhausted -> nxt = 31; verdict = -1
+    :: row == R_purge_record && outcome == O_ok -> nxt = 29; verdict = -1
+    :: row == R_purge_record && outcome == O_skipped -> nxt = 29; verdict = -1
+    :: row == R_purge_delete && outcome == O_ok -> nxt = 30; verdict = -1
+    :: row == R_purge_delete && outcome == O_absent -> nxt = 30; verdict = -1
+    :: row == R_purge_delete && outcome == O_indefinite -> nxt = 33; verdict = -1
+    :: row == R_purge_delete && outcome == O_refused -> nxt = 31; verdict = -1
+    :: row == R_purge_delete && outcome == O_exhausted -> nxt = 31; verdict = -1
     :: else -> nxt = R_LEAVE; verdict = V_NONE; table_gap = true
     fi
 }
