@@ -207,6 +207,7 @@ class PipelineTest(MoverTest):
         os.chmod(m.tmp, 0o711)
         socket = cfg["api"]["socket"]
         m.start()
+        m.wait_until("the API socket", lambda: os.path.exists(socket))  # start() returns before it is bound
         s3.delete_object(Bucket=TRUSTED, Key=m.trusted_key(task, "same.csv"))
         artifact = doc["id"]
         r = subprocess.run(["runuser", "-u", "nobody", "--", REVIEW, "retry", artifact, "--socket", socket],
