@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "s3/client.h"
+#include "s3/client_impl.h" /* the operation table */
 #include "util/alloc.h"
 #include "util/buf.h"
 
@@ -386,6 +387,7 @@ typedef struct result {
     sl_error error;
     long status;
     unsigned attempts;
+    s3_op op;
     char code[64];
     char detail[512];
     char etag[64];
@@ -403,6 +405,7 @@ static void keep(result *r, const s3_result *s)
     r->error = s->error;
     r->status = s->status;
     r->attempts = s->attempts;
+    r->op = s->op;
     snprintf(r->code, sizeof(r->code), "%s", s->code_text);
     snprintf(r->detail, sizeof(r->detail), "%s", s->detail);
 }
@@ -700,7 +703,80 @@ static void retries_errors_and_counters_per_operation(void **state)
     assert_string_equal(c.code, "InternalError");
     assert_int_equal(c.attempts, 5);
     assert_int_equal(s3_client_request_count(f->client), 3 + 1 + 5);
+
+    s3_op_stats st;
+    s3_client_op_stats(f->client, S3_OP_DELETE_OBJECT, &st);
+    assert_int_equal(st.requests, 3);
+    assert_int_equal(st.outcomes[S3_OUTCOME_SERVER_ERROR], 2);
+    assert_int_equal(st.outcomes[S3_OUTCOME_OK], 1);
+    assert_int_equal(st.retries, 2);
+    assert_int_equal(st.completed, 1);
+    assert_int_equal(st.failed, 0);
+    s3_client_op_stats(f->client, S3_OP_HEAD_OBJECT, &st);
+    assert_int_equal(st.requests, 1);
+    assert_int_equal(st.outcomes[S3_OUTCOME_CLIENT_ERROR], 1);
+    assert_int_equal(st.failed, 1);
+    s3_client_op_stats(f->client, S3_OP_COPY_OBJECT, &st);
+    assert_int_equal(st.requests, 5);
+    assert_int_equal(st.outcomes[S3_OUTCOME_SERVER_ERROR], 5);
+    assert_int_equal(st.retries, 4);
+    assert_int_equal(st.completed, 1);
+    assert_int_equal(st.failed, 1);
+    s3_client_op_stats(f->client, S3_OP_LIST_OBJECTS_V2, &st);
+    assert_int_equal(st.requests, 0);
+    s3_client_op_stats(f->client, S3_OP_COUNT, &st); /* outside the enum: zeros */
+    assert_int_equal(st.requests, 0);
     sl_buf_reset(&f->peer.transcript);
+}
+
+/* A malformed answer is counted as such and not retried. */
+static void respond_garbage(struct peer *p, const peer_request *r, sl_buf *out)
+{
+    (void)p;
+    (void)r;
+    answer(out, 200, NULL, "<ListBucketResult><IsTruncated>maybe</IsTruncated></ListBucketResult>");
+}
+
+static void malformed_answers_are_counted_and_not_retried(void **state)
+{
+    struct fixture *f = *state;
+    f->peer.respond = respond_garbage;
+    result r = { 0 };
+    s3_list_params p = { 0 };
+    must(s3_list_objects_v2(f->client, C("bkt"), &p, on_list, &r));
+    run(f);
+    assert_int_equal(r.error, SL_ERR_PARSE);
+    assert_int_equal(r.attempts, 1);
+    assert_non_null(strstr(r.detail, "ListObjectsV2 s3://bkt/: malformed answer"));
+    s3_op_stats st;
+    s3_client_op_stats(f->client, S3_OP_LIST_OBJECTS_V2, &st);
+    assert_int_equal(st.outcomes[S3_OUTCOME_MALFORMED], 1);
+    assert_int_equal(st.failed, 1);
+    sl_buf_reset(&f->peer.transcript);
+}
+
+/* Every operation has a distinct name that maps back to it; outcomes too. */
+static void operations_and_outcomes_have_stable_names(void **state)
+{
+    (void)state;
+    for (int i = 0; i < S3_OP_COUNT; i++) {
+        const char *name = s3_op_name((s3_op)i);
+        assert_string_not_equal(name, "?");
+        s3_op back = S3_OP_COUNT;
+        assert_true(s3_op_from_name(sl_cursor_from_cstr(name), &back));
+        assert_int_equal(back, i);
+    }
+    assert_string_equal(s3_op_name(S3_OP_COPY_OBJECT), "CopyObject");
+    /* one row of the operation table per operation, in order */
+    for (int i = 0; i < S3_OP_COUNT; i++) {
+        assert_int_equal(s3_op_table[i].kind, i);
+        assert_non_null(s3_op_table[i].method);
+    }
+    assert_string_equal(s3_op_name(S3_OP_COUNT), "?");
+    s3_op unused;
+    assert_false(s3_op_from_name(sl_cursor_from_cstr("copyobject"), &unused));
+    assert_string_equal(s3_outcome_name(S3_OUTCOME_CLIENT_ERROR), "client_error");
+    assert_string_equal(s3_outcome_name(S3_OUTCOME_COUNT), "?");
 }
 
 /* ---- multipart copy ---- */
@@ -717,7 +793,15 @@ static void multipart_copy_runs_its_steps_in_order(void **state)
     assert_int_equal(r.calls, 1);
     if (r.error != SL_OK) fail_msg("%s", r.detail);
     assert_int_equal(r.attempts, 8);
+    assert_int_equal(r.op, S3_OP_COPY_OBJECT);
     assert_string_equal(r.etag, "\"e1\"");
+    s3_op_stats st;
+    s3_client_op_stats(f->client, S3_OP_UPLOAD_PART_COPY, &st);
+    assert_int_equal(st.requests, 3);
+    s3_client_op_stats(f->client, S3_OP_HEAD_OBJECT, &st);
+    assert_int_equal(st.requests, 3);
+    s3_client_op_stats(f->client, S3_OP_COMPLETE_MULTIPART_UPLOAD, &st);
+    assert_int_equal(st.outcomes[S3_OUTCOME_OK], 1);
     const char *t = sl_buf_cstr(&f->peer.transcript);
     const char *steps[] = {
         "HEAD /src/a%20b HTTP/1.1\n",
@@ -753,6 +837,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(copy_sends_source_conditions_and_replaced_metadata, setup, teardown),
         cmocka_unit_test_setup_teardown(deletes_tagging_and_versioning, setup, teardown),
         cmocka_unit_test_setup_teardown(retries_errors_and_counters_per_operation, setup, teardown),
+        cmocka_unit_test_setup_teardown(malformed_answers_are_counted_and_not_retried, setup, teardown),
+        cmocka_unit_test(operations_and_outcomes_have_stable_names),
         cmocka_unit_test_setup_teardown(multipart_copy_runs_its_steps_in_order, setup_multipart, teardown),
     };
     return cmocka_run_group_tests_name("s3_client", tests, NULL, NULL);
