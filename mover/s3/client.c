@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -496,26 +497,43 @@ sl_result s3_address(const s3_client *c, bool endpoint, sl_cursor bucket, sl_cur
     return sl_buf_append_cursor(path, key);
 }
 
+/* "Name: value" into the client's line buffer, NUL-terminated; its offset into at[]. */
+static sl_result add_line(sl_buf *lines, size_t *at, size_t *count, sl_cursor name, sl_cursor value)
+{
+    at[*count] = lines->len;
+    GUARD(sl_buf_reserve(lines, name.len + value.len + 3));
+    GUARD(sl_buf_append_cursor(lines, name));
+    GUARD(sl_buf_append(lines, ": ", 2));
+    GUARD(sl_buf_append_cursor(lines, value));
+    GUARD(sl_buf_append_byte(lines, 0));
+    (*count)++;
+    return SL_SUCCESS;
+}
+
+/* Signs the op's request for this moment and hands it to the HTTP engine. The host,
+ * path, URL and header lines are built in the client's scratch buffers (the engine
+ * copies what it keeps), so an attempt allocates little besides the signature. */
 static sl_result start_attempt(op *o)
 {
     s3_client *c = o->client;
     sl_result result = SL_FAILURE;
-    sl_buf path = { 0 }, host = { 0 }, url = { 0 };
+    sl_buf *host = &c->scratch_host, *path = &c->scratch_path, *url = &c->scratch_url, *lines = &c->scratch_lines;
+    sl_buf_reset(host);
+    sl_buf_reset(path);
+    sl_buf_reset(url);
+    sl_buf_reset(lines);
     sigv4_signed sig = { 0 };
-    sl_buf lines[OP_MAX_PAIRS + SIGV4_MAX_ADDED_HEADERS + 1];
-    size_t line_count = 0;
-    memset(lines, 0, sizeof(lines));
     sl_cursor bucket = op_request_text(o, o->bucket), key = op_request_text(o, o->key);
 
     reset_attempt(o);
     if (o->attempt++ == 0) o->started_ms = uv_now(c->loop);
 
-    GUARD_CLEANUP(s3_address(c, (o->desc->flags & OP_ENDPOINT) != 0, bucket, key, &host, &path));
+    GUARD_CLEANUP(s3_address(c, (o->desc->flags & OP_ENDPOINT) != 0, bucket, key, host, path));
 
     sigv4_pair headers[OP_MAX_PAIRS + 1];
     sigv4_pair query[OP_MAX_PAIRS];
     size_t header_count = 0;
-    headers[header_count++] = (sigv4_pair){ sl_cursor_from_cstr("Host"), sl_cursor_from_buf(&host) };
+    headers[header_count++] = (sigv4_pair){ sl_cursor_from_cstr("Host"), sl_cursor_from_buf(host) };
     for (size_t i = 0; i < o->headers.count; i++)
         headers[header_count++] = (sigv4_pair){ op_request_text(o, o->headers.items[i].name),
                                                 op_request_text(o, o->headers.items[i].value) };
@@ -532,7 +550,7 @@ static sl_result start_attempt(op *o)
     };
     sigv4_request req = {
         .method = sl_cursor_from_cstr(o->desc->method),
-        .path = sl_cursor_from_buf(&path),
+        .path = sl_cursor_from_buf(path),
         .uri_mode = SIGV4_URI_S3,
         .query = query,
         .query_count = o->query.count,
@@ -543,35 +561,29 @@ static sl_result start_attempt(op *o)
     };
     GUARD_CLEANUP(sigv4_sign_headers(&signing, &req, &sig));
 
-    GUARD_CLEANUP(sl_buf_append_cstr(&url, c->scheme));
-    GUARD_CLEANUP(sl_buf_append_cstr(&url, "://"));
-    GUARD_CLEANUP(sl_buf_append_cursor(&url, sl_cursor_from_buf(&host)));
-    GUARD_CLEANUP(sl_buf_append_cursor(&url, sl_cursor_from_buf(&sig.path)));
+    GUARD_CLEANUP(sl_buf_append_cstr(url, c->scheme));
+    GUARD_CLEANUP(sl_buf_append(url, "://", 3));
+    GUARD_CLEANUP(sl_buf_append_cursor(url, sl_cursor_from_buf(host)));
+    GUARD_CLEANUP(sl_buf_append_cursor(url, sl_cursor_from_buf(&sig.path)));
     if (sig.query.len > 0) {
-        GUARD_CLEANUP(sl_buf_append_byte(&url, '?'));
-        GUARD_CLEANUP(sl_buf_append_cursor(&url, sl_cursor_from_buf(&sig.query)));
+        GUARD_CLEANUP(sl_buf_append_byte(url, '?'));
+        GUARD_CLEANUP(sl_buf_append_cursor(url, sl_cursor_from_buf(&sig.query)));
     }
 
-    for (size_t i = 0; i < header_count; i++) {
-        GUARD_CLEANUP(sl_buf_append_cursor(&lines[line_count], headers[i].name));
-        GUARD_CLEANUP(sl_buf_append_cstr(&lines[line_count], ": "));
-        GUARD_CLEANUP(sl_buf_append_cursor(&lines[line_count], headers[i].value));
-        line_count++;
-    }
+    size_t at[OP_MAX_PAIRS + 1 + SIGV4_MAX_ADDED_HEADERS];
+    size_t line_count = 0;
+    for (size_t i = 0; i < header_count; i++)
+        GUARD_CLEANUP(add_line(lines, at, &line_count, headers[i].name, headers[i].value));
     sigv4_pair added[SIGV4_MAX_ADDED_HEADERS];
     size_t added_count = sigv4_signed_headers_to_add(&sig, added);
-    for (size_t i = 0; i < added_count; i++) {
-        GUARD_CLEANUP(sl_buf_append_cursor(&lines[line_count], added[i].name));
-        GUARD_CLEANUP(sl_buf_append_cstr(&lines[line_count], ": "));
-        GUARD_CLEANUP(sl_buf_append_cursor(&lines[line_count], added[i].value));
-        line_count++;
-    }
-    const char *line_ptrs[OP_MAX_PAIRS + SIGV4_MAX_ADDED_HEADERS + 1];
-    for (size_t i = 0; i < line_count; i++) line_ptrs[i] = sl_buf_cstr(&lines[i]);
+    for (size_t i = 0; i < added_count; i++)
+        GUARD_CLEANUP(add_line(lines, at, &line_count, added[i].name, added[i].value));
+    const char *line_ptrs[OP_MAX_PAIRS + 1 + SIGV4_MAX_ADDED_HEADERS];
+    for (size_t i = 0; i < line_count; i++) line_ptrs[i] = (const char *)lines->data + at[i];
 
     s3_http_request_spec spec = {
         .method = o->desc->method,
-        .url = sl_buf_cstr(&url),
+        .url = sl_buf_cstr(url),
         .headers = line_ptrs,
         .header_count = line_count,
         .body = o->body.len ? o->body.data : NULL,
@@ -586,11 +598,8 @@ static sl_result start_attempt(op *o)
     c->stats[o->kind].requests++;
     result = SL_SUCCESS;
 cleanup:
-    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) sl_buf_clean_up_secure(&lines[i]);
+    if (lines->len > 0) OPENSSL_cleanse(lines->data, lines->len); /* the signature, a session token */
     sigv4_signed_clean_up(&sig);
-    sl_buf_clean_up(&path);
-    sl_buf_clean_up(&host);
-    sl_buf_clean_up(&url);
     return result;
 }
 
@@ -732,6 +741,10 @@ void s3_client_destroy(s3_client *c)
     s3_http_destroy(c->http); /* completes the rest through finish_attempt */
     s3_credentials_clean_up(&c->credentials);
     sigv4_key_cache_destroy(c->keys);
+    sl_buf_clean_up(&c->scratch_host);
+    sl_buf_clean_up(&c->scratch_path);
+    sl_buf_clean_up(&c->scratch_url);
+    sl_buf_clean_up_secure(&c->scratch_lines);
     sl_free(c->scheme);
     sl_free(c->host);
     sl_free(c->region);

@@ -169,6 +169,7 @@ struct s3_client {
     sigv4_key_cache *keys;
     uint64_t requests;
     s3_op_stats stats[S3_OP_COUNT];
+    sl_buf scratch_host, scratch_path, scratch_url, scratch_lines; /* one attempt's, reused */
     op *ops; /* live operations */
     bool destroying;
 };
