@@ -441,9 +441,11 @@ class Harness:
         return path
 
     class Mover:
-        def __init__(self, h, config):
+        def __init__(self, h, config, binary=None, wrapper=()):
             self.h = h
             self.config = config
+            self.binary = binary or h.a.mover
+            self.wrapper = list(wrapper)
             self.dir = os.path.dirname(config)
             self.log_path = os.path.join(self.dir, "mover.log")
             self.audit_path = os.path.join(self.dir, "audit.jsonl")
@@ -452,7 +454,7 @@ class Harness:
 
         def start(self, timeout=30):
             self.logf = open(self.log_path, "ab")
-            self.proc = subprocess.Popen([self.h.a.mover, "run", "-c", self.config], stdout=self.logf,
+            self.proc = subprocess.Popen(self.wrapper + [self.binary, "run", "-c", self.config], stdout=self.logf,
                                          stderr=self.logf)
             CHILDREN.add(self.proc)
             deadline = time.time() + timeout
@@ -526,10 +528,10 @@ class Harness:
             with open(self.log_path) as f:
                 return [json.loads(l) for l in f if l.startswith("{")]
 
-        def stop(self):
+        def stop(self, timeout=40):
             self.proc.send_signal(signal.SIGTERM)
             try:
-                rc = self.proc.wait(timeout=40)
+                rc = self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -596,6 +598,47 @@ class Harness:
         log(f"  sluice {content} ({steps} requests), rep {rep}: {rec['objects_per_s']:.0f} objects/s, "
             f"{rec['cpu_ms_per_object']:.3f} ms CPU/object, peak RSS {hwm / 1024:.1f} MiB, "
             f"{rec['requests_per_object']:.2f} requests/object")
+
+    # ---------------------------------------------------------------- callgrind ------
+
+    def callgrind_run(self, binary, label, content, n):
+        """Instructions (callgrind's total) of one mover that promotes n staged objects."""
+        run = self.next_run(f"cg-{label}-{content}{n}-")
+        route = f"cg{self.run_no:03d}"
+        sp, tp = f"bench-e2e/{run}/in/", f"bench-e2e/{run}/out/"
+        body_name, ctype, suffix = {"csv": ("body.csv", "text/csv", ".csv"),
+                                    "text": ("body.txt", "text/plain", ".txt")}[content]
+        self.stage(sp, n, os.path.join(self.work, body_name), ctype, suffix)
+        # One listing finds them all: under valgrind a run lasts minutes, and relisting
+        # every second would charge the artifacts for listings a native run never makes.
+        config = self.mover_config(run, [(route, sp, tp)], poll="1h", jitter="0ms")
+        out = os.path.join(os.path.dirname(config), "callgrind.out")
+        m = self.Mover(self, config, binary=binary,
+                       wrapper=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"])
+        m.start(timeout=300)
+        m.wait_count(b'"event":"promoted"', n, timeout=1800)
+        m.stop(timeout=300)
+        self.delete_prefix(self.trusted, tp)
+        with open(out) as f:
+            for line in f:
+                if line.startswith(("summary:", "totals:")):
+                    return int(line.split()[1])
+        die(f"{out}: no totals line")
+
+    def callgrind(self):
+        """Instructions per artifact (callgrind, start-up subtracted: the difference of a
+        run of n2 and one of n1 objects), of the baseline build and of this one."""
+        a = self.a
+        n1, n2 = a.callgrind_counts
+        builds = [("now", a.mover)] + ([("before", a.baseline_mover)] if a.baseline_mover else [])
+        for content in a.callgrind_contents:
+            for label, binary in builds:
+                i1 = self.callgrind_run(binary, label, content, n1)
+                i2 = self.callgrind_run(binary, label, content, n2)
+                rec = dict(kind="callgrind", build=label, content=content, n1=n1, n2=n2, instructions_n1=i1,
+                           instructions_n2=i2, per_artifact=(i2 - i1) / (n2 - n1))
+                self.record(rec)
+                log(f"  callgrind {label} {content}: {rec['per_artifact'] / 1000:.0f} k instructions per artifact")
 
     # ---------------------------------------------------------------- movers ---------
 
@@ -822,6 +865,9 @@ class Harness:
         with open(a.meta, "a") as f:
             f.write(f"libmagic={magic.version()}\n")
         self.s3.create_bucket(Bucket=self.scratch)
+        if a.only == "callgrind":
+            self.callgrind()
+            return
         log(f"throughput: {a.reps} repetitions of: wrk ceiling (6 and 5 requests), sluice (csv, text, "
             f"csv with 5 requests), rclone move (--transfers 16, 64), aws s3 mv — {a.count} × 1 KiB each")
         for rep in range(1, a.reps + 1):
@@ -1204,6 +1250,10 @@ def main():
     r.add_argument("--idle-warmup", type=float, default=3)
     r.add_argument("--idle-reps", type=int, default=3)
     r.add_argument("--quiet-budget", type=float, default=120)
+    r.add_argument("--baseline-mover", help="sluice-mover of the baseline build, for callgrind before/after")
+    r.add_argument("--callgrind-counts", type=int, nargs=2, default=[100, 600], metavar=("N1", "N2"))
+    r.add_argument("--callgrind-contents", nargs="+", default=["csv", "text"], choices=["csv", "text"])
+    r.add_argument("--only", choices=["callgrind"], help="run one part only")
     p = sub.add_parser("report")
     p.add_argument("--results", required=True)
     p.add_argument("--meta", required=True)
