@@ -779,6 +779,52 @@ static void operations_and_outcomes_have_stable_names(void **state)
     assert_string_equal(s3_outcome_name(S3_OUTCOME_COUNT), "?");
 }
 
+/* ---- user metadata of an answer ---- */
+
+static void respond_many_metadata(struct peer *p, const peer_request *r, sl_buf *out)
+{
+    unsigned n = *(unsigned *)p->data;
+    (void)r;
+    must(sl_buf_append_cstr(out, "HTTP/1.1 200 OK\r\nETag: \"e1\"\r\nContent-Length: 4\r\n"));
+    for (unsigned i = 0; i < n; i++) must(sl_buf_appendf(out, "x-amz-meta-k%u: v%u\r\n", i, i));
+    must(sl_buf_append_cstr(out, "\r\n"));
+}
+
+static void on_object_count_metadata(void *user, const s3_result *s, const s3_object_info *info)
+{
+    result *r = user;
+    keep(r, s);
+    r->size = info->metadata_count;
+    r->has_size = info->metadata_truncated;
+    if (info->metadata_count > 0)
+        snprintf(r->meta, sizeof(r->meta), "%.*s=%.*s", (int)info->metadata[2 * (info->metadata_count - 1)].len,
+                 (const char *)info->metadata[2 * (info->metadata_count - 1)].ptr,
+                 (int)info->metadata[2 * info->metadata_count - 1].len,
+                 (const char *)info->metadata[2 * info->metadata_count - 1].ptr);
+}
+
+static void every_metadata_header_is_reported_up_to_the_bounds(void **state)
+{
+    struct fixture *f = *state;
+    unsigned n = 100;
+    f->peer.respond = respond_many_metadata;
+    f->peer.data = &n;
+    result r = { 0 };
+    must(s3_head_object(f->client, C("bkt"), C("k"), C(""), on_object_count_metadata, &r));
+    run(f);
+    assert_int_equal(r.error, SL_OK);
+    assert_int_equal(r.size, 100); /* more than the 32 a request may carry */
+    assert_false(r.has_size);
+    assert_string_equal(r.meta, "k99=v99");
+    n = OP_MAX_META_PAIRS + 5;
+    memset(&r, 0, sizeof(r));
+    must(s3_head_object(f->client, C("bkt"), C("k"), C(""), on_object_count_metadata, &r));
+    run(f);
+    assert_int_equal(r.size, OP_MAX_META_PAIRS);
+    assert_true(r.has_size); /* truncated, and said so */
+    sl_buf_reset(&f->peer.transcript);
+}
+
 /* ---- multipart copy ---- */
 
 static void multipart_copy_runs_its_steps_in_order(void **state)
@@ -839,6 +885,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(retries_errors_and_counters_per_operation, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_answers_are_counted_and_not_retried, setup, teardown),
         cmocka_unit_test(operations_and_outcomes_have_stable_names),
+        cmocka_unit_test_setup_teardown(every_metadata_header_is_reported_up_to_the_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(multipart_copy_runs_its_steps_in_order, setup_multipart, teardown),
     };
     return cmocka_run_group_tests_name("s3_client", tests, NULL, NULL);
