@@ -169,6 +169,11 @@ static void handle(struct conn *c, size_t head_len, size_t body_len)
     peer_request req = { .method = method, .target = target, .body = body, .body_len = body_len };
     struct write_req *w = sl_calloc(1, sizeof(*w));
     p->respond(p, &req, &w->data);
+    if (w->data.len == 0) { /* no answer: hang up after the request arrived */
+        sl_free(w);
+        conn_close(c);
+        return;
+    }
     uv_buf_t b = uv_buf_init((char *)w->data.data, (unsigned)w->data.len);
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_done) != 0) {
         sl_buf_clean_up(&w->data);
@@ -270,6 +275,14 @@ static const char copy_ok[] =
     "<?xml version=\"1.0\" encoding=\"UTF-8\"?><CopyObjectResult><LastModified>2024-05-01T12:30:00.000Z"
     "</LastModified><ETag>9b2cf535f27731c974343645a3985328</ETag></CopyObjectResult>";
 
+static const char versions_ok[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListVersionsResult><EncodingType>url</EncodingType><Name>bkt</Name>"
+    "<Prefix>in/</Prefix><KeyMarker>in/a</KeyMarker><VersionIdMarker>v/0</VersionIdMarker><MaxKeys>2</MaxKeys>"
+    "<IsTruncated>true</IsTruncated><DeleteMarker><Key>in/a%20b</Key><VersionId>v2</VersionId><IsLatest>true"
+    "</IsLatest><LastModified>2024-05-01T12:31:00.000Z</LastModified></DeleteMarker><Version><Key>in/a%20b</Key>"
+    "<VersionId>v1</VersionId><IsLatest>false</IsLatest><LastModified>2024-05-01T12:30:00.000Z</LastModified>"
+    "<ETag>&quot;e1&quot;</ETag><Size>3</Size></Version></ListVersionsResult>";
+
 /* Answers every operation the way S3 does when all goes well. */
 static void respond_ok(struct peer *p, const peer_request *r, sl_buf *out)
 {
@@ -281,6 +294,8 @@ static void respond_ok(struct peer *p, const peer_request *r, sl_buf *out)
                "<EncodingType>url</EncodingType><IsTruncated>false</IsTruncated><Contents><Key>a%20b</Key>"
                "<LastModified>2024-05-01T12:30:00.000Z</LastModified><ETag>&quot;e1&quot;</ETag><Size>3</Size>"
                "<StorageClass>STANDARD</StorageClass></Contents></ListBucketResult>");
+    } else if (strcmp(r->method, "GET") == 0 && strstr(t, "versions=")) {
+        answer(out, 200, NULL, versions_ok);
     } else if (strcmp(r->method, "GET") == 0 && strstr(t, "?tagging")) {
         answer(out, 200, NULL, "<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>");
     } else if (strcmp(r->method, "GET") == 0 && strstr(t, "?versioning")) {
@@ -397,6 +412,7 @@ typedef struct result {
     bool has_size;
     char meta[256];
     char extra[256]; /* op-specific: listing keys, tags, versioning status, GET body */
+    bool indefinite;
 } result;
 
 static void keep(result *r, const s3_result *s)
@@ -406,6 +422,7 @@ static void keep(result *r, const s3_result *s)
     r->status = s->status;
     r->attempts = s->attempts;
     r->op = s->op;
+    r->indefinite = s->indefinite;
     snprintf(r->code, sizeof(r->code), "%s", s->code_text);
     snprintf(r->detail, sizeof(r->detail), "%s", s->detail);
 }
@@ -461,6 +478,21 @@ static void on_versioning(void *user, const s3_result *s, const s3_versioning *v
     result *r = user;
     keep(r, s);
     if (v) snprintf(r->extra, sizeof(r->extra), "status=%d", (int)v->status);
+}
+
+static void on_versions(void *user, const s3_result *s, const s3_list_versions_result *list)
+{
+    result *r = user;
+    keep(r, s);
+    if (list == NULL) return;
+    for (size_t i = 0; i < list->version_count; i++) {
+        const s3_object_version *v = &list->versions[i];
+        size_t at = strlen(r->extra);
+        snprintf(r->extra + at, sizeof(r->extra) - at, "[%s %s%s%s %s]", sl_buf_cstr(&v->key),
+                 sl_buf_cstr(&v->version_id), v->is_latest ? " latest" : "", v->delete_marker ? " marker" : "",
+                 sl_buf_cstr(&v->etag));
+    }
+    if (list->is_truncated) strncat(r->extra, " truncated", sizeof(r->extra) - strlen(r->extra) - 1);
 }
 
 static void on_deleted(void *user, const s3_result *s, const s3_delete_result *d)
@@ -702,6 +734,9 @@ static void retries_errors_and_counters_per_operation(void **state)
     assert_int_equal(c.error, SL_ERR_S3); /* 200 with an <Error> body, retried as a 500 would be */
     assert_string_equal(c.code, "InternalError");
     assert_int_equal(c.attempts, 5);
+    assert_true(c.indefinite); /* a late error: the copy may have been made */
+    assert_false(h.indefinite);
+    assert_false(d.indefinite);
     assert_int_equal(s3_client_request_count(f->client), 3 + 1 + 5);
 
     s3_op_stats st;
@@ -825,6 +860,147 @@ static void every_metadata_header_is_reported_up_to_the_bounds(void **state)
     sl_buf_reset(&f->peer.transcript);
 }
 
+/* ---- versions: the listing, and reads and deletes of one version ---- */
+
+static void versions_are_listed_read_and_deleted_by_id(void **state)
+{
+    struct fixture *f = *state;
+    result l = { 0 }, h = { 0 }, g = { 0 }, d = { 0 }, bad = { 0 };
+    s3_list_versions_params lp = { .prefix = C("in/"), .key_marker = C("in/a b"), .version_id_marker = C("v/0+"),
+                                   .max_keys = 2 };
+    must(s3_list_object_versions(f->client, C("bkt"), &lp, on_versions, &l));
+    run(f);
+    expect_transcript(f, "GET /bkt?encoding-type=url&key-marker=in%2Fa%20b&max-keys=2&prefix=in%2F"
+                         "&version-id-marker=v%2F0%2B&versions= HTTP/1.1\n"
+                         "accept: */*\n"
+                         "authorization: SignedHeaders=host;x-amz-content-sha256;x-amz-date\n"
+                         "host: <host>\n"
+                         "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
+                         "x-amz-date: <date>\n\n");
+    assert_int_equal(l.error, SL_OK);
+    assert_int_equal(l.op, S3_OP_LIST_OBJECT_VERSIONS);
+    assert_string_equal(l.extra, "[in/a b v2 latest marker ][in/a b v1 \"e1\"] truncated");
+
+    /* a version-id-marker without a key-marker is refused before anything is sent */
+    s3_list_versions_params no_key = { .version_id_marker = C("v1") };
+    assert_true(sl_failed(s3_list_object_versions(f->client, C("bkt"), &no_key, on_versions, &bad)));
+    assert_int_equal(bad.calls, 0);
+
+    must(s3_head_object_version(f->client, C("bkt"), C("in/a b"), C("v1"), C("\"e1\""), on_object, &h));
+    run(f);
+    expect_transcript(f, "HEAD /bkt/in/a%20b?versionId=v1 HTTP/1.1\n"
+                         "accept: */*\n"
+                         "authorization: SignedHeaders=host;if-match;x-amz-content-sha256;x-amz-date\n"
+                         "host: <host>\n"
+                         "if-match: \"e1\"\n"
+                         "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
+                         "x-amz-date: <date>\n\n");
+    assert_int_equal(h.error, SL_OK);
+
+    s3_get_params gp = { .version_id = C("v/1") };
+    must(s3_get_object_stream(f->client, C("bkt"), C("in/a b"), &gp, on_get_headers, on_chunk, on_object, &g, NULL));
+    run(f);
+    expect_transcript(f, "GET /bkt/in/a%20b?versionId=v%2F1 HTTP/1.1\n"
+                         "accept: */*\n"
+                         "authorization: SignedHeaders=host;x-amz-content-sha256;x-amz-date\n"
+                         "host: <host>\n"
+                         "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
+                         "x-amz-date: <date>\n\n");
+    assert_int_equal(g.error, SL_OK);
+    assert_string_equal(g.extra, "a,b\n");
+
+    must(s3_delete_object_if_match(f->client, C("bkt"), C("in/a b"), C("v1"), C("\"e1\""), on_done, &d));
+    run(f);
+    expect_transcript(f, "DELETE /bkt/in/a%20b?versionId=v1 HTTP/1.1\n"
+                         "accept: */*\n"
+                         "authorization: SignedHeaders=host;if-match;x-amz-content-sha256;x-amz-date\n"
+                         "host: <host>\n"
+                         "if-match: \"e1\"\n"
+                         "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
+                         "x-amz-date: <date>\n\n");
+    assert_int_equal(d.error, SL_OK);
+    assert_false(d.indefinite);
+}
+
+/* ---- indefinite outcomes: failed, but may have taken effect ---- */
+
+/* Per key of the target: "/bkt/refused" 412, "/bkt/slow" 503 SlowDown, "/bkt/broken"
+ * 500 then 404, "/bkt/hangup" the connection closed after the request arrived. */
+static void respond_by_key(struct peer *p, const peer_request *r, sl_buf *out)
+{
+    unsigned *broken = p->data;
+    const char *t = r->target;
+    if (strncmp(t, "/bkt/refused", 12) == 0) {
+        answer(out, 412, NULL, "<Error><Code>PreconditionFailed</Code></Error>");
+    } else if (strncmp(t, "/bkt/slow", 9) == 0) {
+        answer(out, 503, NULL, "<Error><Code>SlowDown</Code><Message>busy</Message></Error>");
+    } else if (strncmp(t, "/bkt/broken", 11) == 0) {
+        if ((*broken)++ == 0) answer(out, 500, NULL, "<Error><Code>InternalError</Code></Error>");
+        else answer(out, 404, NULL, "<Error><Code>NoSuchVersion</Code></Error>");
+    } else if (strncmp(t, "/bkt/hangup", 11) == 0) {
+        /* no answer */
+    } else {
+        respond_ok(p, r, out);
+    }
+}
+
+static void indefinite_says_what_may_have_happened(void **state)
+{
+    struct fixture *f = *state;
+    unsigned broken = 0;
+    f->peer.respond = respond_by_key;
+    f->peer.data = &broken;
+    f->client->retry.max_attempts = 3;
+    result refused = { 0 }, slow = { 0 }, was_broken = { 0 }, hangup = { 0 }, ok = { 0 };
+    must(s3_delete_object_if_match(f->client, C("bkt"), C("refused"), C("v1"), C("\"e0\""), on_done, &refused));
+    must(s3_delete_object(f->client, C("bkt"), C("slow"), C("v1"), on_done, &slow));
+    must(s3_delete_object(f->client, C("bkt"), C("broken"), C("v1"), on_done, &was_broken));
+    must(s3_delete_object(f->client, C("bkt"), C("hangup"), C("v1"), on_done, &hangup));
+    must(s3_delete_object(f->client, C("bkt"), C("fine"), C("v1"), on_done, &ok));
+    run(f);
+    /* a refusal: nothing happened */
+    assert_int_equal(refused.status, 412);
+    assert_int_equal(refused.attempts, 1);
+    assert_false(refused.indefinite);
+    /* throttled every time: S3 says a SlowDown was not processed */
+    assert_int_equal(slow.status, 503);
+    assert_int_equal(slow.attempts, 3);
+    assert_false(slow.indefinite);
+    /* the last answer is a refusal, but the first attempt's 500 may have deleted it */
+    assert_int_equal(was_broken.status, 404);
+    assert_int_equal(was_broken.attempts, 2);
+    assert_true(was_broken.indefinite);
+    /* the request arrived and no answer came back */
+    assert_int_equal(hangup.error, SL_ERR_CONNECTION);
+    assert_int_equal(hangup.attempts, 3);
+    assert_true(hangup.indefinite);
+    assert_int_equal(ok.error, SL_OK);
+    assert_false(ok.indefinite);
+    sl_buf_reset(&f->peer.transcript);
+}
+
+/* The retry budget is one of time: a SlowDown spell longer than the budget ends the
+ * retries long before max_attempts. */
+static void retries_stop_at_the_time_budget(void **state)
+{
+    struct fixture *f = *state;
+    f->peer.respond = respond_by_key;
+    unsigned broken = 0;
+    f->peer.data = &broken;
+    f->client->retry.max_attempts = 100;
+    f->client->retry.budget_ms = 200;
+    f->client->retry.base_ms = 20;
+    f->client->retry.cap_ms = 20;
+    result slow = { 0 };
+    must(s3_delete_object(f->client, C("bkt"), C("slow"), C(""), on_done, &slow));
+    run(f);
+    assert_int_equal(slow.status, 503);
+    assert_true(slow.attempts >= 2);
+    assert_true(slow.attempts < 100); /* ~20 backoffs of 0..20 ms fit in 200 ms */
+    assert_false(slow.indefinite);
+    sl_buf_reset(&f->peer.transcript);
+}
+
 /* ---- multipart copy ---- */
 
 static void multipart_copy_runs_its_steps_in_order(void **state)
@@ -874,6 +1050,47 @@ static void multipart_copy_runs_its_steps_in_order(void **state)
     sl_buf_reset(&f->peer.transcript);
 }
 
+/* How the peer answers CompleteMultipartUpload: 0 as S3 does, 500 or 400. */
+static int complete_status;
+
+static void respond_complete(struct peer *p, const peer_request *r, sl_buf *out)
+{
+    if (complete_status != 0 && strcmp(r->method, "POST") == 0 && strstr(r->target, "uploadId=") &&
+        strstr(r->target, "partNumber=") == NULL) {
+        answer(out, complete_status, NULL,
+               complete_status == 500 ? "<Error><Code>InternalError</Code></Error>"
+                                      : "<Error><Code>InvalidPart</Code></Error>");
+        return;
+    }
+    respond_ok(p, r, out);
+}
+
+/* Only CompleteMultipartUpload writes the destination: a copy whose Complete may have
+ * taken effect is indefinite, one refused before or at Complete is not. */
+static void multipart_copy_is_indefinite_only_past_complete(void **state)
+{
+    struct fixture *f = *state;
+    unsigned size = 11 * 1024 * 1024;
+    f->peer.data = &size;
+    f->peer.respond = respond_complete;
+    f->client->retry.max_attempts = 2;
+    int statuses[] = { 500, 400 };
+    for (size_t i = 0; i < 2; i++) {
+        complete_status = statuses[i];
+        result r = { 0 };
+        must(s3_copy_object_sized(f->client, C("src"), C("a"), size, C("dst"), C("c"), NULL, on_object, &r));
+        run(f);
+        assert_int_equal(r.calls, 1);
+        assert_int_equal(r.error, SL_ERR_S3);
+        assert_int_equal(r.op, S3_OP_COMPLETE_MULTIPART_UPLOAD);
+        assert_int_equal(r.status, statuses[i]);
+        assert_int_equal(r.indefinite, statuses[i] == 500);
+        assert_non_null(strstr(sl_buf_cstr(&f->peer.transcript), "DELETE /dst/c?uploadId=up%2F1 HTTP/1.1\n"));
+        sl_buf_reset(&f->peer.transcript);
+    }
+    complete_status = 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -885,8 +1102,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(retries_errors_and_counters_per_operation, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_answers_are_counted_and_not_retried, setup, teardown),
         cmocka_unit_test(operations_and_outcomes_have_stable_names),
+        cmocka_unit_test_setup_teardown(versions_are_listed_read_and_deleted_by_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(indefinite_says_what_may_have_happened, setup, teardown),
+        cmocka_unit_test_setup_teardown(retries_stop_at_the_time_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(every_metadata_header_is_reported_up_to_the_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(multipart_copy_runs_its_steps_in_order, setup_multipart, teardown),
+        cmocka_unit_test_setup_teardown(multipart_copy_is_indefinite_only_past_complete, setup_multipart, teardown),
     };
     return cmocka_run_group_tests_name("s3_client", tests, NULL, NULL);
 }

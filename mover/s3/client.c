@@ -199,17 +199,21 @@ static void announce_get_headers(op *o)
 }
 
 /* Whether a failed attempt may still have taken effect at the server: a transport
- * failure after sending (timeout, reset), a malformed or cancelled answer, and a 5xx
- * other than the throttling answers S3 documents as "not processed" (503 SlowDown /
- * ServiceUnavailable). A 4xx is the server's refusal: nothing happened. */
+ * failure after sending (timeout, reset), a malformed or cancelled answer, a 5xx other
+ * than the throttling answers S3 documents as "not processed" (503 SlowDown /
+ * ServiceUnavailable), and a late error (a 200 whose body is an <Error>: the copy or
+ * Complete ran for a while and failed at a point the answer does not say). A 4xx is the
+ * server's refusal: nothing happened. */
 static bool outcome_indefinite(sl_error error, long status, s3_error_code code)
 {
+    bool throttled = code == S3_ERROR_SLOW_DOWN || code == S3_ERROR_SERVICE_UNAVAILABLE;
     switch (error) {
     case SL_OK:
         return false;
     case SL_ERR_S3:
-        if (status < 500) return false;
-        return !(status == 503 && (code == S3_ERROR_SLOW_DOWN || code == S3_ERROR_SERVICE_UNAVAILABLE));
+        if (status >= 400 && status < 500) return false;
+        if (status < 400) return !throttled; /* a late error */
+        return !(status == 503 && throttled);
     case SL_ERR_TIMEOUT:
     case SL_ERR_CONNECTION:
     case SL_ERR_PARSE:

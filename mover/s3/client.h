@@ -78,10 +78,12 @@ typedef struct s3_result {
                                 S3_OP_COPY_OBJECT when it succeeded) */
     /* The request failed but may have taken effect at the server all the same: this
      * attempt or an earlier one ended without the server's answer (a timeout, a reset
-     * after sending, a cut or malformed answer) or with a 5xx other than 503 SlowDown /
-     * ServiceUnavailable. A caller resolves such an outcome by looking (HEAD, GET), never
-     * by assuming it failed. Always false on success and for a refusal (4xx) that no
-     * earlier attempt could have caused. */
+     * after sending, a cut or malformed answer), with a 5xx other than 503 SlowDown /
+     * ServiceUnavailable, or with a late error (a 200 whose body is an <Error>). A
+     * multipart copy is indefinite when its CompleteMultipartUpload was sent and not
+     * refused outright (only that step writes the destination). A caller resolves such an
+     * outcome by looking (HEAD, GET), never by assuming it failed. Always false on success
+     * and for a refusal (4xx) that no earlier attempt could have caused. */
     bool indefinite;
 } s3_result;
 
