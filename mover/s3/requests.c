@@ -126,6 +126,23 @@ static sl_result add_optional(op *o, const char *name, sl_cursor value)
     return value.len ? op_add_header(o, cstr(name), value) : SL_SUCCESS;
 }
 
+/* name=value in the query when value is not empty. */
+static sl_result add_query_optional(op *o, const char *name, sl_cursor value)
+{
+    return value.len ? op_add_query(o, cstr(name), value) : SL_SUCCESS;
+}
+
+/* The parameters both listings share: encoding-type=url, prefix, max-keys (0: the
+ * server's default). */
+static sl_result add_listing(op *o, sl_cursor prefix, uint32_t max_keys)
+{
+    char text[16];
+    snprintf(text, sizeof(text), "%u", max_keys);
+    GUARD(op_add_query(o, cstr("encoding-type"), cstr("url")));
+    GUARD(add_query_optional(o, "prefix", prefix));
+    return max_keys ? op_add_query(o, cstr("max-keys"), cstr(text)) : SL_SUCCESS;
+}
+
 static sl_result add_metadata(op *o, const sl_cursor *metadata, size_t count)
 {
     for (size_t i = 0; i < count; i++)
@@ -156,15 +173,11 @@ sl_result s3_list_objects_v2(s3_client *c, sl_cursor bucket, const s3_list_param
     op *o = NULL;
     GUARD(begin(c, S3_OP_LIST_OBJECTS_V2, bucket, (sl_cursor){ 0 }, user, &o));
     o->on.list = done;
-    char max_keys[16];
-    snprintf(max_keys, sizeof(max_keys), "%u", p->max_keys);
     sl_result r = op_add_query(o, cstr("list-type"), cstr("2"));
-    if (sl_ok(r)) r = op_add_query(o, cstr("encoding-type"), cstr("url"));
-    if (sl_ok(r) && p->prefix.len) r = op_add_query(o, cstr("prefix"), p->prefix);
-    if (sl_ok(r) && p->delimiter.len) r = op_add_query(o, cstr("delimiter"), p->delimiter);
-    if (sl_ok(r) && p->continuation_token.len) r = op_add_query(o, cstr("continuation-token"), p->continuation_token);
-    if (sl_ok(r) && p->start_after.len) r = op_add_query(o, cstr("start-after"), p->start_after);
-    if (sl_ok(r) && p->max_keys) r = op_add_query(o, cstr("max-keys"), cstr(max_keys));
+    if (sl_ok(r)) r = add_listing(o, p->prefix, p->max_keys);
+    if (sl_ok(r)) r = add_query_optional(o, "delimiter", p->delimiter);
+    if (sl_ok(r)) r = add_query_optional(o, "continuation-token", p->continuation_token);
+    if (sl_ok(r)) r = add_query_optional(o, "start-after", p->start_after);
     return finish(o, r);
 }
 
@@ -176,13 +189,9 @@ sl_result s3_list_object_versions(s3_client *c, sl_cursor bucket, const s3_list_
     op *o = NULL;
     GUARD(begin(c, S3_OP_LIST_OBJECT_VERSIONS, bucket, (sl_cursor){ 0 }, user, &o));
     o->on.list_versions = done;
-    char max_keys[16];
-    snprintf(max_keys, sizeof(max_keys), "%u", p->max_keys);
-    sl_result r = op_add_query(o, cstr("encoding-type"), cstr("url"));
-    if (sl_ok(r) && p->prefix.len) r = op_add_query(o, cstr("prefix"), p->prefix);
-    if (sl_ok(r) && p->key_marker.len) r = op_add_query(o, cstr("key-marker"), p->key_marker);
-    if (sl_ok(r) && p->version_id_marker.len) r = op_add_query(o, cstr("version-id-marker"), p->version_id_marker);
-    if (sl_ok(r) && p->max_keys) r = op_add_query(o, cstr("max-keys"), cstr(max_keys));
+    sl_result r = add_listing(o, p->prefix, p->max_keys);
+    if (sl_ok(r)) r = add_query_optional(o, "key-marker", p->key_marker);
+    if (sl_ok(r)) r = add_query_optional(o, "version-id-marker", p->version_id_marker);
     return finish(o, r);
 }
 
@@ -193,10 +202,7 @@ sl_result s3_head_object(s3_client *c, sl_cursor bucket, sl_cursor key, sl_curso
 }
 
 /* versionId=v when v is not empty. */
-static sl_result add_version(op *o, sl_cursor version_id)
-{
-    return version_id.len ? op_add_query(o, cstr("versionId"), version_id) : SL_SUCCESS;
-}
+static sl_result add_version(op *o, sl_cursor version_id) { return add_query_optional(o, "versionId", version_id); }
 
 sl_result s3_head_object_version(s3_client *c, sl_cursor bucket, sl_cursor key, sl_cursor version_id,
                                  sl_cursor if_match, s3_object_fn *done, void *user)
