@@ -15,9 +15,9 @@
  * digits + SUFFIX, task(i) = i / PER_TASK — the <staging_prefix><task>/<name> layout
  * the mover expects.
  *
- * The replayed sequence, per object (--steps 6: sluice on radosgw, `s3.copy_if_none_match`
- * false; --steps 5: the issue's sequence, the same without the HEAD and with
- * `If-None-Match: *` on the copy to trusted, as sluice sends it when the option is on):
+ * The replayed sequence, per object (--steps 6: sluice on radosgw copying into quarantine
+ * first, worker.check_in_place false; --steps 5: the same without the HEAD and with
+ * `If-None-Match: *` on the copy to trusted, for a server that honours it):
  *   1 PUT  quarantine q/<route>/<task>/<id>/<name>  CopyObject from staging, with
  *          x-amz-copy-source-if-match and radosgw's x-amz-copy-if-match      → 200
  *   2 DELETE staging KEY(i)                                                   → 204

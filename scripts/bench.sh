@@ -15,8 +15,9 @@
 #             DeleteObjects of 16 keys
 #   sluice    N = 2,000 × 1 KiB staged at once, then a fresh sluice-mover on an `auto`
 #             route until all are promoted: objects/s, CPU ms per object, peak RSS; for a
-#             CSV body (libmagic: text/csv, ~1 µs), for plain text (text/plain, ~0.5–1.3
-#             ms in libmagic) and for the CSV with s3.copy_if_none_match (5 requests)
+#             CSV body (libmagic: text/csv, ~1 µs) and for plain text (text/plain, ~0.5–1.3
+#             ms in libmagic), checked in place on versioned staging (4 requests), and for
+#             the CSV copied into quarantine first (worker.check_in_place false, 6)
 #   movers    rclone move (--transfers 16 and 64) and aws s3 mv --recursive of N objects
 #   large     a 1 GiB object through an `auto` route: check MB/s (audit record `check`
 #             to the verdict) beside curl GET of the same bytes; peak RSS (and with 1 MiB)

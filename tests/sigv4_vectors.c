@@ -12,6 +12,10 @@
  * diff. The last line of output is exactly "N passed, M failed" (cases); the exit
  * status is 1 when a case failed or none was found, 2 on a usage error.
  *
+ * A case whose context.json says "query_encoded" (or "path_encoded") hands the signer
+ * the query string (the S3 path) exactly as request.txt writes it, percent-encoded;
+ * otherwise the query's pieces are raw, as the public suites mean them.
+ *
  * The Authorization header is compared with ", " and "," as equivalent separators of
  * its parameters (RFC 9110 11.2 auth-param lists; the S3 examples print it without
  * spaces, the suite with them).
@@ -201,6 +205,7 @@ typedef struct vector_case {
     sigv4_request req;
     sigv4_pair *headers;
     sigv4_pair *query;
+    sl_cursor query_text; /* the target's query string as written (after "?"), or empty */
     /* the context */
     s3_credentials creds;
     sigv4_signing signing;
@@ -289,6 +294,7 @@ static sl_result parse_request(vector_case *vc)
     if (question >= 0) {
         vc->req.path.len = (size_t)question;
         sl_cursor query = { target.ptr + question + 1, target.len - (size_t)question - 1 }, piece;
+        vc->query_text = query;
         vc->query = sl_calloc(query.len / 2 + 1, sizeof(*vc->query));
         while (query.len > 0 && sl_cursor_next_token(&query, '&', &piece)) {
             if (piece.len == 0) continue;
@@ -382,6 +388,13 @@ static sl_result parse_context(vector_case *vc)
     json_t *normalize = json_object_get(ctx, "normalize");
     bool generic = normalize ? json_is_true(normalize) : strcmp(service, "s3") != 0;
     vc->req.uri_mode = generic ? SIGV4_URI_GENERIC : SIGV4_URI_S3;
+    /* "path_encoded" (S3 only): the path in request.txt is already percent-encoded.
+     * "query_encoded": the query string is, and is handed to the signer as written. */
+    if (!generic && json_is_true(json_object_get(ctx, "path_encoded"))) vc->req.uri_mode = SIGV4_URI_S3_ENCODED;
+    if (json_is_true(json_object_get(ctx, "query_encoded"))) {
+        vc->req.query_count = 0;
+        vc->req.encoded_query = vc->query_text.ptr ? vc->query_text : sl_cursor_from_bytes("", 0);
+    }
     vc->sign_body = json_is_true(json_object_get(ctx, "sign_body"));
     const char *payload_hash = json_get_string(ctx, "payload_hash");
     if (payload_hash != NULL) vc->req.payload_hash = sl_cursor_from_cstr(payload_hash);

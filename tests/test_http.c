@@ -9,6 +9,7 @@
  *   /slow/MS       answers after MS milliseconds
  *   /reset         closes the connection with a TCP reset, no answer
  *   /cut           promises 1000 bytes, sends 10, closes
+ *   /close         200 "bye!!" with Connection: close, then closes
  * The server counts connections and the most requests it had open at once, so the
  * tests can prove connection reuse and the in-flight bound. Its handles are unref'd,
  * so uv_run(UV_RUN_DEFAULT) returns as soon as the client side has nothing to do.
@@ -136,6 +137,11 @@ static void handle_request(struct conn *c, size_t head_len, size_t body_len)
         must(sl_buf_appendf(&reply, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow"));
         c->pending_reply = reply;
         uv_timer_start(&c->delay, delayed_reply, strtoul(path + 6, NULL, 10), 0);
+        return;
+    } else if (strcmp(path, "/close") == 0) {
+        must(sl_buf_appendf(&reply, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nbye!!"));
+        request_finished(c);
+        send_bytes(c, &reply, true);
         return;
     } else if (strcmp(path, "/reset") == 0) {
         request_finished(c);
@@ -430,6 +436,28 @@ static void sequential_requests_reuse_one_connection(void **state)
     assert_int_equal(st.completed, 10);
 }
 
+/* Kept-alive and closed connections in turns: the socket handle kept between transfers
+ * on one connection, a new one when the server closes it and the fd number comes back. */
+static void sockets_kept_and_closed_in_turns(void **state)
+{
+    struct fixture *f = *state;
+    const char *paths[] = { "/ok", "/ok", "/close", "/ok", "/close", "/close", "/ok", "/ok" };
+    for (int round = 0; round < 3; round++) {
+        for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+            struct outcome o = { 0 };
+            submit(f, "GET", paths[i], &o, NULL);
+            uv_run(&f->loop, UV_RUN_DEFAULT);
+            assert_int_equal(o.result.error, SL_OK);
+            assert_int_equal(o.result.status, 200);
+            outcome_clean_up(&o);
+        }
+    }
+    /* each /close ends a connection: 3 of them per round, and a new one after each */
+    assert_int_equal(f->server.connections, 3 * 3 + 1);
+    s3_http_stats st = s3_http_get_stats(f->http);
+    assert_int_equal(st.completed, 3 * 8);
+}
+
 static void in_flight_is_bounded_and_the_rest_queue(void **state)
 {
     struct fixture *f = *state;
@@ -566,6 +594,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(get_delivers_status_headers_and_body, setup, teardown),
         cmocka_unit_test_setup_teardown(put_and_post_send_the_body, setup, teardown),
         cmocka_unit_test_setup_teardown(sequential_requests_reuse_one_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(sockets_kept_and_closed_in_turns, setup, teardown),
         cmocka_unit_test_setup_teardown(in_flight_is_bounded_and_the_rest_queue, setup_small, teardown),
         cmocka_unit_test_setup_teardown(large_body_survives_pause_and_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(first_byte_timeout_is_reported, setup_small, teardown),

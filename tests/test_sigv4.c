@@ -284,6 +284,129 @@ static void host_is_required_once_and_signer_headers_are_reserved(void **state)
     assert_true(is_zero(&s, sizeof(s)));
 }
 
+/* ---- queries and S3 paths handed over already encoded ---- */
+
+/* The canonical request of req signed at the example time. */
+static char *canonical_of(sigv4_request req)
+{
+    s3_credentials creds = example_creds(NULL);
+    sigv4_signing signing = example_signing(&creds);
+    sigv4_signed s = { 0 };
+    if (sl_failed(sigv4_sign_headers(&signing, &req, &s))) return NULL;
+    char *text = sl_cursor_dup(sl_cursor_from_buf(&s.canonical_request));
+    sigv4_signed_clean_up(&s);
+    return text;
+}
+
+static void encoded_query_signs_as_its_raw_form(void **state)
+{
+    (void)state;
+    const sigv4_pair headers[] = { { C("Host"), C("example.com") } };
+    /* the raw parameters of the test above, and the same written in a URI in several
+     * legal ways: lower-case hex, unreserved bytes encoded, an empty piece */
+    const sigv4_pair query[] = {
+        { C("z"), C("last?") }, { C("b"), C("2") },     { C("a"), C("z") },  { C("\xc3\xa9"), C("e") },
+        { C("a"), C("1") },     { C("a"), C("") },      { C("B"), C("x") },  { C("a b"), C("1 2") },
+        { C("~"), C("0") },     { C("c"), C("") },      { C("a"), C("1") },
+    };
+    sigv4_request raw = host_request(headers, 1);
+    raw.query = query;
+    raw.query_count = sizeof(query) / sizeof(query[0]);
+    char *expected = canonical_of(raw);
+    assert_non_null(expected);
+    const char *written[] = {
+        "z=last%3F&b=2&a=z&%C3%A9=e&a=1&a=&B=x&a%20b=1%202&~=0&c=&a=1",
+        "z=last%3f&b=%32&%61=z&%c3%a9=e&a=1&a&%42=%78&a%20b=1%202&%7E=0&c&&a=1",
+        "&z=last?&b=2&a=z&\xc3\xa9=e&a=1&a=&B=x&a%20b=1%202&~=0&c=&a=1&",
+    };
+    for (size_t i = 0; i < sizeof(written) / sizeof(written[0]); i++) {
+        sigv4_request enc = host_request(headers, 1);
+        enc.encoded_query = C(written[i]);
+        char *got = canonical_of(enc);
+        assert_non_null(got);
+        assert_string_equal(got, expected);
+        sl_free(got);
+    }
+    sl_free(expected);
+
+    /* "%25" is a percent sign, encoded once: never %2525; "+" is a plus */
+    sigv4_request enc = host_request(headers, 1);
+    enc.encoded_query = C("p=100%25&q=a+b");
+    char *got = canonical_of(enc);
+    assert_non_null(got);
+    char *line = strchr(strchr(got, '\n') + 1, '\n') + 1;
+    assert_int_equal(strncmp(line, "p=100%25&q=a%2Bb\n", 17), 0);
+    sl_free(got);
+    /* an empty (non-NULL) encoded query is no parameters at all */
+    enc.encoded_query = sl_cursor_from_bytes("", 0);
+    got = canonical_of(enc);
+    assert_non_null(got);
+    assert_non_null(strstr(got, "GET\n/\n\nhost:"));
+    sl_free(got);
+}
+
+static void encoded_query_and_path_errors(void **state)
+{
+    (void)state;
+    s3_credentials creds = example_creds(NULL);
+    sigv4_signing signing = example_signing(&creds);
+    const sigv4_pair headers[] = { { C("Host"), C("example.com") } };
+    const char *bad[] = { "a=%G1", "a=%4", "a=%", "%=1", "a=1&b=%zz" };
+    sigv4_signed s = { 0 };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sigv4_request req = host_request(headers, 1);
+        req.encoded_query = C(bad[i]);
+        assert_true(sl_failed(sigv4_sign_headers(&signing, &req, &s)));
+        assert_int_equal(sl_error_last(), SL_ERR_INVALID_ARGUMENT);
+        assert_non_null(strstr(sl_error_detail(), "not followed by two hex digits"));
+        assert_true(is_zero(&s, sizeof(s)));
+    }
+    /* both forms at once */
+    const sigv4_pair query[] = { { C("a"), C("1") } };
+    sigv4_request both = host_request(headers, 1);
+    both.query = query;
+    both.query_count = 1;
+    both.encoded_query = C("b=2");
+    assert_true(sl_failed(sigv4_sign_headers(&signing, &both, &s)));
+    /* presigning: the signer's parameters cannot come in encoded either */
+    sigv4_request sneaky = host_request(headers, 1);
+    sneaky.encoded_query = C("X%2DAmz-Signature=0");
+    assert_true(sl_failed(sigv4_presign(&signing, &sneaky, 60, &s)));
+    assert_non_null(strstr(sl_error_detail(), "X-Amz-Signature"));
+    /* an encoded S3 path must decode to UTF-8, and its %XX be complete */
+    sigv4_request path = host_request(headers, 1);
+    path.uri_mode = SIGV4_URI_S3_ENCODED;
+    path.path = C("/bucket/%FF");
+    assert_true(sl_failed(sigv4_sign_headers(&signing, &path, &s)));
+    assert_int_equal(sl_error_last(), SL_ERR_ENCODING);
+    path.path = C("/bucket/a%2");
+    assert_true(sl_failed(sigv4_sign_headers(&signing, &path, &s)));
+    assert_int_equal(sl_error_last(), SL_ERR_INVALID_ARGUMENT);
+    assert_true(is_zero(&s, sizeof(s)));
+}
+
+static void encoded_s3_path_signs_and_sends_as_its_raw_form(void **state)
+{
+    (void)state;
+    const sigv4_pair headers[] = { { C("Host"), C("example.com") } };
+    sigv4_request raw = host_request(headers, 1);
+    raw.path = C("/bucket/dir/a b+c%d\xe2\x9c\x93/./../x");
+    sigv4_request enc = raw;
+    enc.uri_mode = SIGV4_URI_S3_ENCODED;
+    enc.path = C("/bucket/dir%2Fa%20b+c%25d%e2%9c%93/./../%78");
+    s3_credentials creds = example_creds(NULL);
+    sigv4_signing signing = example_signing(&creds);
+    sigv4_signed a = { 0 }, b = { 0 };
+    assert_true(sl_ok(sigv4_sign_headers(&signing, &raw, &a)));
+    assert_true(sl_ok(sigv4_sign_headers(&signing, &enc, &b)));
+    assert_string_equal(sl_buf_cstr(&b.canonical_request), sl_buf_cstr(&a.canonical_request));
+    assert_string_equal(sl_buf_cstr(&b.path), "/bucket/dir/a%20b%2Bc%25d%E2%9C%93/./../x");
+    assert_string_equal(sl_buf_cstr(&b.path), sl_buf_cstr(&a.path));
+    assert_string_equal(b.signature, a.signature);
+    sigv4_signed_clean_up(&a);
+    sigv4_signed_clean_up(&b);
+}
+
 /* ---- paths ---- */
 
 static void generic_paths_are_normalized_s3_paths_kept(void **state)
@@ -807,6 +930,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(uri_encode_every_byte_in_both_modes),
         cmocka_unit_test(query_sorted_by_encoded_name_then_value),
+        cmocka_unit_test(encoded_query_signs_as_its_raw_form),
+        cmocka_unit_test(encoded_query_and_path_errors),
+        cmocka_unit_test(encoded_s3_path_signs_and_sends_as_its_raw_form),
         cmocka_unit_test(headers_trimmed_folded_joined_and_sorted),
         cmocka_unit_test(header_values_that_cannot_be_folded_are_rejected),
         cmocka_unit_test(host_is_required_once_and_signer_headers_are_reserved),

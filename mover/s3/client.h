@@ -1,11 +1,13 @@
 /*
  * client.h — the asynchronous S3 client every stage of sluice talks through.
  *
- * How the parts fit: an operation (s3_list_objects_v2, s3_get_object, …) builds a
- * request, signs it with SigV4 (sigv4.h) at the moment of each attempt, hands it to
- * the HTTP engine (http.h), parses the answer with the streaming XML parsers (xml.h),
- * and retries idempotent requests by the retry policy (retry.h) after a full-jitter
- * backoff on a libuv timer. The caller gets one completion callback with a typed
+ * How the parts fit: an operation (s3_list_objects_v2, s3_get_object, …; each named in
+ * ops.h and described by one row of the client's operation table) builds a request,
+ * signs it with SigV4 (sigv4.h) at the moment of each attempt, hands it to the HTTP
+ * engine (http.h), parses the answer with the streaming XML parsers (xml.h), and
+ * retries idempotent requests by the retry policy (retry.h) after a full-jitter
+ * backoff on a libuv timer. The client counts requests and outcomes per operation
+ * (s3_client_op_stats). The caller gets one completion callback with a typed
  * result: s3_result says what happened (transport error, S3 error code, HTTP status,
  * attempts) and the operation's own result struct carries the data.
  *
@@ -31,6 +33,7 @@
 
 #include "s3/credentials.h"
 #include "s3/http.h"
+#include "s3/ops.h"
 #include "s3/retry.h"
 #include "s3/xml.h"
 #include "util/buf.h"
@@ -70,13 +73,17 @@ typedef struct s3_result {
     const char *message;     /* S3's <Message>, or "" */
     const char *request_id;  /* x-amz-request-id, or "" */
     const char *detail;      /* one line for people: what failed, where */
-    unsigned attempts;       /* tries made, >= 1 */
+    unsigned attempts;       /* tries made, >= 1 (a multipart copy: its requests in all) */
+    s3_op op;                /* the operation (a multipart copy: the step that failed, or
+                                S3_OP_COPY_OBJECT when it succeeded) */
     /* The request failed but may have taken effect at the server all the same: this
      * attempt or an earlier one ended without the server's answer (a timeout, a reset
-     * after sending, a cut or malformed answer) or with a 5xx other than 503 SlowDown /
-     * ServiceUnavailable. A caller resolves such an outcome by looking (HEAD, GET), never
-     * by assuming it failed. Always false on success and for a refusal (4xx) that no
-     * earlier attempt could have caused. */
+     * after sending, a cut or malformed answer), with a 5xx other than 503 SlowDown /
+     * ServiceUnavailable, or with a late error (a 200 whose body is an <Error>). A
+     * multipart copy is indefinite when its CompleteMultipartUpload was sent and not
+     * refused outright (only that step writes the destination). A caller resolves such an
+     * outcome by looking (HEAD, GET), never by assuming it failed. Always false on success
+     * and for a refusal (4xx) that no earlier attempt could have caused. */
     bool indefinite;
 } s3_result;
 
@@ -110,6 +117,11 @@ void s3_client_destroy(s3_client *client);
 
 /* Requests sent so far (every attempt counts: the S3 budget of a pipeline step). */
 uint64_t s3_client_request_count(const s3_client *client);
+
+/* What the client counted for one operation (ops.h) since it was created: requests,
+ * their outcomes, retries, completed and failed operations. Loop thread only; an
+ * operation outside the enum gives zeros. */
+void s3_client_op_stats(const s3_client *client, s3_op kind, s3_op_stats *out);
 
 /* ---- ListObjectsV2 ---- */
 

@@ -8,12 +8,22 @@
  * requires, and completes it. The `watchdog` timer runs only while requests are active,
  * so an idle engine costs no CPU. (The socket/timer glue follows libcurl's
  * multi-uv.c example and the curl_multi_socket_action(3) contract.)
+ *
+ * What a request costs is kept small: easy handles are reset and reused
+ * (curl_easy_reset keeps none of a request's options), a request's headers are one
+ * allocation (curl only reads the curl_slist it is given, so the nodes and their text
+ * are ours), and each socket keeps one uv_poll_t for its whole life — stopped when
+ * libcurl stops watching it between transfers on a kept-alive connection, started
+ * again for the next one, and closed only when libcurl closes the socket
+ * (CURLOPT_CLOSESOCKETFUNCTION): a socket's fd number can then never meet a stale
+ * handle. `polls` maps fd numbers to their handles.
  */
 #include "s3/http.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -26,7 +36,7 @@ enum request_state { REQUEST_QUEUED, REQUEST_ACTIVE, REQUEST_DONE };
 struct s3_http_request {
     s3_http *http;
     CURL *easy;
-    struct curl_slist *headers;
+    struct curl_slist *headers; /* one allocation: the nodes, then their text */
     s3_http_request_spec spec; /* callbacks, user and body; method/url/headers not kept */
     size_t body_offset;
     enum request_state state;
@@ -55,6 +65,10 @@ struct s3_http {
     uv_timer_t deferred;   /* processes marked requests outside curl callbacks */
     uv_timer_t watchdog;   /* first-byte timeouts */
     struct request_list queued, active;
+    CURL **spare;          /* reset easy handles, ready for the next request */
+    unsigned spare_count;
+    struct poll_context **polls; /* by fd number; NULL where none */
+    size_t polls_len;
     unsigned open_handles; /* libuv handles not yet closed */
     unsigned dispatching;  /* depth of done-callback dispatch */
     bool destroying;
@@ -120,10 +134,20 @@ static sl_error classify_curl(CURLcode code)
     }
 }
 
+/* Frees a request; its easy handle (out of the multi handle) is kept for the next
+ * one while the engine runs and has room for it. */
 static void destroy_request(s3_http_request *r)
 {
-    if (r->easy) curl_easy_cleanup(r->easy);
-    curl_slist_free_all(r->headers);
+    s3_http *http = r->http;
+    if (r->easy != NULL) {
+        if (!http->destroying && http->spare_count < http->options.max_in_flight) {
+            curl_easy_reset(r->easy);
+            http->spare[http->spare_count++] = r->easy;
+        } else {
+            curl_easy_cleanup(r->easy);
+        }
+    }
+    sl_free(r->headers);
     sl_free(r);
 }
 
@@ -324,6 +348,57 @@ static void on_handle_closed(uv_handle_t *handle)
     maybe_free_engine(http);
 }
 
+/* ---- one uv_poll_t per socket ---- */
+
+static struct poll_context *poll_of(const s3_http *http, curl_socket_t fd)
+{
+    return fd >= 0 && (size_t)fd < http->polls_len ? http->polls[fd] : NULL;
+}
+
+static void poll_forget(s3_http *http, curl_socket_t fd)
+{
+    if (fd >= 0 && (size_t)fd < http->polls_len) http->polls[fd] = NULL;
+}
+
+/* A handle for fd, made now; NULL when libuv refuses the fd. */
+static struct poll_context *poll_new(s3_http *http, curl_socket_t fd)
+{
+    if (fd < 0) return NULL;
+    if ((size_t)fd >= http->polls_len) {
+        size_t len = http->polls_len ? http->polls_len : 64;
+        while (len <= (size_t)fd) len *= 2;
+        http->polls = sl_realloc(http->polls, len * sizeof(*http->polls));
+        memset(http->polls + http->polls_len, 0, (len - http->polls_len) * sizeof(*http->polls));
+        http->polls_len = len;
+    }
+    struct poll_context *ctx = sl_calloc(1, sizeof(*ctx));
+    ctx->fd = fd;
+    ctx->http = http;
+    if (uv_poll_init_socket(http->loop, &ctx->poll, fd) != 0) {
+        sl_free(ctx);
+        return NULL;
+    }
+    ctx->poll.data = http;
+    http->open_handles++;
+    http->polls[fd] = ctx;
+    return ctx;
+}
+
+static void poll_close(struct poll_context *ctx)
+{
+    poll_forget(ctx->http, ctx->fd);
+    uv_close((uv_handle_t *)&ctx->poll, on_handle_closed); /* stops it: the fd leaves epoll */
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: the handle goes before the fd does. */
+static int on_close_socket(void *clientp, curl_socket_t fd)
+{
+    s3_http *http = clientp;
+    struct poll_context *ctx = poll_of(http, fd);
+    if (ctx != NULL) poll_close(ctx);
+    return close(fd);
+}
+
 static void on_poll(uv_poll_t *poll, int status, int events)
 {
     struct poll_context *ctx = (struct poll_context *)poll;
@@ -341,27 +416,14 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
 {
     (void)easy;
     s3_http *http = userp;
-    struct poll_context *ctx = socketp;
+    struct poll_context *ctx = socketp != NULL ? socketp : poll_of(http, fd);
     if (what == CURL_POLL_REMOVE) {
-        if (ctx != NULL) {
-            uv_poll_stop(&ctx->poll);
-            curl_multi_assign(http->multi, fd, NULL);
-            uv_close((uv_handle_t *)&ctx->poll, on_handle_closed);
-        }
+        /* between transfers: keep the handle for the socket's next use */
+        if (ctx != NULL) uv_poll_stop(&ctx->poll);
         return 0;
     }
-    if (ctx == NULL) {
-        ctx = sl_calloc(1, sizeof(*ctx));
-        ctx->fd = fd;
-        ctx->http = http;
-        if (uv_poll_init_socket(http->loop, &ctx->poll, fd) != 0) {
-            sl_free(ctx);
-            return -1;
-        }
-        ctx->poll.data = http;
-        http->open_handles++;
-        curl_multi_assign(http->multi, fd, ctx);
-    }
+    if (ctx == NULL && (ctx = poll_new(http, fd)) == NULL) return -1;
+    if (socketp == NULL) curl_multi_assign(http->multi, fd, ctx);
     int events = 0;
     if (what & CURL_POLL_IN) events |= UV_READABLE;
     if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
@@ -423,8 +485,10 @@ sl_result s3_http_new(uv_loop_t *loop, const s3_http_options *options, s3_http *
     http->options = *options;
     http->ca_file = options->ca_file ? sl_strdup(options->ca_file) : NULL;
     http->options.ca_file = http->ca_file;
+    http->spare = sl_calloc(options->max_in_flight, sizeof(*http->spare));
     http->multi = curl_multi_init();
     if (http->multi == NULL) {
+        sl_free(http->spare);
         sl_free(http->ca_file);
         sl_free(http);
         RAISE(SL_ERR_UNSUPPORTED, "curl_multi_init failed");
@@ -450,14 +514,20 @@ static void maybe_free_engine(s3_http *http)
 {
     if (!http->destroying || http->dispatching > 0) return;
     if (http->multi != NULL) {
-        curl_multi_cleanup(http->multi); /* may report sockets removed: polls close */
+        for (unsigned i = 0; i < http->spare_count; i++) curl_easy_cleanup(http->spare[i]);
+        http->spare_count = 0;
+        curl_multi_cleanup(http->multi); /* closes the kept connections: their polls close */
         http->multi = NULL;
+        for (size_t fd = 0; fd < http->polls_len; fd++) /* sockets closed without telling us */
+            if (http->polls[fd] != NULL) poll_close(http->polls[fd]);
         uv_close((uv_handle_t *)&http->curl_timer, on_handle_closed);
         uv_close((uv_handle_t *)&http->deferred, on_handle_closed);
         uv_close((uv_handle_t *)&http->watchdog, on_handle_closed);
         return;
     }
     if (http->open_handles == 0) {
+        sl_free(http->polls);
+        sl_free(http->spare);
         sl_free(http->ca_file);
         sl_free(http);
     }
@@ -491,11 +561,31 @@ static bool has_header(const s3_http_request_spec *spec, const char *name)
     return false;
 }
 
-static sl_result append_header(s3_http_request *r, const char *line)
+/* The request's header list in one allocation: `extra` lines first, then the spec's
+ * (the nodes, then the text they point into). */
+static sl_result build_header_list(s3_http_request *r, const s3_http_request_spec *spec, const char *const *extra,
+                                   size_t extra_count)
 {
-    struct curl_slist *grown = curl_slist_append(r->headers, line);
-    ENSURE(grown != NULL, SL_ERR_IO, "curl_slist_append failed");
-    r->headers = grown;
+    size_t count, text = 0, nodes_size, total;
+    ENSURE(sl_add_size(spec->header_count, extra_count, &count), SL_ERR_OVERFLOW, "too many headers");
+    for (size_t i = 0; i < count; i++) {
+        const char *line = i < extra_count ? extra[i] : spec->headers[i - extra_count];
+        ENSURE(sl_add_size(text, strlen(line) + 1, &text), SL_ERR_OVERFLOW, "headers too long");
+    }
+    ENSURE(sl_mul_size(count, sizeof(struct curl_slist), &nodes_size) && sl_add_size(nodes_size, text, &total),
+           SL_ERR_OVERFLOW, "headers too long");
+    struct curl_slist *nodes = sl_malloc(total > 0 ? total : 1);
+    char *at = (char *)(nodes + count);
+    for (size_t i = 0; i < count; i++) {
+        const char *line = i < extra_count ? extra[i] : spec->headers[i - extra_count];
+        size_t len = strlen(line) + 1;
+        memcpy(at, line, len);
+        nodes[i].data = at;
+        nodes[i].next = i + 1 < count ? &nodes[i + 1] : NULL;
+        at += len;
+    }
+    r->headers = count > 0 ? nodes : NULL;
+    if (count == 0) sl_free(nodes);
     return SL_SUCCESS;
 }
 
@@ -531,7 +621,12 @@ static sl_result configure(s3_http *http, s3_http_request *r, const s3_http_requ
     SETOPT(e, CURLOPT_HEADERDATA, r);
     SETOPT(e, CURLOPT_WRITEFUNCTION, on_write);
     SETOPT(e, CURLOPT_WRITEDATA, r);
+    SETOPT(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    SETOPT(e, CURLOPT_CLOSESOCKETDATA, http);
 
+    /* No "Expect: 100-continue" round trip: S3 answers errors after the body anyway. */
+    const char *extra[2] = { "Expect:", NULL };
+    size_t extra_count = 1;
     const char *m = spec->method;
     if (strcmp(m, "GET") == 0) {
         SETOPT(e, CURLOPT_HTTPGET, 1L);
@@ -548,13 +643,11 @@ static sl_result configure(s3_http *http, s3_http_request *r, const s3_http_requ
         SETOPT(e, CURLOPT_POST, 1L);
         SETOPT(e, CURLOPT_POSTFIELDS, spec->body ? (const char *)spec->body : "");
         SETOPT(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)spec->body_len);
-        if (!has_header(spec, "Content-Type")) GUARD_CLEANUP(append_header(r, "Content-Type:"));
+        if (!has_header(spec, "Content-Type")) extra[extra_count++] = "Content-Type:";
     } else {
         SETOPT(e, CURLOPT_CUSTOMREQUEST, m);
     }
-    /* No "Expect: 100-continue" round trip: S3 answers errors after the body anyway. */
-    GUARD_CLEANUP(append_header(r, "Expect:"));
-    for (size_t i = 0; i < spec->header_count; i++) GUARD_CLEANUP(append_header(r, spec->headers[i]));
+    GUARD_CLEANUP(build_header_list(r, spec, extra, extra_count));
     SETOPT(e, CURLOPT_HTTPHEADER, r->headers);
     result = SL_SUCCESS;
 cleanup:
@@ -578,7 +671,7 @@ sl_result s3_http_submit(s3_http *http, const s3_http_request_spec *spec, s3_htt
     r->spec.method = NULL;
     r->spec.url = NULL;
     r->spec.headers = NULL;
-    r->easy = curl_easy_init();
+    r->easy = http->spare_count > 0 ? http->spare[--http->spare_count] : curl_easy_init();
     if (r->easy == NULL) {
         destroy_request(r);
         RAISE(SL_ERR_IO, "curl_easy_init failed");

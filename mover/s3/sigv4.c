@@ -7,7 +7,10 @@
  * string_to_sign hashes it under the credential scope; signing_key derives (or takes
  * from the cache) the HMAC chain key and hmac_hex signs. sign_request runs all of that
  * for both header signing and presigning; the streaming chain and the POST policy reuse
- * the key and HMAC helpers. Section names cited are from the AWS docs "Create a signed
+ * the key and HMAC helpers. OpenSSL's SHA-256 and HMAC are fetched once per process
+ * (an EVP_Digest or HMAC one-shot would look them up in the provider each time); a key
+ * cache also keeps a digest context and an HMAC context keyed with the signing key, so
+ * a signature with a cached key costs one SHA-256 and one HMAC on reused contexts. Section names cited are from the AWS docs "Create a signed
  * AWS API request" (IAM User Guide) and the S3 API Reference "Authenticating Requests
  * (AWS Signature Version 4)".
  */
@@ -15,26 +18,33 @@
 
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include "util/alloc.h"
 
 #define SHA256_LEN 32
 #define DATE_LEN 8 /* "20150830" */
 
+/* The SHA-256 of nothing: the payload hash of every request without a body. */
+static const char empty_sha256_hex[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
 struct sigv4_key_cache {
     bool valid;
     char date[DATE_LEN + 1];
     sl_buf region;
     sl_buf service;
-    uint8_t secret_digest[SHA256_LEN];
+    sl_buf secret;       /* a copy, compared in constant time; wiped on destroy */
     uint8_t key[SIGV4_KEY_LEN];
+    EVP_MD_CTX *digest;  /* reused for every SHA-256 of a signature */
+    EVP_MAC_CTX *mac;    /* HMAC-SHA256 keyed with `key` (when valid) */
     unsigned long derivations;
 };
 
@@ -65,6 +75,29 @@ static uint8_t to_lower(uint8_t c) { return (c >= 'A' && c <= 'Z') ? (uint8_t)(c
 
 /* A cursor is usable when it points somewhere or is empty. */
 static bool cursor_valid(sl_cursor c) { return c.ptr != NULL || c.len == 0; }
+
+/* Appends the parts in order with one reservation (no format strings on the hot path).
+ * On error out is unchanged. */
+static sl_result join(sl_buf *out, const sl_cursor *parts, size_t count)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < count; i++)
+        ENSURE(sl_add_size(total, parts[i].len, &total), SL_ERR_OVERFLOW, "joining %zu parts", count);
+    GUARD(sl_buf_reserve(out, total));
+    for (size_t i = 0; i < count; i++) {
+        if (parts[i].len == 0) continue;
+        memcpy(out->data + out->len, parts[i].ptr, parts[i].len);
+        out->len += parts[i].len;
+    }
+    out->data[out->len] = '\0';
+    return SL_SUCCESS;
+}
+
+#define JOIN(out, ...) \
+    join((out), (const sl_cursor[]){ __VA_ARGS__ }, sizeof((const sl_cursor[]){ __VA_ARGS__ }) / sizeof(sl_cursor))
+#define LIT(text) ((sl_cursor){ (const uint8_t *)(text), sizeof(text) - 1 })
+#define BUF(b) sl_cursor_from_buf(b)
+#define CSTR(text) sl_cursor_from_cstr(text)
 
 /* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
  * On failure *bad_at is the offset of the first byte of the bad sequence. */
@@ -172,50 +205,101 @@ static sl_result format_amz_date(time_t t, char amz_date[SIGV4_AMZ_DATE_LEN + 1]
 
 /* ---- hashing ---- */
 
-static sl_result sha256(sl_cursor data, uint8_t out[SHA256_LEN])
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+static EVP_MAC *hmac_mac;
+
+/* Fetched once for the process (never freed: OpenSSL keeps them until exit anyway). */
+static void fetch_algorithms(void)
 {
-    unsigned int len = 0;
+    sha256_md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+    hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
+static sl_result algorithms(void)
+{
+    ENSURE(pthread_once(&fetch_once, fetch_algorithms) == 0, SL_ERR_CRYPTO, "pthread_once failed");
+    ENSURE(sha256_md != NULL && hmac_mac != NULL, SL_ERR_CRYPTO, "OpenSSL has no SHA2-256 or HMAC");
+    return SL_SUCCESS;
+}
+
+/* SHA-256 of data, on `ctx` when given (reused), else on a context of its own. */
+static sl_result sha256_on(EVP_MD_CTX *ctx, sl_cursor data, uint8_t out[SHA256_LEN])
+{
     static const uint8_t nothing = 0;
-    GUARD_OSSL(EVP_Digest(data.len ? data.ptr : &nothing, data.len, out, &len, EVP_sha256(), NULL),
-               SL_ERR_CRYPTO);
+    unsigned int len = 0;
+    GUARD(algorithms());
+    if (ctx == NULL) {
+        GUARD_OSSL(EVP_Digest(data.len ? data.ptr : &nothing, data.len, out, &len, sha256_md, NULL), SL_ERR_CRYPTO);
+    } else {
+        GUARD_OSSL(EVP_DigestInit_ex2(ctx, sha256_md, NULL), SL_ERR_CRYPTO);
+        GUARD_OSSL(EVP_DigestUpdate(ctx, data.len ? data.ptr : &nothing, data.len), SL_ERR_CRYPTO);
+        GUARD_OSSL(EVP_DigestFinal_ex(ctx, out, &len), SL_ERR_CRYPTO);
+    }
     ENSURE(len == SHA256_LEN, SL_ERR_CRYPTO, "SHA-256 gave %u bytes", len);
     return SL_SUCCESS;
 }
 
-static sl_result append_sha256_hex(sl_buf *out, sl_cursor data)
+static sl_result append_sha256_hex_on(EVP_MD_CTX *ctx, sl_buf *out, sl_cursor data)
 {
+    if (data.len == 0) return sl_buf_append(out, empty_sha256_hex, sizeof(empty_sha256_hex) - 1);
     uint8_t digest[SHA256_LEN];
-    GUARD(sha256(data, digest));
+    GUARD(sha256_on(ctx, data, digest));
     return sl_buf_append_hex(out, digest, sizeof(digest));
+}
+
+static sl_result append_sha256_hex(sl_buf *out, sl_cursor data) { return append_sha256_hex_on(NULL, out, data); }
+
+/* Keys `ctx` (an HMAC context) for HMAC-SHA256 with key, or (key NULL) resets it for a
+ * new message under the key it has. */
+static sl_result hmac_init(EVP_MAC_CTX *ctx, const uint8_t *key, size_t key_len)
+{
+    OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA2-256", 0),
+                            OSSL_PARAM_construct_end() };
+    GUARD_OSSL(EVP_MAC_init(ctx, key, key_len, key != NULL ? params : NULL), SL_ERR_CRYPTO);
+    return SL_SUCCESS;
+}
+
+static sl_result hmac_finish(EVP_MAC_CTX *ctx, sl_cursor msg, uint8_t out[SHA256_LEN])
+{
+    static const uint8_t nothing = 0;
+    size_t len = 0;
+    GUARD_OSSL(EVP_MAC_update(ctx, msg.len ? msg.ptr : &nothing, msg.len), SL_ERR_CRYPTO);
+    GUARD_OSSL(EVP_MAC_final(ctx, out, &len, SHA256_LEN), SL_ERR_CRYPTO);
+    ENSURE(len == SHA256_LEN, SL_ERR_CRYPTO, "HMAC-SHA256 gave %zu bytes", len);
+    return SL_SUCCESS;
 }
 
 static sl_result hmac_sha256(const uint8_t *key, size_t key_len, sl_cursor msg, uint8_t out[SHA256_LEN])
 {
-    static const uint8_t nothing = 0;
-    unsigned int len = 0;
-    ENSURE(key_len <= INT_MAX, SL_ERR_LIMIT, "an HMAC key of %zu bytes", key_len);
-    ENSURE(HMAC(EVP_sha256(), key, (int)key_len, msg.len ? msg.ptr : &nothing, msg.len, out, &len) != NULL &&
-               len == SHA256_LEN,
-           SL_ERR_CRYPTO, "HMAC-SHA256 failed");
-    return SL_SUCCESS;
+    GUARD(algorithms());
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac_mac);
+    ENSURE(ctx != NULL, SL_ERR_CRYPTO, "EVP_MAC_CTX_new failed");
+    sl_result r = hmac_init(ctx, key, key_len);
+    if (sl_ok(r)) r = hmac_finish(ctx, msg, out);
+    EVP_MAC_CTX_free(ctx);
+    if (sl_failed(r)) OPENSSL_cleanse(out, SHA256_LEN);
+    return r;
 }
 
-/* Hex HMAC of msg under a signing key, into a 65-byte buffer; the raw MAC is wiped. */
-static sl_result hmac_hex(const uint8_t key[SIGV4_KEY_LEN], sl_cursor msg, char hex[SIGV4_SIGNATURE_HEX_LEN + 1])
+static void hex_of(const uint8_t mac[SHA256_LEN], char hex[SIGV4_SIGNATURE_HEX_LEN + 1])
 {
     static const char digits[] = "0123456789abcdef";
-    uint8_t mac[SHA256_LEN];
-    if (sl_failed(hmac_sha256(key, SIGV4_KEY_LEN, msg, mac))) {
-        OPENSSL_cleanse(mac, sizeof(mac));
-        return SL_FAILURE;
-    }
     for (size_t i = 0; i < SHA256_LEN; i++) {
         hex[2 * i] = digits[mac[i] >> 4];
         hex[2 * i + 1] = digits[mac[i] & 0x0f];
     }
     hex[SIGV4_SIGNATURE_HEX_LEN] = '\0';
+}
+
+/* Hex HMAC of msg under a signing key, into a 65-byte buffer; the raw MAC is wiped. */
+static sl_result hmac_hex(const uint8_t key[SIGV4_KEY_LEN], sl_cursor msg, char hex[SIGV4_SIGNATURE_HEX_LEN + 1])
+{
+    uint8_t mac[SHA256_LEN];
+    sl_result r = hmac_sha256(key, SIGV4_KEY_LEN, msg, mac);
+    if (sl_ok(r)) hex_of(mac, hex);
     OPENSSL_cleanse(mac, sizeof(mac));
-    return SL_SUCCESS;
+    return r;
 }
 
 /* "Derive a signing key for SigV4" (IAM User Guide, reference_sigv-create-signed-request). */
@@ -261,6 +345,9 @@ void sigv4_key_cache_destroy(sigv4_key_cache *cache)
     if (cache == NULL) return;
     sl_buf_clean_up(&cache->region);
     sl_buf_clean_up(&cache->service);
+    sl_buf_clean_up_secure(&cache->secret);
+    EVP_MD_CTX_free(cache->digest);
+    EVP_MAC_CTX_free(cache->mac); /* OpenSSL wipes the key schedule */
     OPENSSL_cleanse(cache, sizeof(*cache));
     sl_free(cache);
 }
@@ -268,6 +355,44 @@ void sigv4_key_cache_destroy(sigv4_key_cache *cache)
 unsigned long sigv4_key_cache_derivations(const sigv4_key_cache *cache)
 {
     return cache != NULL ? cache->derivations : 0;
+}
+
+/* Whether the cache holds the key of signing's secret/region/service on `date`. */
+static bool cache_holds(const sigv4_key_cache *cache, const sigv4_signing *signing, const char date[DATE_LEN + 1])
+{
+    sl_cursor secret = sl_cursor_from_cstr(signing->credentials->secret_access_key);
+    return cache->valid && memcmp(cache->date, date, DATE_LEN) == 0 &&
+           sl_cursor_eq(sl_cursor_from_buf(&cache->region), signing->region) &&
+           sl_cursor_eq(sl_cursor_from_buf(&cache->service), signing->service) &&
+           sigv4_signature_equal(sl_cursor_from_buf(&cache->secret), secret);
+}
+
+/* Makes the cache hold the key for signing/date (deriving it on a miss) with its
+ * contexts ready. On error the cache is left invalid. */
+static sl_result cache_fill(sigv4_key_cache *cache, const sigv4_signing *signing, const char date[DATE_LEN + 1])
+{
+    if (cache_holds(cache, signing, date)) return SL_SUCCESS;
+    GUARD(algorithms());
+    cache->valid = false;
+    if (cache->digest == NULL) cache->digest = EVP_MD_CTX_new();
+    if (cache->mac == NULL) cache->mac = EVP_MAC_CTX_new(hmac_mac);
+    ENSURE(cache->digest != NULL && cache->mac != NULL, SL_ERR_CRYPTO, "OpenSSL could not make a context");
+    sl_cursor secret = sl_cursor_from_cstr(signing->credentials->secret_access_key);
+    GUARD(derive_key(secret, date, signing->region, signing->service, cache->key));
+    sl_buf_reset(&cache->region);
+    sl_buf_reset(&cache->service);
+    sl_buf_clean_up_secure(&cache->secret);
+    if (sl_failed(sl_buf_append_cursor(&cache->region, signing->region)) ||
+        sl_failed(sl_buf_append_cursor(&cache->service, signing->service)) ||
+        sl_failed(sl_buf_append_cursor(&cache->secret, secret)) ||
+        sl_failed(hmac_init(cache->mac, cache->key, SIGV4_KEY_LEN))) {
+        OPENSSL_cleanse(cache->key, SIGV4_KEY_LEN);
+        return SL_FAILURE;
+    }
+    memcpy(cache->date, date, DATE_LEN + 1);
+    cache->valid = true;
+    cache->derivations++;
+    return SL_SUCCESS;
 }
 
 /* The signing key for signing's secret/region/service on `date`, from the cache when
@@ -278,42 +403,31 @@ static sl_result signing_key(const sigv4_signing *signing, const char date[DATE_
     sl_cursor secret = sl_cursor_from_cstr(signing->credentials->secret_access_key);
     sigv4_key_cache *cache = signing->key_cache;
     if (cache == NULL) return derive_key(secret, date, signing->region, signing->service, key);
-
-    uint8_t digest[SHA256_LEN];
-    GUARD(sha256(secret, digest));
-    if (cache->valid && memcmp(cache->date, date, DATE_LEN) == 0 &&
-        sl_cursor_eq(sl_cursor_from_buf(&cache->region), signing->region) &&
-        sl_cursor_eq(sl_cursor_from_buf(&cache->service), signing->service) &&
-        CRYPTO_memcmp(cache->secret_digest, digest, sizeof(digest)) == 0) {
-        memcpy(key, cache->key, SIGV4_KEY_LEN);
-        OPENSSL_cleanse(digest, sizeof(digest));
-        return SL_SUCCESS;
-    }
-    if (sl_failed(derive_key(secret, date, signing->region, signing->service, key))) {
-        OPENSSL_cleanse(digest, sizeof(digest));
-        return SL_FAILURE;
-    }
-    /* Replace the cached entry only once every part is copied. */
-    sl_buf region = { 0 }, service = { 0 };
-    if (sl_failed(sl_buf_append_cursor(&region, signing->region)) ||
-        sl_failed(sl_buf_append_cursor(&service, signing->service))) {
-        sl_buf_clean_up(&region);
-        sl_buf_clean_up(&service);
-        OPENSSL_cleanse(digest, sizeof(digest));
-        OPENSSL_cleanse(key, SIGV4_KEY_LEN);
-        return SL_FAILURE;
-    }
-    sl_buf_clean_up(&cache->region);
-    sl_buf_clean_up(&cache->service);
-    cache->region = region;
-    cache->service = service;
-    memcpy(cache->date, date, DATE_LEN + 1);
-    memcpy(cache->secret_digest, digest, sizeof(digest));
-    memcpy(cache->key, key, SIGV4_KEY_LEN);
-    cache->valid = true;
-    cache->derivations++;
-    OPENSSL_cleanse(digest, sizeof(digest));
+    GUARD(cache_fill(cache, signing, date));
+    memcpy(key, cache->key, SIGV4_KEY_LEN);
     return SL_SUCCESS;
+}
+
+/* The hex signature of string_to_sign: on the cache's keyed context when there is a
+ * cache, else with a key derived (or cached) for the occasion. */
+static sl_result sign_string(const sigv4_signing *signing, const char date[DATE_LEN + 1], sl_cursor string_to_sign,
+                             char hex[SIGV4_SIGNATURE_HEX_LEN + 1])
+{
+    sigv4_key_cache *cache = signing->key_cache;
+    if (cache == NULL) {
+        uint8_t key[SIGV4_KEY_LEN];
+        sl_result r = signing_key(signing, date, key);
+        if (sl_ok(r)) r = hmac_hex(key, string_to_sign, hex);
+        OPENSSL_cleanse(key, sizeof(key));
+        return r;
+    }
+    GUARD(cache_fill(cache, signing, date));
+    uint8_t mac[SHA256_LEN];
+    sl_result r = hmac_init(cache->mac, NULL, 0);
+    if (sl_ok(r)) r = hmac_finish(cache->mac, string_to_sign, mac);
+    if (sl_ok(r)) hex_of(mac, hex);
+    OPENSSL_cleanse(mac, sizeof(mac));
+    return r;
 }
 
 bool sigv4_signature_equal(sl_cursor a, sl_cursor b)
@@ -341,6 +455,40 @@ sl_result sigv4_uri_encode(sl_buf *out, sl_cursor in, sigv4_encoding encoding)
             out->data[out->len++] = (uint8_t)digits[c >> 4];
             out->data[out->len++] = (uint8_t)digits[c & 0x0f];
         }
+    }
+    out->data[out->len] = '\0';
+    return SL_SUCCESS;
+}
+
+static int hex_value(uint8_t c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Appends the bytes `in` stands for: every %XX (either case) decoded, every other byte
+ * as it is ("+" included: RFC 3986 gives it no meaning of a space). A "%" without two
+ * hex digits after it is an error naming `what` and the offset; out is then unchanged. */
+static sl_result percent_decode(sl_buf *out, sl_cursor in, const char *what)
+{
+    size_t mark = out->len;
+    GUARD(sl_buf_reserve(out, in.len));
+    for (size_t i = 0; i < in.len; i++) {
+        uint8_t c = in.ptr[i];
+        if (c == '%') {
+            int hi = i + 1 < in.len ? hex_value(in.ptr[i + 1]) : -1;
+            int lo = i + 2 < in.len ? hex_value(in.ptr[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                out->len = mark;
+                out->data[out->len] = '\0';
+                RAISE(SL_ERR_INVALID_ARGUMENT, "%s: \"%%\" at offset %zu is not followed by two hex digits", what, i);
+            }
+            c = (uint8_t)(hi << 4 | lo);
+            i += 2;
+        }
+        out->data[out->len++] = c;
     }
     out->data[out->len] = '\0';
     return SL_SUCCESS;
@@ -384,11 +532,26 @@ cleanup:
 }
 
 /* CanonicalURI, and the path to send. */
+static sl_result canonical_uri(const sigv4_request *req, sl_buf *canonical, sl_buf *send_path);
+
 static sl_result canonical_uri(const sigv4_request *req, sl_buf *canonical, sl_buf *send_path)
 {
     sl_cursor path = req->path;
     ENSURE(cursor_valid(path) && path.len > 0 && path.ptr[0] == '/', SL_ERR_INVALID_ARGUMENT,
            "the path must begin with '/'");
+    if (req->uri_mode == SIGV4_URI_S3_ENCODED) {
+        /* the path as written in a URI: decode, then exactly as an unencoded one */
+        sl_buf decoded = { 0 };
+        sl_result r = percent_decode(&decoded, path, "the path");
+        if (sl_ok(r)) {
+            sigv4_request raw = *req;
+            raw.path = sl_cursor_from_buf(&decoded);
+            raw.uri_mode = SIGV4_URI_S3;
+            r = canonical_uri(&raw, canonical, send_path);
+        }
+        sl_buf_clean_up(&decoded);
+        return r;
+    }
     if (req->uri_mode == SIGV4_URI_S3) {
         size_t bad_at = 0;
         ENSURE(utf8_valid(path, &bad_at), SL_ERR_ENCODING,
@@ -409,57 +572,177 @@ cleanup:
     return result;
 }
 
+/* ---- lists of names and values ---- */
+
+/* The query parameters or headers being canonicalized: their bytes live in one buffer
+ * (one allocation for all of them instead of two per entry), and up to ENTRIES_INLINE
+ * entries need no allocation for the list either. */
+#define ENTRIES_INLINE 40
+
+typedef struct entry {
+    size_t name_at, name_len, value_at, value_len; /* in the list's text */
+    size_t order;                                  /* position given: repeated names join in order */
+    sl_cursor name, value;                         /* set by entries_seal */
+} entry;
+
+typedef struct entries {
+    entry inline_items[ENTRIES_INLINE];
+    entry *items;
+    size_t count, capacity;
+    sl_buf text;
+} entries;
+
+static sl_result entries_init(entries *l, size_t extra, size_t wanted)
+{
+    l->count = 0;
+    l->text = (sl_buf){ 0 };
+    ENSURE(sl_add_size(wanted, extra, &l->capacity), SL_ERR_OVERFLOW, "too many headers or parameters");
+    l->items = l->capacity <= ENTRIES_INLINE ? l->inline_items : sl_calloc(l->capacity, sizeof(entry));
+    return SL_SUCCESS;
+}
+
+static void entries_clean_up(entries *l)
+{
+    if (l->items != NULL && l->items != l->inline_items) sl_free(l->items);
+    l->items = NULL;
+    sl_buf_clean_up_secure(&l->text);
+}
+
+/* The next entry: its name starts at the end of the text. */
+static entry *entry_begin(entries *l)
+{
+    entry *e = &l->items[l->count];
+    *e = (entry){ .name_at = l->text.len, .order = l->count };
+    return e;
+}
+
+static void entry_name_done(entries *l, entry *e)
+{
+    e->name_len = l->text.len - e->name_at;
+    e->value_at = l->text.len;
+}
+
+static void entry_done(entries *l, entry *e)
+{
+    e->value_len = l->text.len - e->value_at;
+    l->count++;
+}
+
+static sl_cursor entry_name(const entries *l, const entry *e)
+{
+    return sl_cursor_from_bytes(l->text.data + e->name_at, e->name_len);
+}
+
+static sl_cursor entry_value(const entries *l, const entry *e)
+{
+    return sl_cursor_from_bytes(l->text.data + e->value_at, e->value_len);
+}
+
+/* Once nothing more is added (the text no longer moves): cursors for sorting. */
+static void entries_seal(entries *l)
+{
+    for (size_t i = 0; i < l->count; i++) {
+        l->items[i].name = entry_name(l, &l->items[i]);
+        l->items[i].value = entry_value(l, &l->items[i]);
+    }
+}
+
+static int compare_cursors(sl_cursor a, sl_cursor b)
+{
+    size_t n = a.len < b.len ? a.len : b.len;
+    int c = n ? memcmp(a.ptr, b.ptr, n) : 0;
+    if (c != 0) return c;
+    return (a.len > b.len) - (a.len < b.len);
+}
+
+/* Sorts sealed entries by name, then by `then` (value or order); a stable insertion
+ * sort: lists are short. */
+typedef int entry_order_fn(const entry *a, const entry *b);
+
+static void entries_sort(entries *l, entry_order_fn *order)
+{
+    for (size_t i = 1; i < l->count; i++) {
+        entry moving = l->items[i];
+        size_t k = i;
+        while (k > 0 && order(&l->items[k - 1], &moving) > 0) {
+            l->items[k] = l->items[k - 1];
+            k--;
+        }
+        l->items[k] = moving;
+    }
+}
+
 /* ---- the canonical query string ---- */
 
-typedef struct query_param {
-    sl_buf name;  /* encoded */
-    sl_buf value; /* encoded */
-} query_param;
-
-static int compare_bytes(const sl_buf *a, const sl_buf *b)
+static int order_params(const entry *a, const entry *b)
 {
-    size_t n = a->len < b->len ? a->len : b->len;
-    int c = n ? memcmp(a->data, b->data, n) : 0;
-    if (c != 0) return c;
-    return (a->len > b->len) - (a->len < b->len);
+    int c = compare_cursors(a->name, b->name);
+    return c != 0 ? c : compare_cursors(a->value, b->value);
 }
 
-static int compare_params(const void *pa, const void *pb)
+static sl_result add_param(entries *l, sl_cursor name, sl_cursor value)
 {
-    const query_param *a = pa, *b = pb;
-    int c = compare_bytes(&a->name, &b->name);
-    return c != 0 ? c : compare_bytes(&a->value, &b->value);
-}
-
-static sl_result add_param(query_param *params, size_t *count, sl_cursor name, sl_cursor value)
-{
-    query_param *p = &params[*count];
     ENSURE(cursor_valid(name) && cursor_valid(value), SL_ERR_INVALID_ARGUMENT,
-           "query parameter %zu is a NULL cursor", *count);
-    (*count)++; /* counted first so that clean-up frees a half-built one */
-    GUARD(sigv4_uri_encode(&p->name, name, SIGV4_ENCODE_QUERY));
-    return sigv4_uri_encode(&p->value, value, SIGV4_ENCODE_QUERY);
+           "query parameter %zu is a NULL cursor", l->count);
+    entry *e = entry_begin(l);
+    GUARD(sigv4_uri_encode(&l->text, name, SIGV4_ENCODE_QUERY));
+    entry_name_done(l, e);
+    GUARD(sigv4_uri_encode(&l->text, value, SIGV4_ENCODE_QUERY));
+    entry_done(l, e);
+    return SL_SUCCESS;
 }
 
-static void free_params(query_param *params, size_t count)
+/* Adds the parameters of a query string written in a URI (already percent-encoded):
+ * pieces split at "&" (empty ones skipped) and at their first "=", each decoded, then
+ * encoded again as a raw parameter is — so "%E1%88%B4=x", "%e1%88%b4=x" and the raw
+ * "\xe1\x88\xb4" = "x" all give the same canonical bytes, never "%25E1…". */
+static sl_result add_encoded_params(entries *l, sl_cursor query)
 {
-    if (params == NULL) return;
-    for (size_t i = 0; i < count; i++) {
-        sl_buf_clean_up_secure(&params[i].name);
-        sl_buf_clean_up_secure(&params[i].value);
+    sl_result result = SL_FAILURE;
+    sl_buf name = { 0 }, value = { 0 };
+    sl_cursor rest = query, piece;
+    while (rest.len > 0 && sl_cursor_next_token(&rest, '&', &piece)) {
+        if (piece.len == 0) continue;
+        ptrdiff_t eq = sl_cursor_find_byte(piece, '=');
+        sl_cursor n = piece, v = sl_cursor_from_bytes(piece.ptr + piece.len, 0);
+        if (eq >= 0) {
+            n.len = (size_t)eq;
+            v = sl_cursor_from_bytes(piece.ptr + eq + 1, piece.len - (size_t)eq - 1);
+        }
+        sl_buf_reset(&name);
+        sl_buf_reset(&value);
+        GUARD_CLEANUP(percent_decode(&name, n, "a query parameter's name"));
+        GUARD_CLEANUP(percent_decode(&value, v, "a query parameter's value"));
+        ENSURE_CLEANUP(l->count < l->capacity, SL_ERR_LIMIT, "more query parameters than the list holds");
+        GUARD_CLEANUP(add_param(l, BUF(&name), BUF(&value)));
     }
-    sl_free(params);
+    result = SL_SUCCESS;
+cleanup:
+    sl_buf_clean_up_secure(&name);
+    sl_buf_clean_up_secure(&value);
+    return result;
+}
+
+/* The most parameters a query string written in a URI can hold ("a&b&c": one per "&"). */
+static size_t encoded_param_count(sl_cursor query)
+{
+    size_t n = query.len > 0 ? 1 : 0;
+    for (size_t i = 0; i < query.len; i++)
+        if (query.ptr[i] == '&') n++;
+    return n;
 }
 
 /* CanonicalQueryString: sorted by encoded name, then encoded value. */
-static sl_result join_params(sl_buf *out, query_param *params, size_t count)
+static sl_result join_params(sl_buf *out, entries *l)
 {
-    if (count > 1) qsort(params, count, sizeof(*params), compare_params);
-    for (size_t i = 0; i < count; i++) {
+    entries_seal(l);
+    entries_sort(l, order_params);
+    GUARD(sl_buf_reserve(out, l->text.len + 2 * l->count));
+    for (size_t i = 0; i < l->count; i++) {
         if (i > 0) GUARD(sl_buf_append_byte(out, '&'));
-        GUARD(sl_buf_append_cursor(out, sl_cursor_from_buf(&params[i].name)));
+        GUARD(sl_buf_append_cursor(out, l->items[i].name));
         GUARD(sl_buf_append_byte(out, '='));
-        GUARD(sl_buf_append_cursor(out, sl_cursor_from_buf(&params[i].value)));
+        GUARD(sl_buf_append_cursor(out, l->items[i].value));
     }
     return SL_SUCCESS;
 }
@@ -471,18 +754,24 @@ static const char *const presign_params[] = {
 
 /* ---- canonical headers ---- */
 
-typedef struct header {
-    sl_buf name;  /* lower-case */
-    sl_buf value; /* trimmed and folded */
-    size_t order; /* position given, so repeated names join in order */
-} header;
-
-static int compare_headers(const void *pa, const void *pb)
+static int order_headers(const entry *a, const entry *b)
 {
-    const header *a = pa, *b = pb;
-    int c = compare_bytes(&a->name, &b->name);
+    int c = compare_cursors(a->name, b->name);
     if (c != 0) return c;
     return (a->order > b->order) - (a->order < b->order);
+}
+
+/* True when folding would leave the value as it is: no control character, no space at
+ * either end, no two spaces in a row (most values: a quick scan, then one copy). */
+static bool already_folded(sl_cursor v)
+{
+    if (v.len == 0) return true;
+    if (v.ptr[0] == ' ' || v.ptr[v.len - 1] == ' ') return false;
+    for (size_t i = 0; i < v.len; i++) {
+        uint8_t c = v.ptr[i];
+        if (c < 0x20 || c == 0x7f || (c == ' ' && v.ptr[i + 1] == ' ')) return false;
+    }
+    return true;
 }
 
 /* Trims the value and folds inner runs of spaces, tabs and obs-folds (CRLF or LF
@@ -494,6 +783,12 @@ static sl_result fold_value(sl_buf *out, sl_cursor name, sl_cursor v)
     ENSURE(cursor_valid(v), SL_ERR_INVALID_ARGUMENT, "header %.*s: NULL value", (int)name.len,
            (const char *)name.ptr);
     GUARD(sl_buf_reserve(out, v.len));
+    if (already_folded(v)) {
+        if (v.len > 0) memcpy(out->data + out->len, v.ptr, v.len);
+        out->len += v.len;
+        out->data[out->len] = '\0';
+        return SL_SUCCESS;
+    }
     while (i < v.len) {
         uint8_t c = v.ptr[i];
         bool ws_next1 = i + 1 < v.len && (v.ptr[i + 1] == ' ' || v.ptr[i + 1] == '\t');
@@ -522,38 +817,32 @@ static sl_result fold_value(sl_buf *out, sl_cursor name, sl_cursor v)
     return SL_SUCCESS;
 }
 
-static sl_result add_header(header *list, size_t *count, sl_cursor name, sl_cursor value)
+/* Adds a header: the name lower-cased, the value trimmed and folded. */
+static sl_result add_header(entries *l, sl_cursor name, sl_cursor value)
 {
-    header *h = &list[*count];
     ENSURE(cursor_valid(name) && is_token(name), SL_ERR_INVALID_ARGUMENT,
-           "header %zu: the name \"%.*s\" is not an HTTP token", *count,
+           "header %zu: the name \"%.*s\" is not an HTTP token", l->count,
            (int)(name.len > 64 ? 64 : name.len), name.ptr ? (const char *)name.ptr : "");
-    h->order = *count;
-    (*count)++;
-    GUARD(sl_buf_reserve(&h->name, name.len));
-    for (size_t i = 0; i < name.len; i++) h->name.data[h->name.len++] = to_lower(name.ptr[i]);
-    h->name.data[h->name.len] = '\0';
-    return fold_value(&h->value, name, value);
-}
-
-static void free_headers(header *list, size_t count)
-{
-    if (list == NULL) return;
-    for (size_t i = 0; i < count; i++) {
-        sl_buf_clean_up_secure(&list[i].name);
-        sl_buf_clean_up_secure(&list[i].value);
-    }
-    sl_free(list);
+    entry *e = entry_begin(l);
+    GUARD(sl_buf_reserve(&l->text, name.len));
+    for (size_t i = 0; i < name.len; i++) l->text.data[l->text.len++] = to_lower(name.ptr[i]);
+    l->text.data[l->text.len] = '\0';
+    entry_name_done(l, e);
+    GUARD(fold_value(&l->text, name, value));
+    entry_done(l, e);
+    return SL_SUCCESS;
 }
 
 /* CanonicalHeaders ("name:value\n" each, sorted, repeated names joined with ",") and
  * SignedHeaders ("name;name"). */
-static sl_result join_headers(sl_buf *canonical, sl_buf *signed_headers, header *list, size_t count)
+static sl_result join_headers(sl_buf *canonical, sl_buf *signed_headers, entries *l)
 {
-    if (count > 1) qsort(list, count, sizeof(*list), compare_headers);
-    for (size_t i = 0; i < count; i++) {
-        bool same_as_previous = i > 0 && sl_cursor_eq(sl_cursor_from_buf(&list[i].name),
-                                                      sl_cursor_from_buf(&list[i - 1].name));
+    entries_seal(l);
+    entries_sort(l, order_headers);
+    GUARD(sl_buf_reserve(canonical, l->text.len + 2 * l->count + 1));
+    for (size_t i = 0; i < l->count; i++) {
+        const entry *e = &l->items[i];
+        bool same_as_previous = i > 0 && sl_cursor_eq(e->name, l->items[i - 1].name);
         if (same_as_previous) {
             GUARD(sl_buf_append_byte(canonical, ','));
         } else {
@@ -561,13 +850,13 @@ static sl_result join_headers(sl_buf *canonical, sl_buf *signed_headers, header 
                 GUARD(sl_buf_append_byte(canonical, '\n'));
                 GUARD(sl_buf_append_byte(signed_headers, ';'));
             }
-            GUARD(sl_buf_append_cursor(canonical, sl_cursor_from_buf(&list[i].name)));
+            GUARD(sl_buf_append_cursor(canonical, e->name));
             GUARD(sl_buf_append_byte(canonical, ':'));
-            GUARD(sl_buf_append_cursor(signed_headers, sl_cursor_from_buf(&list[i].name)));
+            GUARD(sl_buf_append_cursor(signed_headers, e->name));
         }
-        GUARD(sl_buf_append_cursor(canonical, sl_cursor_from_buf(&list[i].value)));
+        GUARD(sl_buf_append_cursor(canonical, e->value));
     }
-    if (count > 0) GUARD(sl_buf_append_byte(canonical, '\n'));
+    if (l->count > 0) GUARD(sl_buf_append_byte(canonical, '\n'));
     return SL_SUCCESS;
 }
 
@@ -586,18 +875,18 @@ static sl_result check_payload_hash(sl_cursor hash)
 
 /* The request's headers with the signer's checks: Host exactly once, no header the
  * signer owns. Returns the index of Host in *host_index. */
-static sl_result collect_headers(const sigv4_request *req, sign_mode mode, bool token_header,
-                                 header *list, size_t *count, size_t *host_index)
+static sl_result collect_headers(const sigv4_request *req, sign_mode mode, bool token_header, entries *l,
+                                 size_t *host_index)
 {
     size_t hosts = 0;
     ENSURE(req->header_count == 0 || req->headers != NULL, SL_ERR_INVALID_ARGUMENT,
            "%zu headers but no array", req->header_count);
     for (size_t i = 0; i < req->header_count; i++) {
-        size_t at = *count;
-        GUARD(add_header(list, count, req->headers[i].name, req->headers[i].value));
-        sl_cursor name = sl_cursor_from_buf(&list[at].name);
+        size_t at = l->count;
+        GUARD(add_header(l, req->headers[i].name, req->headers[i].value));
+        sl_cursor name = entry_name(l, &l->items[at]);
         ENSURE(!sl_cursor_eq_cstr(name, "authorization") && !sl_cursor_eq_cstr(name, "x-amz-date"),
-               SL_ERR_INVALID_ARGUMENT, "header %s is set by the signer", sl_buf_cstr(&list[at].name));
+               SL_ERR_INVALID_ARGUMENT, "header %.*s is set by the signer", (int)name.len, (const char *)name.ptr);
         ENSURE(!(mode == MODE_HEADER && req->add_content_sha256 &&
                  sl_cursor_eq_cstr(name, "x-amz-content-sha256")),
                SL_ERR_INVALID_ARGUMENT, "header x-amz-content-sha256 is given and also to be added");
@@ -610,7 +899,7 @@ static sl_result collect_headers(const sigv4_request *req, sign_mode mode, bool 
     }
     ENSURE(hosts > 0, SL_ERR_INVALID_ARGUMENT, "the request has no Host header");
     ENSURE(hosts == 1, SL_ERR_INVALID_ARGUMENT, "the request has %zu Host headers", hosts);
-    sl_cursor host = sl_cursor_from_buf(&list[*host_index].value);
+    sl_cursor host = entry_value(l, &l->items[*host_index]);
     ENSURE(host.len > 0, SL_ERR_INVALID_ARGUMENT, "the Host header is empty");
     for (size_t i = 0; i < host.len; i++)
         ENSURE(host.ptr[i] != ' ' && host.ptr[i] != '/' && host.ptr[i] != '?' && host.ptr[i] != '#',
@@ -625,6 +914,8 @@ static sl_result validate_request(const sigv4_request *req)
            "the method is not an HTTP token");
     ENSURE(req->query_count == 0 || req->query != NULL, SL_ERR_INVALID_ARGUMENT,
            "%zu query parameters but no array", req->query_count);
+    ENSURE(req->encoded_query.ptr == NULL || req->query_count == 0, SL_ERR_INVALID_ARGUMENT,
+           "a query given both as parameters and as an encoded string");
     ENSURE(cursor_valid(req->body) && cursor_valid(req->payload_hash) && cursor_valid(req->scheme),
            SL_ERR_INVALID_ARGUMENT, "a NULL cursor with a length");
     if (req->payload_hash.ptr != NULL) GUARD(check_payload_hash(req->payload_hash));
@@ -645,24 +936,24 @@ static sl_result build_headers(const sigv4_request *req, sign_mode mode, const c
                                sigv4_signed *s, sl_buf *canonical, sl_buf *host)
 {
     sl_result result = SL_FAILURE;
-    size_t capacity, count = 0, host_index = 0;
-    ENSURE(sl_add_size(req->header_count, 3, &capacity), SL_ERR_OVERFLOW, "too many headers");
-    header *list = sl_calloc(capacity, sizeof(*list));
-    GUARD_CLEANUP(collect_headers(req, mode, token != NULL && mode == MODE_HEADER, list, &count, &host_index));
-    GUARD_CLEANUP(sl_buf_append_cursor(host, sl_cursor_from_buf(&list[host_index].value)));
+    size_t host_index = 0, text = 256; /* room for the headers the signer adds */
+    entries l;
+    GUARD(entries_init(&l, 3, req->header_count));
+    for (size_t i = 0; i < req->header_count && text > 0; i++) /* a hint: 0 when it would overflow */
+        if (!sl_add_size(text, req->headers[i].name.len, &text) || !sl_add_size(text, req->headers[i].value.len, &text))
+            text = 0;
+    GUARD_CLEANUP(sl_buf_reserve(&l.text, text));
+    GUARD_CLEANUP(collect_headers(req, mode, token != NULL && mode == MODE_HEADER, &l, &host_index));
+    GUARD_CLEANUP(sl_buf_append_cursor(host, entry_value(&l, &l.items[host_index])));
     if (mode == MODE_HEADER) {
-        GUARD_CLEANUP(add_header(list, &count, sl_cursor_from_cstr("x-amz-date"), sl_cursor_from_cstr(s->amz_date)));
-        if (req->add_content_sha256)
-            GUARD_CLEANUP(add_header(list, &count, sl_cursor_from_cstr("x-amz-content-sha256"),
-                                     sl_cursor_from_buf(&s->payload_hash)));
-        if (token_signed)
-            GUARD_CLEANUP(add_header(list, &count, sl_cursor_from_cstr("x-amz-security-token"),
-                                     sl_cursor_from_cstr(token)));
+        GUARD_CLEANUP(add_header(&l, LIT("x-amz-date"), CSTR(s->amz_date)));
+        if (req->add_content_sha256) GUARD_CLEANUP(add_header(&l, LIT("x-amz-content-sha256"), BUF(&s->payload_hash)));
+        if (token_signed) GUARD_CLEANUP(add_header(&l, LIT("x-amz-security-token"), CSTR(token)));
     }
-    GUARD_CLEANUP(join_headers(canonical, &s->signed_headers, list, count));
+    GUARD_CLEANUP(join_headers(canonical, &s->signed_headers, &l));
     result = SL_SUCCESS;
 cleanup:
-    free_headers(list, count);
+    entries_clean_up(&l);
     return result;
 }
 
@@ -672,33 +963,48 @@ static sl_result build_query(const sigv4_request *req, sign_mode mode, uint32_t 
                              const sl_buf *credential, const sigv4_signed *s, sl_buf *canonical)
 {
     sl_result result = SL_FAILURE;
-    size_t capacity, count = 0;
     char expires_text[16];
-    ENSURE(sl_add_size(req->query_count, 6, &capacity), SL_ERR_OVERFLOW, "too many parameters");
-    query_param *params = sl_calloc(capacity, sizeof(*params));
-    for (size_t i = 0; i < req->query_count; i++) {
-        for (size_t k = 0; mode == MODE_QUERY && k < sizeof(presign_params) / sizeof(presign_params[0]); k++)
-            ENSURE_CLEANUP(!sl_cursor_eq_ignore_case(req->query[i].name, sl_cursor_from_cstr(presign_params[k])),
-                           SL_ERR_INVALID_ARGUMENT, "query parameter %s is set by the signer", presign_params[k]);
-        GUARD_CLEANUP(add_param(params, &count, req->query[i].name, req->query[i].value));
+    entries l;
+    bool encoded = req->encoded_query.ptr != NULL;
+    GUARD(entries_init(&l, 6, encoded ? encoded_param_count(req->encoded_query) : req->query_count));
+    size_t text = 64; /* a hint: 0 when it would overflow; query signing adds ~200 bytes */
+    if (!sl_add_size(text, mode == MODE_QUERY ? 256 : 0, &text) || !sl_add_size(text, req->encoded_query.len, &text))
+        text = 0;
+    for (size_t i = 0; i < req->query_count && text > 0; i++)
+        if (!sl_add_size(text, req->query[i].name.len, &text) || !sl_add_size(text, req->query[i].value.len, &text))
+            text = 0;
+    if (!sl_mul_size(text, 3, &text)) text = 0;
+    GUARD_CLEANUP(sl_buf_reserve(&l.text, text));
+    if (encoded) GUARD_CLEANUP(add_encoded_params(&l, req->encoded_query));
+    for (size_t i = 0; i < req->query_count; i++) GUARD_CLEANUP(add_param(&l, req->query[i].name, req->query[i].value));
+    for (size_t i = 0; mode == MODE_QUERY && i < l.count; i++) {
+        /* the decoded name: "X-Amz-Signature" cannot slip in as "X%2DAmz-Signature" */
+        sl_buf raw = { 0 };
+        sl_result decoded = percent_decode(&raw, entry_name(&l, &l.items[i]), "a query parameter's name");
+        const char *owned = NULL;
+        for (size_t k = 0; sl_ok(decoded) && k < sizeof(presign_params) / sizeof(presign_params[0]); k++)
+            if (sl_cursor_eq_ignore_case(BUF(&raw), CSTR(presign_params[k]))) owned = presign_params[k];
+        sl_buf_clean_up(&raw);
+        GUARD_CLEANUP(decoded);
+        ENSURE_CLEANUP(owned == NULL, SL_ERR_INVALID_ARGUMENT, "query parameter %s is set by the signer", owned);
     }
     if (mode == MODE_QUERY) {
         snprintf(expires_text, sizeof(expires_text), "%" PRIu32, expires);
         const sigv4_pair auth[] = {
-            { sl_cursor_from_cstr("X-Amz-Algorithm"), sl_cursor_from_cstr(SIGV4_ALGORITHM) },
-            { sl_cursor_from_cstr("X-Amz-Credential"), sl_cursor_from_buf(credential) },
-            { sl_cursor_from_cstr("X-Amz-Date"), sl_cursor_from_cstr(s->amz_date) },
-            { sl_cursor_from_cstr("X-Amz-Expires"), sl_cursor_from_cstr(expires_text) },
-            { sl_cursor_from_cstr("X-Amz-SignedHeaders"), sl_cursor_from_buf(&s->signed_headers) },
-            { sl_cursor_from_cstr("X-Amz-Security-Token"), sl_cursor_from_cstr(token_signed) },
+            { LIT("X-Amz-Algorithm"), LIT(SIGV4_ALGORITHM) },
+            { LIT("X-Amz-Credential"), BUF(credential) },
+            { LIT("X-Amz-Date"), CSTR(s->amz_date) },
+            { LIT("X-Amz-Expires"), CSTR(expires_text) },
+            { LIT("X-Amz-SignedHeaders"), BUF(&s->signed_headers) },
+            { LIT("X-Amz-Security-Token"), CSTR(token_signed) },
         };
         size_t auth_count = token_signed != NULL ? 6 : 5;
-        for (size_t i = 0; i < auth_count; i++) GUARD_CLEANUP(add_param(params, &count, auth[i].name, auth[i].value));
+        for (size_t i = 0; i < auth_count; i++) GUARD_CLEANUP(add_param(&l, auth[i].name, auth[i].value));
     }
-    GUARD_CLEANUP(join_params(canonical, params, count));
+    GUARD_CLEANUP(join_params(canonical, &l));
     result = SL_SUCCESS;
 cleanup:
-    free_params(params, count);
+    entries_clean_up(&l);
     return result;
 }
 
@@ -709,27 +1015,31 @@ static sl_result sign_request(const sigv4_signing *signing, const sigv4_request 
     sigv4_signed s = { 0 };
     sl_buf canonical_headers = { 0 }, canonical_query = { 0 }, canonical_path = { 0 }, credential = { 0 };
     sl_buf host = { 0 };
-    uint8_t key[SIGV4_KEY_LEN];
     char date[DATE_LEN + 1];
 
     GUARD(validate_signing(signing));
     GUARD(validate_request(req));
+    EVP_MD_CTX *digest = NULL; /* the cache's context, reused; else one per hash */
+    if (signing->key_cache != NULL) {
+        GUARD(algorithms());
+        if (signing->key_cache->digest == NULL) signing->key_cache->digest = EVP_MD_CTX_new();
+        ENSURE(signing->key_cache->digest != NULL, SL_ERR_CRYPTO, "EVP_MD_CTX_new failed");
+        digest = signing->key_cache->digest;
+    }
     const char *token = session_token(signing->credentials);
     bool token_signed = token != NULL && !signing->omit_session_token;
     GUARD(format_amz_date(signing->time, s.amz_date, date));
 
     /* Credential scope: date/region/service/aws4_request. */
-    GUARD_CLEANUP(sl_buf_appendf(&s.credential_scope, "%s/%.*s/%.*s/aws4_request", date,
-                                 (int)signing->region.len, (const char *)signing->region.ptr,
-                                 (int)signing->service.len, (const char *)signing->service.ptr));
-    GUARD_CLEANUP(sl_buf_appendf(&credential, "%s/%s", signing->credentials->access_key_id,
-                                 sl_buf_cstr(&s.credential_scope)));
+    GUARD_CLEANUP(JOIN(&s.credential_scope, sl_cursor_from_bytes(date, DATE_LEN), LIT("/"), signing->region, LIT("/"),
+                       signing->service, LIT("/aws4_request")));
+    GUARD_CLEANUP(JOIN(&credential, CSTR(signing->credentials->access_key_id), LIT("/"), BUF(&s.credential_scope)));
 
     /* HashedPayload. */
     if (req->payload_hash.ptr != NULL)
         GUARD_CLEANUP(sl_buf_append_cursor(&s.payload_hash, req->payload_hash));
     else
-        GUARD_CLEANUP(append_sha256_hex(&s.payload_hash, req->body));
+        GUARD_CLEANUP(append_sha256_hex_on(digest, &s.payload_hash, req->body));
 
     GUARD_CLEANUP(build_headers(req, mode, token, token_signed, &s, &canonical_headers, &host));
     GUARD_CLEANUP(canonical_uri(req, &canonical_path, &s.path));
@@ -737,38 +1047,33 @@ static sl_result sign_request(const sigv4_signing *signing, const sigv4_request 
 
     /* CanonicalRequest = Method \n URI \n Query \n Headers \n SignedHeaders \n Payload
      * (the headers block ends with its own "\n"). */
-    GUARD_CLEANUP(sl_buf_appendf(&s.canonical_request, "%.*s\n%s\n%s\n%s\n%s\n%s", (int)req->method.len,
-                                 (const char *)req->method.ptr, sl_buf_cstr(&canonical_path),
-                                 sl_buf_cstr(&canonical_query), sl_buf_cstr(&canonical_headers),
-                                 sl_buf_cstr(&s.signed_headers), sl_buf_cstr(&s.payload_hash)));
+    GUARD_CLEANUP(JOIN(&s.canonical_request, req->method, LIT("\n"), BUF(&canonical_path), LIT("\n"),
+                       BUF(&canonical_query), LIT("\n"), BUF(&canonical_headers), LIT("\n"), BUF(&s.signed_headers),
+                       LIT("\n"), BUF(&s.payload_hash)));
 
     /* StringToSign = Algorithm \n RequestDateTime \n CredentialScope \n Hex(SHA256(CanonicalRequest)). */
-    GUARD_CLEANUP(sl_buf_appendf(&s.string_to_sign, SIGV4_ALGORITHM "\n%s\n%s\n", s.amz_date,
-                                 sl_buf_cstr(&s.credential_scope)));
-    GUARD_CLEANUP(append_sha256_hex(&s.string_to_sign, sl_cursor_from_buf(&s.canonical_request)));
+    GUARD_CLEANUP(JOIN(&s.string_to_sign, LIT(SIGV4_ALGORITHM "\n"), CSTR(s.amz_date), LIT("\n"),
+                       BUF(&s.credential_scope), LIT("\n")));
+    GUARD_CLEANUP(append_sha256_hex_on(digest, &s.string_to_sign, BUF(&s.canonical_request)));
 
     /* Signature = Hex(HMAC(kSigning, StringToSign)). */
-    GUARD_CLEANUP(signing_key(signing, date, key));
-    sl_result signed_ok = hmac_hex(key, sl_cursor_from_buf(&s.string_to_sign), s.signature);
-    OPENSSL_cleanse(key, sizeof(key));
-    GUARD_CLEANUP(signed_ok);
+    GUARD_CLEANUP(sign_string(signing, date, BUF(&s.string_to_sign), s.signature));
 
     if (token != NULL) GUARD_CLEANUP(sl_buf_append_cstr(&s.session_token, token));
     GUARD_CLEANUP(sl_buf_append_cursor(&s.query, sl_cursor_from_buf(&canonical_query)));
     if (mode == MODE_HEADER) {
-        GUARD_CLEANUP(sl_buf_appendf(&s.authorization,
-                                     SIGV4_ALGORITHM " Credential=%s, SignedHeaders=%s, Signature=%s",
-                                     sl_buf_cstr(&credential), sl_buf_cstr(&s.signed_headers), s.signature));
+        GUARD_CLEANUP(JOIN(&s.authorization, LIT(SIGV4_ALGORITHM " Credential="), BUF(&credential),
+                           LIT(", SignedHeaders="), BUF(&s.signed_headers), LIT(", Signature="),
+                           sl_cursor_from_bytes(s.signature, SIGV4_SIGNATURE_HEX_LEN)));
     } else {
         s.presigned = true;
-        GUARD_CLEANUP(sl_buf_appendf(&s.query, "&X-Amz-Signature=%s", s.signature));
+        GUARD_CLEANUP(JOIN(&s.query, LIT("&X-Amz-Signature="), sl_cursor_from_bytes(s.signature, SIGV4_SIGNATURE_HEX_LEN)));
         if (token != NULL && !token_signed) {
             GUARD_CLEANUP(sl_buf_append_cstr(&s.query, "&X-Amz-Security-Token="));
             GUARD_CLEANUP(sigv4_uri_encode(&s.query, sl_cursor_from_cstr(token), SIGV4_ENCODE_QUERY));
         }
         sl_cursor scheme = req->scheme.len > 0 ? req->scheme : sl_cursor_from_cstr("https");
-        GUARD_CLEANUP(sl_buf_appendf(&s.url, "%.*s://%s%s?%s", (int)scheme.len, (const char *)scheme.ptr,
-                                     sl_buf_cstr(&host), sl_buf_cstr(&s.path), sl_buf_cstr(&s.query)));
+        GUARD_CLEANUP(JOIN(&s.url, scheme, LIT("://"), BUF(&host), BUF(&s.path), LIT("?"), BUF(&s.query)));
     }
     *out = s;
     s = (sigv4_signed){ 0 };
@@ -882,8 +1187,8 @@ sl_result sigv4_stream_sign_chunk(sigv4_stream *stream, sl_cursor data)
     /* AWS4-HMAC-SHA256-PAYLOAD \n date \n scope \n previous \n Hex(SHA256("")) \n Hex(SHA256(data)) */
     sl_buf sts = { 0 };
     sl_result result = SL_FAILURE;
-    GUARD_CLEANUP(sl_buf_appendf(&sts, "AWS4-HMAC-SHA256-PAYLOAD\n%s\n%s\n%s\n", stream->amz_date,
-                                 sl_buf_cstr(&stream->credential_scope), stream->signature));
+    GUARD_CLEANUP(JOIN(&sts, LIT("AWS4-HMAC-SHA256-PAYLOAD\n"), CSTR(stream->amz_date), LIT("\n"),
+                       BUF(&stream->credential_scope), LIT("\n"), CSTR(stream->signature), LIT("\n")));
     GUARD_CLEANUP(append_sha256_hex(&sts, sl_cursor_from_bytes("", 0)));
     GUARD_CLEANUP(sl_buf_append_byte(&sts, '\n'));
     GUARD_CLEANUP(append_sha256_hex(&sts, data));
@@ -913,8 +1218,8 @@ sl_result sigv4_stream_sign_trailer(sigv4_stream *stream, const sigv4_pair *trai
         GUARD_CLEANUP(sl_buf_append_byte(&lines, '\n'));
     }
     /* AWS4-HMAC-SHA256-TRAILER \n date \n scope \n previous \n Hex(SHA256(trailer lines)) */
-    GUARD_CLEANUP(sl_buf_appendf(&sts, "AWS4-HMAC-SHA256-TRAILER\n%s\n%s\n%s\n", stream->amz_date,
-                                 sl_buf_cstr(&stream->credential_scope), stream->signature));
+    GUARD_CLEANUP(JOIN(&sts, LIT("AWS4-HMAC-SHA256-TRAILER\n"), CSTR(stream->amz_date), LIT("\n"),
+                       BUF(&stream->credential_scope), LIT("\n"), CSTR(stream->signature), LIT("\n")));
     GUARD_CLEANUP(append_sha256_hex(&sts, sl_cursor_from_buf(&lines)));
     sl_buf_clean_up(&stream->string_to_sign);
     stream->string_to_sign = sts;

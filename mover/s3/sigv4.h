@@ -20,14 +20,26 @@
  *                      normalized ("." , ".." and "//" are key bytes) and each segment is
  *                      percent-encoded once; that encoding is both the canonical URI and
  *                      the path to send (sigv4_signed.path).
+ *   SIGV4_URI_S3_ENCODED  `path` is an S3 path as written in a URI, already percent-
+ *                      encoded ("/bucket/my%20key%E2%9C%93"): every %XX (either case)
+ *                      is decoded and the result treated exactly as SIGV4_URI_S3 — so
+ *                      the canonical URI and the path sent are the same bytes as for the
+ *                      unencoded path, never encoded twice ("%2520"). A "%" without two
+ *                      hex digits, or bytes that do not decode to UTF-8, are errors.
  *   SIGV4_URI_GENERIC  `path` is the URI path as the request carries it (already
  *                      encoded by the caller where it needs to be). It is normalized
  *                      (RFC 3986 5.2.4 dot segments removed, repeated "/" collapsed)
  *                      and percent-encoded once more for the canonical URI — the
  *                      "double encoding" of non-S3 services. It is sent as given.
- * Query parameters are always given RAW (unencoded name and value, any bytes); the
- * signer encodes them (RFC 3986 unreserved kept, everything else %XX, "/" included) and
- * sorts them by encoded name, then encoded value. Header names are case-insensitive
+ * Query parameters are given RAW (unencoded name and value, any bytes) in `query`, or as
+ * the query string of a URI, already percent-encoded, in `encoded_query`. Either way the
+ * signer canonicalizes the same bytes: RFC 3986 unreserved kept, everything else %XX
+ * (upper-case hex, "/" included), sorted by encoded name, then encoded value. An
+ * encoded query is split at "&" (empty pieces skipped) and at each piece's first "=",
+ * and every %XX is decoded first: "%E1%88%B4=v", "%e1%88%b4=v" and the raw U+1234 = "v"
+ * canonicalize alike, "%41" becomes "A", "%2F" stays "%2F". A "+" is the byte "+" (RFC
+ * 3986; spaces must be written %20), and the query sent (sigv4_signed.query) is the
+ * canonical one, so what the server decodes is what was signed. Header names are case-insensitive
  * tokens; values are trimmed, inner runs of spaces/tabs and obs-folds (CRLF or LF
  * followed by a space or tab) become one space, and repeated names are joined with ","
  * in the order given. Every header passed in is signed; Host is required.
@@ -72,8 +84,9 @@ typedef struct sigv4_pair {
 } sigv4_pair;
 
 typedef enum sigv4_uri_mode {
-    SIGV4_URI_S3 = 0,  /* unencoded path, encoded once, never normalized */
-    SIGV4_URI_GENERIC, /* URI path, normalized and encoded again */
+    SIGV4_URI_S3 = 0,     /* unencoded path, encoded once, never normalized */
+    SIGV4_URI_GENERIC,    /* URI path, normalized and encoded again */
+    SIGV4_URI_S3_ENCODED, /* S3 path already encoded: decoded, then as SIGV4_URI_S3 */
 } sigv4_uri_mode;
 
 /* The last derived signing key, for one (date, region, service, secret). Opaque. */
@@ -98,6 +111,10 @@ typedef struct sigv4_request {
     sigv4_uri_mode uri_mode;
     const sigv4_pair *query; /* raw (unencoded) parameters; a name without value: empty value */
     size_t query_count;
+    /* Or (when encoded_query.ptr is non-NULL; query_count must then be 0) the query
+     * string as written in a URI, without the "?": percent-encoded, as described above.
+     * A "%" without two hex digits after it is SL_ERR_INVALID_ARGUMENT. */
+    sl_cursor encoded_query;
     const sigv4_pair *headers; /* all signed; must contain Host exactly once */
     size_t header_count;
     /* The payload hash: when payload_hash.ptr is non-NULL it is used as given

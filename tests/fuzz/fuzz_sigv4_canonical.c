@@ -9,7 +9,9 @@
  * presign instead of header signing, bit 2 add x-amz-content-sha256, bit 3 a session
  * token, bit 4 omit the token, bit 5 add a Host header, bit 6 an UNSIGNED-PAYLOAD hash.
  *
- * Invariants checked on success: the canonical request has exactly 6 + H lines for H
+ * Invariants checked on success (also: the same request with its query, and its S3
+ * path, handed over percent-encoded in a spelling chosen from the flags signs to the
+ * very same bytes): the canonical request has exactly 6 + H lines for H
  * signed headers; its method, path, query and header lines are well formed (encoded
  * with upper-case %XX only, S3 paths exactly the once-encoded input, generic paths
  * without "." / ".." / empty segments, query parameters sorted, header names
@@ -198,6 +200,59 @@ static bool all_zero(const void *p, size_t n)
     return true;
 }
 
+/* Writes bytes as a URI would: unreserved ones as they are or as %XX, every other byte
+ * as %XX, in upper- or lower-case hex — chosen by the bits of `style` in turn. */
+static void write_encoded(sl_buf *out, sl_cursor raw, uint32_t *style, bool keep_slash)
+{
+    static const char upper[] = "0123456789ABCDEF", lower[] = "0123456789abcdef";
+    for (size_t i = 0; i < raw.len; i++) {
+        uint8_t b = raw.ptr[i];
+        *style = *style * 1103515245u + 12345u;
+        bool plain = (is_unreserved(b) && (*style & 0x10000)) || (keep_slash && b == '/');
+        const char *digits = (*style & 0x20000) ? upper : lower;
+        if (plain) {
+            require(sl_ok(sl_buf_append_byte(out, b)), "out of memory");
+        } else {
+            char enc[3] = { '%', digits[b >> 4], digits[b & 15] };
+            require(sl_ok(sl_buf_append(out, enc, 3)), "out of memory");
+        }
+    }
+}
+
+/* The same request with its query (and its S3 path) handed over percent-encoded, in
+ * one of many legal spellings, signs to exactly the same bytes. */
+static void check_encoded_form(const sigv4_signing *signing, const sigv4_request *raw, bool presign, uint8_t flags,
+                               const sigv4_signed *expected)
+{
+    sl_buf query = { 0 }, path = { 0 };
+    uint32_t style = flags * 2654435761u;
+    for (size_t i = 0; i < raw->query_count; i++) {
+        if (i > 0) require(sl_ok(sl_buf_append_byte(&query, '&')), "out of memory");
+        write_encoded(&query, raw->query[i].name, &style, false);
+        require(sl_ok(sl_buf_append_byte(&query, '=')), "out of memory");
+        write_encoded(&query, raw->query[i].value, &style, false);
+    }
+    sigv4_request enc = *raw;
+    enc.query = NULL;
+    enc.query_count = 0;
+    enc.encoded_query = sl_cursor_from_bytes(query.data ? (const char *)query.data : "", query.len);
+    if (raw->uri_mode == SIGV4_URI_S3) {
+        write_encoded(&path, raw->path, &style, true);
+        enc.uri_mode = SIGV4_URI_S3_ENCODED;
+        enc.path = sl_cursor_from_bytes(path.data ? (const char *)path.data : "", path.len);
+    }
+    sigv4_signed got = { 0 };
+    sl_result r = presign ? sigv4_presign(signing, &enc, 3600, &got) : sigv4_sign_headers(signing, &enc, &got);
+    require(sl_ok(r), "the encoded form of a request that signs was refused");
+    require(same_result(expected, &got), "the encoded form signs to other bytes than the raw form");
+    require(sl_cursor_eq(sl_cursor_from_buf(&expected->path), sl_cursor_from_buf(&got.path)) &&
+                sl_cursor_eq(sl_cursor_from_buf(&expected->query), sl_cursor_from_buf(&got.query)),
+            "the encoded form sends another path or query than the raw form");
+    sigv4_signed_clean_up(&got);
+    sl_buf_clean_up(&query);
+    sl_buf_clean_up(&path);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
@@ -270,6 +325,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     require(sigv4_key_cache_derivations(signing.key_cache) == 1, "key cache derived twice");
     sigv4_key_cache_destroy(signing.key_cache);
+    signing.key_cache = NULL;
+    check_encoded_form(&signing, &req, presign, flags, &first);
     sigv4_signed_clean_up(&first);
     return 0;
 }
