@@ -93,7 +93,7 @@ entry *entry_get(task_registry *r, const char *id)
     return e;
 }
 
-void op_free(op *o)
+void cache_op_free(op *o)
 {
     if (o == NULL) return;
     sl_free(o->route);
@@ -187,7 +187,7 @@ static void op_fail(task_registry *r, op *o, const char *why)
     case OP_CLOSE: answer_info(r, o->info_fn, o->user, TASK_OUTCOME_UNAVAILABLE, why, NULL); break;
     case OP_EXPIRE: break;
     }
-    op_free(o);
+    cache_op_free(o);
 }
 
 static void fail_queue(task_registry *r, entry *e, const char *why)
@@ -235,10 +235,10 @@ struct entry_io {
 static void orphan_back(struct entry_io *io)
 {
     task_registry *r = io->r;
-    while (io->e->head) op_free(dequeue(io->e));
+    while (io->e->head) cache_op_free(dequeue(io->e));
     for (op *o = io->e->batch; o != NULL;) {
         op *next = o->next;
-        op_free(o);
+        cache_op_free(o);
         o = next;
     }
     entry_free(io->e);
@@ -389,7 +389,7 @@ static void written(void *user, const s3_result *res, const char *etag)
             o->next = NULL;
             if (o->kind == OP_ADMIT) answer_verdict(r, o, TASK_ACCEPT, NULL);
             else audit_change(r, e, o, from);
-            op_free(o);
+            cache_op_free(o);
         }
         watch_expiry(r, e, now);
         mark_dirty(r, e);
@@ -431,10 +431,10 @@ static void written(void *user, const s3_result *res, const char *etag)
         if (o->kind == OP_EXPIRE) {
             e->expire_queued = false;
             arm_expiry(r, now + EXPIRE_RETRY_MS);
-            op_free(o);
+            cache_op_free(o);
         } else if (o->kind == OP_ADMIT && !o->counted) {
             answer_verdict(r, o, TASK_ACCEPT, NULL); /* an accept that needed no write */
-            op_free(o);
+            cache_op_free(o);
         } else {
             op_fail(r, o, why);
         }
@@ -478,13 +478,13 @@ static void reject(task_registry *r, op *o, const char *fmt, ...)
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
     answer_verdict(r, o, TASK_REJECT, reason);
-    op_free(o);
+    cache_op_free(o);
 }
 
 static void accept_now(task_registry *r, op *o)
 {
     answer_verdict(r, o, TASK_ACCEPT, NULL);
-    op_free(o);
+    cache_op_free(o);
 }
 
 /* Decides one admit. Returns true when it must wait for the write of e->next (it was
@@ -613,7 +613,7 @@ static void decide_close(task_registry *r, entry *e, int64_t now)
         e->has_next = false;
     }
     answer_info(r, o->info_fn, o->user, outcome, detail, NULL);
-    op_free(o);
+    cache_op_free(o);
 }
 
 static void decide_expire(task_registry *r, entry *e, int64_t now)
@@ -622,7 +622,7 @@ static void decide_expire(task_registry *r, entry *e, int64_t now)
     if (e->status != ENTRY_LOADED || task_state_is_terminal(e->m.state) || now < e->m.expires_at_ms || r->broken ||
         r->client_gone) {
         e->expire_queued = false;
-        op_free(o);
+        cache_op_free(o);
         return;
     }
     task_manifest_copy(&e->m, &e->next);
@@ -632,7 +632,7 @@ static void decide_expire(task_registry *r, entry *e, int64_t now)
         task_manifest_clean_up(&e->next);
         e->has_next = false;
         e->expire_queued = false;
-        op_free(o);
+        cache_op_free(o);
         return;
     }
     start_write(r, e, o);
@@ -702,7 +702,7 @@ static void abandon_op(op *o)
     if (o->kind == OP_ADMIT) o->verdict_fn(o->user, TASK_UNAVAILABLE, "the task registry is shutting down");
     else if (o->kind == OP_CLOSE)
         o->info_fn(o->user, TASK_OUTCOME_UNAVAILABLE, "the task registry is shutting down", NULL);
-    op_free(o);
+    cache_op_free(o);
 }
 
 void cache_abandon_all(task_registry *r)

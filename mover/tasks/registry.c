@@ -500,7 +500,7 @@ void audit_then_deliver(task_registry *r, const char *task, const char *const *e
 static void reject_now(task_registry *r, op *o, const char *reason)
 {
     answer_verdict(r, o, TASK_REJECT, reason);
-    op_free(o);
+    cache_op_free(o);
 }
 
 sl_result task_registry_admit(task_registry *r, const char *route, const char *task_id, const char *name,

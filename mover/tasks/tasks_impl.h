@@ -257,7 +257,7 @@ void audit_then_deliver(task_registry *r, const char *task, const char *const *e
 entry *entry_find(task_registry *r, const char *id);
 entry *entry_get(task_registry *r, const char *id);
 void entry_free(entry *e);
-void op_free(op *o);
+void cache_op_free(op *o);
 void evict(task_registry *r);
 void set_stale_all(task_registry *r);
 void enqueue(task_registry *r, entry *e, op *o);
