@@ -38,6 +38,7 @@
 #include "s3/credentials.h"
 #include "service/collect.h"
 #include "service/notify.h"
+#include "service/scanner.h"
 #include "service/watch.h"
 #include "tasks/tasks.h"
 #include "util/alloc.h"
@@ -108,6 +109,7 @@ struct daemon {
     api_route metrics_route;
     api_server *metrics_api;
     service_watch *watch;            /* health: S3 reachable, pipeline making changes */
+    scanner_watch *scanner;          /* health: a scanner a route requires (clamd) */
     policy_check *policy_check; /* the check of the live buckets at start */
     uv_signal_t sigterm, sigint, sighup;
     bool stopping;
@@ -148,6 +150,13 @@ static const char *progress_fault(void *user)
 {
     const struct daemon *d = user;
     return d->watch ? service_watch_pipeline_fault(d->watch) : NULL;
+}
+
+/* A scanner that a route requires (service/scanner.h); NULL when none is. */
+static const char *scanner_fault(void *user)
+{
+    const struct daemon *d = user;
+    return scanner_watch_fault(d->scanner);
 }
 
 static void print_config_errors(const char *file, const sl_config_errors *errors)
@@ -193,15 +202,24 @@ static void stop_metrics(struct daemon *d)
     d->collector = NULL;
     service_watch_stop(d->watch); /* before the client goes: it cancels the probe in flight */
     d->watch = NULL;
+    scanner_watch_stop(d->scanner);
+    d->scanner = NULL;
+}
+
+/* The health probes' interval: the poll interval within 1-30 s. */
+static uint64_t probe_interval(const sl_config *config)
+{
+    uint64_t probe = config->worker.poll_interval_ms < 1000 ? 1000 : config->worker.poll_interval_ms;
+    return probe > 30000 ? 30000 : probe;
 }
 
 static sl_result start_watch(struct daemon *d, const sl_config *config)
 {
-    uint64_t probe = config->worker.poll_interval_ms < 1000 ? 1000 : config->worker.poll_interval_ms;
     service_watch_options o = { .client = d->client, .probe_bucket = config->buckets.staging,
-                                .probe_interval_ms = probe > 30000 ? 30000 : probe, .pipeline = d->pipeline,
+                                .probe_interval_ms = probe_interval(config), .pipeline = d->pipeline,
                                 .stall_after_ms = config->worker.stall_after_ms };
-    return service_watch_start(d->loop, &o, &d->watch);
+    GUARD(service_watch_start(d->loop, &o, &d->watch));
+    return scanner_watch_start(d->loop, config, probe_interval(config), &d->scanner);
 }
 
 static void finish_stop(void *user)
@@ -349,6 +367,15 @@ static void on_reload_signal(uv_signal_t *s, int signum)
         sl_log(SL_LOG_WARN, "reload_partial", "detail", "api.metrics_listen changes at the next start", NULL);
     d->config = fresh;
     service_watch_set_stall_after(d->watch, fresh->worker.stall_after_ms);
+    /* the scanner check follows the new configuration (clamav.socket, routes' checks.clamav) */
+    scanner_watch *scanner;
+    if (sl_ok(scanner_watch_start(d->loop, fresh, probe_interval(fresh), &scanner))) {
+        scanner_watch_stop(d->scanner);
+        d->scanner = scanner;
+    } else {
+        sl_log(SL_LOG_ERROR, "health_reload_partial", "detail", sl_error_detail(), "action",
+               "the scanner check keeps the previous configuration", NULL);
+    }
     pipeline_reload(d->pipeline, fresh);
     notify_manager("READY=1\nSTATUS=serving (configuration reloaded)");
 }
@@ -525,7 +552,8 @@ static int run(const char *config_path)
     if (sl_failed(health_endpoint_add(&d.health, "audit_log", audit_fault, &d)) ||
         sl_failed(health_endpoint_add(&d.health, "pipeline", pipeline_fault, &d)) ||
         sl_failed(health_endpoint_add(&d.health, "s3", s3_fault, &d)) ||
-        sl_failed(health_endpoint_add(&d.health, "progress", progress_fault, &d))) {
+        sl_failed(health_endpoint_add(&d.health, "progress", progress_fault, &d)) ||
+        sl_failed(health_endpoint_add(&d.health, "scanner", scanner_fault, &d))) {
         sl_log(SL_LOG_ERROR, "api_failed", "detail", sl_error_detail(), NULL);
         goto out;
     }
