@@ -16,6 +16,8 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 
+#define PROBE_TIMEOUT_MS 5000
+
 struct scanner_watch {
     uv_loop_t *loop;
     clamd_pool *pool;
@@ -100,7 +102,9 @@ sl_result scanner_watch_start(uv_loop_t *loop, const sl_config *config, uint64_t
     for (size_t i = 0; i < config->route_count; i++) required = required || config->routes[i].checks.clamav;
     if (!required) return SL_SUCCESS;
     ENSURE(probe_interval_ms > 0, SL_ERR_INVALID_ARGUMENT, "scanner watch: probe interval 0");
-    clamd_options o = { .socket = config->clamav.socket, .timeout_ms = config->clamav.timeout_ms, .connections = 1 };
+    /* a probe waits at most PROBE_TIMEOUT_MS: a hung clamd must not hold the daemon's stop */
+    uint64_t timeout = config->clamav.timeout_ms < PROBE_TIMEOUT_MS ? config->clamav.timeout_ms : PROBE_TIMEOUT_MS;
+    clamd_options o = { .socket = config->clamav.socket, .timeout_ms = timeout, .connections = 1 };
     clamd_pool *pool;
     GUARD(clamd_pool_new(&o, &pool));
     scanner_watch *w = sl_calloc(1, sizeof(*w));

@@ -6,7 +6,8 @@
  * reason instead of `ok`.
  *
  * Every probe_interval_ms one probe runs on the thread pool (libuv's work queue: a
- * probe blocks on clamd's socket, bounded by clamav.timeout): a session of its own pool
+ * probe blocks on clamd's socket, bounded by clamav.timeout and at most 5 s, so a hung clamd
+ * cannot hold the daemon's stop): a session of its own pool
  * of one connection asks clamd for its VERSION. At fault when the last probe failed
  * ("clamd at /run/clamav/clamd.ctl cannot be reached: connection refused"), or when a
  * probe has been out for three intervals without an answer (clamd hangs). The change
