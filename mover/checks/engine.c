@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <magic.h>
+
 #include "util/alloc.h"
 
 struct checks_engine {
@@ -24,6 +26,7 @@ struct checks_engine {
     clamd_pool *clamd; /* when a route has checks.clamav */
     yara_db **yaras;   /* one per distinct list of YARA files */
     size_t yara_count;
+    char magic_version[32]; /* "libmagic 5.44" */
 };
 
 static void engine_free(void *p)
@@ -193,6 +196,8 @@ sl_result checks_engine_attach(sl_config *config, checks_errors *errors)
         e->routes[r].clamd_max_bytes = config->clamav.max_bytes;
         config->routes[r].checks.compiled = &e->routes[r];
     }
+    int mv = magic_version();
+    snprintf(e->magic_version, sizeof(e->magic_version), "libmagic %d.%02d", mv / 100, mv % 100);
     config->compiled = e;
     config->compiled_free = engine_free;
     return SL_SUCCESS;
@@ -201,6 +206,16 @@ sl_result checks_engine_attach(sl_config *config, checks_errors *errors)
 const char *checks_rules_version(const sl_config_checks *rules)
 {
     return rules->compiled != NULL ? rules->compiled->rules_version : "";
+}
+
+const char *checks_version_of(const sl_config_checks *rules, const char *check)
+{
+    const struct checks_route *c = rules->compiled;
+    if (c == NULL) return "";
+    if (strcmp(check, "rules") == 0) return c->rules_version;
+    if (strcmp(check, "yara") == 0) return c->yara != NULL ? yara_db_version(c->yara) : "";
+    if (strcmp(check, "type") == 0) return c->engine->magic_version;
+    return "";
 }
 
 sl_result checks_clamav_probe(const sl_config *config, char *version, size_t version_size)

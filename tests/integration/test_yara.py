@@ -3,7 +3,8 @@ local radosgw; boto3 plays the interpreter.
 
 - A rule blocks its target (plain, and as a member of a zip: the finding names the
   member path) with a "yara" finding naming the rule and its tags; a near miss and a
-  clean file are promoted. The matched bytes never reach a manifest, the audit log or
+  clean file are promoted, their attestations naming the YARA files' version (and
+  libmagic's) in sluice-checks. The matched bytes never reach a manifest, the audit log or
   the daemon's log.
 - A rules file that does not compile: the daemon does not start, and says which file
   and line.
@@ -12,6 +13,7 @@ Needs `eval "$(scripts/s3-server.sh env)"`.
 
 import io
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -87,6 +89,11 @@ class YaraTest(unittest.TestCase):
             hits = [f for f in manifests[name]["findings"]
                     if f["check"] == "yara" and f["verdict"] == "fail" and words in f["detail"]]
             self.assertTrue(hits, f"{name}: " + json.dumps(manifests[name]["findings"]))
+        # the attestation names the YARA files' version that judged it, and libmagic's
+        meta = s3.head_object(Bucket=test_content.TRUSTED, Key=d.trusted_key("clean.txt"))["Metadata"]
+        checks = meta["sluice-checks"].split(",")
+        self.assertTrue(any(re.fullmatch(r"yara=test\.yar@[0-9a-f]{12}", c) for c in checks), checks)
+        self.assertTrue([c for c in checks if c.startswith("type=libmagic%20")], checks)
         self.assertEqual(d.stop(), 0, d.log_text()[-3000:])
         # findings never leak: the matched bytes are nowhere the daemon wrote
         with open(d.audit, "rb") as f:
