@@ -7,18 +7,21 @@ local radosgw; boto3 plays the interpreter.
   libmagic's) in sluice-checks. The matched bytes never reach a manifest, the audit log or
   the daemon's log.
 - A rules file that does not compile: the daemon does not start, and says which file
-  and line.
+  and line; on reload it is refused and the old rules still judge; a reload with a new
+  rule that compiles judges what arrives next with it.
 Needs `eval "$(scripts/s3-server.sh env)"`.
 """
 
 import io
 import json
-import re
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 import zipfile
 
@@ -112,6 +115,42 @@ class YaraTest(unittest.TestCase):
         check = subprocess.run([MOVER, "check-config", "-c", d.config], capture_output=True, text=True, timeout=60)
         self.assertNotEqual(check.returncode, 0)
         self.assertIn(bad + ":3: ", check.stdout + check.stderr)
+
+    def reload(self, d, event):
+        """SIGHUP, then until the log has `event` once more than before."""
+        before = d.log_text().count(event)
+        d.wait_handles(signal.SIGHUP)
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 60
+        while d.log_text().count(event) == before and time.time() < deadline:
+            self.assertIsNone(d.proc.poll(), d.log_text()[-3000:])
+            time.sleep(0.1)
+        self.assertGreater(d.log_text().count(event), before, d.log_text()[-3000:])
+
+    def test_a_reload_compiles_new_rules_and_keeps_the_old_ones_when_they_do_not_compile(self):
+        path = self.rules_file("test.yar", RULES)
+        d = self.daemon = test_content.Daemon(self.tmp, self.checks(path))
+        second = b"SLUICE-YARA-" + b"SECOND-RULE-91e0"
+        d.start()
+        deadline = time.time() + 60
+        while "pipeline_started" not in d.log_text() and time.time() < deadline:
+            self.assertIsNone(d.proc.poll(), d.log_text())
+            time.sleep(0.1)
+        # a rule that does not compile: refused, the file and line named, the old rules judge
+        self.rules_file("test.yar", RULES + "\nrule broken { condition: $nope }\n")
+        self.reload(d, "reload_refused")
+        self.assertIn(path + ":9: ", d.log_text())
+        s3.put_object(Bucket=STAGING, Key=d.staging_key("old.txt"), Body=b"x " + MARKER + b"\n")
+        d.wait_settled(1)
+        self.assertEqual(d.manifests()["old.txt"]["state"], "blocked")
+        # a new rule that compiles judges what arrives after the reload
+        self.rules_file("test.yar", RULES + '\nrule second { strings: $s = "%s" condition: $s }\n' % second.decode())
+        self.reload(d, "config_reloaded")
+        s3.put_object(Bucket=STAGING, Key=d.staging_key("new.txt"), Body=b"y " + second + b"\n")
+        d.wait_settled(2)
+        found = [f for f in d.manifests()["new.txt"]["findings"] if f["check"] == "yara"]
+        self.assertEqual([(f["verdict"], f["detail"]) for f in found], [("fail", "rule test.yar:second matched")])
+        self.assertEqual(d.stop(), 0, d.log_text()[-3000:])
 
 
 if __name__ == "__main__":
