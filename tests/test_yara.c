@@ -4,7 +4,7 @@
  * finding names the rule and its tags and never the matched bytes, a string split across
  * GET chunks and a condition that reads the object's last bytes are seen (the object is
  * scanned whole), an object above checks.yara.max_bytes is unscannable (never a pass),
- * a timeout is an error, and a rules file that does not compile names its file and line.
+ * a scan past checks.yara.timeout is an error, and a rules file that does not compile names its file and line.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -131,6 +131,31 @@ static void too_large_is_unscannable(void **state)
     findings_clean_up(&f);
 }
 
+/* A condition that loops over every pair of bytes of a 64 KiB object (4 billion steps)
+ * stops at checks.yara.timeout (1 s, the least libyara counts): an error, never a pass. */
+static void a_scan_past_the_timeout_is_an_error(void **state)
+{
+    (void)state;
+    char path[1024], checks[2048];
+    checks_driver_temp_file("slow.yar",
+                            "rule slow { condition: for any i in (0..filesize - 1) : "
+                            "(for any j in (0..filesize - 1) : (uint8(i) + uint8(j) == 1000)) }\n",
+                            path, sizeof(path));
+    snprintf(checks, sizeof(checks),
+             "{\"check_extension\": false, \"rules\": [\"%s\"], \"yara\": {\"timeout\": \"1ms\"}}", path);
+    size_t len = 64 * 1024;
+    char *text = sl_calloc(1, len);
+    memset(text, 'd', len);
+    checks_driver d;
+    checks_driver_init(&d, checks);
+    findings f = { 0 };
+    checks_driver_run(&d, "data.txt", text, len, 65536, &f);
+    checks_driver_clean_up(&d);
+    expect(&f, "yara", FINDING_ERROR, "the scan took longer than checks.yara.timeout");
+    findings_clean_up(&f);
+    sl_free(text);
+}
+
 /* A rules file as the daemon would load it; the first problem goes to `first`. */
 static sl_result attach(const char *path, char *first, size_t first_size)
 {
@@ -179,6 +204,7 @@ int main(void)
         cmocka_unit_test(a_near_miss_passes),
         cmocka_unit_test(the_whole_object_is_scanned),
         cmocka_unit_test(too_large_is_unscannable),
+        cmocka_unit_test(a_scan_past_the_timeout_is_an_error),
         cmocka_unit_test(a_bad_rules_file_names_file_and_line),
     };
     return cmocka_run_group_tests(tests, write_rules, NULL);

@@ -2,8 +2,9 @@
  * engine.c — the compiled checks of one configuration (checks.h): the embedded-content
  * signatures, every rules file the routes name (read and parsed once), one rules
  * database per distinct list of rule sets, the YARA rules of each distinct list of YARA
- * files (yara.c), and one Vectorscan scratch pool that fits every database. Attached to the config it was built for and freed with it, so an
- * artifact in flight keeps the rules it started with across a reload.
+ * files (yara.c), and one Vectorscan scratch pool that fits every database. Attached to
+ * the config it was built for and freed with it, so an artifact in flight keeps the
+ * rules it started with across a reload.
  */
 #include "checks/rules_impl.h"
 
