@@ -125,3 +125,14 @@ void checks_driver_temp_file(const char *name, const char *text, char *path, siz
     assert_int_equal(fputs(text, f) >= 0, 1);
     assert_int_equal(fclose(f), 0);
 }
+
+void checks_driver_temp_remove(const char *path)
+{
+    assert_int_equal(remove(path), 0);
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    assert_non_null(slash);
+    *slash = '\0';
+    assert_int_equal(remove(dir), 0);
+}

@@ -45,6 +45,13 @@ static int write_rules(void **state)
     return 0;
 }
 
+static int remove_rules(void **state)
+{
+    (void)state;
+    checks_driver_temp_remove(rules_path);
+    return 0;
+}
+
 static void run(const char *yara_section, const void *data, size_t len, size_t chunk, findings *f)
 {
     char checks[2048];
@@ -154,6 +161,7 @@ static void a_scan_past_the_timeout_is_an_error(void **state)
     expect(&f, "yara", FINDING_ERROR, "the scan took longer than checks.yara.timeout");
     findings_clean_up(&f);
     sl_free(text);
+    checks_driver_temp_remove(path);
 }
 
 /* A rules file as the daemon would load it; the first problem goes to `first`. */
@@ -189,12 +197,14 @@ static void a_bad_rules_file_names_file_and_line(void **state)
     char want[1100];
     snprintf(want, sizeof(want), "%s:4: ", path);
     if (strstr(first, want) == NULL) fail_msg("expected \"%s\" in \"%s\"", want, first);
+    checks_driver_temp_remove(path);
 
     checks_driver_temp_file("inc.yar", "include \"other.yar\"\nrule r { condition: true }\n", path, sizeof(path));
     assert_true(sl_failed(attach(path, first, sizeof(first))));
     sl_error_clear();
     snprintf(want, sizeof(want), "%s:1: ", path);
     if (strstr(first, want) == NULL) fail_msg("includes are off: expected \"%s\" in \"%s\"", want, first);
+    checks_driver_temp_remove(path);
 }
 
 int main(void)
@@ -207,5 +217,5 @@ int main(void)
         cmocka_unit_test(a_scan_past_the_timeout_is_an_error),
         cmocka_unit_test(a_bad_rules_file_names_file_and_line),
     };
-    return cmocka_run_group_tests(tests, write_rules, NULL);
+    return cmocka_run_group_tests(tests, write_rules, remove_rules);
 }
