@@ -161,7 +161,8 @@ struct yara_scan {
     const yara_db *db;
     uint64_t max_bytes;
     uint64_t timeout_ms;
-    int fd;
+    int fd;                  /* the spool; -1 before start and once given up */
+    bool started;
     uint64_t spooled;
     bool too_large;
     bool spool_failed;
@@ -178,13 +179,22 @@ yara_scan *yara_scan_new(const yara_db *db, uint64_t max_bytes, uint64_t timeout
     s->db = db;
     s->max_bytes = max_bytes;
     s->timeout_ms = timeout_ms;
+    s->fd = -1;
+    return s;
+}
+
+/* The spool is opened by the first feed or finish, on the pool thread. */
+static void start(yara_scan *s)
+{
+    if (s->started) return;
+    s->started = true;
     s->fd = checks_spool_open();
     if (s->fd < 0) s->spool_failed = true;
-    return s;
 }
 
 void yara_scan_feed(yara_scan *s, const uint8_t *data, size_t len)
 {
+    start(s);
     if (s->fd < 0 || len == 0) return;
     if (len > s->max_bytes - s->spooled) {
         s->too_large = true;
@@ -256,6 +266,7 @@ static int scan_bytes(yara_scan *s, const uint8_t *data, size_t len)
 
 void yara_scan_finish(yara_scan *s)
 {
+    start(s);
     if (s->fd < 0) return;
     s->done = true;
     if (s->spooled == 0) {
