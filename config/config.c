@@ -1729,9 +1729,9 @@ static const struct schema archives_schema = SCHEMA(archives_fields, NULL, "rout
     .offset = offsetof(sl_config_checks, yara.member) - offsetof(sl_config_checks, yara), .c_name = "yara." #member
 static const struct field yara_fields[] = {
     { .name = "max_bytes", .kind = K_SIZE, YARA_AT(max_bytes), .def = GIB, .min = 1,
-      .doc = "YARA reads an object whole: its bytes (and each archive member's) are spooled to a temporary file "
-             "(`TMPDIR`, else `/tmp`) while they are read, and scanned after the last one. A larger object or "
-             "member is not scanned and never passes (an `error` finding)." },
+      .doc = "YARA reads an object whole: its bytes (and each archive member's) are held in memory up to 256 KiB "
+             "and beyond that spooled to a temporary file (`TMPDIR`, else `/tmp`) while they are read, and scanned "
+             "after the last one. A larger object or member is not scanned and never passes (an `error` finding)." },
     { .name = "timeout", .kind = K_DURATION, YARA_AT(timeout_ms), .def = 60 * SECOND_MS, .min = 1,
       .doc = "One YARA scan, from the last byte to the verdict (libyara counts whole seconds: rounded up). "
              "A scan that takes longer is an `error` finding." },

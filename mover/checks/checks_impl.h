@@ -131,10 +131,11 @@ void yara_db_destroy(yara_db *db);
 /* "x.yar@1a2b3c4d5e6f, ..." */
 const char *yara_db_version(const yara_db *db);
 
-/* A scan of one object (or archive member): its bytes are spooled to an unlinked
- * temporary file, at most max_bytes (more: the scan is an error finding, unscannable);
- * finish maps the file and runs the rules over it within timeout_ms. Feed and finish
- * on one thread at a time (a pool thread); report after finish. */
+/* A scan of one object (or archive member): its bytes are kept, in memory up to 256 KiB
+ * and beyond that in an unlinked temporary file, at most max_bytes (more: the scan is
+ * an error finding, unscannable); finish runs the rules over them whole within
+ * timeout_ms. Feed and finish on one thread at a time (a pool thread); report after
+ * finish. */
 yara_scan *yara_scan_new(const yara_db *db, uint64_t max_bytes, uint64_t timeout_ms);
 void yara_scan_feed(yara_scan *scan, const uint8_t *data, size_t len);
 void yara_scan_finish(yara_scan *scan);

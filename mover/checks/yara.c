@@ -13,10 +13,11 @@
  * any offset then (uint32(x), pe.*, a string's verification at a block's end), through
  * the blocks again. An iterator that forgot earlier blocks would make those reads
  * undefined and the rule quietly false, and strings that straddle two blocks would go
- * unseen: a silent pass. So the object goes to an unlinked temporary file while the GET
- * delivers it (memory stays constant), at most checks.yara.max_bytes (a larger object
- * is unscannable: an error finding), and after the last byte the file is mapped and
- * scanned whole, within checks.yara.timeout.
+ * unseen: a silent pass. So the object is kept whole: in memory up to YARA_MEMORY_MAX
+ * (256 KiB: most artifacts, without a file), beyond that in an unlinked temporary file
+ * written while the GET delivers it (memory stays bounded), at most
+ * checks.yara.max_bytes (a larger object is unscannable: an error finding); after the
+ * last byte it is scanned whole (the file mapped), within checks.yara.timeout.
  *
  * Findings name the rule and its tags, never the bytes it matched.
  */
@@ -35,6 +36,8 @@
 
 #define YARA_FILE_MAX ((size_t)16 * 1024 * 1024)
 #define MATCHES_KEPT 32
+/* Objects up to this size are held in memory for the scan; larger ones are spooled. */
+#define YARA_MEMORY_MAX ((size_t)256 * 1024)
 #define NAME_MAX_SHOWN 200
 
 struct yara_db {
@@ -161,9 +164,9 @@ struct yara_scan {
     const yara_db *db;
     uint64_t max_bytes;
     uint64_t timeout_ms;
-    int fd;                  /* the spool; -1 before start and once given up */
-    bool started;
-    uint64_t spooled;
+    sl_buf held;             /* the bytes while they fit YARA_MEMORY_MAX */
+    int fd;                  /* the spool once they do not; -1 before */
+    uint64_t spooled;        /* bytes seen */
     bool too_large;
     bool spool_failed;
     bool done;
@@ -183,33 +186,41 @@ yara_scan *yara_scan_new(const yara_db *db, uint64_t max_bytes, uint64_t timeout
     return s;
 }
 
-/* The spool is opened by the first feed or finish, on the pool thread. */
-static void start(yara_scan *s)
+/* Stops keeping bytes: the scan is an error finding (too large, or the spool failed). */
+static void give_up(yara_scan *s, bool too_large)
 {
-    if (s->started) return;
-    s->started = true;
+    if (too_large) s->too_large = true;
+    else s->spool_failed = true;
+    if (s->fd >= 0) close(s->fd);
+    s->fd = -1;
+    sl_buf_clean_up(&s->held);
+}
+
+/* From memory to the spool: the held bytes first (pool thread). */
+static bool spill(yara_scan *s)
+{
     s->fd = checks_spool_open();
-    if (s->fd < 0) s->spool_failed = true;
+    if (s->fd < 0 || !checks_write_all(s->fd, s->held.data, s->held.len)) return false;
+    sl_buf_clean_up(&s->held);
+    return true;
 }
 
 void yara_scan_feed(yara_scan *s, const uint8_t *data, size_t len)
 {
-    start(s);
-    if (s->fd < 0 || len == 0) return;
+    if (s->too_large || s->spool_failed || len == 0) return;
     if (len > s->max_bytes - s->spooled) {
-        s->too_large = true;
-        s->spooled += len;
-        close(s->fd);
-        s->fd = -1;
-        return;
-    }
-    if (!checks_write_all(s->fd, data, len)) {
-        s->spool_failed = true;
-        close(s->fd);
-        s->fd = -1;
+        give_up(s, true);
         return;
     }
     s->spooled += len;
+    if (s->fd < 0 && s->spooled <= YARA_MEMORY_MAX) {
+        if (sl_failed(sl_buf_append(&s->held, data, len))) {
+            sl_error_clear();
+            give_up(s, false);
+        }
+        return;
+    }
+    if ((s->fd < 0 && !spill(s)) || !checks_write_all(s->fd, data, len)) give_up(s, false);
 }
 
 /* "ns:name [tag, tag]", printable, bounded. */
@@ -266,12 +277,11 @@ static int scan_bytes(yara_scan *s, const uint8_t *data, size_t len)
 
 void yara_scan_finish(yara_scan *s)
 {
-    start(s);
-    if (s->fd < 0) return;
+    if (s->too_large || s->spool_failed) return;
     s->done = true;
-    if (s->spooled == 0) {
+    if (s->fd < 0) {
         static const uint8_t none[1];
-        s->error = scan_bytes(s, none, 0);
+        s->error = scan_bytes(s, s->held.len > 0 ? s->held.data : none, s->held.len);
         return;
     }
     void *map = mmap(NULL, (size_t)s->spooled, PROT_READ, MAP_PRIVATE, s->fd, 0);
@@ -320,5 +330,6 @@ void yara_scan_destroy(yara_scan *s)
 {
     if (s == NULL) return;
     if (s->fd >= 0) close(s->fd);
+    sl_buf_clean_up(&s->held);
     sl_free(s);
 }
