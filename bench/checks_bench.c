@@ -1,7 +1,7 @@
 /*
  * checks_bench.c — sluice-checks-bench: the content scanners on memory, no S3.
  *
- *   sluice-checks-bench RULES.json MIB REPS ARTIFACTS
+ *   sluice-checks-bench RULES.json MIB REPS ARTIFACTS [RULES.yar]
  *
  * Prints one JSON line per measurement:
  *   scan     MIB of generated CSV-like text (and of random bytes) through the rules
@@ -9,7 +9,9 @@
  *            buffers as the checker gives them: GB/s per repetition;
  *   artifact ARTIFACTS 1 KiB CSV artifacts through the whole streaming checker
  *            (content_check on a libuv loop and its thread pool), with the route's
- *            rules and without: CPU microseconds per artifact (getrusage, whole process).
+ *            rules and without: CPU microseconds per artifact (getrusage, whole process);
+ *   yara     with RULES.yar: the same artifacts with the route's rules and the YARA
+ *            rules (each object spooled to an unlinked temporary file and scanned).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,15 +139,19 @@ static double per_artifact_us(sl_config *config, checks_magic *magic, int count)
     return left == 0 ? us : -1;
 }
 
-static sl_config *route_config(const char *rules_file)
+/* A route with the rules file, and the YARA file when given (either may be NULL). */
+static sl_config *route_config(const char *rules_file, const char *yara_file)
 {
-    char text[2048];
+    char rules[2048] = "";
+    if (rules_file && yara_file) snprintf(rules, sizeof(rules), ", \"rules\": [\"%s\", \"%s\"]", rules_file, yara_file);
+    else if (rules_file) snprintf(rules, sizeof(rules), ", \"rules\": [\"%s\"]", rules_file);
+    char text[4096];
     snprintf(text, sizeof(text),
              "{\"s3\": {\"endpoint\": \"http://127.0.0.1:1\"}, \"buckets\": {\"staging\": \"b-staging\","
              " \"quarantine\": \"b-quarantine\", \"trusted\": \"b-trusted\"}, \"routes\": [{\"name\": \"r\","
-             " \"staging_prefix\": \"in/\", \"trusted_prefix\": \"out/\", \"checks\": {\"max_bytes\": \"1MiB\"%s%s%s}}],"
+             " \"staging_prefix\": \"in/\", \"trusted_prefix\": \"out/\", \"checks\": {\"max_bytes\": \"1MiB\"%s}}],"
              " \"audit\": {\"file\": \"/tmp/unused.jsonl\"}}",
-             rules_file ? ", \"rules\": [\"" : "", rules_file ? rules_file : "", rules_file ? "\"]" : "");
+             rules);
     sl_config *c = NULL;
     checks_errors errors = { 0 };
     if (sl_failed(sl_config_load_string(text, ".", &c, NULL)) || sl_failed(checks_engine_attach(c, &errors))) {
@@ -157,13 +163,14 @@ static sl_config *route_config(const char *rules_file)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: sluice-checks-bench RULES.json MIB REPS ARTIFACTS\n");
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: sluice-checks-bench RULES.json MIB REPS ARTIFACTS [RULES.yar]\n");
         return 2;
     }
     size_t len = (size_t)atoi(argv[2]) * 1024 * 1024;
     int reps = atoi(argv[3]), artifacts = atoi(argv[4]);
-    sl_config *with = route_config(argv[1]), *without = route_config(NULL);
+    sl_config *with = route_config(argv[1], NULL), *without = route_config(NULL, NULL);
+    sl_config *yara = argc == 6 ? route_config(argv[1], argv[5]) : NULL;
     const struct checks_route *route = with->routes[0].checks.compiled;
     checks_magic *magic = NULL;
     if (sl_failed(checks_magic_new(&magic))) return 1;
@@ -182,6 +189,9 @@ int main(int argc, char **argv)
         double on = per_artifact_us(with, magic, artifacts), off = per_artifact_us(without, magic, artifacts);
         printf("{\"kind\":\"artifact\",\"rep\":%d,\"artifacts\":%d,\"cpu_us_rules_on\":%.1f,\"cpu_us_rules_off\":%.1f}\n",
                rep, artifacts, on, off);
+        if (yara != NULL)
+            printf("{\"kind\":\"yara\",\"rep\":%d,\"artifacts\":%d,\"cpu_us_rules_and_yara\":%.1f}\n", rep, artifacts,
+                   per_artifact_us(yara, magic, artifacts));
         fflush(stdout);
     }
     sl_free(text);
@@ -189,5 +199,6 @@ int main(int argc, char **argv)
     checks_magic_destroy(magic);
     sl_config_free(with);
     sl_config_free(without);
+    sl_config_free(yara);
     return 0;
 }

@@ -1725,6 +1725,20 @@ static const struct field archives_fields[] = {
 #undef ARCHIVES
 static const struct schema archives_schema = SCHEMA(archives_fields, NULL, "routes[].checks.archives");
 
+#define YARA_AT(member)                                                                                      \
+    .offset = offsetof(sl_config_checks, yara.member) - offsetof(sl_config_checks, yara), .c_name = "yara." #member
+static const struct field yara_fields[] = {
+    { .name = "max_bytes", .kind = K_SIZE, YARA_AT(max_bytes), .def = GIB, .min = 1,
+      .doc = "YARA reads an object whole: its bytes (and each archive member's) are held in memory up to 256 KiB "
+             "and beyond that spooled to a temporary file (`TMPDIR`, else `/tmp`) while they are read, and scanned "
+             "after the last one. A larger object or member is not scanned and never passes (an `error` finding)." },
+    { .name = "timeout", .kind = K_DURATION, YARA_AT(timeout_ms), .def = 60 * SECOND_MS, .min = 1,
+      .doc = "One YARA scan, from the last byte to the verdict (libyara counts whole seconds: rounded up). "
+             "A scan that takes longer is an `error` finding." },
+};
+#undef YARA_AT
+static const struct schema yara_schema = SCHEMA(yara_fields, NULL, "routes[].checks.yara");
+
 static const struct field checks_fields[] = {
     { .name = "max_bytes", .kind = K_SIZE, STORED_AT(sl_config_checks, max_bytes), .def = 100 * MIB, .min = 1,
       .doc = "Larger objects are blocked." },
@@ -1761,9 +1775,11 @@ static const struct field checks_fields[] = {
       .doc_type = "array of paths",
       .doc = "Rules files. Files named `*.json` are rule sets in sluice's own format (secrets and control-plane "
              "content; `docs/checks.md` \"Rules\"), compiled when the daemon starts or reloads; "
-             "`config/rules/default.json` is the project's default set. Any other file is YARA rules (not yet "
-             "supported by the pipeline: a route with one refuses to start). Each must exist and be readable when "
-             "the file is loaded." },
+             "`config/rules/default.json` is the project's default set. Any other file is YARA rules (`*.yar`; "
+             "`docs/checks.md` \"YARA\"), compiled with libyara at start and reload: a rule that does not compile "
+             "names the file and line, and the daemon does not start (a reload keeps the old rules); every object "
+             "and archive member is scanned, a matching rule is a `fail` finding naming it. Each must exist and be "
+             "readable when the file is loaded." },
     { .name = "embedded", .kind = K_OBJECT, STORED_AT(sl_config_checks, embedded), .sub = &embedded_schema,
       .doc_default = "see below",
       .doc = "What the embedded-content scan does with each kind it finds past the start of the object "
@@ -1772,6 +1788,10 @@ static const struct field checks_fields[] = {
       .doc_default = "see below",
       .doc = "Bounds of the inspection of archives' members (`docs/checks.md` \"Archives\"); see "
              "`routes[].checks.archives`." },
+    { .name = "yara", .kind = K_OBJECT, STORED_AT(sl_config_checks, yara), .sub = &yara_schema,
+      .doc_default = "see below",
+      .doc = "Bounds of the YARA scan of a route with YARA files in `rules` (`docs/checks.md` \"YARA\"); see "
+             "`routes[].checks.yara`." },
 };
 static const struct schema checks_schema = SCHEMA(checks_fields, finish_checks, "routes[].checks");
 

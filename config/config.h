@@ -97,7 +97,7 @@ typedef struct sl_config_checks {
     /* "rules": rule files (absolute paths, readable at load time). Files named *.json are
      * rule sets in sluice's own format (secrets, control-plane content; docs/checks.md),
      * listed in `rule_sets`; every other file is YARA rules, listed in `rules`. */
-    char **rules;                 /* YARA rule files */
+    char **rules;                 /* YARA rule files, compiled by mover/checks/yara.c */
     size_t rule_count;
     char **rule_sets;             /* sluice rule sets (*.json) */
     size_t rule_set_count;
@@ -118,6 +118,11 @@ typedef struct sl_config_checks {
         uint64_t max_expanded_bytes; /* members' bytes in all, default 4GiB */
         uint32_t max_ratio;          /* expanded / archive bytes, default 100 (1..100000) */
     } archives;
+    /* "yara": bounds of the YARA scan (the YARA files of `rules`; docs/checks.md "YARA") */
+    struct {
+        uint64_t max_bytes;  /* objects and members spooled for YARA; larger: unscannable; default 1GiB */
+        uint64_t timeout_ms; /* one scan, from the last byte to the verdict; default 60s */
+    } yara;
     const struct checks_route *compiled; /* set by checks_engine_attach; NULL before */
 } sl_config_checks;
 

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <uv.h>
@@ -110,4 +111,28 @@ finding_verdict checks_worst_of(const findings *f, const char *check)
     for (size_t i = 0; i < f->count; i++)
         if (strcmp(f->items[i].check, check) == 0 && rank[f->items[i].verdict] > rank[worst]) worst = f->items[i].verdict;
     return worst;
+}
+
+void checks_driver_temp_file(const char *name, const char *text, char *path, size_t path_size)
+{
+    const char *tmp = getenv("TMPDIR");
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/sluice-checks-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    assert_true((size_t)snprintf(path, path_size, "%s/%s", dir, name) < path_size);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+void checks_driver_temp_remove(const char *path)
+{
+    assert_int_equal(remove(path), 0);
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    assert_non_null(slash);
+    *slash = '\0';
+    assert_int_equal(remove(dir), 0);
 }

@@ -26,6 +26,12 @@ void checks_driver_clean_up(checks_driver *d);
 /* Checks `data` as object `name`, fed `chunk` bytes at a time; the findings go to out. */
 void checks_driver_run(checks_driver *d, const char *name, const void *data, size_t len, size_t chunk, findings *out);
 
+/* Writes `text` to a new file `name` in a fresh temporary directory (TMPDIR, else /tmp);
+ * its absolute path goes to `path`. Fails the test on error. */
+void checks_driver_temp_file(const char *name, const char *text, char *path, size_t path_size);
+/* Removes a file made by checks_driver_temp_file and its directory. */
+void checks_driver_temp_remove(const char *path);
+
 /* The first finding of `check` whose detail contains `words` (NULL: any), or NULL. */
 const artifact_finding *checks_find(const findings *f, const char *check, const char *words);
 

@@ -3,7 +3,7 @@
 # gitleaks file (tests/data/gitleaks/sample.toml): two rules translated, every other one
 # listed with its reason; then `rules test` with the imported rules and with the default
 # rules on files made here (exit 1 and a redacted finding for a hit, 0 for a near miss),
-# and check-config naming a rule that does not compile.
+# check-config naming a rule that does not compile, and `rules test` with YARA rules.
 set -euo pipefail
 mover=$1
 root=$2
@@ -63,4 +63,22 @@ set -e
 cat "$tmp/cc.out"
 [ "$rc" -eq 1 ] || fail "check-config accepted a rule that does not compile"
 grep -q "broken.json: rule broken: the pattern does not compile" "$tmp/cc.out" || fail "check-config did not name the rule"
+
+# `rules test` with YARA rules: the matching rule named, never the bytes; a near miss
+# exits 0; a rule that does not compile names the file and line (exit 2)
+marker="YARA-CMD-""MARKER-5e3a"
+printf 'rule cmd_marker : demo\n{\n  strings: $m = "%s"\n  condition: $m\n}\n' "$marker" > "$tmp/r.yar"
+printf 'words %s words\n' "$marker" > "$tmp/yhit.txt"
+printf 'words YARA-CMD-MARKER-5e3b words\n' > "$tmp/ynear.txt"
+# runs "$@" with its output in $out_file and shown; its exit status in rc
+run_rc() { set +e; "$@" > "$out_file" 2>&1; rc=$?; set -e; cat "$out_file"; }
+out_file=$tmp/y.out run_rc "$mover" rules test "$tmp/r.yar" "$tmp/yhit.txt"
+[ "$rc" -eq 1 ] || fail "rules test with YARA exit $rc, expected 1 (a match)"
+grep -q "yhit.txt: block: rule r.yar:cmd_marker \[demo\] matched" "$tmp/y.out" || fail "the YARA rule was not named"
+! grep -q "$marker" "$tmp/y.out" || fail "rules test printed the matched bytes"
+"$mover" rules test "$tmp/r.yar" "$tmp/ynear.txt" || fail "a YARA near miss did not exit 0"
+printf 'rule ok { condition: true }\nrule bad { condition: $x }\n' > "$tmp/bad.yar"
+out_file=$tmp/yb.out run_rc "$mover" rules test "$tmp/bad.yar" "$tmp/ynear.txt"
+[ "$rc" -eq 2 ] || fail "YARA rules that do not compile: exit $rc, expected 2"
+grep -q "bad.yar:2: undefined string" "$tmp/yb.out" || fail "the YARA error did not name the file and line"
 echo "rules commands: ok"

@@ -146,7 +146,7 @@ static const struct broken_case broken_cases[] = {
       WITH_CHECKS("'max_byte': '1MiB'"),
       INVALID,
       { "routes[0].checks.max_byte: unknown key (known keys: max_bytes, allow_types, deny_types, check_extension, "
-        "max_key_length, max_depth, max_metadata_bytes, on_error, clamav, rules, embedded, archives)" } },
+        "max_key_length, max_depth, max_metadata_bytes, on_error, clamav, rules, embedded, archives, yara)" } },
     { "typo in an s3 key",
       "{'s3': {'endpoint': 'http://127.0.0.1:7480', 'regoin': 'eu-west-1'}, " BUCKETS_OK ", " ROUTES_OK ", " AUDIT_OK
       "}",

@@ -31,6 +31,7 @@ static const char *const sections[] = {
     "routes[].checks",
     "routes[].checks.embedded",
     "routes[].checks.archives",
+    "routes[].checks.yara",
     "review",
     "clamav",
     "retention",

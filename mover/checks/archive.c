@@ -7,7 +7,7 @@
  * a ZIP's central directory) are read like the others. At the end, when libmagic calls
  * the object an archive, every member is read once, in blocks, through the checks a
  * top-level object gets: its type against the route's lists (libmagic on its first
- * bytes), the embedded-content scan and the rules; a member that is itself an archive
+ * bytes), the embedded-content scan, the rules and YARA; a member that is itself an archive
  * is spooled the same way and inspected one level deeper. Findings name the member
  * path ("inner.tar/bin/payload: ...").
  *
@@ -90,32 +90,6 @@ static bool is_archive_type(const char *mime)
     return false;
 }
 
-/* An unlinked temporary file; -1 with errno. */
-static int spool_open(void)
-{
-    const char *dir = getenv("TMPDIR");
-    if (dir == NULL || dir[0] == '\0') dir = "/tmp";
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != ENOENT)) return fd;
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/sluice-archive-XXXXXX", dir);
-    fd = mkostemp(path, O_CLOEXEC);
-    if (fd >= 0) unlink(path);
-    return fd;
-}
-
-static bool write_all(int fd, const uint8_t *d, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, d, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return false;
-        d += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
 archive_scan *archive_scan_new(const struct checks_route *compiled, const sl_config_checks *route, checks_magic *magic)
 {
     archive_scan *a = sl_calloc(1, sizeof(*a));
@@ -131,7 +105,7 @@ void archive_scan_feed(archive_scan *a, const uint8_t *data, size_t len)
     if (!a->sniffed && len > 0) {
         a->sniffed = true;
         if (!looks_like_archive(data, len)) return;
-        a->fd = spool_open();
+        a->fd = checks_spool_open();
         if (a->fd < 0) a->spool_failed = true;
     }
     if (a->fd < 0 || a->too_large || len == 0) return;
@@ -141,7 +115,7 @@ void archive_scan_feed(archive_scan *a, const uint8_t *data, size_t len)
         a->fd = -1;
         return;
     }
-    if (!write_all(a->fd, data, len)) {
+    if (!checks_write_all(a->fd, data, len)) {
         a->spool_failed = true;
         close(a->fd);
         a->fd = -1;
@@ -219,6 +193,7 @@ static void copy_findings(struct inspect *in, const findings *f, const char *pat
 struct member {
     embedded_scan *embedded;
     rules_scan *rules;
+    yara_scan *yara; /* the route has YARA files */
     sl_buf history;
     uint8_t head[MAGIC_HEAD];
     size_t head_len;
@@ -230,6 +205,10 @@ struct member {
 
 static void member_scan(struct inspect *in, struct member *m, const uint8_t *d, size_t n, bool final)
 {
+    if (m->yara != NULL) {
+        yara_scan_feed(m->yara, d, n);
+        if (final) yara_scan_finish(m->yara);
+    }
     if (m->scan_failed) return;
     const struct checks_route *c = in->a->compiled;
     hs_scratch_t *scratch = NULL;
@@ -257,9 +236,10 @@ static void member_sniff(struct inspect *in, struct member *m, unsigned depth, s
     if (!looks_like_archive(m->head, m->head_len) || depth >= in->a->route->archives.max_depth) return;
     /* every byte so far is in the head, except the end of this block once the head is full */
     uint64_t rest = m->size - m->head_len;
-    m->spool = spool_open();
+    m->spool = checks_spool_open();
     if (m->spool >= 0 &&
-        (!write_all(m->spool, m->head, m->head_len) || !write_all(m->spool, in->block + (n - rest), (size_t)rest)))
+        (!checks_write_all(m->spool, m->head, m->head_len) ||
+         !checks_write_all(m->spool, in->block + (n - rest), (size_t)rest)))
         m->scan_failed = true;
 }
 
@@ -287,7 +267,7 @@ static bool member_read(struct inspect *in, struct archive *ar, struct member *m
         }
         if (!m->sniffed) {
             if (m->head_len >= SNIFF_BYTES) member_sniff(in, m, depth, (size_t)n);
-        } else if (m->spool >= 0 && !write_all(m->spool, in->block, (size_t)n)) {
+        } else if (m->spool >= 0 && !checks_write_all(m->spool, in->block, (size_t)n)) {
             m->scan_failed = true;
         }
         member_scan(in, m, in->block, (size_t)n, false);
@@ -313,6 +293,7 @@ static void member_judge(struct inspect *in, struct member *m, const char *path,
     findings own = { 0 };
     sl_result r = embedded_scan_report(m->embedded, k, type, m->size, &own);
     if (sl_ok(r) && m->rules != NULL) r = rules_scan_report(m->rules, &own);
+    if (sl_ok(r) && m->yara != NULL) r = yara_scan_report(m->yara, &own);
     if (sl_failed(r)) {
         sl_error_clear();
         add(in, "archive", FINDING_ERROR, "%s: the scanners' findings could not be recorded", path);
@@ -342,10 +323,12 @@ static void member(struct inspect *in, struct archive *ar, struct archive_entry 
     m->embedded = embedded_scan_new(c->embedded);
     const char *base = strrchr(path, '/');
     if (c->rules != NULL) m->rules = rules_scan_new(c->rules, sl_cursor_from_cstr(base ? base + 1 : path));
+    if (c->yara != NULL) m->yara = yara_scan_new(c->yara, in->a->route->yara.max_bytes, in->a->route->yara.timeout_ms);
     (void)e;
     if (member_read(in, ar, m, depth, path)) member_judge(in, m, path, depth);
     embedded_scan_destroy(m->embedded);
     rules_scan_destroy(m->rules);
+    yara_scan_destroy(m->yara);
     sl_buf_clean_up(&m->history);
     if (m->spool >= 0) close(m->spool);
     sl_free(m);

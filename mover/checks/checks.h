@@ -125,6 +125,12 @@ SL_MUST_CHECK sl_result checks_engine_attach(sl_config *config, checks_errors *e
  * "" when it has none or nothing is attached. */
 const char *checks_rules_version(const sl_config_checks *rules);
 
+/* The version of what judges a check's findings on this route, for the attestation:
+ * "rules" → its rule sets ("default.json@1a2b3c4d5e6f, ..."), "yara" → its YARA files
+ * ("x.yar@..."), "type" → libmagic ("libmagic 5.44"); "" for any other check, or when
+ * nothing is attached. Valid as long as the config. */
+const char *checks_version_of(const sl_config_checks *rules, const char *check);
+
 /* When a route requires ClamAV (checks.clamav): opens a session to the config's clamd
  * (clamav.socket) and asks its version (written to version: "ClamAV 1.4.6/..."; "" when
  * no route requires it). The daemon calls it at start and does not start on failure.

@@ -110,6 +110,41 @@ void archive_scan_finish(archive_scan *scan);
 SL_MUST_CHECK sl_result archive_scan_report(const archive_scan *scan, findings *out);
 void archive_scan_destroy(archive_scan *scan);
 
+/* ---- spooling (spool.c) ---- */
+
+/* An unlinked temporary file in TMPDIR (else /tmp); -1 with errno. */
+int checks_spool_open(void);
+/* Writes all n bytes (retrying short writes and EINTR); false on error. */
+bool checks_write_all(int fd, const uint8_t *d, size_t n);
+
+/* ---- YARA (yara.c) ---- */
+
+typedef struct yara_db yara_db;
+typedef struct yara_scan yara_scan;
+
+/* Compiles YARA rule files (each in its own namespace, its base name; includes are
+ * off, so a file's version covers every rule it uses) with libyara, once. On error
+ * `errors` names each file, line and message ("x.yar:3: syntax error, ...") and
+ * nothing is made. Calls yr_initialize (yara_db_destroy: yr_finalize). */
+SL_MUST_CHECK sl_result yara_db_new(char *const *files, size_t count, yara_db **out, checks_errors *errors);
+void yara_db_destroy(yara_db *db);
+/* "x.yar@1a2b3c4d5e6f, ..." */
+const char *yara_db_version(const yara_db *db);
+
+/* A scan of one object (or archive member): its bytes are kept, in memory up to 256 KiB
+ * and beyond that in an unlinked temporary file, at most max_bytes (more: the scan is
+ * an error finding, unscannable); finish runs the rules over them whole within
+ * timeout_ms. Feed and finish on one thread at a time (a pool thread); report after
+ * finish. */
+yara_scan *yara_scan_new(const yara_db *db, uint64_t max_bytes, uint64_t timeout_ms);
+void yara_scan_feed(yara_scan *scan, const uint8_t *data, size_t len);
+void yara_scan_finish(yara_scan *scan);
+/* One "yara" "fail" finding per matching rule ("rule NS:NAME [tags] matched"; never
+ * the matched bytes), or one "pass"; an "error" finding when the scan could not finish
+ * (too large, spool failure, timeout, too many matches, a libyara error). */
+SL_MUST_CHECK sl_result yara_scan_report(const yara_scan *scan, findings *out);
+void yara_scan_destroy(yara_scan *scan);
+
 /* ---- the compiled form of a route ---- */
 
 typedef struct rules_db rules_db;   /* rules.h */
@@ -123,6 +158,7 @@ struct checks_route {
     const char *rules_version; /* "default.json@1a2b3c4d5e6f, ..." or "" */
     clamd_pool *clamd;         /* the config's clamd pool when checks.clamav; else NULL */
     uint64_t clamd_max_bytes;  /* clamav.max_bytes */
+    const yara_db *yara;       /* the route's YARA rule files; NULL when it has none */
 };
 
 #endif /* SLUICE_CHECKS_IMPL_H */

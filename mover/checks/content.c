@@ -11,8 +11,9 @@
  * embedded-content scan and the rules (embedded.c, rules_scan.c, through a stream view
  * of the buffer and the last CHECKS_HISTORY_MAX bytes before it), and, on a route with
  * checks.clamav, one sends it on to clamd (clamd.c; the last buffer also reads clamd's
- * answer), and one spools an archive's bytes (archive.c; after the last buffer it
- * inspects the members). The buffer comes back
+ * answer), one spools an archive's bytes (archive.c; after the last buffer it
+ * inspects the members), and, on a route with YARA files, one spools the bytes for
+ * YARA (yara.c; after the last buffer it runs the rules). The buffer comes back
  * when all are done, so buffers are processed in stream order. The last buffer is
  * marked final (it may carry no bytes) so the scanners close their streams and confirm
  * what waited for more bytes. Only the hash item touches the hash, only the scan item
@@ -40,7 +41,9 @@ enum work_kind {
     WORK_SCAN,  /* the embedded-content scan and the rules */
     WORK_CLAMD, /* the buffer to clamd (INSTREAM) */
     WORK_ARCHIVE, /* an archive's bytes spooled; inspected after the last buffer */
+    WORK_YARA,    /* the bytes spooled for YARA; scanned after the last buffer */
 };
+#define WORK_KINDS 5
 
 struct work {
     uv_work_t req;
@@ -67,13 +70,14 @@ struct content_check {
     bool clamd_done;
     clamd_reply clamd_reply;  /* valid once clamd_done */
     archive_scan *archive;    /* with compiled checks */
+    yara_scan *yara;          /* the route has YARA files */
     sl_buf history;     /* the bytes before the buffer being scanned */
     uint64_t scanned;   /* bytes given to the scanners */
     bool final_sent;
     sl_buf bufs[2];
     sl_buf *fill;       /* being filled by the loop */
     sl_buf *spare;      /* NULL while the pool has it */
-    struct work work[4]; /* hash, scan, clamd and archive of the same buffer */
+    struct work work[WORK_KINDS]; /* hash, scan, clamd, archive and YARA of the same buffer */
     int in_flight;       /* of them, with the pool */
     bool busy;           /* a buffer is with the pool */
     bool detected_once;
@@ -110,6 +114,8 @@ content_check *content_check_new(uv_loop_t *loop, const content_check_params *pa
         c->embedded = embedded_scan_new(c->compiled->embedded);
         if (c->compiled->rules != NULL) c->rules = rules_scan_new(c->compiled->rules, params->name);
         c->archive = archive_scan_new(c->compiled, params->rules, params->magic);
+        if (c->compiled->yara != NULL)
+            c->yara = yara_scan_new(c->compiled->yara, params->rules->yara.max_bytes, params->rules->yara.timeout_ms);
         if (params->rules->clamav && c->compiled->clamd != NULL) {
             if (params->expected_size > c->compiled->clamd_max_bytes)
                 c->clamd_too_large = true;
@@ -177,6 +183,11 @@ static void work_run(uv_work_t *req)
         send_to_clamd(c, w);
         return;
     }
+    if (w->kind == WORK_YARA) {
+        yara_scan_feed(c->yara, w->buf->data, w->buf->len);
+        if (w->final) yara_scan_finish(c->yara);
+        return;
+    }
     if (w->kind == WORK_ARCHIVE) {
         archive_scan_feed(c->archive, w->buf->data, w->buf->len);
         if (w->final) archive_scan_finish(c->archive);
@@ -235,12 +246,13 @@ static void submit(content_check *c, bool final)
     c->spare = NULL;
     c->busy = true;
     c->in_flight = 0;
-    enum work_kind kinds[4];
+    enum work_kind kinds[WORK_KINDS];
     int items = 0;
     kinds[items++] = WORK_HASH;
     if (c->compiled != NULL) kinds[items++] = WORK_SCAN;
     if (c->clamd != NULL) kinds[items++] = WORK_CLAMD;
     if (c->archive != NULL) kinds[items++] = WORK_ARCHIVE;
+    if (c->yara != NULL) kinds[items++] = WORK_YARA;
     for (int i = 0; i < items; i++) {
         struct work *w = &c->work[i];
         memset(w, 0, sizeof(*w));
@@ -311,7 +323,7 @@ void content_check_finish(content_check *c, bool complete, const char *why_incom
     uv_timer_start(t, finish_deferred, 0, 0);
 }
 
-/* The embedded-content scan and the rules; a scanner that did not run is an error. */
+/* The embedded-content scan, YARA and the rules; a scanner that did not run is an error. */
 static sl_result evaluate_scans(content_check *c, findings *f)
 {
     const sl_config_checks *rules = c->params.rules;
@@ -319,6 +331,10 @@ static sl_result evaluate_scans(content_check *c, findings *f)
         return findings_add(f, "content", FINDING_ERROR,
                             "the content scanners are not loaded (embedded content and rules were not checked)");
     GUARD(embedded_scan_report(c->embedded, rules, c->detected, c->size, f));
+    if (rules->rule_count > 0) {
+        if (c->yara == NULL) GUARD(findings_add(f, "yara", FINDING_ERROR, "the route's YARA rules are not loaded"));
+        else GUARD(yara_scan_report(c->yara, f));
+    }
     if (rules->rule_set_count == 0) return SL_SUCCESS;
     if (c->rules == NULL)
         return findings_add(f, "rules", FINDING_ERROR, "the route's rule sets are not loaded");
@@ -427,6 +443,7 @@ static void finish_now(content_check *c)
     rules_scan_destroy(c->rules);
     clamd_scan_destroy(c->clamd);
     archive_scan_destroy(c->archive);
+    yara_scan_destroy(c->yara);
     sl_buf_clean_up(&c->history);
     sl_buf_clean_up(&c->bufs[0]);
     sl_buf_clean_up(&c->bufs[1]);

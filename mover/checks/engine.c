@@ -1,14 +1,17 @@
 /*
  * engine.c — the compiled checks of one configuration (checks.h): the embedded-content
  * signatures, every rules file the routes name (read and parsed once), one rules
- * database per distinct list of rule sets, and one Vectorscan scratch pool that fits
- * every database. Attached to the config it was built for and freed with it, so an
- * artifact in flight keeps the rules it started with across a reload.
+ * database per distinct list of rule sets, the YARA rules of each distinct list of YARA
+ * files (yara.c), and one Vectorscan scratch pool that fits every database. Attached to
+ * the config it was built for and freed with it, so an artifact in flight keeps the
+ * rules it started with across a reload.
  */
 #include "checks/rules_impl.h"
 
 #include <stdio.h>
 #include <string.h>
+
+#include <magic.h>
 
 #include "util/alloc.h"
 
@@ -22,6 +25,9 @@ struct checks_engine {
     struct checks_route *routes;
     size_t route_count;
     clamd_pool *clamd; /* when a route has checks.clamav */
+    yara_db **yaras;   /* one per distinct list of YARA files */
+    size_t yara_count;
+    char magic_version[32]; /* "libmagic 5.44" */
 };
 
 static void engine_free(void *p)
@@ -29,6 +35,8 @@ static void engine_free(void *p)
     checks_engine *e = p;
     if (e == NULL) return;
     clamd_pool_destroy(e->clamd);
+    for (size_t i = 0; i < e->yara_count; i++) yara_db_destroy(e->yaras[i]);
+    sl_free(e->yaras);
     scratch_pool_destroy(e->scratch);
     for (size_t i = 0; i < e->db_count; i++) rules_db_destroy(e->dbs[i]);
     sl_free(e->dbs);
@@ -51,11 +59,39 @@ static const rule_file *file_for(checks_engine *e, const char *path, rules_error
     return &e->files[e->file_count++];
 }
 
+static bool same_lists(char *const *a, size_t a_count, char *const *b, size_t b_count)
+{
+    if (a_count != b_count) return false;
+    for (size_t i = 0; i < a_count; i++)
+        if (strcmp(a[i], b[i]) != 0) return false;
+    return true;
+}
+
 static bool same_sets(const sl_config_checks *a, const sl_config_checks *b)
 {
-    if (a->rule_set_count != b->rule_set_count) return false;
-    for (size_t i = 0; i < a->rule_set_count; i++)
-        if (strcmp(a->rule_sets[i], b->rule_sets[i]) != 0) return false;
+    return same_lists(a->rule_sets, a->rule_set_count, b->rule_sets, b->rule_set_count);
+}
+
+/* The YARA rules of route r: shared with an earlier route naming the same files. */
+static bool route_yara(checks_engine *e, const sl_config *config, size_t r, rules_errors *errors)
+{
+    const sl_config_checks *k = &config->routes[r].checks;
+    if (k->rule_count == 0) return true;
+    for (size_t i = 0; i < r; i++) {
+        const sl_config_checks *o = &config->routes[i].checks;
+        if (e->routes[i].yara != NULL && same_lists(o->rules, o->rule_count, k->rules, k->rule_count)) {
+            e->routes[r].yara = e->routes[i].yara;
+            return true;
+        }
+    }
+    yara_db *db = NULL;
+    if (sl_failed(yara_db_new(k->rules, k->rule_count, &db, errors))) {
+        sl_error_clear();
+        return false;
+    }
+    e->yaras = sl_realloc(e->yaras, (e->yara_count + 1) * sizeof(*e->yaras));
+    e->yaras[e->yara_count++] = db;
+    e->routes[r].yara = db;
     return true;
 }
 
@@ -139,6 +175,7 @@ sl_result checks_engine_attach(sl_config *config, checks_errors *errors)
         e->routes[r].engine = e;
         e->routes[r].embedded = e->embedded;
         if (!route_rules(e, config, r, &vars, errors)) ok = false;
+        if (!route_yara(e, config, r, errors)) ok = false;
     }
     if (ok && sl_failed(make_clamd(e, config))) {
         rules_errors_add(errors, "clamav: %s", sl_error_detail());
@@ -160,6 +197,8 @@ sl_result checks_engine_attach(sl_config *config, checks_errors *errors)
         e->routes[r].clamd_max_bytes = config->clamav.max_bytes;
         config->routes[r].checks.compiled = &e->routes[r];
     }
+    int mv = magic_version();
+    snprintf(e->magic_version, sizeof(e->magic_version), "libmagic %d.%02d", mv / 100, mv % 100);
     config->compiled = e;
     config->compiled_free = engine_free;
     return SL_SUCCESS;
@@ -168,6 +207,16 @@ sl_result checks_engine_attach(sl_config *config, checks_errors *errors)
 const char *checks_rules_version(const sl_config_checks *rules)
 {
     return rules->compiled != NULL ? rules->compiled->rules_version : "";
+}
+
+const char *checks_version_of(const sl_config_checks *rules, const char *check)
+{
+    const struct checks_route *c = rules->compiled;
+    if (c == NULL) return "";
+    if (strcmp(check, "rules") == 0) return c->rules_version;
+    if (strcmp(check, "yara") == 0) return c->yara != NULL ? yara_db_version(c->yara) : "";
+    if (strcmp(check, "type") == 0) return c->engine->magic_version;
+    return "";
 }
 
 sl_result checks_clamav_probe(const sl_config *config, char *version, size_t version_size)

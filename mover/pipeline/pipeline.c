@@ -100,15 +100,6 @@ sl_result pipeline_new(uv_loop_t *loop, sl_config *config, const pipeline_option
         sl_config_free(config);
         RAISE(SL_ERR_INVALID_ARGUMENT, "the configuration has no routes");
     }
-    for (size_t i = 0; i < config->route_count; i++) {
-        if (config->routes[i].checks.rule_count > 0) {
-            char name[128];
-            snprintf(name, sizeof(name), "%s", config->routes[i].name);
-            sl_config_free(config);
-            RAISE(SL_ERR_UNSUPPORTED, "routes[%zu] (%s): checks.rules needs YARA support, which this version does not "
-                  "have; remove the rules rather than run without them", i, name);
-        }
-    }
     if (sl_failed(protocol_check_tables())) {
         sl_config_free(config);
         return SL_FAILURE;

@@ -7,6 +7,7 @@
  * sweep of quarantine copies (resume, decided reviews, review_ttl, retention).
  */
 #include "pipeline/executor_impl.h"
+#include "checks/checks.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -120,8 +121,12 @@ static sl_result sign_promotion(const artifact *a, const char *media_type, attes
         if (f->verdict != FINDING_PASS) not_passed++;
         bool seen = false;
         for (size_t k = 0; k < check_count && !seen; k++) seen = sl_cursor_eq_cstr(checks[k].name, f->check);
+        /* the rule and signature versions are those this run checked it with; a
+         * reviewed artifact was checked before (its findings say with what) */
+        const char *version = m == NULL ? checks_version_of(&a->route->checks, f->check) : "";
         if (!seen && check_count < ATTEST_MAX_CHECKS)
-            checks[check_count++] = (attest_check){ .name = sl_cursor_from_cstr(f->check) };
+            checks[check_count++] = (attest_check){ .name = sl_cursor_from_cstr(f->check),
+                                                    .version = sl_cursor_from_cstr(version) };
     }
     sl_cursor reviewers[ATTEST_MAX_REVIEWERS];
     size_t reviewer_count = 0;

@@ -1,12 +1,12 @@
 # checks.cmake — the content checks room (mover/checks/): the streaming checker
 # (test_checks), key and metadata rules (test_checks_key), the embedded-content scan
 # (test_embedded), the rules engine and default rules (test_rules), the TOML reader and
-# gitleaks import (test_rules_import), the clamd client against the clamd of
-# scripts/clamd.sh (test_clamd: needs SLUICE_CLAMD_SOCKET), the rules commands, and the
-# hostile corpus and malware through the real daemon (integration tests "content",
-# "malware").
+# gitleaks import (test_rules_import), YARA rules (test_yara), the clamd client against
+# the clamd of scripts/clamd.sh (test_clamd: needs SLUICE_CLAMD_SOCKET), the rules
+# commands, and the hostile corpus, malware and YARA through the real daemon
+# (integration tests "content", "malware", "yara").
 sluice_unit_test(test_checks_key test_checks_key.c)
-foreach(t test_checks test_embedded test_rules test_rules_import test_clamd test_archive)
+foreach(t test_checks test_embedded test_rules test_rules_import test_clamd test_archive test_yara)
   sluice_unit_test(${t} ${t}.c checks_driver.c)
   target_compile_definitions(${t} PRIVATE SLUICE_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 endforeach()
@@ -27,3 +27,9 @@ set_tests_properties(content PROPERTIES TIMEOUT 600)
 sluice_integration_test(malware ${SLUICE_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_malware.py
                         $<TARGET_FILE:sluice-mover>)
 set_tests_properties(malware PROPERTIES TIMEOUT 300)
+
+# YARA rules through the real daemon, with a rules file the test writes
+# (tests/integration/test_yara.py).
+sluice_integration_test(yara ${SLUICE_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_yara.py
+                        $<TARGET_FILE:sluice-mover>)
+set_tests_properties(yara PROPERTIES TIMEOUT 300)
