@@ -46,30 +46,13 @@ const char *finding_verdict_name(finding_verdict v)
 
 /* ---- text ---- */
 
-static bool utf8_valid(const uint8_t *s, size_t len) { return sl_utf8_valid(sl_cursor_from_bytes(s, len), NULL); }
-
-/* A string value's rules: at most SL_MANIFEST_MAX_STRING bytes, UTF-8; `code` for the
- * rule a caller adds (non-empty). NULL is fine unless required. */
+/* A string value's rules (util/json_read.h): at most SL_MANIFEST_MAX_STRING bytes, UTF-8;
+ * `code` for the rule a caller adds (non-empty). NULL is fine unless required. */
 static sl_result check_text(const char *s, bool required, sl_error code, const char *where)
 {
-    if (s == NULL) {
-        ENSURE(!required, code, "%s: missing", where);
-        return SL_SUCCESS;
-    }
-    size_t len = strnlen(s, SL_MANIFEST_MAX_STRING + 1);
-    ENSURE(len <= SL_MANIFEST_MAX_STRING, SL_ERR_LIMIT, "%s: longer than %d bytes", where, SL_MANIFEST_MAX_STRING);
-    ENSURE(!required || len > 0, code, "%s: empty", where);
-    ENSURE(utf8_valid((const uint8_t *)s, len), SL_ERR_ENCODING, "%s: not valid UTF-8", where);
-    return SL_SUCCESS;
+    return sl_json_check_text(s, required, SL_MANIFEST_MAX_STRING, code, where);
 }
 
-/* Re-raises the current error with another code and `where: ` in front of its detail. */
-static sl_result reraise(sl_error code, const char *where)
-{
-    char detail[512];
-    snprintf(detail, sizeof(detail), "%s", sl_error_detail());
-    RAISE(code, "%s: %s", where, detail);
-}
 
 /* ---- times ---- */
 
@@ -214,7 +197,7 @@ static sl_result check_keys(const artifact_manifest *m, sl_error code)
             char id[SL_ARTIFACT_ID_LEN + 1];
             if (sl_failed(artifact_id_derive_version(key, sl_cursor_from_cstr(m->staging_etag),
                                                      sl_cursor_from_cstr(m->staging_version), id)))
-                return reraise(code, "staging_etag");
+                return sl_json_reraise(code, "staging_etag");
             ENSURE(strcmp(id, m->id) == 0, code, "id: the staging key and ETag derive %s, not %s", id, m->id);
         }
     }
@@ -226,7 +209,7 @@ static sl_result check_keys(const artifact_manifest *m, sl_error code)
                                                sl_cursor_from_cstr(m->id), name);
         bool same = sl_ok(built) && strcmp(sl_buf_cstr(&expected), m->quarantine_key) == 0;
         sl_buf_clean_up(&expected);
-        if (sl_failed(built)) return reraise(code, "quarantine_key");
+        if (sl_failed(built)) return sl_json_reraise(code, "quarantine_key");
         ENSURE(same, code, "quarantine_key: is not q/<route>/<task>/<id>/<name> of this manifest");
     }
     return SL_SUCCESS;
@@ -236,13 +219,13 @@ static sl_result manifest_check(const artifact_manifest *m, sl_error code)
 {
     size_t id_len = strnlen(m->id, sizeof(m->id));
     ENSURE(id_len < sizeof(m->id), code, "id: not terminated");
-    if (sl_failed(artifact_id_check(sl_cursor_from_bytes(m->id, id_len)))) return reraise(code, "id");
+    if (sl_failed(artifact_id_check(sl_cursor_from_bytes(m->id, id_len)))) return sl_json_reraise(code, "id");
     for (size_t i = 0; i < FIELD_COUNT; i++)
         if (fields[i].kind == FIELD_TEXT)
             GUARD(check_text(*text_at_const(m, fields[i].offset), fields[i].required, code, fields[i].name));
-    if (sl_failed(artifact_route_name_check(sl_cursor_from_cstr(m->route)))) return reraise(code, "route");
+    if (sl_failed(artifact_route_name_check(sl_cursor_from_cstr(m->route)))) return sl_json_reraise(code, "route");
     /* no task: a key rejected because it names none (the layout cannot carry it) */
-    if (m->task != NULL && sl_failed(artifact_task_id_check(sl_cursor_from_cstr(m->task)))) return reraise(code, "task");
+    if (m->task != NULL && sl_failed(artifact_task_id_check(sl_cursor_from_cstr(m->task)))) return sl_json_reraise(code, "task");
     ENSURE(!m->has_size || m->size <= INT64_MAX, code, "size: %" PRIu64 " is too large", m->size);
     size_t sha_len = strnlen(m->sha256, sizeof(m->sha256));
     ENSURE(sha_len == 0 || (sha_len == SHA256_HEX_LEN && lower_hex(m->sha256, sha_len)), code,
@@ -383,25 +366,14 @@ sl_result artifact_manifest_key(sl_buf *out, const char *control_prefix, const c
 /* ---- writing ---- */
 
 /* Adds value (stolen, may be NULL after a failed allocation) under key. */
-static sl_result put(json_t *object, const char *key, json_t *value)
-{
-    ENSURE(value != NULL && json_object_set_new(object, key, value) == 0, SL_ERR_LIMIT,
-           "manifest: jansson could not add \"%s\"", key);
-    return SL_SUCCESS;
-}
+static sl_result put(json_t *object, const char *key, json_t *value) { return sl_json_put(object, key, value, "manifest"); }
 
 static sl_result put_text(json_t *object, const char *key, const char *value)
 {
-    if (value == NULL) return SL_SUCCESS;
-    return put(object, key, json_string(value));
+    return sl_json_put_text(object, key, value, "manifest");
 }
 
-static sl_result append_new(json_t *array, json_t *value, const char *what)
-{
-    ENSURE(value != NULL && json_array_append_new(array, value) == 0, SL_ERR_LIMIT,
-           "manifest: jansson could not add to %s", what);
-    return SL_SUCCESS;
-}
+static sl_result append_new(json_t *array, json_t *value, const char *what) { return sl_json_append(array, value, what); }
 
 static sl_result finding_to_json(const artifact_finding *f, json_t **out)
 {
@@ -534,12 +506,7 @@ static sl_result read_state(json_t *object, const char *key, const char *where, 
 /* The array member `key` (may be absent unless required), its length checked. */
 static sl_result read_array(json_t *root, const char *key, bool required, size_t max, json_t **out)
 {
-    GUARD(sl_json_member(root, key, required, key, out));
-    if (*out == NULL) return SL_SUCCESS;
-    ENSURE(json_is_array(*out), SL_ERR_PARSE, "%s: expected an array", key);
-    ENSURE(json_array_size(*out) <= max, SL_ERR_LIMIT, "%s: %zu entries, more than %zu", key,
-           json_array_size(*out), max);
-    return SL_SUCCESS;
+    return sl_json_read_array(root, key, required, max, key, out);
 }
 
 static sl_result read_findings(json_t *root, artifact_manifest *m)
@@ -683,7 +650,7 @@ static sl_result read_field(json_t *root, const struct field *f, artifact_manife
         sl_result ok = artifact_id_check(sl_cursor_from_cstr(id));
         if (sl_ok(ok)) memcpy(m->id, id, SL_ARTIFACT_ID_LEN + 1);
         sl_free(id);
-        return sl_ok(ok) ? SL_SUCCESS : reraise(SL_ERR_PARSE, "id");
+        return sl_ok(ok) ? SL_SUCCESS : sl_json_reraise(SL_ERR_PARSE, "id");
     }
     case FIELD_TEXT: return sl_json_read_text(root, f->name, f->required, SL_MANIFEST_MAX_STRING, f->name, text_at(m, f->offset));
     case FIELD_SIZE:

@@ -62,26 +62,6 @@ static bool utf8_valid(const uint8_t *s, size_t len) { return sl_utf8_valid(sl_c
 
 static bool is_control(uint8_t c) { return c < 0x20 || c == 0x7f; }
 
-/* A string value: at most `max` bytes, UTF-8; non-empty when required. */
-static sl_result check_text(const char *s, bool required, size_t max, sl_error code, const char *where)
-{
-    if (s == NULL) {
-        ENSURE(!required, code, "%s: missing", where);
-        return SL_SUCCESS;
-    }
-    size_t len = strnlen(s, max + 1);
-    ENSURE(len <= max, SL_ERR_LIMIT, "%s: longer than %zu bytes", where, max);
-    ENSURE(!required || len > 0, code, "%s: empty", where);
-    ENSURE(utf8_valid((const uint8_t *)s, len), SL_ERR_ENCODING, "%s: not valid UTF-8", where);
-    return SL_SUCCESS;
-}
-
-static sl_result reraise(sl_error code, const char *where)
-{
-    char detail[512];
-    snprintf(detail, sizeof(detail), "%s", sl_error_detail());
-    RAISE(code, "%s: %s", where, detail);
-}
 
 /* ---- ids ---- */
 
@@ -293,7 +273,7 @@ sl_result task_manifest_init(task_manifest *m, const char *id, const char *route
     ENSURE(id != NULL && route != NULL, SL_ERR_INVALID_ARGUMENT, "task: no id or route");
     GUARD(artifact_task_id_check(sl_cursor_from_cstr(id)));
     GUARD(artifact_route_name_check(sl_cursor_from_cstr(route)));
-    GUARD(check_text(opened_by, true, SL_TASK_MAX_STRING, SL_ERR_INVALID_ARGUMENT, "opened_by"));
+    GUARD(sl_json_check_text(opened_by, true, SL_TASK_MAX_STRING, SL_ERR_INVALID_ARGUMENT, "opened_by"));
     ENSURE(time_valid(opened_at_ms) && time_valid(expires_at_ms), SL_ERR_INVALID_ARGUMENT,
            "task: a time is outside 1970..9999");
     ENSURE(expires_at_ms > opened_at_ms && expires_at_ms - opened_at_ms <= SL_TASK_MAX_TTL_MS,
@@ -347,8 +327,8 @@ sl_result task_manifest_transition(task_manifest *m, task_state to, int64_t time
     ENSURE(m->history_count < SL_TASK_MAX_HISTORY, SL_ERR_LIMIT, "history: already %d entries", SL_TASK_MAX_HISTORY);
     ENSURE(time_valid(time_ms) && time_ms >= m->opened_at_ms, SL_ERR_INVALID_ARGUMENT,
            "time: %" PRId64 " ms is before the task was opened or after 9999", time_ms);
-    GUARD(check_text(actor, true, SL_TASK_MAX_STRING, SL_ERR_INVALID_ARGUMENT, "actor"));
-    GUARD(check_text(detail, false, SL_TASK_MAX_STRING, SL_ERR_INVALID_ARGUMENT, "detail"));
+    GUARD(sl_json_check_text(actor, true, SL_TASK_MAX_STRING, SL_ERR_INVALID_ARGUMENT, "actor"));
+    GUARD(sl_json_check_text(detail, false, SL_TASK_MAX_STRING, SL_ERR_INVALID_ARGUMENT, "detail"));
     m->history = sl_realloc(m->history, (m->history_count + 1) * sizeof(*m->history));
     m->history[m->history_count++] = (task_event){
         .time_ms = time_ms,
@@ -472,7 +452,7 @@ static sl_result check_limits(const task_manifest *m, sl_error code)
     for (size_t i = 0; i < l->key_count; i++) {
         snprintf(where, sizeof(where), "limits.keys[%zu].name", i);
         ENSURE(l->keys[i].name != NULL, code, "%s: missing", where);
-        if (sl_failed(task_name_check(sl_cursor_from_cstr(l->keys[i].name)))) return reraise(code, where);
+        if (sl_failed(task_name_check(sl_cursor_from_cstr(l->keys[i].name)))) return sl_json_reraise(code, where);
         for (size_t j = 0; j < i; j++)
             ENSURE(strcmp(l->keys[i].name, l->keys[j].name) != 0, code, "%s: the same name as limits.keys[%zu]",
                    where, j);
@@ -480,7 +460,7 @@ static sl_result check_limits(const task_manifest *m, sl_error code)
                "limits.keys[%zu].size: over limits.max_bytes", i);
     }
     if (l->name_pattern != NULL && sl_failed(task_pattern_check(sl_cursor_from_cstr(l->name_pattern))))
-        return reraise(code, "limits.name_pattern");
+        return sl_json_reraise(code, "limits.name_pattern");
     ENSURE(m->accepted_count == 0 || l->max_objects > 0, code, "accepted: present without limits.max_objects");
     ENSURE(m->accepted_count <= l->max_objects, code, "accepted: %zu entries, more than max_objects %u",
            m->accepted_count, l->max_objects);
@@ -512,9 +492,9 @@ static sl_result check_history(const task_manifest *m, sl_error code)
         ENSURE(e->from == expected_from, code, "history[%zu]: starts from %s, expected %s", i,
                task_state_name(e->from), task_state_name(expected_from));
         snprintf(where, sizeof(where), "history[%zu].actor", i);
-        GUARD(check_text(e->actor, true, SL_TASK_MAX_STRING, code, where));
+        GUARD(sl_json_check_text(e->actor, true, SL_TASK_MAX_STRING, code, where));
         snprintf(where, sizeof(where), "history[%zu].detail", i);
-        GUARD(check_text(e->detail, false, SL_TASK_MAX_STRING, code, where));
+        GUARD(sl_json_check_text(e->detail, false, SL_TASK_MAX_STRING, code, where));
         if (e->from == TASK_OPEN && e->to == TASK_CLOSED) close = e;
     }
     task_state last = m->history_count > 0 ? m->history[m->history_count - 1].to : (task_state)lifecycle.initial;
@@ -533,11 +513,11 @@ static sl_result check_history(const task_manifest *m, sl_error code)
 static sl_result manifest_check(const task_manifest *m, sl_error code)
 {
     ENSURE(m->id != NULL, code, "id: missing");
-    if (sl_failed(artifact_task_id_check(sl_cursor_from_cstr(m->id)))) return reraise(code, "id");
+    if (sl_failed(artifact_task_id_check(sl_cursor_from_cstr(m->id)))) return sl_json_reraise(code, "id");
     ENSURE(m->route != NULL, code, "route: missing");
-    if (sl_failed(artifact_route_name_check(sl_cursor_from_cstr(m->route)))) return reraise(code, "route");
-    GUARD(check_text(m->opened_by, true, SL_TASK_MAX_STRING, code, "opened_by"));
-    GUARD(check_text(m->closed_by, false, SL_TASK_MAX_STRING, code, "closed_by"));
+    if (sl_failed(artifact_route_name_check(sl_cursor_from_cstr(m->route)))) return sl_json_reraise(code, "route");
+    GUARD(sl_json_check_text(m->opened_by, true, SL_TASK_MAX_STRING, code, "opened_by"));
+    GUARD(sl_json_check_text(m->closed_by, false, SL_TASK_MAX_STRING, code, "closed_by"));
     ENSURE(time_valid(m->opened_at_ms), code, "opened_at: outside 1970..9999");
     ENSURE(time_valid(m->expires_at_ms) && m->expires_at_ms > m->opened_at_ms &&
                m->expires_at_ms - m->opened_at_ms <= SL_TASK_MAX_TTL_MS,
@@ -552,17 +532,13 @@ static sl_result manifest_check(const task_manifest *m, sl_error code)
 
 /* ---- writing ---- */
 
-static sl_result put(json_t *object, const char *key, json_t *value)
-{
-    ENSURE(value != NULL && json_object_set_new(object, key, value) == 0, SL_ERR_LIMIT,
-           "task manifest: jansson could not add \"%s\"", key);
-    return SL_SUCCESS;
-}
+#define WHAT "task manifest"
+
+static sl_result put(json_t *object, const char *key, json_t *value) { return sl_json_put(object, key, value, WHAT); }
 
 static sl_result put_text(json_t *object, const char *key, const char *value)
 {
-    if (value == NULL) return SL_SUCCESS;
-    return put(object, key, json_string(value));
+    return sl_json_put_text(object, key, value, WHAT);
 }
 
 static sl_result put_time(json_t *object, const char *key, int64_t ms)
@@ -572,12 +548,7 @@ static sl_result put_time(json_t *object, const char *key, int64_t ms)
     return put_text(object, key, text);
 }
 
-static sl_result append(json_t *array, json_t *value)
-{
-    ENSURE(value != NULL && json_array_append_new(array, value) == 0, SL_ERR_LIMIT,
-           "task manifest: jansson could not append");
-    return SL_SUCCESS;
-}
+static sl_result append(json_t *array, json_t *value) { return sl_json_append(array, value, WHAT); }
 
 static sl_result limits_to_json(const task_limits *l, json_t *root)
 {
@@ -717,16 +688,6 @@ static sl_result read_uint(json_t *object, const char *key, bool required, const
     return SL_SUCCESS;
 }
 
-static sl_result read_array(json_t *object, const char *key, bool required, size_t max, const char *where,
-                            json_t **out)
-{
-    GUARD(sl_json_member(object, key, required, where, out));
-    if (*out == NULL) return SL_SUCCESS;
-    ENSURE(json_is_array(*out), SL_ERR_PARSE, "%s: expected an array", where);
-    ENSURE(json_array_size(*out) <= max, SL_ERR_LIMIT, "%s: %zu entries, more than %zu", where,
-           json_array_size(*out), max);
-    return SL_SUCCESS;
-}
 
 static sl_result read_limits(json_t *root, task_manifest *m)
 {
@@ -744,7 +705,7 @@ static sl_result read_limits(json_t *root, task_manifest *m)
     }
     GUARD(read_uint(o, "max_bytes", true, "limits.max_bytes", &present, &m->limits.max_bytes));
     json_t *keys = NULL;
-    GUARD(read_array(o, "keys", false, SL_TASK_MAX_KEYS, "limits.keys", &keys));
+    GUARD(sl_json_read_array(o, "keys", false, SL_TASK_MAX_KEYS, "limits.keys", &keys));
     if (keys != NULL) {
         ENSURE(json_array_size(keys) > 0, SL_ERR_PARSE, "limits.keys: empty (leave it out instead)");
         m->limits.keys = sl_calloc(json_array_size(keys), sizeof(*m->limits.keys));
@@ -770,7 +731,7 @@ static sl_result read_limits(json_t *root, task_manifest *m)
 static sl_result read_accepted(json_t *root, task_manifest *m)
 {
     json_t *array = NULL;
-    GUARD(read_array(root, "accepted", false, SL_TASK_MAX_OBJECTS, "accepted", &array));
+    GUARD(sl_json_read_array(root, "accepted", false, SL_TASK_MAX_OBJECTS, "accepted", &array));
     ENSURE((array != NULL) == (m->limits.max_objects > 0), SL_ERR_PARSE,
            "accepted: must be present exactly when limits.max_objects is");
     if (array == NULL || json_array_size(array) == 0) return SL_SUCCESS;
@@ -788,7 +749,7 @@ static sl_result read_accepted(json_t *root, task_manifest *m)
 static sl_result read_history(json_t *root, task_manifest *m)
 {
     json_t *array = NULL;
-    GUARD(read_array(root, "history", true, SL_TASK_MAX_HISTORY, "history", &array));
+    GUARD(sl_json_read_array(root, "history", true, SL_TASK_MAX_HISTORY, "history", &array));
     if (json_array_size(array) == 0) return SL_SUCCESS;
     m->history = sl_calloc(json_array_size(array), sizeof(*m->history));
     size_t i;

@@ -3,9 +3,11 @@
  */
 #include "util/json_read.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "util/alloc.h"
+#include "util/utf8.h"
 
 void sl_json_printable(const char *s, char out[68])
 {
@@ -52,6 +54,57 @@ sl_result sl_json_read_text(json_t *object, const char *key, bool required, size
     const char *text = json_string_value(value);
     ENSURE(strlen(text) == len, SL_ERR_PARSE, "%s: holds a NUL byte", where);
     *out = sl_strndup(text, len);
+    return SL_SUCCESS;
+}
+
+sl_result sl_json_read_array(json_t *object, const char *key, bool required, size_t max, const char *where,
+                             json_t **out)
+{
+    GUARD(sl_json_member(object, key, required, where, out));
+    if (*out == NULL) return SL_SUCCESS;
+    ENSURE(json_is_array(*out), SL_ERR_PARSE, "%s: expected an array", where);
+    ENSURE(json_array_size(*out) <= max, SL_ERR_LIMIT, "%s: %zu entries, more than %zu", where,
+           json_array_size(*out), max);
+    return SL_SUCCESS;
+}
+
+sl_result sl_json_check_text(const char *s, bool required, size_t max, sl_error code, const char *where)
+{
+    if (s == NULL) {
+        ENSURE(!required, code, "%s: missing", where);
+        return SL_SUCCESS;
+    }
+    size_t len = strnlen(s, max + 1);
+    ENSURE(len <= max, SL_ERR_LIMIT, "%s: longer than %zu bytes", where, max);
+    ENSURE(!required || len > 0, code, "%s: empty", where);
+    ENSURE(sl_utf8_valid(sl_cursor_from_bytes(s, len), NULL), SL_ERR_ENCODING, "%s: not valid UTF-8", where);
+    return SL_SUCCESS;
+}
+
+sl_result sl_json_reraise(sl_error code, const char *where)
+{
+    char detail[512];
+    snprintf(detail, sizeof(detail), "%s", sl_error_detail());
+    RAISE(code, "%s: %s", where, detail);
+}
+
+sl_result sl_json_put(json_t *object, const char *key, json_t *value, const char *what)
+{
+    ENSURE(value != NULL && json_object_set_new(object, key, value) == 0, SL_ERR_LIMIT,
+           "%s: jansson could not add \"%s\"", what, key);
+    return SL_SUCCESS;
+}
+
+sl_result sl_json_put_text(json_t *object, const char *key, const char *value, const char *what)
+{
+    if (value == NULL) return SL_SUCCESS;
+    return sl_json_put(object, key, json_string(value), what);
+}
+
+sl_result sl_json_append(json_t *array, json_t *value, const char *what)
+{
+    ENSURE(value != NULL && json_array_append_new(array, value) == 0, SL_ERR_LIMIT, "%s: jansson could not append",
+           what);
     return SL_SUCCESS;
 }
 
