@@ -1,8 +1,8 @@
 /*
  * test_http.c — unit tests of the libuv + libcurl transport (mover/s3/http.c).
  *
- * The peer is a small HTTP/1.1 server written here on the same libuv loop, listening
- * on an ephemeral 127.0.0.1 port. The path of each request picks its behaviour:
+ * The peer is the tests' small HTTP/1.1 server (http_peer.h) on the same libuv loop; the
+ * path of each request picks its behaviour:
  *   /ok            200 "hello"
  *   /echo          200, body = request body, X-Method = request method
  *   /bytes/N       200 with N bytes (i % 251)
@@ -10,9 +10,8 @@
  *   /reset         closes the connection with a TCP reset, no answer
  *   /cut           promises 1000 bytes, sends 10, closes
  *   /close         200 "bye!!" with Connection: close, then closes
- * The server counts connections and the most requests it had open at once, so the
- * tests can prove connection reuse and the in-flight bound. Its handles are unref'd,
- * so uv_run(UV_RUN_DEFAULT) returns as soon as the client side has nothing to do.
+ * The peer counts connections and the most requests it had open at once, so the tests
+ * can prove connection reuse and the in-flight bound.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,228 +25,56 @@
 
 #include <uv.h>
 
+#include "http_peer.h"
 #include "s3/http.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 
-/* ---- the test server ---- */
-
-struct server {
-    uv_loop_t *loop;
-    uv_tcp_t listener;
-    int port;
-    unsigned connections;
-    unsigned open_requests;
-    unsigned max_open_requests;
-};
-
-struct conn {
-    uv_tcp_t tcp;
-    struct server *server;
-    sl_buf in;
-    uv_timer_t delay;
-    sl_buf pending_reply;
-    bool closing;
-};
-
-struct write_req {
-    uv_write_t req;
-    sl_buf data;
-    bool close_after;
-};
-
-static void conn_closed(uv_handle_t *h)
-{
-    struct conn *c = h->data;
-    if ((uv_handle_t *)&c->tcp == h) {
-        sl_buf_clean_up(&c->in);
-        sl_buf_clean_up(&c->pending_reply);
-        uv_close((uv_handle_t *)&c->delay, conn_closed); /* frees c when done */
-    } else {
-        sl_free(c);
-    }
-}
-
-static void conn_close(struct conn *c)
-{
-    if (c->closing) return;
-    c->closing = true;
-    uv_close((uv_handle_t *)&c->tcp, conn_closed);
-}
-
-static void write_done(uv_write_t *req, int status)
-{
-    (void)status;
-    struct write_req *w = (struct write_req *)req;
-    struct conn *c = req->data;
-    if (w->close_after) conn_close(c);
-    sl_buf_clean_up(&w->data);
-    sl_free(w);
-}
-
-static void send_bytes(struct conn *c, sl_buf *data, bool close_after)
-{
-    struct write_req *w = sl_calloc(1, sizeof(*w));
-    w->data = *data;
-    *data = (sl_buf){ 0 };
-    w->close_after = close_after;
-    w->req.data = c;
-    uv_buf_t b = uv_buf_init((char *)w->data.data, (unsigned)w->data.len);
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_done) != 0) {
-        sl_buf_clean_up(&w->data);
-        sl_free(w);
-        conn_close(c);
-    }
-}
-
-static void request_finished(struct conn *c) { c->server->open_requests--; }
-
-static void delayed_reply(uv_timer_t *t)
-{
-    struct conn *c = t->data;
-    request_finished(c);
-    send_bytes(c, &c->pending_reply, false);
-}
+/* ---- the test server (http_peer.h): the path picks the behaviour ---- */
 
 static void must(sl_result r) { assert_true(sl_ok(r)); }
 
-/* Handles one complete request in c->in (head ends at head_len, body follows). */
-static void handle_request(struct conn *c, size_t head_len, size_t body_len)
+static void handle_request(http_peer *p, http_peer_conn *c, const http_peer_request *r)
 {
-    struct server *s = c->server;
-    s->open_requests++;
-    if (s->open_requests > s->max_open_requests) s->max_open_requests = s->open_requests;
-
-    char method[16] = "", path[256] = "";
-    sscanf((const char *)c->in.data, "%15s %255s", method, path);
-    const uint8_t *body = c->in.data + head_len;
+    (void)p;
+    const char *path = r->target;
     sl_buf reply = { 0 };
-
     if (strcmp(path, "/ok") == 0) {
         must(sl_buf_appendf(&reply, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Test: yes\r\n\r\nhello"));
     } else if (strcmp(path, "/echo") == 0) {
-        must(sl_buf_appendf(&reply, "HTTP/1.1 200 OK\r\nX-Method: %s\r\nContent-Length: %zu\r\n\r\n", method,
-                            body_len));
-        must(sl_buf_append(&reply, body, body_len));
+        must(sl_buf_appendf(&reply, "HTTP/1.1 200 OK\r\nX-Method: %s\r\nContent-Length: %zu\r\n\r\n", r->method,
+                            r->body_len));
+        must(sl_buf_append(&reply, r->body, r->body_len));
     } else if (strncmp(path, "/bytes/", 7) == 0) {
         size_t n = strtoul(path + 7, NULL, 10);
         must(sl_buf_appendf(&reply, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", n));
         for (size_t i = 0; i < n; i++) must(sl_buf_append_byte(&reply, (uint8_t)(i % 251)));
     } else if (strncmp(path, "/slow/", 6) == 0) {
         must(sl_buf_appendf(&reply, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow"));
-        c->pending_reply = reply;
-        uv_timer_start(&c->delay, delayed_reply, strtoul(path + 6, NULL, 10), 0);
+        http_peer_reply_after(c, &reply, strtoul(path + 6, NULL, 10));
         return;
     } else if (strcmp(path, "/close") == 0) {
         must(sl_buf_appendf(&reply, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nbye!!"));
-        request_finished(c);
-        send_bytes(c, &reply, true);
+        http_peer_reply(c, &reply, true);
         return;
     } else if (strcmp(path, "/reset") == 0) {
-        request_finished(c);
-        c->closing = true;
-        uv_tcp_close_reset(&c->tcp, conn_closed);
+        http_peer_reset(c);
         return;
     } else if (strcmp(path, "/cut") == 0) {
         must(sl_buf_appendf(&reply, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789"));
-        request_finished(c);
-        send_bytes(c, &reply, true);
+        http_peer_reply(c, &reply, true);
         return;
     } else {
         must(sl_buf_appendf(&reply, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"));
     }
-    request_finished(c);
-    send_bytes(c, &reply, false);
-}
-
-static void try_parse(struct conn *c)
-{
-    const char *start = (const char *)c->in.data;
-    const char *end = c->in.len ? memmem(start, c->in.len, "\r\n\r\n", 4) : NULL;
-    if (end == NULL) return;
-    size_t head_len = (size_t)(end - start) + 4;
-    size_t body_len = 0;
-    const char *cl = strcasestr(start, "\r\ncontent-length:");
-    if (cl != NULL && cl < end) body_len = strtoul(cl + 17, NULL, 10);
-    if (c->in.len < head_len + body_len) return;
-    handle_request(c, head_len, body_len);
-    /* one request at a time per connection (curl does not pipeline HTTP/1.1) */
-    size_t used = head_len + body_len;
-    memmove(c->in.data, c->in.data + used, c->in.len - used);
-    c->in.len -= used;
-}
-
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    (void)h;
-    buf->base = sl_malloc(suggested);
-    buf->len = suggested;
-}
-
-static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
-{
-    struct conn *c = stream->data;
-    if (nread < 0) {
-        conn_close(c);
-    } else if (nread > 0 && !c->closing) {
-        must(sl_buf_append(&c->in, buf->base, (size_t)nread));
-        try_parse(c);
-    }
-    sl_free(buf->base);
-}
-
-static void on_connection(uv_stream_t *listener, int status)
-{
-    assert_int_equal(status, 0);
-    struct server *s = listener->data;
-    struct conn *c = sl_calloc(1, sizeof(*c));
-    c->server = s;
-    uv_tcp_init(s->loop, &c->tcp);
-    uv_timer_init(s->loop, &c->delay);
-    c->tcp.data = c;
-    c->delay.data = c;
-    assert_int_equal(uv_accept(listener, (uv_stream_t *)&c->tcp), 0);
-    /* the server never keeps the loop alive: uv_run returns when the client is idle */
-    uv_unref((uv_handle_t *)&c->tcp);
-    uv_unref((uv_handle_t *)&c->delay);
-    s->connections++;
-    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
-}
-
-static void server_start(struct server *s, uv_loop_t *loop)
-{
-    memset(s, 0, sizeof(*s));
-    s->loop = loop;
-    struct sockaddr_in addr;
-    uv_ip4_addr("127.0.0.1", 0, &addr);
-    uv_tcp_init(loop, &s->listener);
-    s->listener.data = s;
-    assert_int_equal(uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0), 0);
-    assert_int_equal(uv_listen((uv_stream_t *)&s->listener, 128, on_connection), 0);
-    uv_unref((uv_handle_t *)&s->listener);
-    struct sockaddr_storage name;
-    int len = sizeof(name);
-    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&name, &len);
-    s->port = ntohs(((struct sockaddr_in *)&name)->sin_port);
-}
-
-static void close_any(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (uv_is_closing(h)) return;
-    if (h->type == UV_TCP && h->data != NULL && h->data != arg) {
-        conn_close(h->data);
-        return;
-    }
-    if (h->type == UV_TIMER) return; /* closed with their connection */
-    uv_close(h, NULL);
+    http_peer_reply(c, &reply, false);
 }
 
 /* ---- fixture ---- */
 
 struct fixture {
     uv_loop_t loop;
-    struct server server;
+    http_peer server;
     s3_http *http;
 };
 
@@ -255,7 +82,7 @@ static int setup_with(void **state, s3_http_options opts)
 {
     struct fixture *f = sl_calloc(1, sizeof(*f));
     uv_loop_init(&f->loop);
-    server_start(&f->server, &f->loop);
+    http_peer_start(&f->server, &f->loop, handle_request, NULL);
     if (sl_failed(s3_http_new(&f->loop, &opts, &f->http))) return -1;
     *state = f;
     return 0;
@@ -276,7 +103,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
     s3_http_destroy(f->http);
     uv_run(&f->loop, UV_RUN_NOWAIT);
-    uv_walk(&f->loop, close_any, &f->server);
+    http_peer_close_all(&f->server);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     sl_free(f);

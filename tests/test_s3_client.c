@@ -2,7 +2,7 @@
  * test_s3_client.c — unit tests of the S3 client's requests as they go on the wire
  * (mover/s3/client.h) and of its per-operation counters.
  *
- * The peer is a small HTTP/1.1 server on the test's own libuv loop (127.0.0.1, an
+ * The peer is the tests' small HTTP/1.1 server (http_peer.h) on the test's own libuv loop (127.0.0.1, an
  * ephemeral port). It writes every request it receives into a transcript in a fixed
  * form — "METHOD target", then each header as "name: value" with the name lower-cased,
  * sorted by name, and the body's length and SHA-256 prefix — with the two values that
@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 #include <uv.h>
 
+#include "http_peer.h"
 #include "s3/client.h"
 #include "s3/client_impl.h" /* the operation table */
 #include "util/alloc.h"
@@ -50,49 +51,11 @@ struct peer;
 typedef void respond_fn(struct peer *p, const peer_request *req, sl_buf *out);
 
 struct peer {
-    uv_loop_t *loop;
-    uv_tcp_t listener;
-    int port;
+    http_peer http;
     respond_fn *respond;
     void *data;
     sl_buf transcript;
-    unsigned requests;
-    unsigned connections;
 };
-
-struct conn {
-    uv_tcp_t tcp;
-    struct peer *peer;
-    sl_buf in;
-    bool closing;
-};
-
-struct write_req {
-    uv_write_t req;
-    sl_buf data;
-};
-
-static void conn_closed(uv_handle_t *h)
-{
-    struct conn *c = h->data;
-    sl_buf_clean_up(&c->in);
-    sl_free(c);
-}
-
-static void conn_close(struct conn *c)
-{
-    if (c->closing) return;
-    c->closing = true;
-    uv_close((uv_handle_t *)&c->tcp, conn_closed);
-}
-
-static void write_done(uv_write_t *req, int status)
-{
-    (void)status;
-    struct write_req *w = (struct write_req *)req;
-    sl_buf_clean_up(&w->data);
-    sl_free(w);
-}
 
 /* Orders header lines by name (up to the colon), then by the whole line. */
 static int compare_lines(const void *a, const void *b)
@@ -158,108 +121,27 @@ static void record(struct peer *p, const char *head, size_t head_len, const uint
     sl_free(copy);
 }
 
-static void handle(struct conn *c, size_t head_len, size_t body_len)
+/* One request from the client: recorded in the transcript, answered by the test's
+ * `respond` (an empty answer hangs up after the request arrived). */
+static void handle(http_peer *hp, http_peer_conn *c, const http_peer_request *r)
 {
-    struct peer *p = c->peer;
-    char method[16] = "", target[2048] = "";
-    assert_int_equal(sscanf((const char *)c->in.data, "%15s %2047s", method, target), 2);
-    const uint8_t *body = c->in.data + head_len;
-    record(p, (const char *)c->in.data, head_len - 4, body, body_len);
-    p->requests++;
-    peer_request req = { .method = method, .target = target, .body = body, .body_len = body_len };
-    struct write_req *w = sl_calloc(1, sizeof(*w));
-    p->respond(p, &req, &w->data);
-    if (w->data.len == 0) { /* no answer: hang up after the request arrived */
-        sl_free(w);
-        conn_close(c);
+    struct peer *p = hp->data;
+    record(p, r->head, r->head_len, r->body, r->body_len);
+    peer_request req = { .method = r->method, .target = r->target, .body = r->body, .body_len = r->body_len };
+    sl_buf out = { 0 };
+    p->respond(p, &req, &out);
+    if (out.len == 0) {
+        sl_buf_clean_up(&out);
+        http_peer_hang_up(c);
         return;
     }
-    uv_buf_t b = uv_buf_init((char *)w->data.data, (unsigned)w->data.len);
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_done) != 0) {
-        sl_buf_clean_up(&w->data);
-        sl_free(w);
-        conn_close(c);
-    }
-}
-
-static void try_parse(struct conn *c)
-{
-    for (;;) {
-        const char *start = (const char *)c->in.data;
-        const char *end = c->in.len ? memmem(start, c->in.len, "\r\n\r\n", 4) : NULL;
-        if (end == NULL) return;
-        size_t head_len = (size_t)(end - start) + 4;
-        size_t body_len = 0;
-        const char *cl = memmem(start, head_len, "\r\nContent-Length:", 17);
-        if (cl == NULL) cl = memmem(start, head_len, "\r\ncontent-length:", 17);
-        if (cl != NULL) body_len = strtoul(cl + 17, NULL, 10);
-        if (c->in.len < head_len + body_len) return;
-        handle(c, head_len, body_len);
-        size_t used = head_len + body_len;
-        memmove(c->in.data, c->in.data + used, c->in.len - used);
-        c->in.len -= used;
-    }
-}
-
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    (void)h;
-    buf->base = sl_malloc(suggested);
-    buf->len = suggested;
-}
-
-static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
-{
-    struct conn *c = stream->data;
-    if (nread < 0) {
-        conn_close(c);
-    } else if (nread > 0 && !c->closing) {
-        must(sl_buf_append(&c->in, buf->base, (size_t)nread));
-        try_parse(c);
-    }
-    sl_free(buf->base);
-}
-
-static void on_connection(uv_stream_t *listener, int status)
-{
-    assert_int_equal(status, 0);
-    struct peer *p = listener->data;
-    struct conn *c = sl_calloc(1, sizeof(*c));
-    c->peer = p;
-    uv_tcp_init(p->loop, &c->tcp);
-    c->tcp.data = c;
-    assert_int_equal(uv_accept(listener, (uv_stream_t *)&c->tcp), 0);
-    uv_unref((uv_handle_t *)&c->tcp);
-    p->connections++;
-    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+    http_peer_reply(c, &out, false);
 }
 
 static void peer_start(struct peer *p, uv_loop_t *loop)
 {
     memset(p, 0, sizeof(*p));
-    p->loop = loop;
-    struct sockaddr_in addr;
-    uv_ip4_addr("127.0.0.1", 0, &addr);
-    uv_tcp_init(loop, &p->listener);
-    p->listener.data = p;
-    assert_int_equal(uv_tcp_bind(&p->listener, (const struct sockaddr *)&addr, 0), 0);
-    assert_int_equal(uv_listen((uv_stream_t *)&p->listener, 128, on_connection), 0);
-    uv_unref((uv_handle_t *)&p->listener);
-    struct sockaddr_storage name;
-    int len = sizeof(name);
-    uv_tcp_getsockname(&p->listener, (struct sockaddr *)&name, &len);
-    p->port = ntohs(((struct sockaddr_in *)&name)->sin_port);
-}
-
-static void close_any(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (uv_is_closing(h)) return;
-    if (h->type == UV_TCP && h->data != NULL && h->data != arg) {
-        conn_close(h->data);
-        return;
-    }
-    uv_close(h, NULL);
+    http_peer_start(&p->http, loop, handle, p);
 }
 
 /* ---- canned answers ---- */
@@ -347,7 +229,7 @@ static int setup_with(void **state, uint64_t threshold)
     peer_start(&f->peer, &f->loop);
     f->peer.respond = respond_ok;
     char endpoint[64];
-    snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", f->peer.port);
+    snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", f->peer.http.port);
     must(s3_credentials_init(&f->creds, "AKID", "SECRET", NULL));
     s3_client_config cfg = {
         .endpoint = endpoint,
@@ -375,7 +257,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
     s3_client_destroy(f->client);
     uv_run(&f->loop, UV_RUN_NOWAIT);
-    uv_walk(&f->loop, close_any, &f->peer);
+    http_peer_close_all(&f->peer.http);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     s3_credentials_clean_up(&f->creds);
