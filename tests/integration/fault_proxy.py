@@ -39,16 +39,17 @@ Standard library only; run it with /usr/bin/python3.
 """
 
 import argparse
-import errno
-import ipaddress
 import os
 import select
-import signal
 import socket
 import struct
 import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from proxy_base import (accept_loop, handle_signals, log, loopback_upstream, set_name,  # noqa: E402
+                        stop_event, wait_handled)
 
 READ_CHUNK = 65536
 MAX_HEAD = 64 * 1024          # a request head larger than this is refused
@@ -62,15 +63,7 @@ SLOWDOWN_BODY = (
     "<RequestId>{rid}</RequestId><HostId>fault-proxy</HostId></Error>"
 )
 
-stop_event = threading.Event()
-
-
-def log(fmt, *args):
-    try:
-        sys.stderr.write("fault_proxy[%d] %s: %s\n" % (os.getpid(), time.strftime("%H:%M:%S"), fmt % args))
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
+set_name("fault_proxy")
 
 
 # ---- schedule ----
@@ -511,52 +504,9 @@ class Proxy:
 
     def serve(self, parent, lifetime):
         self.schedule.write_status(0)
-        started = time.monotonic()
-        while not stop_event.is_set():
-            if parent > 1 and os.getppid() != parent:
-                log("parent process %d is gone: exiting", parent)
-                break
-            if time.monotonic() - started > lifetime:
-                log("lifetime of %.0f s is over: exiting", lifetime)
-                break
-            try:
-                r, _, _ = select.select([self.listener], [], [], 0.2)
-            except InterruptedError:
-                continue
-            if not r:
-                continue
-            try:
-                self.accept_one()
-            except OSError as e:
-                if e.errno in (errno.EMFILE, errno.ENFILE):
-                    log("accept: %s; backing off", e)
-                    time.sleep(0.1)
-                elif e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EINTR):
-                    log("accept: %s", e)
-        stop_event.set()
+        accept_loop(self.listener, self.accept_one, parent, lifetime)
         quiet_close(self.listener)
-        deadline = time.monotonic() + 2.0
-        while time.monotonic() < deadline:
-            with self.lock:
-                if not self.active:
-                    break
-            time.sleep(0.05)
-
-
-def loopback_upstream(text):
-    host, sep, port = text.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError("upstream must be host:port, not %r" % text)
-    if host == "localhost":
-        host = "127.0.0.1"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        raise argparse.ArgumentTypeError("upstream host must be a loopback IP address, not %r" % host)
-    if not address.is_loopback:
-        raise argparse.ArgumentTypeError("upstream %s is not a loopback address" % host)
-    return (str(address), int(port))
+        wait_handled(self.lock, lambda: self.active)
 
 
 def main():
@@ -570,12 +520,7 @@ def main():
     p.add_argument("--lifetime", type=float, default=1800.0, help="exit after this many seconds")
     args = p.parse_args()
 
-    def on_signal(signum, frame):
-        stop_event.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    handle_signals()
     parent = os.getppid()
 
     proxy = Proxy(args)

@@ -137,15 +137,12 @@ Standard library only; run it with /usr/bin/python3.
 
 import argparse
 import collections
-import errno
 import http
-import ipaddress
 import json
 import os
 import random
 import re
 import select
-import signal
 import socket
 import struct
 import sys
@@ -153,6 +150,10 @@ import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import proxy_base  # noqa: E402
+from proxy_base import accept_loop, handle_signals, log, set_name, stop_event, wait_handled  # noqa: E402
 
 READ_CHUNK = 65536
 MAX_HEAD = 64 * 1024       # request or response head
@@ -164,15 +165,7 @@ MAX_CONTROL_BODY = 1 << 20
 CONNECT_TIMEOUT_S = 5.0
 STEP_S = 0.05              # granularity of every wait (stop, client gone, release)
 
-stop_event = threading.Event()
-
-
-def log(fmt, *args):
-    try:
-        sys.stderr.write("s3_fault_proxy[%d] %s: %s\n" % (os.getpid(), time.strftime("%H:%M:%S"), fmt % args))
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
+set_name("s3_fault_proxy")
 
 
 class ProtocolError(Exception):
@@ -1536,59 +1529,21 @@ class Proxy:
     def serve(self, parent, lifetime):
         threading.Thread(target=self.control.serve_forever, kwargs={"poll_interval": 0.1},
                          name="control", daemon=True).start()
-        started = time.monotonic()
-        while not stop_event.is_set():
-            if parent > 1 and os.getppid() != parent:
-                log("parent process %d is gone: exiting", parent)
-                break
-            if time.monotonic() - started > lifetime:
-                log("lifetime of %.0f s is over: exiting", lifetime)
-                break
-            try:
-                r, _, _ = select.select([self.listener], [], [], 0.2)
-            except InterruptedError:
-                continue
-            if not r:
-                continue
-            try:
-                self.accept_one()
-            except OSError as e:
-                if e.errno in (errno.EMFILE, errno.ENFILE):
-                    log("accept: %s; backing off", e)
-                    time.sleep(0.1)
-                elif e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EINTR):
-                    log("accept: %s", e)
-        stop_event.set()
+        accept_loop(self.listener, self.accept_one, parent, lifetime)
         self.listener.close()
         self.control.shutdown()
         self.control.server_close()
-        deadline = time.monotonic() + 2.0
-        while time.monotonic() < deadline:
-            with self.lock:
-                if not self.active:
-                    break
-            time.sleep(STEP_S)
+        wait_handled(self.lock, lambda: self.active, step=STEP_S)
 
 
 def loopback_upstream(text):
+    """argparse type: host:port or http://host:port of a loopback address."""
     if "://" in text:
         split = urllib.parse.urlsplit(text)
         if split.scheme != "http" or split.path not in ("", "/") or split.query:
             raise argparse.ArgumentTypeError("upstream must be http://host:port or host:port, not %r" % text)
         text = split.netloc
-    host, sep, port = text.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError("upstream must be host:port, not %r" % text)
-    if host == "localhost":
-        host = "127.0.0.1"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        raise argparse.ArgumentTypeError("upstream host must be a loopback IP address, not %r" % host)
-    if not address.is_loopback:
-        raise argparse.ArgumentTypeError("upstream %s is not a loopback address" % host)
-    return (str(address), int(port))
+    return proxy_base.loopback_upstream(text)
 
 
 def main():
@@ -1609,12 +1564,7 @@ def main():
     if args.idle_timeout <= 0 or args.max_connections < 1:
         p.error("--idle-timeout and --max-connections must be positive")
 
-    def on_signal(signum, frame):
-        stop_event.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    handle_signals()
     parent = os.getppid()
     threading.stack_size(512 * 1024)
 
