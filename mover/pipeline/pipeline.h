@@ -148,7 +148,9 @@ typedef enum pipeline_recheck_outcome {
     PIPELINE_RECHECK_UNKNOWN,       /* no manifest of this id */
     PIPELINE_RECHECK_NOT_IN_REVIEW, /* the artifact does not wait for a decision */
     PIPELINE_RECHECK_NO_ROUTE,      /* its route is not in the configuration in force */
-    PIPELINE_RECHECK_STORE_FAILED,  /* the manifest could not be read or written, or the daemon stops */
+    PIPELINE_RECHECK_STORE_FAILED,  /* the manifest could not be read or written */
+    PIPELINE_RECHECK_STOPPED,       /* the daemon stops: cancelled (nothing was stored); the
+                                     * pipeline may be gone: do not call into it */
     PIPELINE_RECHECK_AUDIT_FAILED,  /* stored, but the audit log failed: the daemon stops making changes */
 } pipeline_recheck_outcome;
 

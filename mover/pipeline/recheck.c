@@ -108,6 +108,10 @@ static void recheck_saved(void *user, const s3_result *r, const char *etag)
 {
     (void)etag;
     struct recheck *t = user;
+    if (r->error == SL_ERR_CANCELLED) {
+        recheck_answer(t, PIPELINE_RECHECK_STOPPED, "the daemon is stopping: the re-check may not be stored");
+        return;
+    }
     if (r->error == SL_ERR_S3 && r->code == S3_ERROR_PRECONDITION_FAILED && t->tries < RECHECK_TRIES) {
         recheck_load(t); /* changed meanwhile (a decision, another re-check): apply to it as it is now */
         return;
@@ -223,7 +227,7 @@ static void scan_done(void *user, const content_result *result)
     struct recheck *t = user;
     t->scanned = true;
     if (t->cancelled) {
-        recheck_answer(t, PIPELINE_RECHECK_STORE_FAILED, "the daemon is stopping: the re-check did not finish");
+        recheck_answer(t, PIPELINE_RECHECK_STOPPED, "the daemon is stopping: the re-check did not finish");
         return;
     }
     for (size_t i = 0; t->complete && result != NULL && i < result->findings->count; i++) {
@@ -281,6 +285,10 @@ static void recheck_loaded(void *user, const s3_result *r, artifact_manifest *m,
     struct recheck *t = user;
     manifest_store_release(t->m);
     t->m = m;
+    if (r->error == SL_ERR_CANCELLED) {
+        recheck_answer(t, PIPELINE_RECHECK_STOPPED, "the daemon is stopping: the re-check did not start");
+        return;
+    }
     if (r->error == SL_ERR_S3 && (r->code == S3_ERROR_NO_SUCH_KEY || r->status == 404)) {
         recheck_answer(t, PIPELINE_RECHECK_UNKNOWN, "no artifact with this id waits or ended outside trusted");
         return;
@@ -380,6 +388,12 @@ static void batch_next(struct batch *b);
 static void batch_one_done(void *user, const pipeline_recheck_report *report)
 {
     struct batch *b = user;
+    if (report->outcome == PIPELINE_RECHECK_STOPPED) { /* the pipeline may be gone */
+        sl_log(SL_LOG_INFO, "recheck_stopped", "detail", "the daemon stops: the rest is checked again at the next reload",
+               NULL);
+        batch_free(b);
+        return;
+    }
     if (report->outcome == PIPELINE_RECHECK_DONE) b->rechecked++;
     if (report->outcome == PIPELINE_RECHECK_DONE && report->state == ARTIFACT_BLOCKED) b->blocked++;
     if (report->outcome == PIPELINE_RECHECK_STORE_FAILED || report->outcome == PIPELINE_RECHECK_AUDIT_FAILED) {
@@ -431,9 +445,12 @@ static void batch_list(struct batch *b);
 static void batch_listed(void *user, const s3_result *r, const s3_list_result *list)
 {
     struct batch *b = user;
-    if (r->error != SL_OK || b->p->stopping) {
-        sl_log(SL_LOG_WARN, "recheck_failed", "detail", r->error != SL_OK ? r->detail : "the daemon is stopping",
-               "action", "the waiting artifacts are checked again at the next reload or by sluice-review recheck", NULL);
+    if (r->error == SL_ERR_CANCELLED || (r->error == SL_OK && b->p->stopping)) { /* the pipeline may be gone */
+        batch_free(b);
+        return;
+    }
+    if (r->error != SL_OK) {
+        sl_log(SL_LOG_WARN, "recheck_failed", "detail", r->detail, "action", "the waiting artifacts are checked again at the next reload or by sluice-review recheck", NULL);
         batch_free(b);
         return;
     }
