@@ -231,6 +231,16 @@ static void the_set_version_follows_the_rules_bytes(void **state)
     set_version_of(checks, again, sizeof(again));
     if (strncmp(first, "yara set.yar@", 13) != 0 || strlen(first) != 13 + 12) fail_msg("set version \"%s\"", first);
     assert_string_equal(first, again); /* the same bytes: the same set, nothing to re-check */
+    /* the attestation of a reviewed artifact reads each check's part back */
+    assert_true(sl_cursor_eq_cstr(checks_version_in(first, "yara"), first + 5));
+    assert_int_equal(checks_version_in(first, "rules").len, 0);
+    assert_int_equal(checks_version_in(NULL, "yara").len, 0);
+    const char *line = "rules a.json@0123456789ab, b.json@ba9876543210; yara x.yar@00aa; clamav ClamAV 1.4.6/27480/Sat";
+    assert_true(sl_cursor_eq_cstr(checks_version_in(line, "rules"), "a.json@0123456789ab, b.json@ba9876543210"));
+    assert_true(sl_cursor_eq_cstr(checks_version_in(line, "yara"), "x.yar@00aa"));
+    assert_true(sl_cursor_eq_cstr(checks_version_in(line, "clamav"), "ClamAV 1.4.6/27480/Sat"));
+    assert_int_equal(checks_version_in(line, "clam").len, 0);
+    assert_int_equal(checks_version_in(line, "type").len, 0);
     FILE *f = fopen(path, "a");
     assert_non_null(f);
     fputs("\nrule later { strings: $l = \"LATER\" condition: $l }\n", f);

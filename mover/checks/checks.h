@@ -140,6 +140,10 @@ const char *checks_version_of(const sl_config_checks *rules, const char *check);
  * out; on error out is unchanged. */
 SL_MUST_CHECK sl_result checks_set_version(const sl_config_checks *rules, sl_buf *out);
 
+/* The version of one check ("rules", "yara", "clamav") in such a line (a manifest's
+ * checked_with; NULL is fine): a cursor into it, empty when the line has no such part. */
+sl_cursor checks_version_in(const char *checked_with, const char *check);
+
 /* When a route requires ClamAV (checks.clamav): opens a session to the config's clamd
  * (clamav.socket) and asks its version (written to version: "ClamAV 1.4.6/..."; "" when
  * no route requires it), kept as the config's "clamav" version (checks_version_of). The daemon calls it at start and does not start on failure.

@@ -240,6 +240,23 @@ cleanup:
     return r;
 }
 
+sl_cursor checks_version_in(const char *checked_with, const char *check)
+{
+    sl_cursor rest = sl_cursor_from_cstr(checked_with ? checked_with : "");
+    size_t name_len = strlen(check);
+    while (rest.len > 0) {
+        ptrdiff_t end = sl_cursor_find_byte(rest, ';');
+        size_t part_len = end < 0 ? rest.len : (size_t)end;
+        sl_cursor part = sl_cursor_from_bytes(rest.ptr, part_len);
+        if (part.len > name_len + 1 && memcmp(part.ptr, check, name_len) == 0 && part.ptr[name_len] == ' ')
+            return sl_cursor_from_bytes(part.ptr + name_len + 1, part.len - name_len - 1);
+        size_t skip = end < 0 ? rest.len : part_len + 1;
+        rest = sl_cursor_from_bytes(rest.ptr + skip, rest.len - skip);
+        while (rest.len > 0 && rest.ptr[0] == ' ') rest = sl_cursor_from_bytes(rest.ptr + 1, rest.len - 1);
+    }
+    return (sl_cursor){ 0 };
+}
+
 sl_result checks_clamav_probe(const sl_config *config, char *version, size_t version_size)
 {
     checks_engine *e = config->compiled;

@@ -7,6 +7,7 @@ writes; boto3 plays the interpreter, sluice-review the operator.
   SIGHUP: the artifact is checked again from its quarantine copy, its manifest gains the
   "yara" finding and the new set's version, it is blocked (no longer approvable), and
   the audit log has a "recheck" record with the old and new versions and the finding.
+  The clean one stays in review; approved, its attestation names the new set.
 - A rules change that does not compile: the reload is refused, the old rules stay and
   nothing is checked again.
 - `sluice-review recheck ID` checks one artifact again on demand (an operator only):
@@ -53,7 +54,7 @@ class RecheckTest(h.MoverTest):
                        "on_error": "review"},
         }
         m = self.mover = h.Mover(self.tmp, run, extra_routes=[route],
-                                 review={"reviewers": ["sluice-nobody"], "operators": [me]})
+                                 review={"reviewers": [me], "operators": [me]})
         m.start()
         m.wait_until("the pipeline", lambda: "pipeline_started" in m.log_text())
         return m
@@ -143,6 +144,14 @@ class RecheckTest(h.MoverTest):
         self.reload(m, "config_reloaded")
         time.sleep(1)
         self.assertEqual(m.log_text().count("recheck_started"), 1)
+        # the one still in review is approved: its attestation names the set of its re-check
+        r = subprocess.run([REVIEW, "approve", stays["id"], "--socket", os.path.join(m.tmp, "api.sock")],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        trusted = f"{m.prefix}hout/t1/stays.txt"
+        m.wait_until("the promotion", lambda: trusted in h.list_keys(h.TRUSTED, f"{m.prefix}hout/"), timeout=60)
+        checks = s3.head_object(Bucket=h.TRUSTED, Key=trusted)["Metadata"]["sluice-checks"].split(",")
+        self.assertIn("yara=" + after["checked_with"][len("yara "):], checks)
         self.assertEqual(m.stop(), 0, m.log_text()[-3000:])
         rc, out = m.audit_verify()
         self.assertEqual(rc, 0, out)
