@@ -890,7 +890,8 @@ class Harness:
             return
         if a.only != "rest":
             self.throughput()
-        self.rest()
+        if a.only != "throughput":
+            self.rest()
         with open(a.meta, "a") as f:
             f.write(f"quiet_waited_s={self.quiet_waited:.0f}\nquiet_gave_up={self.quiet_gave_up}\n"
                     f"harness_s={time.time() - t0:.0f}\n")
@@ -899,16 +900,21 @@ class Harness:
         a = self.a
         log(f"throughput: {a.reps} repetitions of: wrk ceiling (6 and 5 requests), sluice (csv and text in place, "
             f"csv quarantine first), rclone move (--transfers 16, 64), aws s3 mv — {a.count} × 1 KiB each")
+        runs = {
+            "ceiling6": lambda rep: self.ceiling(6, rep),
+            "ceiling5": lambda rep: self.ceiling(5, rep),
+            "ceiling4": lambda rep: self.ceiling(4, rep),
+            "csv": lambda rep: self.sluice_burst("csv", 4, rep),
+            "text": lambda rep: self.sluice_burst("text", 4, rep),
+            "csv-quarantine": lambda rep: self.sluice_burst("csv", 6, rep),
+            "rclone16": lambda rep: self.mover_tool("rclone", rep, 16),
+            "rclone64": lambda rep: self.mover_tool("rclone", rep, 64),
+            "aws": lambda rep: self.mover_tool("aws", rep),
+        }
         for rep in range(1, a.reps + 1):
-            self.ceiling(6, rep)
-            self.ceiling(5, rep)
-            self.ceiling(4, rep)
-            self.sluice_burst("csv", 4, rep)
-            self.sluice_burst("text", 4, rep)
-            self.sluice_burst("csv", 6, rep)
-            self.mover_tool("rclone", rep, 16)
-            self.mover_tool("rclone", rep, 64)
-            self.mover_tool("aws", rep)
+            for name in THROUGHPUT_RUNS:
+                if name in a.runs:
+                    runs[name](rep)
             self.gc()
 
     def rest(self):
@@ -1259,6 +1265,10 @@ def report(args):
     print(section)
 
 
+# The throughput runs of one repetition, in the order they run (--runs picks some).
+THROUGHPUT_RUNS = ["ceiling6", "ceiling5", "ceiling4", "csv", "text", "csv-quarantine", "rclone16", "rclone64", "aws"]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -1288,8 +1298,11 @@ def main():
     r.add_argument("--baseline-mover", help="sluice-mover of the baseline build, for callgrind before/after")
     r.add_argument("--callgrind-counts", type=int, nargs=2, default=[100, 600], metavar=("N1", "N2"))
     r.add_argument("--callgrind-contents", nargs="+", default=["csv", "text"], choices=["csv", "text"])
-    r.add_argument("--only", choices=["callgrind", "rest"],
-                   help="run one part only: callgrind, or the rest after the throughput runs (large, latency, idle)")
+    r.add_argument("--only", choices=["callgrind", "throughput", "rest"],
+                   help="run one part only: callgrind, the throughput runs, or the rest after them (large, latency, "
+                        "idle)")
+    r.add_argument("--runs", nargs="+", default=THROUGHPUT_RUNS, choices=THROUGHPUT_RUNS,
+                   help="the throughput runs of each repetition (default: all)")
     p = sub.add_parser("report")
     p.add_argument("--results", required=True)
     p.add_argument("--meta", required=True)
