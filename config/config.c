@@ -1516,10 +1516,10 @@ static void finish_events(struct loader *ld, const json_t *obj, void *base, bool
     (void)clean;
     (void)base;
     sl_config *c = ld->config;
-    if (json_object_get(obj, "sns_cert_origins") != NULL) return;
-    c->events.sns_cert_origins = sl_calloc(1, sizeof(char *));
-    c->events.sns_cert_origins[0] = sl_strdup("https://sns.*.amazonaws.com");
-    c->events.sns_cert_origin_count = 1;
+    if (json_object_get(obj, "sns_origins") != NULL) return;
+    c->events.sns_origins = sl_calloc(1, sizeof(char *));
+    c->events.sns_origins[0] = sl_strdup("https://sns.*.amazonaws.com");
+    c->events.sns_origin_count = 1;
 }
 
 static void parse_routes(struct loader *ld, const json_t *v)
@@ -2106,11 +2106,11 @@ static const struct field events_fields[] = {
       .doc_type = "array of SNS topic ARNs", .doc_default = "none (SNS messages refused)",
       .doc = "SNS topics whose messages are accepted (signature verified with the topic's signing "
              "certificate)." },
-    { .name = "sns_cert_origins", .kind = K_STRINGS, STORED_IN(events, sns_cert_origins),
-      .count_offset = IN(events, sns_cert_origin_count), .flags = F_UNIQUE, .convert = convert_cert_origin,
+    { .name = "sns_origins", .kind = K_STRINGS, STORED_IN(events, sns_origins),
+      .count_offset = IN(events, sns_origin_count), .flags = F_UNIQUE, .convert = convert_cert_origin,
       .doc_type = "array of origins", .doc_default = "`[\"https://sns.*.amazonaws.com\"]`",
-      .doc = "Where an SNS message's `SigningCertURL` may point: `scheme://host[:port]`, `*` standing for one DNS "
-             "label." },
+      .doc = "Where an SNS message's `SigningCertURL` and a subscription's `SubscribeURL` may point: "
+             "`scheme://host[:port]`, `*` standing for one DNS label." },
 };
 static const struct schema events_schema = SCHEMA(events_fields, finish_events, "events");
 
@@ -2283,7 +2283,7 @@ void sl_config_free(sl_config *c)
     sl_free(c->events.listen);
     sl_free(c->events.secret_file);
     free_strings(c->events.sns_topics, c->events.sns_topic_count);
-    free_strings(c->events.sns_cert_origins, c->events.sns_cert_origin_count);
+    free_strings(c->events.sns_origins, c->events.sns_origin_count);
     sl_free(c->cluster.name);
     sl_free(c);
 }

@@ -278,9 +278,9 @@ typedef struct sl_config {
                                     a bearer token or ?token=); read by the daemon, mode 0600 */
         char **sns_topics;       /* SNS topic ARNs whose messages are accepted (none: SNS refused) */
         size_t sns_topic_count;
-        char **sns_cert_origins; /* where an SNS SigningCertURL may point: "https://sns.*.amazonaws.com"
+        char **sns_origins;      /* where SNS signing certificates and subscription URLs may point: "https://sns.*.amazonaws.com"
                                     (default); scheme://host-pattern[:port], "*" one DNS label */
-        size_t sns_cert_origin_count;
+        size_t sns_origin_count;
     } events;
 
     /* Several movers on one configuration (docs/scaling.md): each route's work is split into
