@@ -311,10 +311,12 @@ static bool is_read(protocol_request request)
            request == REQ_GET_SOURCE;
 }
 
-/* Whether the artifact's shard is held now (shards.c). Checked before EVERY row: a lease
- * lapses at its expiry minus a margin, so a mover that lost its shard (paused, cut off
- * from S3) stops before another mover can have taken it. An artifact whose task is not
- * known yet (a kick, before its manifest is read) may only read. */
+/* Whether the artifact's shard is held now, and has been since the artifact entered it
+ * (shards.c). Checked before EVERY row: a lease lapses at its expiry minus a margin, so a
+ * mover that lost its shard (paused, cut off from S3) stops before another mover can have
+ * taken it; and one that got it back meanwhile does not go on from what it remembers. An
+ * artifact whose task is not known yet (a kick, before its manifest is read) may only
+ * read. */
 static bool shard_allows(artifact *a, const protocol_row_info *r)
 {
     pipeline *p = a->p;
@@ -323,10 +325,11 @@ static bool shard_allows(artifact *a, const protocol_row_info *r)
         if (a->shard >= 0 && !a->shard_entered) {
             shards_enter(p, a->shard);
             a->shard_entered = true;
+            a->shard_epoch = shards_epoch(p, a->shard);
         }
     }
     if (a->shard == SHARD_UNKNOWN) return is_read(r->request);
-    return shards_held(p, a->shard);
+    return shards_held(p, a->shard) && shards_epoch(p, a->shard) == a->shard_epoch;
 }
 
 void executor_run(artifact *a)

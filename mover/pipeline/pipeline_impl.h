@@ -111,6 +111,8 @@ SL_MUST_CHECK sl_result shards_start(pipeline *p);
 int shards_index(const pipeline *p, const char *route, sl_cursor task);
 /* Whether this mover may work the shard now (its lease is valid, with the margin). */
 bool shards_held(const pipeline *p, int index);
+/* How many times the shard's lease became held by this mover (0 without a cluster). */
+uint64_t shards_epoch(const pipeline *p, int index);
 /* Whether a listing cycle that started at generation `cycle_started` began after the
  * shard was taken (its uploads are then NEW, not a dead mover's half-done work). */
 bool shards_clean(const pipeline *p, int index, uint64_t cycle_started);
@@ -153,6 +155,7 @@ struct artifact {
     artifact_state state;
     int shard;                /* shards.c: SHARD_ALL, an index, or SHARD_UNKNOWN before the task is known */
     bool shard_entered;       /* counted in its shard's in-flight work */
+    uint64_t shard_epoch;     /* the shard's epoch when it was entered (shards_epoch) */
     int verdict;              /* V_NONE, or the state the park rows record */
     char *verdict_detail;
     uint64_t row_started_ms;  /* for the retry budget of the current row */

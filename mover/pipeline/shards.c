@@ -12,7 +12,10 @@
  *     SEEN, looked at first);
  *   - executor.c checks the shard before EVERY row of an artifact, and leaves the
  *     artifact where its bytes are the moment it is not held (a lease lapses at its
- *     expiry minus a margin, so this happens before another mover can take it);
+ *     expiry minus a margin, so this happens before another mover can take it) or was
+ *     taken again since the artifact started (its epoch changed: another mover may have
+ *     worked the artifact meanwhile, and what this one remembers of it is stale — the
+ *     protocol model's `two_movers_leases_no_epoch` shows the promotion contradicted);
  *   - a shard is released (to balance) only once no artifact of it is in flight;
  *   - a shard taken starts a sweep of quarantine, where a dead mover's work may wait.
  *
@@ -34,6 +37,8 @@ struct shards {
     size_t route_count;
     strset routes;               /* route name -> index */
     uint64_t *taken_generation;  /* per lease: the listing generation when it was taken */
+    uint64_t *epoch;             /* per lease: how many times it became held (an artifact started
+                                    under one epoch may not go on under another) */
     unsigned *in_flight;         /* per lease: artifacts started and not ended */
     char *cluster_prefix;
     char *name;
@@ -47,6 +52,7 @@ static void changed(void *user, size_t index, bool held)
     pipeline *p = sh->p;
     if (!held) return; /* the executor checks at every row; the watch skips it from now */
     sh->taken_generation[index] = p->generation;
+    sh->epoch[index]++;
     /* a dead mover's work waits in staging (listed again) and in quarantine (swept) */
     watch_shard_taken(p);
 }
@@ -74,6 +80,7 @@ sl_result shards_start(pipeline *p)
     }
     sh->taken_generation = sl_calloc(count, sizeof(uint64_t));
     sh->in_flight = sl_calloc(count, sizeof(unsigned));
+    sh->epoch = sl_calloc(count, sizeof(uint64_t));
     char host[256] = "";
     if (c->cluster.name == NULL && (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0'))
         snprintf(host, sizeof(host), "mover");
@@ -109,6 +116,12 @@ bool shards_held(const pipeline *p, int index)
     if (index == SHARD_ALL) return true;
     if (index < 0 || p->shards == NULL) return false;
     return lease_set_holds(p->shards->leases, (size_t)index);
+}
+
+uint64_t shards_epoch(const pipeline *p, int index)
+{
+    if (index < 0 || p->shards == NULL) return 0;
+    return p->shards->epoch[index];
 }
 
 bool shards_clean(const pipeline *p, int index, uint64_t cycle_started)
@@ -175,6 +188,7 @@ void shards_destroy(pipeline *p)
     strset_clean_up(&sh->routes);
     sl_free(sh->taken_generation);
     sl_free(sh->in_flight);
+    sl_free(sh->epoch);
     sl_free(sh->cluster_prefix);
     sl_free(sh->name);
     sl_free(sh);
