@@ -183,6 +183,12 @@ static bool lease_valid(const lease_set *s, const lease *l, uint64_t now)
     return l->held && !l->releasing && !s->stopping && now < l->valid_until;
 }
 
+uint64_t lease_set_valid_until(const lease_set *set, size_t index)
+{
+    if (!lease_set_holds(set, index)) return 0;
+    return set->leases[index].valid_until;
+}
+
 bool lease_set_holds(const lease_set *set, size_t index)
 {
     if (set == NULL || index >= set->count) return false;

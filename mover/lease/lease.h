@@ -87,6 +87,10 @@ void lease_set_start(lease_set *set);
  * against the monotonic clock at the call), not being released. */
 bool lease_set_holds(const lease_set *set, size_t index);
 
+/* Until when (monotonic ms, uv_hrtime() / 1e6) lease `index` stays valid unless renewed;
+ * 0 when it is not held now. */
+uint64_t lease_set_valid_until(const lease_set *set, size_t index);
+
 /* This process's instance id (LEASE_INSTANCE_LEN hex characters). */
 const char *lease_set_instance(const lease_set *set);
 

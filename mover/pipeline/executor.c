@@ -358,7 +358,10 @@ void executor_run(artifact *a)
     }
     if (is_promote_row(a->row) && !take_trusted_key(a)) return; /* runs this row when the key is free */
     if (sl_log_enabled(SL_LOG_DEBUG)) log_artifact(SL_LOG_DEBUG, "row", a, r->name);
+    /* the row's request retries only while the shard's lease lasts (docs/scaling.md) */
+    s3_client_set_deadline(p->opt.client, a->shard >= 0 ? shards_valid_until(p, a->shard) : 0);
     row_functions[a->row](a);
+    s3_client_set_deadline(p->opt.client, 0);
 }
 
 /* ---- advancing ---- */

@@ -111,6 +111,8 @@ SL_MUST_CHECK sl_result shards_start(pipeline *p);
 int shards_index(const pipeline *p, const char *route, sl_cursor task);
 /* Whether this mover may work the shard now (its lease is valid, with the margin). */
 bool shards_held(const pipeline *p, int index);
+/* Until when (monotonic ms) the shard's lease is valid; 0 without a cluster. */
+uint64_t shards_valid_until(const pipeline *p, int index);
 /* How many times the shard's lease became held by this mover (0 without a cluster). */
 uint64_t shards_epoch(const pipeline *p, int index);
 /* Whether a listing cycle that started at generation `cycle_started` began after the

@@ -118,6 +118,12 @@ bool shards_held(const pipeline *p, int index)
     return lease_set_holds(p->shards->leases, (size_t)index);
 }
 
+uint64_t shards_valid_until(const pipeline *p, int index)
+{
+    if (index < 0 || p->shards == NULL) return 0;
+    return lease_set_valid_until(p->shards->leases, (size_t)index);
+}
+
 uint64_t shards_epoch(const pipeline *p, int index)
 {
     if (index < 0 || p->shards == NULL) return 0;
