@@ -458,6 +458,70 @@ static char *convert_listen(struct loader *ld, const json_t *v, size_t index)
     return sl_strdup(s);
 }
 
+/* An SNS topic ARN: arn:<partition>:sns:<region>:<account>:<name>, at most 256 bytes,
+ * printable ASCII. */
+static char *convert_sns_topic(struct loader *ld, const json_t *v, size_t index)
+{
+    (void)index;
+    const char *s = json_string_value(v);
+    size_t len = strlen(s), colons = 0;
+    bool ok = len <= 256 && strncmp(s, "arn:", 4) == 0;
+    for (size_t i = 0; ok && i < len; i++) {
+        ok = s[i] > 0x20 && s[i] < 0x7F;
+        if (s[i] == ':') colons++;
+    }
+    const char *service = ok ? strchr(s + 4, ':') : NULL;
+    ok = ok && colons == 5 && service != NULL && strncmp(service, ":sns:", 5) == 0 && s[len - 1] != ':';
+    if (!ok) {
+        report_got(ld, v, "expected an SNS topic ARN such as \"arn:aws:sns:us-east-1:123456789012:sluice-events\"");
+        return NULL;
+    }
+    return sl_strdup(s);
+}
+
+/* Where an SNS signing certificate may come from: scheme://host-pattern[:port], the
+ * scheme http or https, each DNS label of the host either a label or "*". */
+static char *convert_cert_origin(struct loader *ld, const json_t *v, size_t index)
+{
+    (void)index;
+    const char *s = json_string_value(v);
+    const char *rest = strncmp(s, "https://", 8) == 0 ? s + 8 : strncmp(s, "http://", 7) == 0 ? s + 7 : NULL;
+    bool ok = rest != NULL && rest[0] != '\0';
+    const char *port = NULL;
+    size_t port_len = 0, host_len = 0;
+    if (ok) host_len = split_host_port(rest, strlen(rest), &port, &port_len);
+    if (ok && port != NULL && !valid_port(port, port_len)) ok = false;
+    if (ok) {
+        /* "*" labels are checked as "x" */
+        char *host = sl_strndup(rest, host_len);
+        for (char *c = host; *c; c++)
+            if (*c == '*' && (c == host || c[-1] == '.') && (c[1] == '.' || c[1] == '\0')) *c = 'x';
+        ok = valid_host(host, host_len) && host[0] != '[';
+        sl_free(host);
+    }
+    if (!ok) {
+        report_got(ld, v, "expected an origin such as \"https://sns.*.amazonaws.com\" (http or https, a host whose "
+                          "labels may be \"*\", an optional port)");
+        return NULL;
+    }
+    return sl_strdup(s);
+}
+
+/* The mover's name in lease objects: 1 to 64 of A-Z, a-z, 0-9, ".", "_", "-". */
+static char *convert_mover_name(struct loader *ld, const json_t *v, size_t index)
+{
+    (void)index;
+    const char *s = json_string_value(v);
+    size_t len = strlen(s);
+    bool ok = len >= 1 && len <= 64;
+    for (size_t i = 0; ok && i < len; i++) ok = is_alnum(s[i]) || s[i] == '.' || s[i] == '_' || s[i] == '-';
+    if (!ok) {
+        report_got(ld, v, "expected a name of 1 to 64 letters, digits, \".\", \"_\" or \"-\"");
+        return NULL;
+    }
+    return sl_strdup(s);
+}
+
 static char *convert_region(struct loader *ld, const json_t *v, size_t index)
 {
     (void)index;
@@ -1249,6 +1313,14 @@ static void finish_worker(struct loader *ld, const json_t *obj, void *base, bool
 {
     (void)base;
     sl_config *c = ld->config;
+    if (clean && c->worker.poll_idle_max_ms != 0 && c->worker.poll_idle_max_ms < c->worker.poll_interval_ms) {
+        char interval[32];
+        sl_config_format_duration(c->worker.poll_interval_ms, interval, sizeof(interval));
+        size_t mark = path_push_key(ld, "poll_idle_max");
+        report_got(ld, json_object_get(obj, "poll_idle_max"), "expected at least worker.poll_interval (\"%s\")",
+                   interval);
+        path_pop(ld, mark);
+    }
     const json_t *given = json_object_get(obj, "poll_jitter");
     if (given == NULL) {
         c->worker.poll_jitter_ms = c->worker.poll_interval_ms / 10;
@@ -1423,6 +1495,33 @@ static void parse_identities(struct loader *ld, const json_t *v)
     walk_object(ld, v, &identities_schema, (uint8_t *)&ld->config->identities);
 }
 
+static const struct schema events_schema;
+static const struct schema cluster_schema;
+
+static void parse_events(struct loader *ld, const json_t *v)
+{
+    ld->config->events.present = true;
+    walk_object(ld, v, &events_schema, (uint8_t *)&ld->config->events);
+}
+
+static void parse_cluster(struct loader *ld, const json_t *v)
+{
+    ld->config->cluster.present = true;
+    walk_object(ld, v, &cluster_schema, (uint8_t *)&ld->config->cluster);
+}
+
+/* events: the default SNS certificate origin (AWS's), when none is given. */
+static void finish_events(struct loader *ld, const json_t *obj, void *base, bool clean)
+{
+    (void)clean;
+    (void)base;
+    sl_config *c = ld->config;
+    if (json_object_get(obj, "sns_origins") != NULL) return;
+    c->events.sns_origins = sl_calloc(1, sizeof(char *));
+    c->events.sns_origins[0] = sl_strdup("https://sns.*.amazonaws.com");
+    c->events.sns_origin_count = 1;
+}
+
 static void parse_routes(struct loader *ld, const json_t *v)
 {
     if (!json_is_array(v)) {
@@ -1448,6 +1547,11 @@ static void parse_routes(struct loader *ld, const json_t *v)
 static void check_across_sections(struct loader *ld)
 {
     sl_config *c = ld->config;
+    /* polling is reconciliation once events are pushed: idle listings back off further */
+    if (c->worker.poll_idle_max_ms == 0) {
+        uint64_t idle = c->events.present ? 30 * SECOND_MS : c->worker.poll_interval_ms;
+        c->worker.poll_idle_max_ms = idle > c->worker.poll_interval_ms ? idle : c->worker.poll_interval_ms;
+    }
     for (size_t i = 0; i < c->route_count && ld->review_clean; i++) {
         const sl_config_route *r = &c->routes[i];
         size_t mark = path_push_key(ld, "routes");
@@ -1978,8 +2082,53 @@ static const struct field worker_fields[] = {
       .doc = "The pipeline counts as stalled (health check, `sluice_healthy` 0, log `pipeline_stalled`) when "
              "artifacts are in flight or queued and none has changed state for this long. Longer than the slowest "
              "check of the largest object a route allows." },
+    { .name = "poll_idle_max", .kind = K_DURATION, STORED_IN(worker, poll_idle_max_ms), .min = 1,
+      .doc_type = "duration ≥ `poll_interval`",
+      .doc_default = "`poll_interval` (no back-off); 30s with an `events` section",
+      .doc = "A listing of the staging bucket that finds nothing new doubles the wait before the next one, up "
+             "to this; anything new (or an event) brings it back to `poll_interval`. With events pushed, "
+             "polling is only the reconciliation of lost events." },
 };
 static const struct schema worker_schema = SCHEMA(worker_fields, finish_worker, "worker");
+
+static const struct field events_fields[] = {
+    { .name = "listen", .kind = K_STRING, STORED_IN(events, listen), .flags = F_REQUIRED, .convert = convert_listen,
+      .doc_type = "host:port", .doc_default = "required in the section",
+      .doc = "The HTTP listener for S3 event notifications (radosgw topics with an HTTP push endpoint, MinIO "
+             "webhooks, SNS HTTP subscriptions). Events are hints: the mover looks at each object itself "
+             "([events.md](events.md))." },
+    { .name = "secret_file", .kind = K_STRING, STORED_IN(events, secret_file), .flags = F_REQUIRED,
+      .convert = convert_path, .doc_type = "path", .doc_default = "required in the section",
+      .doc = "A file holding the shared secret the S3 server sends with each event (HTTP basic auth password, a "
+             "bearer token or `?token=` in the push URL), compared in constant time. 16–256 printable bytes; "
+             "the file must not be readable by group or others." },
+    { .name = "sns_topics", .kind = K_STRINGS, STORED_IN(events, sns_topics),
+      .count_offset = IN(events, sns_topic_count), .flags = F_UNIQUE, .convert = convert_sns_topic,
+      .doc_type = "array of SNS topic ARNs", .doc_default = "none (SNS messages refused)",
+      .doc = "SNS topics whose messages are accepted (signature verified with the topic's signing "
+             "certificate)." },
+    { .name = "sns_origins", .kind = K_STRINGS, STORED_IN(events, sns_origins),
+      .count_offset = IN(events, sns_origin_count), .flags = F_UNIQUE, .convert = convert_cert_origin,
+      .doc_type = "array of origins", .doc_default = "`[\"https://sns.*.amazonaws.com\"]`",
+      .doc = "Where an SNS message's `SigningCertURL` and a subscription's `SubscribeURL` may point: "
+             "`scheme://host[:port]`, `*` standing for one DNS label." },
+};
+static const struct schema events_schema = SCHEMA(events_fields, finish_events, "events");
+
+static const struct field cluster_fields[] = {
+    { .name = "shards", .kind = K_UINT, STORED_IN(cluster, shards), .def = 4, .min = 1, .max = 256,
+      .doc = "Shards per route: a task belongs to shard FNV-1a(task id) mod `shards`, and each shard is worked "
+             "by the one mover that holds its lease. Every mover of one configuration must use the same "
+             "number." },
+    { .name = "lease_ttl", .kind = K_DURATION, STORED_IN(cluster, lease_ttl_ms), .def = 15 * SECOND_MS,
+      .min = 3 * SECOND_MS, .max = 10 * MINUTE_MS,
+      .doc = "How long a shard's lease lasts unrenewed. A mover renews at a third of it and stops working a "
+             "shard before its lease can expire; a mover that dies loses its shards to the others after this." },
+    { .name = "name", .kind = K_STRING, STORED_IN(cluster, name), .convert = convert_mover_name,
+      .doc_type = "string", .doc_default = "the host name and process id",
+      .doc = "The mover's name in lease objects and logs: 1–64 letters, digits, `.`, `_`, `-`." },
+};
+static const struct schema cluster_schema = SCHEMA(cluster_fields, NULL, "cluster");
 
 static const struct field log_fields[] = {
     { .name = "level", .kind = K_ENUM, STORED_IN(log, level), .def = 1, .names = level_names, .set_enum = set_int,
@@ -2054,6 +2203,14 @@ static const struct field root_fields[] = {
       .doc = "The S3 principals `sluice-mover policy` writes bucket policies for; the daemon uses it only to "
               "check the live buckets at start (it logs drift). "
              "Once it is there, `mover` and `grants` are required." },
+    { .name = "events", .kind = K_CUSTOM, .parse = parse_events, .sub = &events_schema, .doc_type = "object",
+      .doc_default = "none (polling only)",
+      .doc = "S3 event notifications pushed to the mover; once it is there, `listen` and `secret_file` are "
+             "required." },
+    { .name = "cluster", .kind = K_CUSTOM, .parse = parse_cluster, .sub = &cluster_schema, .doc_type = "object",
+      .doc_default = "none (one mover does all the work)",
+      .doc = "Several movers on one configuration, each working the shards whose leases it holds "
+             "([scaling.md](scaling.md))." },
 };
 const struct schema sl_config_root_schema = SCHEMA(root_fields, NULL, "top");
 
@@ -2124,6 +2281,11 @@ void sl_config_free(sl_config *c)
     free_strings(c->identities.reviewers, c->identities.reviewer_count);
     free_strings(c->identities.vpc_endpoints, c->identities.vpc_endpoint_count);
     free_strings(c->identities.administrators, c->identities.administrator_count);
+    sl_free(c->events.listen);
+    sl_free(c->events.secret_file);
+    free_strings(c->events.sns_topics, c->events.sns_topic_count);
+    free_strings(c->events.sns_origins, c->events.sns_origin_count);
+    sl_free(c->cluster.name);
     sl_free(c);
 }
 

@@ -264,7 +264,34 @@ typedef struct sl_config {
                                       staging version (default true); false: quarantine first */
         uint64_t stall_after_ms;   /* health: work pending and no change for this long is a
                                       stalled pipeline; default 15m, > 0 */
+        uint64_t poll_idle_max_ms; /* a listing that found nothing new doubles the wait before
+                                      the next, up to this (default: poll_interval, i.e. no
+                                      back-off; 30s when the events listener is on) */
     } worker;
+
+    /* S3 event notifications pushed to the mover (docs/events.md): an HTTP listener whose
+     * events are hints (the mover looks at each object itself). Absent: no listener. */
+    struct {
+        bool present;            /* the section was given; listen and secret_file are then set */
+        char *listen;            /* "host:port" of the listener (required in the section) */
+        char *secret_file;       /* the shared secret the S3 server sends (basic auth password,
+                                    a bearer token or ?token=); read by the daemon, mode 0600 */
+        char **sns_topics;       /* SNS topic ARNs whose messages are accepted (none: SNS refused) */
+        size_t sns_topic_count;
+        char **sns_origins;      /* where SNS signing certificates and subscription URLs may point: "https://sns.*.amazonaws.com"
+                                    (default); scheme://host-pattern[:port], "*" one DNS label */
+        size_t sns_origin_count;
+    } events;
+
+    /* Several movers on one configuration (docs/scaling.md): each route's work is split into
+     * `shards` by a hash of the task id, and each shard is worked by the one mover holding
+     * its lease object (<control_prefix>cluster/leases/...). Absent: one mover does all. */
+    struct {
+        bool present;
+        uint32_t shards;         /* per route, default 4 (1..256) */
+        uint64_t lease_ttl_ms;   /* default 15s (3s..10m) */
+        char *name;              /* the mover's name in lease objects, default: host name and pid */
+    } cluster;
 
     struct {
         int level;   /* 0 debug, 1 info (default), 2 warn, 3 error */

@@ -136,7 +136,7 @@ static const struct broken_case broken_cases[] = {
     { "unknown top-level key",
       "{" MINIMAL ", 'extra': 1}",
       INVALID,
-      { "extra: unknown key (known keys: s3, buckets, grants, routes, review, retention, clamav, api, attest, audit, worker, log, identities)" } },
+      { "extra: unknown key (known keys: s3, buckets, grants, routes, review, retention, clamav, api, attest, audit, worker, log, identities, events, cluster)" } },
     { "typo in a route key",
       WITH_ROUTE("{'name': 'a', 'staging_prefix': 'a/', 'trusted_prefix': 'a/', 'chekcs': {}}"),
       INVALID,
@@ -604,7 +604,7 @@ static const struct broken_case broken_cases[] = {
         "routes[0].review_ttl: expected a duration such as \"30s\", got \"1 day\"",
         "routes[1].name: \"a\" is already the name of routes[0]", "s3.verify_tls: expected true or false, got \"no\"",
         "buckets.trusted: required", "worker.concurrency: expected an integer from 1 to 10000, got 0",
-        "audti: unknown key (known keys: s3, buckets, grants, routes, review, retention, clamav, api, attest, audit, worker, log, identities)",
+        "audti: unknown key (known keys: s3, buckets, grants, routes, review, retention, clamav, api, attest, audit, worker, log, identities, events, cluster)",
         "audit.file: required", "routes[1].review: \"hook\" needs review.hook.command" } },
     /* ---- STS grants and reference data (mover/tasks) ---- */
     { "sts on a route without grants.sts",

@@ -41,6 +41,8 @@ static const char *const sections[] = {
     "worker",
     "log",
     "identities",
+    "events",
+    "cluster",
 };
 #define SECTION_COUNT (sizeof(sections) / sizeof(sections[0]))
 

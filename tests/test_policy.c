@@ -948,7 +948,7 @@ static void command_refuses_a_config_without_identities_or_with_errors(void **st
     snprintf(expect, sizeof(expect),
              "%s: identities.mover: expected a principal ARN such as \"arn:aws:iam::123456789012:role/sluice-mover\" "
              "or, on radosgw, \"arn:aws:iam:::user/mover\", got \"mover\"\n"
-             "%s: worker.x: unknown key (known keys: poll_interval, poll_jitter, concurrency, check_in_place, stall_after)\n2 errors\n",
+             "%s: worker.x: unknown key (known keys: poll_interval, poll_jitter, concurrency, check_in_place, stall_after, poll_idle_max)\n2 errors\n",
              file, file);
     assert_string_equal(err, expect);
     free(out);

@@ -883,6 +883,31 @@ static void retries_stop_at_the_time_budget(void **state)
     sl_buf_reset(&f->peer.transcript);
 }
 
+/* A deadline (a shard's lease) cuts the retries short of the budget: a request made
+ * while it is set starts no retry at or after it. */
+static void retries_stop_at_the_deadline(void **state)
+{
+    struct fixture *f = *state;
+    f->peer.respond = respond_by_key;
+    unsigned broken = 0;
+    f->peer.data = &broken;
+    f->client->retry.max_attempts = 100000; /* without the deadline: 60 s of retries */
+    f->client->retry.budget_ms = 60000;
+    f->client->retry.base_ms = 10;
+    f->client->retry.cap_ms = 10;
+    result bound = { 0 };
+    uint64_t start = uv_hrtime() / 1000000u;
+    s3_client_set_deadline(f->client, start + 150);
+    must(s3_delete_object(f->client, C("bkt"), C("slow"), C(""), on_done, &bound));
+    s3_client_set_deadline(f->client, 0); /* requests made from now are not bound */
+    run(f);
+    uint64_t took = uv_hrtime() / 1000000u - start;
+    assert_int_equal(bound.status, 503);
+    assert_true(bound.attempts >= 2);
+    assert_true(took < 10000); /* not the 60 s budget (a bound far from the 150 ms, for a loaded machine) */
+    sl_buf_reset(&f->peer.transcript);
+}
+
 /* ---- multipart copy ---- */
 
 static void multipart_copy_runs_its_steps_in_order(void **state)
@@ -987,6 +1012,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(versions_are_listed_read_and_deleted_by_id, setup, teardown),
         cmocka_unit_test_setup_teardown(indefinite_says_what_may_have_happened, setup, teardown),
         cmocka_unit_test_setup_teardown(retries_stop_at_the_time_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(retries_stop_at_the_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(every_metadata_header_is_reported_up_to_the_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(multipart_copy_runs_its_steps_in_order, setup_multipart, teardown),
         cmocka_unit_test_setup_teardown(multipart_copy_is_indefinite_only_past_complete, setup_multipart, teardown),

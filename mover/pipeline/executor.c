@@ -157,6 +157,7 @@ void executor_start(pipeline *p, queued *q)
         break;
     }
     a->kick = q->kind == ENTRY_KICK;
+    a->shard = SHARD_UNKNOWN;
     a->row_started_ms = uv_now(p->loop);
     queued_free(q);
     executor_run(a);
@@ -302,11 +303,47 @@ static void release_trusted_key(artifact *a)
     }
 }
 
+/* ---- several movers: work only what this mover holds ---- */
+
+static bool is_read(protocol_request request)
+{
+    return request == REQ_GET_MANIFEST || request == REQ_HEAD_TRUSTED || request == REQ_HEAD_QUARANTINE ||
+           request == REQ_GET_SOURCE;
+}
+
+/* Whether the artifact's shard is held now, and has been since the artifact entered it
+ * (shards.c). Checked before EVERY row: a lease lapses at its expiry minus a margin, so a
+ * mover that lost its shard (paused, cut off from S3) stops before another mover can have
+ * taken it; and one that got it back meanwhile does not go on from what it remembers. An
+ * artifact whose task is not known yet (a kick, before its manifest is read) may only
+ * read. */
+static bool shard_allows(artifact *a, const protocol_row_info *r)
+{
+    pipeline *p = a->p;
+    if (a->shard == SHARD_UNKNOWN && a->task != NULL) {
+        a->shard = shards_index(p, a->route->name, sl_cursor_from_cstr(a->task));
+        if (a->shard >= 0 && !a->shard_entered) {
+            shards_enter(p, a->shard);
+            a->shard_entered = true;
+            a->shard_epoch = shards_epoch(p, a->shard);
+        }
+    }
+    if (a->shard == SHARD_UNKNOWN) return is_read(r->request);
+    return shards_held(p, a->shard) && shards_epoch(p, a->shard) == a->shard_epoch;
+}
+
 void executor_run(artifact *a)
 {
     pipeline *p = a->p;
     const protocol_row_info *r = protocol_row_get(a->row);
     if (p->broken) {
+        artifact_end(a, END_LEAVE);
+        return;
+    }
+    if (!shard_allows(a, r)) {
+        log_artifact(SL_LOG_INFO, "shard_not_held", a,
+                     "its shard's lease is not held now: left where its bytes are for the mover that holds it");
+        p->stats.left_unheld++;
         artifact_end(a, END_LEAVE);
         return;
     }
@@ -322,7 +359,10 @@ void executor_run(artifact *a)
         return;
     }
     if (sl_log_enabled(SL_LOG_DEBUG)) log_artifact(SL_LOG_DEBUG, "row", a, r->name);
+    /* the row's request retries only while the shard's lease lasts (docs/scaling.md) */
+    s3_client_set_deadline(p->opt.client, a->shard >= 0 ? shards_valid_until(p, a->shard) : 0);
     row_functions[a->row](a);
+    s3_client_set_deadline(p->opt.client, 0);
 }
 
 /* ---- advancing ---- */
@@ -477,6 +517,7 @@ void artifact_end(artifact *a, int end)
         return;
     }
     if (!a->hook_ran) finish_stats(a, end);
+    if (a->shard_entered) shards_leave(p, a->shard);
     release_trusted_key(a);
     if (a->prev) a->prev->next = a->next;
     else p->artifacts = a->next;

@@ -19,6 +19,8 @@
 
 #include "util/alloc.h"
 
+#define LEASE_RELEASE_GRACE_MS 3000 /* a clean stop releases the leases within this */
+
 /* ---- configuration references ---- */
 
 config_ref *config_ref_new(sl_config *config)
@@ -148,6 +150,13 @@ static void probed(pipeline *p, sl_result result, const server_caps *caps)
     const sl_config *c = config_of(p);
     log_caps(caps, caps->staging_versioned ? (c->worker.check_in_place ? "in_place" : "quarantine_first_by_version")
                                            : "quarantine_first_conditional_delete");
+    if (sl_failed(shards_start(p))) {
+        char *why = sl_strdup_printf("the cluster's leases cannot start: %s", sl_error_detail());
+        sl_log(SL_LOG_ERROR, "cluster_failed", "detail", why, NULL);
+        if (p->opt.fatal) p->opt.fatal(p->opt.fatal_user, why);
+        sl_free(why);
+        return;
+    }
     uv_timer_start(&p->sweep_timer, watch_sweep_now, 0, sweep_interval(p));
     watch_start(p);
     sl_log(SL_LOG_INFO, "pipeline_started", NULL);
@@ -163,6 +172,10 @@ sl_result pipeline_start(pipeline *p)
 
 void pipeline_reload(pipeline *p, sl_config *config)
 {
+    if (p->shards != NULL && !shards_layout_same(p, config))
+        sl_log(SL_LOG_WARN, "cluster_layout_kept", "detail",
+               "routes or cluster.shards changed: the leases keep the layout the daemon started with (routes it does "
+               "not know are not worked); restart every mover to change it", NULL);
     config_ref *old = p->cfg;
     p->cfg = config_ref_new(config);
     config_ref_drop(old);
@@ -204,12 +217,23 @@ static void stop_now(uv_timer_t *t)
     if (cb) cb(p->stopped_user);
 }
 
-static void stopped_deferred(uv_timer_t *t)
+static void leases_released(void *user)
 {
-    pipeline *p = t->data;
+    pipeline *p = user;
     pipeline_stopped_fn *cb = p->stopped;
     p->stopped = NULL;
     if (cb) cb(p->stopped_user);
+}
+
+static void stopped_deferred(uv_timer_t *t)
+{
+    pipeline *p = t->data;
+    if (p->shards != NULL) {
+        /* nothing of this mover is in flight: the others may take its shards at once */
+        shards_stop(p, LEASE_RELEASE_GRACE_MS, leases_released, p);
+        return;
+    }
+    leases_released(p);
 }
 
 void pipeline_maybe_stopped(pipeline *p)
@@ -276,6 +300,7 @@ void pipeline_destroy(pipeline *p)
     }
     drop_queue(p);
     probe_cancel(p);
+    shards_destroy(p);
     uv_close((uv_handle_t *)&p->sweep_timer, handle_closed);
     uv_close((uv_handle_t *)&p->stop_timer, handle_closed);
     uv_close((uv_handle_t *)&p->pump_idle, handle_closed);
@@ -287,5 +312,6 @@ pipeline_stats pipeline_get_stats(const pipeline *p)
     s.in_flight = p->in_flight;
     s.queued = p->queue_count;
     s.broken = p->broken;
+    shards_describe(p, &s);
     return s;
 }

@@ -70,10 +70,24 @@ typedef struct pipeline_stats {
     uint64_t dropped;      /* changed or vanished before it was taken in: nothing to account for */
     uint64_t left;         /* stopped where their bytes are, to be resumed from what S3 shows */
     uint64_t resumed;      /* found in quarantine with no manifest and restarted */
+    uint64_t left_unheld;  /* left because this mover stopped holding its shard */
     uint64_t promoted_requests; /* S3 requests spent on promoted artifacts (for the budget) */
     unsigned in_flight;
     unsigned queued;
     bool broken;           /* the audit log failed: no more changes are made */
+    /* the watch (one listing of the staging bucket per interval, split into routes) */
+    uint64_t listings;     /* listing requests (pages) of staging */
+    uint64_t unrouted;     /* listed keys under no route's prefix (ignored) */
+    uint64_t poll_wait_ms; /* the wait before the next listing now (backs off while idle) */
+    /* S3 event hints (pipeline_hint) */
+    uint64_t hints;          /* hints received */
+    uint64_t hints_queued;   /* ... that queued an upload */
+    uint64_t hints_unknown;  /* ... for another bucket or no route's prefix (ignored) */
+    uint64_t hints_missing;  /* ... whose object (version) does not exist */
+    uint64_t hints_elsewhere;/* ... in a shard another mover holds, in flight already, or queue full */
+    /* several movers (cluster section) */
+    unsigned shards_held, shards_total, movers;
+    uint64_t leases_lost;
 } pipeline_stats;
 
 /* Creates the pipeline; takes ownership of `config` (also on error). */
@@ -99,6 +113,21 @@ void pipeline_stop(pipeline *p, uint64_t grace_ms, pipeline_stopped_fn *stopped,
 void pipeline_destroy(pipeline *p);
 
 pipeline_stats pipeline_get_stats(const pipeline *p);
+
+/* ---- S3 event notifications (docs/events.md) ---- */
+
+typedef enum pipeline_hint_outcome {
+    PIPELINE_HINT_LOOKING,        /* the key is being looked at: what is there is queued */
+    PIPELINE_HINT_UNKNOWN_BUCKET, /* not the staging bucket: ignored (counted) */
+    PIPELINE_HINT_UNKNOWN_PREFIX, /* under no route's staging prefix: ignored (counted) */
+    PIPELINE_HINT_ELSEWHERE,      /* its shard is another mover's */
+    PIPELINE_HINT_LATER,          /* not now (starting, stopping, too much at once): the next listing */
+} pipeline_hint_outcome;
+
+/* An S3 event says `key` of `bucket` was written: a hint, never a fact. The mover lists
+ * the key's versions itself and queues what it finds as a listing would (its ETag, size
+ * and time from S3, not from the event). Every hint is counted in the stats by outcome. */
+pipeline_hint_outcome pipeline_hint(pipeline *p, sl_cursor bucket, sl_cursor key);
 
 /* ---- decisions ---- */
 

@@ -98,6 +98,37 @@ typedef struct queued {
 
 /* ---- an artifact in flight ---- */
 
+/* ---- shards (shards.c): several movers, each working the shards it holds ---- */
+
+#define SHARD_ALL (-1)     /* no cluster section: everything is this mover's */
+#define SHARD_NONE (-2)    /* a route the leases do not know (added by a reload: restart) */
+#define SHARD_UNKNOWN (-3) /* an artifact whose task is not known yet (a kick) */
+
+typedef struct shards shards;
+
+/* Starts the lease set when the configuration has a cluster section (else nothing). */
+SL_MUST_CHECK sl_result shards_start(pipeline *p);
+/* The shard of (route, task): SHARD_ALL without a cluster, SHARD_NONE for an unknown route. */
+int shards_index(const pipeline *p, const char *route, sl_cursor task);
+/* Whether this mover may work the shard now (its lease is valid, with the margin). */
+bool shards_held(const pipeline *p, int index);
+/* Until when (monotonic ms) the shard's lease is valid; 0 without a cluster. */
+uint64_t shards_valid_until(const pipeline *p, int index);
+/* How many times the shard's lease became held by this mover (0 without a cluster). */
+uint64_t shards_epoch(const pipeline *p, int index);
+/* Whether a listing cycle that started at generation `cycle_started` began after the
+ * shard was taken (its uploads are then NEW, not a dead mover's half-done work). */
+bool shards_clean(const pipeline *p, int index, uint64_t cycle_started);
+/* Artifacts of a shard in flight (a shard is released only once none is). */
+void shards_enter(pipeline *p, int index);
+void shards_leave(pipeline *p, int index);
+/* Whether a reloaded configuration keeps the leases' layout (routes, shard count). */
+bool shards_layout_same(const pipeline *p, const sl_config *fresh);
+/* Releases every lease, then calls done (asynchronously). Needs p->shards. */
+void shards_stop(pipeline *p, uint64_t grace_ms, void (*done)(void *user), void *user);
+void shards_describe(const pipeline *p, pipeline_stats *st);
+void shards_destroy(pipeline *p);
+
 typedef struct artifact_event_rec {
     int64_t time_ms;
     artifact_state from, to;
@@ -125,6 +156,9 @@ struct artifact {
     /* the protocol */
     protocol_row row;
     artifact_state state;
+    int shard;                /* shards.c: SHARD_ALL, an index, or SHARD_UNKNOWN before the task is known */
+    bool shard_entered;       /* counted in its shard's in-flight work */
+    uint64_t shard_epoch;     /* the shard's epoch when it was entered (shards_epoch) */
     int verdict;              /* V_NONE, or the state the park rows record */
     char *verdict_detail;
     uint64_t row_started_ms;  /* for the retry budget of the current row */
@@ -180,6 +214,8 @@ struct pipeline {
     config_ref *cfg;
     pipeline_options opt;
     server_caps caps;
+    shards *shards;            /* NULL without a cluster section */
+    unsigned hint_looks;       /* hint.c: looks at hinted keys in flight */
     struct probe *probe;       /* while the start-up probe runs */
     audit_ledger *ledger;
 
@@ -234,6 +270,26 @@ void pipeline_handle_released(pipeline *p);
 void watch_start(pipeline *p);
 void watch_retire(pipeline *p);
 void watch_sweep_now(uv_timer_t *t);
+/* A shard was taken: list staging and sweep quarantine soon (a dead mover's work). */
+void watch_shard_taken(pipeline *p);
+
+/* An upload as a listing (or the look after a hint) shows it. */
+typedef struct watch_upload {
+    sl_cursor key, etag, version; /* version empty on unversioned staging */
+    uint64_t size;
+    sl_cursor modified;           /* S3's Last-Modified text */
+} watch_upload;
+
+typedef enum watch_offered {
+    OFFER_QUEUED,   /* queued (NEW or SEEN) */
+    OFFER_SKIPPED,  /* queued or in flight already, ended since, or unusable */
+    OFFER_NOT_HELD, /* its shard is another mover's */
+    OFFER_FULL,     /* the queue is full */
+} watch_offered;
+
+/* Queues an upload of route `route` of `cfg` as a listing sent at `generation` showed it
+ * (the shard, the stale-listing guard, NEW or SEEN: see watch.c). */
+watch_offered watch_offer(pipeline *p, config_ref *cfg, size_t route, const watch_upload *u, uint64_t generation);
 /* Queues an entry (takes ownership); false when the id is queued or in flight already. */
 bool watch_enqueue(pipeline *p, queued *q);
 void queued_free(queued *q);

@@ -24,16 +24,22 @@
 struct poller {
     pipeline *p;
     config_ref *cfg;
-    size_t route;
     uv_timer_t timer;
     bool listing;
     bool retired;          /* replaced by a reload; freed when its timer closes */
-    bool cycle_complete;   /* a whole listing of the prefix finished in this run */
+    bool cycle_complete;   /* a whole listing of the bucket finished in this run */
     uint64_t generation;   /* of the listing request in flight */
+    uint64_t cycle_started;      /* generation of the first request of the cycle in progress */
+    uint64_t last_cycle_started; /* ... of the last cycle that finished */
+    sl_buf prefix;         /* what every route's staging prefix starts with */
     sl_buf token;          /* ListObjectsV2: continuation across pages of one poll */
     sl_buf key_marker;     /* ListObjectVersions: continuation across pages */
     sl_buf version_marker;
     bool resume_pending;   /* the queue filled up: continue from the markers next time */
+    bool cycle_saw;        /* this cycle listed an upload of a held shard */
+    uint64_t wait_ms;      /* before the next cycle: poll_interval, doubled while idle */
+    uint64_t unrouted;     /* keys under no route in this cycle, and in the last one */
+    uint64_t unrouted_last;
 };
 
 /* ---- the stale-listing guard ---- */
@@ -122,7 +128,46 @@ static queued *entry_new(config_ref *cfg, size_t route, entry_kind kind, const c
     return q;
 }
 
-/* ---- the pollers ---- */
+/* ---- offering an upload (listings and hints) ---- */
+
+/* Whether an upload (a listing's entry or a looked-at hint) of `route` may be queued:
+ * its shard is held, its id is not queued, in flight or ended after the request that
+ * showed it was sent. `generation`: the generation of that request; `fresh`: whether
+ * the shard has had a whole listing of this run that began after it was taken (then an
+ * upload not seen before is NEW). */
+watch_offered watch_offer(pipeline *p, config_ref *cfg, size_t route, const watch_upload *u, uint64_t generation)
+{
+    const sl_config *c = cfg->config;
+    const sl_config_route *r = &c->routes[route];
+    staging_key_parts parts;
+    sl_cursor task = sl_ok(staging_key_split(u->key, sl_cursor_from_cstr(r->staging_prefix), &parts))
+                         ? parts.task
+                         : (sl_cursor){ 0 };
+    sl_error_clear();
+    int shard = shards_index(p, r->name, task);
+    if (!shards_held(p, shard)) return OFFER_NOT_HELD;
+    char id[SL_ARTIFACT_ID_LEN + 1];
+    if (sl_failed(artifact_id_derive_version(u->key, u->etag, u->version, id))) {
+        sl_log(SL_LOG_WARN, "listing_unusable", "route", r->name, "detail", sl_error_detail(), NULL);
+        sl_error_clear();
+        return OFFER_SKIPPED;
+    }
+    poller *pl = p->poller_count ? p->pollers[0] : NULL;
+    bool fresh = pl != NULL && pl->cycle_complete && shards_clean(p, shard, pl->last_cycle_started);
+    listed_as as = classify_listed(p, sl_cursor_from_cstr(id), generation, fresh);
+    if (as == LISTED_SKIP) return OFFER_SKIPPED;
+    if (p->queue_count >= PIPELINE_QUEUE_LIMIT) return OFFER_FULL;
+    queued *q = entry_new(cfg, route, as == LISTED_NEW ? ENTRY_NEW : ENTRY_SEEN, id);
+    q->key = sl_cursor_dup(u->key);
+    q->etag = sl_cursor_dup(u->etag);
+    q->version_id = u->version.len ? sl_cursor_dup(u->version) : NULL;
+    q->size = u->size;
+    if (!sl_time_parse_s3(u->modified, &q->modified_ms)) q->modified_ms = INT64_MAX;
+    (void)watch_enqueue(p, q);
+    return OFFER_QUEUED;
+}
+
+/* ---- the poller: one listing of the staging bucket per interval, split into routes ---- */
 
 static void poll_now(uv_timer_t *t);
 static void poller_closed(uv_handle_t *h);
@@ -130,7 +175,8 @@ static void poller_closed(uv_handle_t *h);
 static void schedule_poll(poller *pl)
 {
     const sl_config *c = pl->cfg->config;
-    uint64_t delay = c->worker.poll_interval_ms + pipeline_jitter(c->worker.poll_jitter_ms);
+    uint64_t delay = pl->wait_ms + pipeline_jitter(c->worker.poll_jitter_ms);
+    pl->p->stats.poll_wait_ms = pl->wait_ms;
     uv_timer_start(&pl->timer, poll_now, delay, 0);
 }
 
@@ -138,24 +184,17 @@ static void schedule_poll(poller *pl)
 static bool take(poller *pl, sl_cursor key, sl_cursor etag, sl_cursor version, uint64_t size, sl_cursor modified)
 {
     pipeline *p = pl->p;
-    char id[SL_ARTIFACT_ID_LEN + 1];
-    if (sl_failed(artifact_id_derive_version(key, etag, version, id))) {
-        sl_log(SL_LOG_WARN, "listing_unusable", "route", pl->cfg->config->routes[pl->route].name, "detail",
-               sl_error_detail(), NULL);
-        sl_error_clear();
+    const sl_config *c = pl->cfg->config;
+    const sl_config_route *r = sl_config_route_for_key(c, (const char *)key.ptr, key.len);
+    if (r == NULL) {
+        pl->unrouted++;
+        p->stats.unrouted++;
         return true;
     }
-    listed_as as = classify_listed(p, sl_cursor_from_cstr(id), pl->generation, pl->cycle_complete);
-    if (as == LISTED_SKIP) return true;
-    if (p->queue_count >= PIPELINE_QUEUE_LIMIT) return false;
-    queued *q = entry_new(pl->cfg, pl->route, as == LISTED_NEW ? ENTRY_NEW : ENTRY_SEEN, id);
-    q->key = sl_cursor_dup(key);
-    q->etag = sl_cursor_dup(etag);
-    q->version_id = version.len ? sl_cursor_dup(version) : NULL;
-    q->size = size;
-    if (!sl_time_parse_s3(modified, &q->modified_ms)) q->modified_ms = INT64_MAX;
-    (void)watch_enqueue(p, q);
-    return true;
+    watch_upload u = { .key = key, .etag = etag, .version = version, .size = size, .modified = modified };
+    watch_offered o = watch_offer(p, pl->cfg, (size_t)(r - c->routes), &u, pl->generation);
+    if (o != OFFER_NOT_HELD) pl->cycle_saw = true;
+    return o != OFFER_FULL;
 }
 
 static bool list_failed(poller *pl, const s3_result *r)
@@ -168,7 +207,7 @@ static bool list_failed(poller *pl, const s3_result *r)
     }
     if (p->stopping) return true;
     if (r->error != SL_OK) {
-        sl_log(SL_LOG_WARN, "list_failed", "route", pl->cfg->config->routes[pl->route].name, "detail", r->detail, NULL);
+        sl_log(SL_LOG_WARN, "list_failed", "bucket", pl->cfg->config->buckets.staging, "detail", r->detail, NULL);
         schedule_poll(pl);
         return true;
     }
@@ -177,9 +216,27 @@ static bool list_failed(poller *pl, const s3_result *r)
 
 static void end_of_listing(poller *pl, bool full)
 {
-    if (!full && !pl->cycle_complete) {
+    const sl_config *c = pl->cfg->config;
+    if (!full) {
+        if (!pl->cycle_complete) {
+            char routes[16];
+            snprintf(routes, sizeof(routes), "%zu", c->route_count);
+            sl_log(SL_LOG_INFO, "first_listing_done", "bucket", c->buckets.staging, "routes", routes, NULL);
+        }
         pl->cycle_complete = true;
-        sl_log(SL_LOG_INFO, "first_listing_done", "route", pl->cfg->config->routes[pl->route].name, NULL);
+        pl->last_cycle_started = pl->cycle_started;
+        if (pl->unrouted != pl->unrouted_last && pl->unrouted > 0) {
+            char count[24];
+            snprintf(count, sizeof(count), "%llu", (unsigned long long)pl->unrouted);
+            sl_log(SL_LOG_INFO, "listing_unrouted", "bucket", c->buckets.staging, "keys", count, "detail",
+                   "keys under no route's staging prefix are ignored", NULL);
+        }
+        pl->unrouted_last = pl->unrouted;
+        /* idle: wait twice as long next time, up to poll_idle_max; busy: poll_interval */
+        uint64_t base = c->worker.poll_interval_ms, cap = c->worker.poll_idle_max_ms;
+        pl->wait_ms = pl->cycle_saw || pl->wait_ms < base ? base : (pl->wait_ms > cap / 2 ? cap : pl->wait_ms * 2);
+    } else {
+        pl->wait_ms = c->worker.poll_interval_ms; /* the queue is full: come back soon */
     }
     pl->resume_pending = full;
     prune_ended(pl->p);
@@ -247,15 +304,26 @@ static void objects_listed(void *user, const s3_result *r, const s3_list_result 
     end_of_listing(pl, full);
 }
 
+/* Whether the request about to be sent starts a cycle (not a next page or a resume). */
+static bool starts_cycle(const poller *pl)
+{
+    return pl->token.len == 0 && pl->key_marker.len == 0 && !pl->resume_pending;
+}
+
 static void poll_now(uv_timer_t *t)
 {
     poller *pl = t->data;
     pipeline *p = pl->p;
     if (pl->listing || p->stopping || p->broken) return;
     const sl_config *c = pl->cfg->config;
-    sl_cursor prefix = sl_cursor_from_cstr(c->routes[pl->route].staging_prefix);
+    sl_cursor prefix = sl_cursor_from_buf(&pl->prefix);
     sl_cursor bucket = sl_cursor_from_cstr(c->buckets.staging);
     pl->generation = ++p->generation;
+    if (starts_cycle(pl)) {
+        pl->cycle_started = pl->generation;
+        pl->cycle_saw = false;
+        pl->unrouted = 0;
+    }
     sl_result started;
     if (p->caps.staging_versioned) {
         s3_list_versions_params params = { .prefix = prefix, .key_marker = sl_cursor_from_buf(&pl->key_marker),
@@ -267,10 +335,11 @@ static void poll_now(uv_timer_t *t)
         started = s3_list_objects_v2(p->opt.client, bucket, &params, objects_listed, pl);
     }
     if (sl_failed(started)) {
-        sl_log(SL_LOG_WARN, "list_failed", "route", c->routes[pl->route].name, "detail", sl_error_detail(), NULL);
+        sl_log(SL_LOG_WARN, "list_failed", "bucket", c->buckets.staging, "detail", sl_error_detail(), NULL);
         schedule_poll(pl);
         return;
     }
+    p->stats.listings++;
     pl->listing = true;
 }
 
@@ -278,6 +347,7 @@ static void poller_closed(uv_handle_t *h)
 {
     poller *pl = h->data;
     pipeline *p = pl->p;
+    sl_buf_clean_up(&pl->prefix);
     sl_buf_clean_up(&pl->token);
     sl_buf_clean_up(&pl->key_marker);
     sl_buf_clean_up(&pl->version_marker);
@@ -300,23 +370,45 @@ void watch_retire(pipeline *p)
     p->poller_count = 0;
 }
 
+/* The longest prefix every route's staging prefix starts with: one listing covers them. */
+static void common_prefix(const sl_config *c, sl_buf *out)
+{
+    size_t len = strlen(c->routes[0].staging_prefix);
+    for (size_t i = 1; i < c->route_count; i++) {
+        const char *a = c->routes[0].staging_prefix, *b = c->routes[i].staging_prefix;
+        size_t k = 0;
+        while (k < len && a[k] != '\0' && a[k] == b[k]) k++;
+        len = k;
+    }
+    if (sl_failed(sl_buf_append(out, c->routes[0].staging_prefix, len))) sl_buf_reset(out); /* the whole bucket */
+}
+
 void watch_start(pipeline *p)
 {
     const sl_config *c = config_of(p);
-    p->pollers = sl_calloc(c->route_count, sizeof(*p->pollers));
-    p->poller_count = c->route_count;
-    for (size_t i = 0; i < c->route_count; i++) {
-        poller *pl = sl_calloc(1, sizeof(*pl));
-        pl->p = p;
-        pl->cfg = config_ref_take(p->cfg);
-        pl->route = i;
-        uv_timer_init(p->loop, &pl->timer);
-        pl->timer.data = pl;
-        p->open_handles++;
-        p->pollers[i] = pl;
-        /* spread the first polls over a little time so 100 routes do not list at once */
-        uv_timer_start(&pl->timer, poll_now, pipeline_jitter(c->worker.poll_jitter_ms), 0);
+    poller *pl = sl_calloc(1, sizeof(*pl));
+    pl->p = p;
+    pl->cfg = config_ref_take(p->cfg);
+    common_prefix(c, &pl->prefix);
+    pl->wait_ms = c->worker.poll_interval_ms;
+    uv_timer_init(p->loop, &pl->timer);
+    pl->timer.data = pl;
+    p->open_handles++;
+    p->pollers = sl_calloc(1, sizeof(*p->pollers));
+    p->pollers[0] = pl;
+    p->poller_count = 1;
+    uv_timer_start(&pl->timer, poll_now, 0, 0);
+}
+
+void watch_shard_taken(pipeline *p)
+{
+    if (p->stopping || p->broken) return;
+    for (size_t i = 0; i < p->poller_count; i++) {
+        poller *pl = p->pollers[i];
+        pl->wait_ms = config_of(p)->worker.poll_interval_ms;
+        if (!pl->listing) uv_timer_start(&pl->timer, poll_now, 0, 0);
     }
+    if (p->caps.probed && !p->sweeping) uv_timer_start(&p->sweep_timer, watch_sweep_now, 0, uv_timer_get_repeat(&p->sweep_timer));
 }
 
 /* ---- the quarantine sweep ---- */
@@ -341,6 +433,9 @@ static void sweep_listed(void *user, const s3_result *r, const s3_list_result *l
             sl_error_clear();
             continue;
         }
+        char route[SL_ARTIFACT_ROUTE_MAX + 1];
+        snprintf(route, sizeof(route), "%.*s", (int)parts.route.len, (const char *)parts.route.ptr);
+        if (!shards_held(p, shards_index(p, route, parts.task))) continue; /* another mover's */
         char id[SL_ARTIFACT_ID_LEN + 1];
         snprintf(id, sizeof(id), "%.*s", (int)parts.artifact_id.len, (const char *)parts.artifact_id.ptr);
         sl_cursor idc = sl_cursor_from_cstr(id);

@@ -150,6 +150,7 @@ op *op_new(s3_client *c, const op_desc *desc, sl_cursor bucket, sl_cursor key)
 {
     op *o = sl_calloc(1, sizeof(*o));
     o->client = c;
+    o->not_after_ms = c->not_after_ms;
     o->kind = desc->kind;
     o->desc = desc;
     o->next = c->ops;
@@ -439,6 +440,7 @@ static bool retry_allowed(const op *o, bool idempotent, const s3_attempt_outcome
     if (RAND_bytes((unsigned char *)&random, sizeof(random)) != 1) random = UINT32_MAX / 2;
     *delay = s3_retry_delay_ms(&c->retry, o->attempt, random);
     uint64_t elapsed = uv_now(c->loop) - o->started_ms;
+    if (o->not_after_ms != 0 && uv_hrtime() / 1000000u + *delay >= o->not_after_ms) return false;
     return s3_retry_should(&c->retry, o->attempt, elapsed + *delay, idempotent, outcome);
 }
 
@@ -756,6 +758,8 @@ void s3_client_destroy(s3_client *c)
 }
 
 uint64_t s3_client_request_count(const s3_client *c) { return c->requests; }
+
+void s3_client_set_deadline(s3_client *c, uint64_t not_after_ms) { c->not_after_ms = not_after_ms; }
 
 void s3_client_op_stats(const s3_client *c, s3_op kind, s3_op_stats *out)
 {

@@ -131,6 +131,7 @@ struct op {
 
     uv_timer_t *retry_timer;
     uint64_t started_ms; /* the first attempt began (loop time), for the retry budget */
+    uint64_t not_after_ms; /* no retry starts at or after this monotonic time (ms); 0: none */
     bool maybe_applied;  /* an earlier attempt may have taken effect (result.indefinite) */
 
     /* the caller */
@@ -163,6 +164,7 @@ struct s3_client {
     char *host; /* host[:port] as the Host header carries it */
     s3_addressing addressing;
     s3_retry_policy retry;
+    uint64_t not_after_ms;             /* s3_client_set_deadline: given to the ops made now */
     uint64_t multipart_threshold;
     uint64_t multipart_part_size;
     unsigned parallel_parts;

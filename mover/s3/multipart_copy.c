@@ -32,6 +32,7 @@ typedef struct failure {
 } failure;
 
 typedef struct mpcopy {
+    uint64_t not_after_ms; /* s3_client_set_deadline when the copy began: for every step */
     s3_client *client;
     sl_buf src_bucket, src_key, dst_bucket, dst_key;
     sl_buf source_if_match, source_version_id, copy_source, content_type, tagging;
@@ -123,6 +124,7 @@ static op *mp_op_on(mpcopy *m, s3_op kind, bool source, op_internal_fn *next)
     }
     o->on_internal = next;
     o->user = m;
+    o->not_after_ms = m->not_after_ms; /* the deadline of the copy it is a step of */
     return o;
 }
 
@@ -417,6 +419,7 @@ sl_result s3_copy_object_sized(s3_client *c, sl_cursor src_bucket, sl_cursor src
 
     mpcopy *m = sl_calloc(1, sizeof(*m));
     m->client = c;
+    m->not_after_ms = c->not_after_ms;
     m->size = size;
     m->part_size = c->multipart_part_size;
     m->part_count = (unsigned)parts;

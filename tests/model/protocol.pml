@@ -79,19 +79,43 @@
 #ifndef ROUNDS
 #define ROUNDS 2
 #endif
+/* LEASES (with MOVERS 2): the route's one shard is worked only by the mover holding its
+ * lease (shards.c, lease/lease.h). The lease may pass to the other mover at any moment
+ * before the world is calm, at most MAX_TAKEOVER times (the holder paused past its lease,
+ * cut off from S3, or dead): a request the holder sent before may still land after that
+ * (a request delayed longer than the margin), and the holder's artifacts in memory stay
+ * until their next row finds the shard not held (LATE: a request it sent before may land
+ * after the lease passed). LEASE_GEN 1: an artifact also ends when
+ * the lease was re-taken since it started (the shard's generation changed) — the
+ * executor's check. */
+#ifndef LEASES
+#define LEASES 0
+#endif
+#ifndef MAX_TAKEOVER
+#define MAX_TAKEOVER 1
+#endif
+#ifndef LEASE_GEN
+#define LEASE_GEN 1
+#endif
+/* LATE (with LEASES): a request the holder sent before its lease lapsed may land after
+ * the other mover took the lease (delayed longer than the lease's margin). Off: every
+ * request lands within the margin, the timing the leases are built on (README). */
+#ifndef LATE
+#define LATE 0
+#endif
 /* an artifact in trusted has no manifest that says otherwise, and a purged one has no
  * quarantine copy left. Two movers without leases may both judge one artifact: one's
  * budget runs out (failed) while the other promotes; one parks a copy of a version the
  * other has purged meanwhile, and its own calm sweeps may have run before (a later sweep
  * deletes it). */
 #ifndef STRICT_PLACE
-#define STRICT_PLACE (MOVERS == 1)
+#define STRICT_PLACE (MOVERS == 1 || LEASES)
 #endif
 /* every outcome S3 shows is in an audit log at the end. Two movers without leases may both
  * judge one version: one commits failed while the other's copy lands in trusted and it
  * dies before its record; nothing looks at trusted again (README: open finding). */
 #ifndef STRICT_AUDIT
-#define STRICT_AUDIT (MOVERS == 1)
+#define STRICT_AUDIT (MOVERS == 1 || LEASES)
 #endif
 
 #define NV 3 /* version (= artifact) ids 1..2; 0 means none */
@@ -155,6 +179,9 @@ byte faults = MAX_FAULT;
 byte crashes = MAX_CRASH;
 byte exhausts = MAX_EXHAUST;
 byte op_retries = 1;
+byte lease;         /* LEASES: the mover holding the shard's lease, + 1 (0: nobody yet) */
+byte lgen;          /* LEASES: how many times the lease was taken */
+byte takeovers = MAX_TAKEOVER;
 
 /* ---- a mover's memory (lost when it crashes) ---- */
 typedef Slot {
@@ -171,6 +198,8 @@ typedef Slot {
     bit leftover;   /* a clean-up failed */
     bit read;       /* the check read every byte */
     bit tfree;      /* a HEAD found the trusted key free, no copy to it since (promote_head skips) */
+    bit stale;      /* LEASES: its request was sent while the lease was held, and lands after */
+    byte gen;       /* LEASES: the lease's generation when the artifact started */
 };
 
 typedef Mover {
@@ -185,6 +214,7 @@ typedef Mover {
     bit sweeping;
     bit sweep_saw[NV];
     byte holder;       /* PROMOTE_LOCK: the artifact promoting to the trusted key */
+    bit poll_held;     /* LEASES: the listing in flight was sent after the lease was taken */
     byte polls;        /* listings sent since the world calmed down */
     byte sweeps;
 };
@@ -252,8 +282,19 @@ inline clear_slot(mm, vv) {
     mv[mm].s[vv].busy = 0; mv[mm].s[vv].row = 0; mv[mm].s[vv].st = 0; mv[mm].s[vv].verdict = 0;
     mv[mm].s[vv].srcq = 0; mv[mm].s[vv].inplace = 0; mv[mm].s[vv].loaded = 0; mv[mm].s[vv].lstate = 0;
     mv[mm].s[vv].letag = 0; mv[mm].s[vv].kicked = 0; mv[mm].s[vv].leftover = 0; mv[mm].s[vv].read = 0;
-    mv[mm].s[vv].tfree = 0
+    mv[mm].s[vv].tfree = 0;
+    mv[mm].s[vv].stale = 0; mv[mm].s[vv].gen = 0
 }
+
+/* LEASES: whether mover mm holds the shard now (without leases: always) */
+#if LEASES
+#define HOLDS(mm) (lease == (mm) + 1)
+#else
+#define HOLDS(mm) true
+#endif
+/* the executor's check before every row (shard_allows): held, and (LEASE_GEN) not re-taken
+ * since the artifact started */
+#define SHARD_ALLOWS(mm, vv) (HOLDS(mm) && (!LEASE_GEN || mv[mm].s[vv].gen == lgen))
 
 /* executor_start: a queued entry starts at its entry row (every entry row makes a request) */
 inline start(mm, vv, entry, staging, bykick) {
@@ -263,7 +304,8 @@ inline start(mm, vv, entry, staging, bykick) {
     mv[mm].s[vv].verdict = V_NONE;
     mv[mm].s[vv].srcq = !staging;
     mv[mm].s[vv].inplace = (staging && VERSIONED && IN_PLACE);
-    mv[mm].s[vv].kicked = bykick
+    mv[mm].s[vv].kicked = bykick;
+    mv[mm].s[vv].gen = lgen
 }
 
 /* artifact_end: the stale-listing guard notes the end */
@@ -301,6 +343,7 @@ inline kick(mm, vv) {
 
 inline poll_send(mm) {
     mv[mm].polling = 1;
+    mv[mm].poll_held = HOLDS(mm);
     t_i = 1;
     do
     :: t_i < NV -> mv[mm].poll_saw[t_i] = IN_STAGING(t_i); mv[mm].end_poll[t_i] = 0; t_i++
@@ -315,7 +358,8 @@ inline poll_answer(mm) {
     do
     :: t_i < NV ->
         if
-        :: mv[mm].poll_saw[t_i] && !mv[mm].s[t_i].busy && !(mv[mm].ended[t_i] && mv[mm].end_poll[t_i]) ->
+        :: mv[mm].poll_saw[t_i] && !mv[mm].s[t_i].busy && !(mv[mm].ended[t_i] && mv[mm].end_poll[t_i]) &&
+           HOLDS(mm) ->
             if
             :: mv[mm].ended[t_i] || !mv[mm].cycle -> start(mm, t_i, R_look_manifest, 1, 0)
             :: else -> start(mm, t_i, R_admit, 1, 0)
@@ -326,7 +370,7 @@ inline poll_answer(mm) {
         t_i++
     :: else -> break
     od;
-    mv[mm].cycle = 1;
+    mv[mm].cycle = mv[mm].cycle || mv[mm].poll_held && HOLDS(mm);
     mv[mm].polling = 0
 }
 
@@ -345,7 +389,7 @@ inline sweep_answer(mm) {
     :: t_i < NV ->
         if
         :: mv[mm].sweep_saw[t_i] && !mv[mm].s[t_i].busy && !(mv[mm].ended[t_i] && mv[mm].end_sweep[t_i]) &&
-           !(mv[mm].settled[t_i] && !aged) ->
+           !(mv[mm].settled[t_i] && !aged) && HOLDS(mm) ->
             start(mm, t_i, R_sweep_manifest, 0, 0)
         :: else -> skip
         fi;
@@ -681,7 +725,12 @@ inline advance() {
 inline run_slot() {
     t_sent = 0;
     do
-    :: t_row = A.row;
+    :: LEASES && t_sent && !SHARD_ALLOWS(m, v) ->
+       /* executor_run: the shard is not held (any more): left where its bytes are */
+       printf("TRACE mover %d v%d row %d: LEAVE (shard not held)\n", m, v, A.row);
+       finish(m, v); break
+    :: else ->
+       t_row = A.row;
 #if PROMOTE_LOCK
        /* executor_run takes the trusted key before the skip condition is looked at */
        if
@@ -788,10 +837,15 @@ end:
 /* ---- the movers ---- */
 
 #if PROMOTE_LOCK
-#define MAY_RUN(vv) (mv[m].s[vv].busy && (mv[m].holder == 0 || mv[m].holder == vv || !PROMOTE_ROW(mv[m].s[vv].row)))
+#define MAY_RUN(vv) (mv[m].s[vv].busy && (SHARD_ALLOWS(m, vv) || mv[m].s[vv].stale) && \
+                     (mv[m].holder == 0 || mv[m].holder == vv || !PROMOTE_ROW(mv[m].s[vv].row)))
 #else
-#define MAY_RUN(vv) mv[m].s[vv].busy
+#define MAY_RUN(vv) (mv[m].s[vv].busy && (SHARD_ALLOWS(m, vv) || mv[m].s[vv].stale))
 #endif
+/* the calm rounds begin once somebody holds the lease (without leases: at once) */
+#define LEASED (!LEASES || lease != 0)
+/* an artifact whose next row finds the shard not held ends there (executor_run) */
+#define MUST_LEAVE(vv) (LEASES && mv[m].s[vv].busy && !mv[m].s[vv].stale && !SHARD_ALLOWS(m, vv))
 
 proctype mover(byte m) {
     byte v;
@@ -809,15 +863,30 @@ end:
         d_step { prepare() };
         choose_fault();
         d_step { run_slot() };
+        if :: A.busy -> A.stale = 0 :: else -> skip fi;
         v = 0
        }
-    :: atomic { !mv[m].polling && (!calm && POLL_USEFUL(m) || calm && mv[m].polls < ROUNDS && IDLE(m)) ->
+#if LEASES
+    :: atomic { MUST_LEAVE(1) || MUST_LEAVE(2) ->
+        if
+        :: MUST_LEAVE(1) -> v = 1
+        :: MUST_LEAVE(2) -> v = 2
+        fi;
+        printf("TRACE mover %d v%d row %d: LEAVE (shard not held)\n", m, v, A.row);
+        finish(m, v);
+        if :: mv[m].holder == v -> mv[m].holder = 0 :: else -> skip fi;
+        v = 0 }
+    /* the lease is free (nobody took it yet): take it (If-None-Match) */
+    :: atomic { lease == 0 -> lease = m + 1; lgen++; mv[m].cycle = 0; mv[m].poll_held = 0;
+                printf("TRACE mover %d takes the lease\n", m) }
+#endif
+    :: atomic { !mv[m].polling && (!calm && POLL_USEFUL(m) || calm && LEASED && mv[m].polls < ROUNDS && IDLE(m)) ->
                 if :: calm -> mv[m].polls++ :: else -> skip fi;
                 poll_send(m); printf("TRACE mover %d staging listing sent\n", m) }
     :: atomic { mv[m].polling ->
                 printf("TRACE mover %d staging listing answered (it showed v1 %d v2 %d)\n", m, mv[m].poll_saw[1], mv[m].poll_saw[2]);
                 poll_answer(m) }
-    :: atomic { !mv[m].sweeping && (!calm && SWEEP_USEFUL(m) || calm && mv[m].sweeps < ROUNDS && IDLE(m)) ->
+    :: atomic { !mv[m].sweeping && (!calm && SWEEP_USEFUL(m) || calm && LEASED && mv[m].sweeps < ROUNDS && IDLE(m)) ->
                 if :: calm -> mv[m].sweeps++ :: else -> skip fi;
                 sweep_send(m); printf("TRACE mover %d quarantine listing sent\n", m) }
     :: atomic { mv[m].sweeping ->
@@ -878,6 +947,19 @@ end:
         v = 0 }
 #endif
     :: atomic { AGED && !calm && !aged -> aged = 1; printf("TRACE review_ttl and retention are over\n") }
+#if LEASES
+    /* the holder's lease runs out (paused, cut off, dead) and the other mover takes it; a
+     * request of each of the holder's artifacts may be on its way and land later */
+    :: atomic { !calm && takeovers > 0 && lease != 0 ->
+        takeovers--;
+        v = lease - 1;
+        if :: LATE && mv[v].s[1].busy -> if :: mv[v].s[1].stale = 1 :: skip fi :: else -> skip fi;
+        if :: LATE && mv[v].s[2].busy -> if :: mv[v].s[2].stale = 1 :: skip fi :: else -> skip fi;
+        lease = (1 - v) + 1; lgen++;
+        mv[1 - v].cycle = 0; mv[1 - v].poll_held = 0;
+        printf("TRACE the lease passes from mover %d to mover %d\n", v, 1 - v);
+        v = 0 }
+#endif
     /* the world calms down: what is left of the fault budgets no longer matters */
     :: atomic { !calm -> calm = 1; faults = 0; crashes = 0; exhausts = 0; op_retries = 0; printf("TRACE calm\n") }
     od

@@ -1,0 +1,7 @@
+# events.cmake — S3 event notifications and several movers: the cmocka tests of the
+# event document and SNS envelope parsers, SNS signatures, the listener's secret and the
+# shard hash (tests/test_events.c, with real payloads from tests/data/events/); the
+# integration tests with radosgw pushing events to the daemon and two movers sharing one
+# configuration (tests/integration/test_events.py, test_movers.py).
+sluice_unit_test(test_events test_events.c)
+target_compile_definitions(test_events PRIVATE SLUICE_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
