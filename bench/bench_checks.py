@@ -236,6 +236,10 @@ def scanners_report(a, recs):
             continue
         ratio = statistics.median(s) / statistics.median(c) if c else 0
         lines.append(f"| {obj} | {what} | {mmm(s, 0)} | {mmm(c, 0)} | {ratio:.2f} |")
+    s = [r["mb_s"] for r in recs if r["kind"] == "archive" and r["tool"] == "sluice"]
+    if s:
+        per_s = [getattr(a, "archive_members", 0) / (a.archive_mib * MIB / 1e6 / x) for x in s]
+        lines += ["", f"Archive members inspected per second: {mmm(per_s, 0)}."]
     lines += ["", "Reproduce: `SLUICE_BENCH_CLAMD_MIB=256 SLUICE_BENCH_ARCHIVE_MIB=100 scripts/bench-checks.sh`.",
               "<!-- checks-bench-scanners:end -->"]
     return "\n".join(lines) + "\n"
