@@ -12,7 +12,8 @@ writes; boto3 plays the interpreter, sluice-review the operator.
   nothing is checked again.
 - `sluice-review recheck ID` checks one artifact again on demand (an operator only):
   a clean one stays in review, one the rules now match is blocked; one not in review is
-  refused.
+  refused; one whose quarantine copy is not the bytes checked gets an error finding and
+  stays in review (never a pass).
 Needs `eval "$(scripts/s3-server.sh env)"`.
 """
 
@@ -171,6 +172,17 @@ class RecheckTest(h.MoverTest):
         self.write_rules(RULE % ("first", FIRST) + "\n" + RULE % ("later", LATER))
         r = self.recheck_cli(m, one["id"])
         self.assertEqual(json.loads(r.stdout)["state"], "in_review", r.stdout)
+        # a re-check that cannot finish never passes: the quarantine copy is not the bytes
+        # checked (another ETag): an error finding, still in review, the set not taken
+        qkey = two["quarantine_key"]
+        s3.put_object(Bucket=h.QUARANTINE, Key=qkey, Body=b"other bytes\n", ContentType="text/plain")
+        r = self.recheck_cli(m, two["id"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        answer = json.loads(r.stdout)
+        self.assertEqual(answer["state"], "in_review", answer)
+        self.assertEqual([(f["check"], f["verdict"]) for f in answer["findings"]], [("recheck", "error")], answer)
+        self.assertIn("could not be read", answer["findings"][0]["detail"])
+        self.assertEqual(self.manifest_of(m, "two.txt")["checked_with"], two["checked_with"])
         # after a reload (which re-checks by itself too), the operator's re-check of an
         # artifact no longer in review is refused
         self.reload(m, "recheck_done")
@@ -183,8 +195,10 @@ class RecheckTest(h.MoverTest):
         self.assertIn("unknown_artifact", r.stderr)
         audit = [r for r in self.audit(m) if r.get("event") == "recheck"]
         self.assertEqual(sorted((r["artifact"], r["actor"]) for r in audit if r["actor"] != "mover"),
-                         sorted([(two["id"], pwd.getpwuid(os.getuid()).pw_name),
-                                 (one["id"], pwd.getpwuid(os.getuid()).pw_name)]))
+                         sorted([(two["id"], pwd.getpwuid(os.getuid()).pw_name)] * 2
+                                + [(one["id"], pwd.getpwuid(os.getuid()).pw_name)]))
+        # the reload's batch checked the one with the wrong bytes again: still not a pass
+        self.assertEqual(self.manifest_of(m, "two.txt")["state"], "in_review")
         self.assertEqual(m.stop(), 0, m.log_text()[-3000:])
 
 
