@@ -988,7 +988,7 @@ def report(args):
     w("## End to end: sluice against the server's ceiling, rclone and the AWS CLI (`scripts/bench.sh`)")
     w("")
     w(f"Run {meta['date']} on {meta['nproc']} × {meta['cpu']}, {meta['mem_gib']} GiB RAM, Linux {meta['kernel']}; "
-      f"sluice at `{meta['git']}` built Release with {meta['cc']}. Load average {meta['load_before']} before, "
+      f"sluice at `{meta['git']}` built {meta.get('build_type', 'Release')} with {meta['cc']}. Load average {meta['load_before']} before, "
       f"{meta.get('load_after', '?')} after; the whole run took {mins} min {secs} s.")
     w("")
     w(f"Versions: {meta['radosgw']}; wrk {meta['wrk']} (LuaJIT); {meta['rclone']}; {meta['aws']}; "
@@ -1035,8 +1035,9 @@ def report(args):
       "still starts, with the grants identity): `worker.concurrency` 32, `s3.max_in_flight` 64, "
       "`audit.commit_interval` 10ms. Staging is versioned (scripts/s3-server.sh), so by default each upload is "
       "checked in place (docs/protocol.md): a look for a manifest (GET, 404), a HEAD of the trusted key, the GET "
-      "of its version through the checks, a HEAD of the trusted key again before the copy (radosgw ignores "
-      "`If-None-Match` on CopyObject), the copy to trusted, the delete of the version; \"quarantine first\" = "
+      "of its version through the checks (the HEAD before the copy, which radosgw needs because it ignores "
+      "`If-None-Match` on CopyObject, is the intake HEAD: nothing was copied to the key since), the copy to "
+      "trusted, the delete of the version; \"quarantine first\" = "
       "the same with `worker.check_in_place: false`, which adds the copy into quarantine by version and the "
       "delete of the version right after it, and whose last request deletes the quarantine copy. Time: from its "
       "`pipeline_started` log line to its N-th `promoted` log line (written after the artifact's last request), "
