@@ -1,0 +1,244 @@
+"""test_events.py — S3 event notifications pushed to the real daemon by the real radosgw
+(docs/events.md), with polling as reconciliation.
+
+scripts/s3-server.sh start made the topic sluice-events (persistent, pushing to
+SLUICE_EVENTS_LISTEN with the secret of SLUICE_EVENTS_SECRET_FILE as ?token=) and the
+ObjectCreated notification of the staging bucket. The daemon here listens on that address,
+so radosgw's pushes reach it (together with any events other tests left queued: those
+name keys of other prefixes, or gone, and are ignored or found missing).
+
+- push: with a 60 s poll interval, an upload is promoted within seconds, through a hint
+  (sluice_event_hints_total{outcome="queued"}), not a listing;
+- a forged event (right secret) for a key that does not exist is looked at, found missing,
+  and changes nothing; a wrong or missing secret is 401 before the body is read; events
+  for another bucket or prefix are ignored and counted; garbage is 400, GET 405, an
+  oversized body 413, an SNS message of a topic not configured 403;
+- a dropped event (the events section listens elsewhere, so radosgw's push never arrives)
+  is picked up by the next listing.
+
+Usage (ctest passes the binaries): test_events.py SLUICE_MOVER SLUICE_REVIEW
+"""
+
+import http.client
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mover_harness import ENV, QUARANTINE, STAGING, TRUSTED, Mover, s3  # noqa: E402
+
+LISTEN = ENV.get("SLUICE_EVENTS_LISTEN", "none")
+SECRET_FILE = ENV.get("SLUICE_EVENTS_SECRET_FILE", "")
+if LISTEN == "none" or not os.path.exists(SECRET_FILE):
+    sys.exit("SLUICE_EVENTS_LISTEN / SLUICE_EVENTS_SECRET_FILE are not set: restart scripts/s3-server.sh "
+             "(it makes the events topic) and eval its env")
+with open(SECRET_FILE) as f:
+    SECRET = f.read().strip()
+HOST, PORT = LISTEN.rsplit(":", 1)
+PORT = int(PORT)
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "events")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def event_doc(bucket, key, name="ObjectCreated:Put"):
+    """An S3 event document as radosgw sends it (its key as it is)."""
+    return json.dumps({"Records": [{
+        "eventVersion": "2.2", "eventSource": "ceph:s3", "awsRegion": "", "eventTime": "2026-12-06T01:00:00.000Z",
+        "eventName": name, "userIdentity": {"principalId": "mover"},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "sluice",
+               "bucket": {"name": bucket, "arn": "arn:aws:s3:::" + bucket},
+               "object": {"key": key, "size": 3, "eTag": "0" * 32, "sequencer": "1"}}}]}).encode()
+
+
+def post(body, path="/events", headers=None, method="POST", host=HOST, port=PORT):
+    c = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        return r.status, (json.loads(data) if data else None)
+    finally:
+        c.close()
+
+
+def metrics(port):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        c.request("GET", "/metrics")
+        text = c.getresponse().read().decode()
+    finally:
+        c.close()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def counter(port, family, outcome):
+    return metrics(port).get(f'{family}{{outcome="{outcome}"}}', 0.0)
+
+
+def exists(bucket, key):
+    return s3.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount", 0) > 0
+
+
+class Events(unittest.TestCase):
+    """One daemon on the events address, polling every 60 s."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="sluice-events-test-")
+        cls.mport = free_port()
+        cls.m = Mover(cls.tmp, uuid.uuid4().hex[:10], poll="60s",
+                      worker_settings={"poll_idle_max": "60s"},
+                      events={"listen": LISTEN, "secret_file": SECRET_FILE},
+                      api_settings={"metrics_listen": f"127.0.0.1:{cls.mport}"})
+        cls.m.start()
+        cls.m.wait_until("the daemon's start", lambda: "started" in cls.m.log_text(), timeout=20)
+        # the first listing (at start) is over: what arrives now comes by push or in 60 s
+        cls.m.wait_until("the events listener", lambda: post(b"", method="GET")[0] == 405, timeout=10)
+        time.sleep(1.5)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.m.cleanup()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def auth(self):
+        return {"Authorization": "Bearer " + SECRET}
+
+    def test_push_promotes_without_waiting_for_the_poll(self):
+        m = self.m
+        before = counter(self.mport, "sluice_event_hints_total", "queued")
+        task = uuid.uuid4().hex[:8]
+        t0 = time.time()
+        s3.put_object(Bucket=STAGING, Key=m.staging_key(task, "pushed.csv"), Body=b"a,b\n1,2\n",
+                      ACL="bucket-owner-full-control")
+        # radosgw picks a new topic's queue up within 30 s of its creation; then ~0.1 s
+        m.wait_until("the pushed upload in trusted", lambda: exists(TRUSTED, m.trusted_key(task, "pushed.csv")),
+                     timeout=40)
+        took = time.time() - t0
+        self.assertLess(took, 55, "promoted only by the next listing, not by the event")
+        self.assertGreaterEqual(counter(self.mport, "sluice_event_hints_total", "queued"), before + 1)
+
+    def test_forged_event_for_a_missing_key_changes_nothing(self):
+        m = self.m
+        key = m.staging_key(uuid.uuid4().hex[:8], "forged.csv")
+        missing = counter(self.mport, "sluice_event_hints_total", "missing")
+        status, body = post(event_doc(STAGING, key), headers=self.auth())
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["hinted"], 1)
+        m.wait_until("the hint found missing",
+                     lambda: counter(self.mport, "sluice_event_hints_total", "missing") >= missing + 1, timeout=10)
+        task = key.split("/")[-2]
+        self.assertFalse(exists(TRUSTED, m.trusted_key(task, "forged.csv")))
+        self.assertFalse([k for k in m.quarantine_keys() if task in k])
+        self.assertNotIn(task, json.dumps(m.manifests()))
+
+    def test_wrong_or_missing_secret_is_401_and_changes_nothing(self):
+        m = self.m
+        key = m.staging_key(uuid.uuid4().hex[:8], "x.csv")
+        doc = event_doc(STAGING, key)
+        before = counter(self.mport, "sluice_events_total", "unauthorized")
+        hinted = counter(self.mport, "sluice_events_total", "hinted")
+        for headers, path in (({}, "/events"), ({"Authorization": "Bearer " + "x" * len(SECRET)}, "/events"),
+                              ({}, "/events?token=" + SECRET[:-1] + "0"),
+                              ({"Authorization": "Basic " + "dXNlcjp3cm9uZ3dyb25nd3Jvbmd3cm9uZw=="}, "/events")):
+            status, body = post(doc, path=path, headers=headers)
+            self.assertEqual(status, 401, (headers, path, body))
+            self.assertEqual(body["error"], "unauthorized")
+            self.assertNotIn(SECRET, json.dumps(body))
+        self.assertEqual(counter(self.mport, "sluice_events_total", "unauthorized"), before + 4)
+        self.assertEqual(counter(self.mport, "sluice_events_total", "hinted"), hinted)
+        self.assertNotIn(SECRET, m.log_text())
+
+    def test_the_secret_is_taken_in_each_form(self):
+        import base64
+        doc = json.dumps({"Event": "s3:TestEvent", "Bucket": STAGING}).encode()
+        basic = base64.b64encode(b"radosgw:" + SECRET.encode()).decode()
+        for headers, path in (({"Authorization": "Bearer " + SECRET}, "/events"),
+                              ({"Authorization": "Basic " + basic}, "/events"),
+                              ({}, "/events?token=" + SECRET)):
+            status, body = post(doc, path=path, headers=headers)
+            self.assertEqual(status, 200, (headers, path, body))
+            self.assertEqual(body["test_events"], 1)
+
+    def test_other_buckets_and_prefixes_are_ignored_and_counted(self):
+        before = counter(self.mport, "sluice_events_total", "unknown")
+        for bucket, key in ((QUARANTINE, self.m.staging_key("t", "a.csv")), (STAGING, "no-route-here/a.csv")):
+            status, body = post(event_doc(bucket, key), headers=self.auth())
+            self.assertEqual(status, 200, body)
+            self.assertEqual((body["unknown"], body["hinted"]), (1, 0), (bucket, key))
+        status, body = post(event_doc(STAGING, self.m.staging_key("t", "gone.csv"), "ObjectRemoved:Delete"),
+                            headers=self.auth())
+        self.assertEqual((status, body["not_created"], body["hinted"]), (200, 1, 0))
+        self.assertGreaterEqual(counter(self.mport, "sluice_events_total", "unknown"), before + 2)
+
+    def test_garbage_is_400_and_http_is_bounded(self):
+        rejected = counter(self.mport, "sluice_events_total", "rejected")
+        for garbage in (b"", b"not json", b"[]", b'{"Records": 7}', b'{"Records":[{"eventName":1}]}',
+                        b"\xff\xfe{"):
+            status, body = post(garbage, headers=self.auth())
+            self.assertEqual(status, 400, garbage)
+            self.assertEqual(body["error"], "bad_event", garbage)
+        self.assertEqual(counter(self.mport, "sluice_events_total", "rejected"), rejected + 6)
+        self.assertEqual(post(b"", method="GET")[0], 405)
+        self.assertEqual(post(b"{}", path="/other", headers=self.auth())[0], 404)
+        # the head announces 600 KiB: answered 413 before any of it is sent
+        with socket.create_connection((HOST, PORT), timeout=10) as c:
+            c.sendall(b"POST /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + SECRET.encode()
+                      + b"\r\nContent-Length: " + str(600 << 10).encode() + b"\r\n\r\n")
+            self.assertTrue(c.recv(4096).startswith(b"HTTP/1.1 413 "))
+
+    def test_sns_message_of_a_topic_not_configured_is_403(self):
+        with open(os.path.join(DATA, "sns_notification.json"), "rb") as f:
+            envelope = f.read()
+        headers = {**self.auth(), "x-amz-sns-message-type": "Notification", "Content-Type": "text/plain"}
+        status, body = post(envelope, headers=headers)
+        self.assertEqual(status, 403, body)
+        self.assertEqual(body["error"], "event_refused")
+
+
+class Reconciliation(unittest.TestCase):
+    """A dropped event: radosgw pushes to the events address, but this daemon listens
+    elsewhere; the next listing (1 s) finds the upload."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="sluice-events-test-")
+        self.mport = free_port()
+        self.m = Mover(self.tmp, uuid.uuid4().hex[:10], poll="1s", worker_settings={"poll_idle_max": "1s"},
+                       events={"listen": f"127.0.0.1:{free_port()}", "secret_file": SECRET_FILE},
+                       api_settings={"metrics_listen": f"127.0.0.1:{self.mport}"})
+
+    def tearDown(self):
+        self.m.cleanup()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_a_dropped_event_is_picked_up_by_the_listing(self):
+        m = self.m
+        m.start()
+        m.wait_until("the daemon's start", lambda: "started" in m.log_text(), timeout=20)
+        task = uuid.uuid4().hex[:8]
+        s3.put_object(Bucket=STAGING, Key=m.staging_key(task, "dropped.csv"), Body=b"a\n1\n",
+                      ACL="bucket-owner-full-control")
+        m.wait_until("the upload in trusted", lambda: exists(TRUSTED, m.trusted_key(task, "dropped.csv")),
+                     timeout=20)
+        self.assertEqual(counter(self.mport, "sluice_event_hints_total", "queued"), 0)
+        self.assertEqual(counter(self.mport, "sluice_events_total", "hinted"), 0)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=sys.argv[:1], verbosity=2)
