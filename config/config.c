@@ -2099,7 +2099,7 @@ static const struct field events_fields[] = {
     { .name = "secret_file", .kind = K_STRING, STORED_IN(events, secret_file), .flags = F_REQUIRED,
       .convert = convert_path, .doc_type = "path", .doc_default = "required in the section",
       .doc = "A file holding the shared secret the S3 server sends with each event (HTTP basic auth password, a "
-             "bearer token or `?token=` in the push URL), compared in constant time. 16–256 printable bytes; "
+             "bearer token or `?token=` in the push URL), compared in constant time. 16–1024 printable bytes; "
              "the file must not be readable by group or others." },
     { .name = "sns_topics", .kind = K_STRINGS, STORED_IN(events, sns_topics),
       .count_offset = IN(events, sns_topic_count), .flags = F_UNIQUE, .convert = convert_sns_topic,
