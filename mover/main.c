@@ -21,6 +21,7 @@
 #include "api/artifact_endpoints.h"
 #include "api/health_endpoint.h"
 #include "api/event_endpoint.h"
+#include "events/setup_cmd.h"
 #include "api/metrics_endpoint.h"
 #include "api/task_endpoints.h"
 #include "attest/keygen.h"
@@ -75,6 +76,9 @@ static void usage(FILE *out)
             "                        convert a gitleaks configuration into a rules file\n"
             "  rules test RULES.json FILE...\n"
             "                        show what a rules file finds in local files\n"
+            "  events setup -c FILE --push-endpoint URL [--topic NAME] [--persistent]\n"
+            "                        make the S3 server (radosgw) push the staging bucket's\n"
+            "                        uploads to the events listener (docs/events.md)\n"
             "\n"
             "Options:\n"
             "  -c, --config FILE     the configuration file\n"
@@ -699,6 +703,12 @@ int main(int argc, char **argv)
         return rules_import_gitleaks_command(argc - 2, argv + 2, stdout, stderr);
     if (argc > 2 && strcmp(argv[1], "rules") == 0 && strcmp(argv[2], "test") == 0)
         return rules_test_command(argc - 2, argv + 2, stdout, stderr);
+    if (argc > 2 && strcmp(argv[1], "events") == 0 && strcmp(argv[2], "setup") == 0)
+        return events_setup_command(argc - 2, argv + 2, stdout, stderr);
+    if (argc > 1 && strcmp(argv[1], "events") == 0) {
+        fprintf(stderr, "sluice-mover events: expected setup (see sluice-mover --help)\n");
+        return EXIT_USAGE;
+    }
     if (argc > 1 && strcmp(argv[1], "rules") == 0) {
         fprintf(stderr, "sluice-mover rules: expected import-gitleaks or test (see sluice-mover --help)\n");
         return EXIT_USAGE;

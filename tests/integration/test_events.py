@@ -20,6 +20,7 @@ Usage (ctest passes the binaries): test_events.py SLUICE_MOVER SLUICE_REVIEW
 """
 
 import http.client
+import subprocess
 import json
 import os
 import shutil
@@ -31,7 +32,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mover_harness import ENV, QUARANTINE, STAGING, TRUSTED, Mover, s3  # noqa: E402
+from mover_harness import ENV, MOVER, QUARANTINE, STAGING, TRUSTED, Mover, s3  # noqa: E402
 
 LISTEN = ENV.get("SLUICE_EVENTS_LISTEN", "none")
 SECRET_FILE = ENV.get("SLUICE_EVENTS_SECRET_FILE", "")
@@ -210,6 +211,23 @@ class Events(unittest.TestCase):
         status, body = post(envelope, headers=headers)
         self.assertEqual(status, 403, body)
         self.assertEqual(body["error"], "event_refused")
+
+    def test_setup_command_recreates_the_same_topic_and_notification(self):
+        """`sluice-mover events setup` on this server does what scripts/s3-server.sh did:
+        run again, the bucket keeps one notification, and events still arrive (the push
+        test, whichever order the tests run in)."""
+        before = s3.get_bucket_notification_configuration(Bucket=STAGING)["TopicConfigurations"]
+        r = subprocess.run([MOVER, "events", "setup", "-c", self.m.config, "--push-endpoint",
+                            f"http://{LISTEN}/events"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("arn:aws:sns:default::sluice-events", r.stdout)
+        self.assertNotIn(SECRET, r.stdout + r.stderr)
+        after = s3.get_bucket_notification_configuration(Bucket=STAGING)["TopicConfigurations"]
+        self.assertEqual(after, before)
+        for bad in (["--push-endpoint", f"http://u:p@{LISTEN}/events"], ["--push-endpoint", f"http://{LISTEN}/e?x=1"],
+                    []):
+            r = subprocess.run([MOVER, "events", "setup", "-c", self.m.config, *bad], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 2, (bad, r.stderr))
 
 
 class Reconciliation(unittest.TestCase):
