@@ -20,6 +20,7 @@ Usage (ctest passes the binaries): test_events.py SLUICE_MOVER SLUICE_REVIEW
 """
 
 import http.client
+import signal
 import subprocess
 import json
 import os
@@ -256,6 +257,88 @@ class Reconciliation(unittest.TestCase):
                      timeout=20)
         self.assertEqual(counter(self.mport, "sluice_event_hints_total", "queued"), 0)
         self.assertEqual(counter(self.mport, "sluice_events_total", "hinted"), 0)
+
+
+class SecretFile(unittest.TestCase):
+    """The listener's own address and secret file (no radosgw involved): a secret others
+    may read stops the daemon from starting; SIGHUP takes a new secret, and keeps the old
+    one when the new file is bad."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="sluice-events-test-")
+        self.secret = os.path.join(self.tmp, "events-secret")
+        self.write_secret("first-secret-0123456789")
+        self.port = free_port()
+        self.m = Mover(self.tmp, uuid.uuid4().hex[:10], poll="1s",
+                       events={"listen": f"127.0.0.1:{self.port}", "secret_file": self.secret})
+
+    def tearDown(self):
+        self.m.cleanup()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def write_secret(self, text, mode=0o600):
+        with open(self.secret + ".new", "w") as f:
+            f.write(text + "\n")
+        os.chmod(self.secret + ".new", mode)
+        os.replace(self.secret + ".new", self.secret)
+
+    def status_with(self, secret):
+        doc = json.dumps({"Event": "s3:TestEvent"}).encode()
+        return post(doc, headers={"Authorization": "Bearer " + secret}, port=self.port, host="127.0.0.1")[0]
+
+    def test_a_secret_others_may_read_stops_the_start(self):
+        os.chmod(self.secret, 0o644)
+        self.m.start()
+        rc = self.m.proc.wait(timeout=30)
+        self.m.proc = None
+        self.assertNotEqual(rc, 0)
+        self.assertIn("events_failed", self.m.log_text())
+        self.assertNotIn("first-secret-0123456789", self.m.log_text())
+
+    def test_sighup_takes_a_new_secret_and_keeps_the_old_on_a_bad_file(self):
+        m = self.m
+        m.start()
+        m.wait_until("the events listener", lambda: "started" in m.log_text(), timeout=20)
+        self.assertEqual(self.status_with("first-secret-0123456789"), 200)
+        self.write_secret("second-secret-0123456789")
+        m.proc.send_signal(signal.SIGHUP)
+        m.wait_until("the new secret", lambda: self.status_with("second-secret-0123456789") == 200, timeout=10)
+        self.assertEqual(self.status_with("first-secret-0123456789"), 401)
+        self.write_secret("short")  # too short: refused, the second secret stays
+        m.proc.send_signal(signal.SIGHUP)
+        m.wait_until("the refused reload", lambda: "events_reload_partial" in m.log_text(), timeout=10)
+        self.assertEqual(self.status_with("second-secret-0123456789"), 200)
+        self.assertEqual(self.status_with("short"), 401)
+
+    def test_sighup_moves_the_listener_and_removes_it(self):
+        m = self.m
+        m.start()
+        m.wait_until("the events listener", lambda: "started" in m.log_text(), timeout=20)
+        self.assertEqual(self.status_with("first-secret-0123456789"), 200)
+        old, new = self.port, free_port()
+        with open(m.config) as f:
+            cfg = json.load(f)
+        cfg["events"]["listen"] = f"127.0.0.1:{new}"
+        with open(m.config, "w") as f:
+            json.dump(cfg, f)
+        m.proc.send_signal(signal.SIGHUP)
+        self.port = new
+        m.wait_until("the moved listener", lambda: self.try_status() == 200, timeout=10)
+        self.port = old
+        self.assertIsNone(self.try_status())  # nothing listens there any more
+        del cfg["events"]
+        with open(m.config, "w") as f:
+            json.dump(cfg, f)
+        m.proc.send_signal(signal.SIGHUP)
+        self.port = new
+        m.wait_until("the listener gone", lambda: self.try_status() is None, timeout=10)
+        self.assertEqual(m.stop(), 0)
+
+    def try_status(self):
+        try:
+            return self.status_with("first-secret-0123456789")
+        except OSError:
+            return None
 
 
 if __name__ == "__main__":
