@@ -25,7 +25,7 @@
 #                            SLUICE_S3_PORT + 1000
 #   SLUICE_EVENTS_PERSISTENT the topic's persistent attribute; default false: radosgw 16
 #                            retries a persistent queue whose endpoint refuses connections
-#                            in a tight loop (thousands of attempts a second) and then stops
+#                            in a tight loop (about a thousand attempts a second) and then stops
 #                            delivering until it restarts (docs/events.md)
 #   SLUICE_MOVER_BIN         the sluice-mover that writes the bucket policies; default
 #                            <repo>/build/sluice-mover
