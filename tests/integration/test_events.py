@@ -15,6 +15,11 @@ name keys of other prefixes, or gone, and are ignored or found missing).
   oversized body 413, an SNS message of a topic not configured 403;
 - a dropped event (the events section listens elsewhere, so radosgw's push never arrives)
   is picked up by the next listing.
+- SNS: a signed notification is hinted (the certificate from a local origin fetched once),
+  a tampered one is 403, a subscription is confirmed by a GET of its SubscribeURL, an
+  unreachable certificate is 503;
+- the secret file: readable by others stops the start; SIGHUP takes a new secret (keeps
+  the old one when the new file is refused), moves the listener, removes it.
 
 Usage (ctest passes the binaries): test_events.py SLUICE_MOVER SLUICE_REVIEW
 """
@@ -343,6 +348,116 @@ class SecretFile(unittest.TestCase):
             return self.status_with("first-secret-0123456789")
         except OSError:
             return None
+
+
+class Sns(unittest.TestCase):
+    """SNS HTTP subscriptions end to end on the daemon's own HTTP engine: the signing
+    certificate comes from a local origin (events.sns_origins), is fetched once and cached;
+    a good signature is taken, a tampered message is 403, a confirmation GETs its
+    SubscribeURL, an unreachable certificate is 503."""
+
+    TOPIC = "arn:aws:sns:us-east-1:123456789012:sluice-events"
+
+    @classmethod
+    def setUpClass(cls):
+        import datetime
+        import http.server
+        import threading
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+        cls.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.test")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(cls.key.public_key())
+                .serial_number(1).not_valid_before(now - datetime.timedelta(days=1))
+                .not_valid_after(now + datetime.timedelta(days=1)).sign(cls.key, hashes.SHA256()))
+        pem = cert.public_bytes(serialization.Encoding.PEM)
+        cls.hits = []
+
+        class Origin(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                cls.hits.append(self.path)
+                body = pem if self.path == "/cert.pem" else b"<ConfirmSubscriptionResponse/>"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        cls.origin = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Origin)
+        threading.Thread(target=cls.origin.serve_forever, daemon=True).start()
+        cls.oport = cls.origin.server_address[1]
+        cls.closed = free_port()
+        cls.tmp = tempfile.mkdtemp(prefix="sluice-events-test-")
+        cls.port = free_port()
+        cls.m = Mover(cls.tmp, uuid.uuid4().hex[:10], poll="1s",
+                      events={"listen": f"127.0.0.1:{cls.port}", "secret_file": SECRET_FILE,
+                              "sns_topics": [cls.TOPIC],
+                              "sns_origins": [f"http://127.0.0.1:{cls.oport}", f"http://127.0.0.1:{cls.closed}"]})
+        cls.m.start()
+        cls.m.wait_until("the daemon's start", lambda: "started" in cls.m.log_text(), timeout=20)
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.m.stop()
+        log = cls.m.log_text()
+        cls.m.cleanup()
+        cls.origin.shutdown()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        if rc != 0:
+            raise AssertionError(f"sluice-mover exited {rc} at SIGTERM:\n" + log[-3000:])
+
+    def envelope(self, kind, message, cert_port=None, tamper=False):
+        import base64
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+        e = {"Type": kind, "MessageId": str(uuid.uuid4()), "TopicArn": self.TOPIC, "Message": message,
+             "Timestamp": "2026-12-06T01:00:00.000Z", "SignatureVersion": "2",
+             "SigningCertURL": f"http://127.0.0.1:{cert_port or self.oport}/cert.pem"}
+        order = ["Message", "MessageId"]
+        if kind == "Notification":
+            e["Subject"] = "Amazon S3 Notification"
+            order += ["Subject", "Timestamp"]
+        else:
+            e["Token"] = "t" * 32
+            e["SubscribeURL"] = f"http://127.0.0.1:{self.oport}/confirm?Token=" + "t" * 32
+            order += ["SubscribeURL", "Timestamp", "Token"]
+        text = "".join(f"{k}\n{e[k]}\n" for k in order + ["TopicArn", "Type"])
+        e["Signature"] = base64.b64encode(self.key.sign(text.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
+        if tamper:
+            e["Message"] = message.replace("a.csv", "b.csv")
+        return json.dumps(e).encode()
+
+    def send(self, body, kind="Notification"):
+        headers = {"Authorization": "Bearer " + SECRET, "x-amz-sns-message-type": kind, "Content-Type": "text/plain"}
+        return post(body, headers=headers, host="127.0.0.1", port=self.port)
+
+    def test_signed_notifications_are_hinted_and_the_certificate_cached(self):
+        doc = event_doc(STAGING, self.m.staging_key("t", "a.csv")).decode()
+        for _ in range(2):
+            status, body = self.send(self.envelope("Notification", doc))
+            self.assertEqual(status, 200, body)
+            self.assertEqual(body["hinted"], 1)
+        self.assertLessEqual(self.hits.count("/cert.pem"), 1)
+
+    def test_a_tampered_message_is_403(self):
+        doc = event_doc(STAGING, self.m.staging_key("t", "a.csv")).decode()
+        status, body = self.send(self.envelope("Notification", doc, tamper=True))
+        self.assertEqual((status, body["error"]), (403, "event_refused"), body)
+
+    def test_a_subscription_is_confirmed_by_its_url(self):
+        status, body = self.send(self.envelope("SubscriptionConfirmation", "confirm"), "SubscriptionConfirmation")
+        self.assertEqual(status, 200, body)
+        self.assertIn("/confirm?Token=" + "t" * 32, self.hits)
+
+    def test_an_unreachable_certificate_is_503(self):
+        doc = event_doc(STAGING, self.m.staging_key("t", "a.csv")).decode()
+        status, body = self.send(self.envelope("Notification", doc, cert_port=self.closed))
+        self.assertEqual((status, body["error"]), (503, "unavailable"), body)
 
 
 if __name__ == "__main__":
