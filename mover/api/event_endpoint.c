@@ -24,6 +24,7 @@ static const char *const kept_headers[HEADER_COUNT] = { "authorization", "x-amz-
 
 #define FETCH_CONNECT_MS 5000
 #define FETCH_TOTAL_MS 10000
+#define UNAUTHORIZED_LOG_MS 10000
 
 struct event_endpoint {
     api_server *server;
@@ -31,7 +32,10 @@ struct event_endpoint {
     s3_http *http;        /* SNS certificates and subscription confirmations */
     events_intake *intake;
     sl_buf secret;
+    uv_loop_t *loop;
     uint64_t unauthorized;
+    uint64_t unauthorized_logged;    /* the count at the last log line */
+    uint64_t unauthorized_logged_ms; /* and when it was written */
 };
 
 static json_t *counts_json(const events_counts *one)
@@ -54,6 +58,21 @@ static void intake_done(void *user, events_verdict verdict, const char *detail, 
     api_respond_error(request, API_ERR_INTERNAL, NULL);
 }
 
+/* One line per UNAUTHORIZED_LOG_MS at most, with the count since the last: a sender
+ * without the secret cannot flood the log. */
+static void log_unauthorized(event_endpoint *e)
+{
+    uint64_t now = uv_now(e->loop);
+    if (e->unauthorized_logged != 0 && now - e->unauthorized_logged_ms < UNAUTHORIZED_LOG_MS) return;
+    char count[24];
+    snprintf(count, sizeof(count), "%llu", (unsigned long long)(e->unauthorized - e->unauthorized_logged));
+    sl_log(SL_LOG_WARN, "event_unauthorized", "requests", count, "detail",
+           "requests to the events listener without the shared secret (events.secret_file) since the last line",
+           NULL);
+    e->unauthorized_logged = e->unauthorized;
+    e->unauthorized_logged_ms = now;
+}
+
 static void handle(void *user, api_request *request, const api_request_info *info)
 {
     event_endpoint *e = user;
@@ -64,8 +83,7 @@ static void handle(void *user, api_request *request, const api_request_info *inf
     sl_buf_clean_up_secure(&scratch);
     if (!known) {
         e->unauthorized++;
-        sl_log(SL_LOG_WARN, "event_unauthorized", "detail",
-               "a request to the events listener without the shared secret (events.secret_file)", NULL);
+        log_unauthorized(e);
         api_respond_error(request, API_ERR_UNAUTHORIZED,
                           "send the shared secret as the basic-auth password, a bearer token or ?token=");
         return;
@@ -113,6 +131,7 @@ sl_result event_endpoint_start(uv_loop_t *loop, pipeline *p, const sl_config *co
     ENSURE(config->events.present && config->events.listen != NULL && config->events.secret_file != NULL,
            SL_ERR_INVALID_ARGUMENT, "the events listener needs events.listen and events.secret_file");
     event_endpoint *e = sl_calloc(1, sizeof(*e));
+    e->loop = loop;
     if (sl_failed(start_parts(e, loop, p, config))) {
         event_endpoint_stop(e);
         return SL_FAILURE;

@@ -175,6 +175,7 @@ class Events(unittest.TestCase):
         self.assertEqual(counter(self.mport, "sluice_events_total", "unauthorized"), before + 4)
         self.assertEqual(counter(self.mport, "sluice_events_total", "hinted"), hinted)
         self.assertNotIn(SECRET, m.log_text())
+        self.assertLessEqual(m.log_text().count("event_unauthorized"), 1)  # one line per 10 s at most
 
     def test_the_secret_is_taken_in_each_form(self):
         import base64
