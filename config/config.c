@@ -2094,13 +2094,13 @@ static const struct schema worker_schema = SCHEMA(worker_fields, finish_worker, 
 static const struct field events_fields[] = {
     { .name = "listen", .kind = K_STRING, STORED_IN(events, listen), .flags = F_REQUIRED, .convert = convert_listen,
       .doc_type = "host:port", .doc_default = "required in the section",
-      .doc = "The HTTP listener for S3 event notifications (radosgw topics with an HTTP push endpoint, MinIO "
-             "webhooks, SNS HTTP subscriptions). Events are hints: the mover looks at each object itself "
-             "([events.md](events.md))." },
+      .doc = "The HTTP listener for S3 event notifications, `POST /events` (radosgw topics with an HTTP push "
+             "endpoint, MinIO webhooks, SNS HTTP subscriptions). Events are hints: the mover looks at each object "
+             "itself ([events.md](events.md)). Reloaded on SIGHUP (the listener moves)." },
     { .name = "secret_file", .kind = K_STRING, STORED_IN(events, secret_file), .flags = F_REQUIRED,
       .convert = convert_path, .doc_type = "path", .doc_default = "required in the section",
       .doc = "A file holding the shared secret the S3 server sends with each event (HTTP basic auth password, a "
-             "bearer token or `?token=` in the push URL), compared in constant time. 16–256 printable bytes; "
+             "bearer token or `?token=` in the push URL), compared in constant time. 16–1024 printable bytes; "
              "the file must not be readable by group or others." },
     { .name = "sns_topics", .kind = K_STRINGS, STORED_IN(events, sns_topics),
       .count_offset = IN(events, sns_topic_count), .flags = F_UNIQUE, .convert = convert_sns_topic,

@@ -20,6 +20,8 @@
 #include "api/operator_endpoints.h"
 #include "api/artifact_endpoints.h"
 #include "api/health_endpoint.h"
+#include "api/event_endpoint.h"
+#include "events/setup_cmd.h"
 #include "api/metrics_endpoint.h"
 #include "api/task_endpoints.h"
 #include "attest/keygen.h"
@@ -74,6 +76,9 @@ static void usage(FILE *out)
             "                        convert a gitleaks configuration into a rules file\n"
             "  rules test RULES.json FILE...\n"
             "                        show what a rules file finds in local files\n"
+            "  events setup -c FILE --push-endpoint URL [--topic NAME] [--persistent]\n"
+            "                        make the S3 server (radosgw) push the staging bucket's\n"
+            "                        uploads to the events listener (docs/events.md)\n"
             "\n"
             "Options:\n"
             "  -c, --config FILE     the configuration file\n"
@@ -109,6 +114,7 @@ struct daemon {
     api_route metrics_route;
     api_server *metrics_api;
     service_watch *watch;            /* health: S3 reachable, pipeline making changes */
+    event_endpoint *events;          /* with an events section: S3 event notifications */
     scanner_watch *scanner;          /* health: a scanner a route requires (clamd) */
     policy_check *policy_check; /* the check of the live buckets at start */
     uv_signal_t sigterm, sigint, sighup;
@@ -183,10 +189,21 @@ static bool daemon_healthy(void *user)
     return true;
 }
 
+static bool event_totals(void *user, events_counts *counts, uint64_t *unauthorized)
+{
+    const struct daemon *d = user;
+    if (d->events == NULL) return false;
+    event_endpoint_counts c = event_endpoint_get_counts(d->events);
+    *counts = c.intake;
+    *unauthorized = c.unauthorized;
+    return true;
+}
+
 static sl_result start_metrics(struct daemon *d, const sl_config *config)
 {
     GUARD(sluice_metrics_new(SLUICE_VERSION, &d->metrics));
     service_sources sources = { .pipeline = d->pipeline, .client = d->client, .audit = d->audit, .tasks = d->tasks,
+                                .events = event_totals, .events_user = d,
                                 .healthy = daemon_healthy, .healthy_user = d };
     GUARD(service_collect_start(d->metrics, &sources, &d->collector));
     d->metrics_route = metrics_endpoint_route(d->metrics);
@@ -258,6 +275,45 @@ static void on_audit_flushed(void *user, sl_result result)
     audit_shipper_drain(d->shipper, SHIP_GRACE_MS, finish_stop, d); /* the records of this run leave the host */
 }
 
+/* The events listener (events section): started before the pipeline, stopped as the
+ * daemon starts to drain (a persistent topic keeps what is sent meanwhile). */
+static void stop_events(struct daemon *d)
+{
+    event_endpoint_stop(d->events);
+    d->events = NULL;
+}
+
+static void start_events_logged(struct daemon *d, const sl_config *config)
+{
+    if (sl_failed(event_endpoint_start(d->loop, d->pipeline, config, &d->events)))
+        sl_log(SL_LOG_ERROR, "events_failed", "listen", config->events.listen, "detail", sl_error_detail(), "action",
+               "fix the events section; until then only polling finds new uploads", NULL);
+}
+
+/* A reload: the same address keeps its listener (new secret, topics); another address,
+ * or a section added or removed, replaces it. A listener that fails keeps the old one. */
+static void reload_events(struct daemon *d, const sl_config *was, const sl_config *now)
+{
+    if (!now->events.present) {
+        stop_events(d);
+        return;
+    }
+    if (d->events != NULL && was->events.present && strcmp(was->events.listen, now->events.listen) == 0) {
+        if (sl_failed(event_endpoint_reload(d->events, now)))
+            sl_log(SL_LOG_ERROR, "events_reload_partial", "detail", sl_error_detail(), "action",
+                   "the previous secret stays in use; fix events.secret_file and reload", NULL);
+        return;
+    }
+    event_endpoint *old = d->events;
+    d->events = NULL;
+    start_events_logged(d, now);
+    if (d->events == NULL) {
+        d->events = old;
+        return;
+    }
+    event_endpoint_stop(old);
+}
+
 static void on_stopped(void *user)
 {
     struct daemon *d = user;
@@ -290,6 +346,7 @@ static void on_stop_signal(uv_signal_t *s, int signum)
     notify_manager("STOPPING=1\nSTATUS=draining: finishing the artifacts in flight");
     sl_log(SL_LOG_INFO, "stopping", "signal", signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     if (d->pipeline == NULL) return; /* still starting (checking the audit log): run() stops */
+    stop_events(d);
     pipeline_stop(d->pipeline, STOP_GRACE_MS, on_stopped, d);
 }
 
@@ -383,6 +440,7 @@ static void on_reload_signal(uv_signal_t *s, int signum)
     if ((listen_was == NULL) != (listen_now == NULL) || (listen_was != NULL && strcmp(listen_was, listen_now) != 0))
         sl_log(SL_LOG_WARN, "reload_partial", "detail", "api.metrics_listen changes at the next start", NULL);
     bool recheck = check_sets_changed(d->config, fresh);
+    reload_events(d, d->config, fresh); /* before the pipeline frees the old configuration */
     d->config = fresh;
     service_watch_set_stall_after(d->watch, fresh->worker.stall_after_ms);
     /* the scanner check follows the new configuration (clamav.socket, routes' checks.clamav) */
@@ -603,6 +661,10 @@ static int run(const char *config_path)
         sl_log(SL_LOG_ERROR, "metrics_failed", "listen", given->api.metrics_listen, "detail", sl_error_detail(), NULL);
         goto out;
     }
+    if (given->events.present) {
+        start_events_logged(&d, given);
+        if (d.events == NULL) goto out;
+    }
     if (sl_failed(pipeline_start(d.pipeline))) {
         sl_log(SL_LOG_ERROR, "pipeline_failed", "detail", sl_error_detail(), NULL);
         goto out;
@@ -624,6 +686,7 @@ out:
     close_signal(&d.sigint);
     close_signal(&d.sighup);
     stop_metrics(&d);
+    stop_events(&d);
     api_server_close(d.api);
     policy_check_destroy(d.policy_check);
     task_registry_destroy(d.tasks);
@@ -660,6 +723,12 @@ int main(int argc, char **argv)
         return rules_import_gitleaks_command(argc - 2, argv + 2, stdout, stderr);
     if (argc > 2 && strcmp(argv[1], "rules") == 0 && strcmp(argv[2], "test") == 0)
         return rules_test_command(argc - 2, argv + 2, stdout, stderr);
+    if (argc > 2 && strcmp(argv[1], "events") == 0 && strcmp(argv[2], "setup") == 0)
+        return events_setup_command(argc - 2, argv + 2, stdout, stderr);
+    if (argc > 1 && strcmp(argv[1], "events") == 0) {
+        fprintf(stderr, "sluice-mover events: expected setup (see sluice-mover --help)\n");
+        return EXIT_USAGE;
+    }
     if (argc > 1 && strcmp(argv[1], "rules") == 0) {
         fprintf(stderr, "sluice-mover rules: expected import-gitleaks or test (see sluice-mover --help)\n");
         return EXIT_USAGE;

@@ -20,6 +20,13 @@
 #   SLUICE_S3_RGW_CONF       extra ceph.conf lines (newline separated) for radosgw's
 #                            section, e.g. "rgw lc debug interval = 10"
 #   SLUICE_S3_TRACE=1        start prints the time of each step
+#   SLUICE_EVENTS_PORT       the port on 127.0.0.1 where radosgw pushes S3 event
+#                            notifications (the mover's events.listen); default
+#                            SLUICE_S3_PORT + 1000
+#   SLUICE_EVENTS_PERSISTENT the topic's persistent attribute; default false: radosgw 16
+#                            retries a persistent queue whose endpoint refuses connections
+#                            in a tight loop (about a thousand attempts a second) and then stops
+#                            delivering until it restarts (docs/events.md)
 #   SLUICE_MOVER_BIN         the sluice-mover that writes the bucket policies; default
 #                            <repo>/build/sluice-mover
 #   SLUICE_S3_POLICIES       auto (default): start applies the policies when
@@ -67,6 +74,13 @@
 #                  on the S3 port (ceph.conf: rgw s3 auth use sts, a random rgw sts key;
 #                  rgw crypt require ssl = false, so that SSE-C over plain HTTP reaches
 #                  the bucket policies that must refuse it). docs/tasks.md, "STS".
+#   9. events      a shared secret (<dir>/events-secret, 0600), the SNS topic sluice-events
+#                  (CreateTopic on the S3 port) with the HTTP push endpoint
+#                  http://127.0.0.1:<events port>/events?token=<secret> (persistent only
+#                  with SLUICE_EVENTS_PERSISTENT=true: radosgw then picks the new queue up
+#                  within 30 s), and the ObjectCreated notification of sluice-staging to
+#                  it, both with the mover's keys (docs/events.md). Without persistence an
+#                  event sent while no mover listens is lost: the mover's listing finds it.
 #   stop: radosgw, OSD, mon in turn: SIGTERM, wait, SIGKILL after a timeout. A pid is only
 #   signalled if /proc/<pid>/cmdline names this data folder's ceph.conf.
 set -euo pipefail
@@ -89,6 +103,9 @@ readonly REGION=us-east-1               # radosgw accepts any region in a SigV4 
 readonly MEMSTORE_BYTES=$((8 * 1024 * 1024 * 1024))
 # radosgw's SigV4 wants x-amz-content-sha256, which curl 7.88 does not add on its own.
 readonly UNSIGNED='x-amz-content-sha256: UNSIGNED-PAYLOAD'
+EVENTS_PORT=${SLUICE_EVENTS_PORT:-$((S3_PORT + 1000))}
+EVENTS_PERSISTENT=${SLUICE_EVENTS_PERSISTENT:-false}
+readonly EVENTS_TOPIC=sluice-events
 
 CONF=$DIR/ceph.conf
 RUN=$DIR/run
@@ -481,6 +498,36 @@ write_policy_config() {
 EOF
 }
 
+# ---------------------------------------------------------------- events -----------
+# radosgw serves SNS CreateTopic on the S3 port. Version 16 refuses a push endpoint with a
+# user and password over plain HTTP, so the secret travels as ?token= in the endpoint URL.
+setup_events() {
+  local ak sk code secret endpoint out=$LOGS/events.out
+  read -r ak sk < <(profile_keys mover) || { echo "no [mover] profile in $DIR/credentials"; return 1; }
+  secret=$(openssl rand -hex 24)
+  (umask 077 && printf '%s\n' "$secret" >"$DIR/events-secret")
+  endpoint="http://127.0.0.1:$EVENTS_PORT/events?token=$secret"
+  code=$(curl -sS -o "$out" -w '%{http_code}' --max-time 20 --data-urlencode Action=CreateTopic \
+              --data-urlencode "Name=$EVENTS_TOPIC" \
+              --data-urlencode Attributes.entry.1.key=push-endpoint \
+              --data-urlencode "Attributes.entry.1.value=$endpoint" \
+              --data-urlencode Attributes.entry.2.key=persistent \
+              --data-urlencode "Attributes.entry.2.value=$EVENTS_PERSISTENT" \
+              --aws-sigv4 "aws:amz:$REGION:sns" --user "$ak:$sk" "http://127.0.0.1:$S3_PORT/" 2>&1) || true
+  [[ $code == 200 ]] || { echo "CreateTopic answered HTTP $code: $(head -c 300 "$out")"; return 1; }
+  printf '%s' "<NotificationConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">" \
+    "<TopicConfiguration><Id>sluice</Id><Topic>arn:aws:sns:default::$EVENTS_TOPIC</Topic>" \
+    "<Event>s3:ObjectCreated:*</Event></TopicConfiguration></NotificationConfiguration>" \
+    >"$RUN/notification.xml"
+  # "?notification=", not "?notification": as for "?policy=" below.
+  code=$(curl -sS -o "$out" -w '%{http_code}' --max-time 20 -X PUT -H "$UNSIGNED" \
+              --data-binary "@$RUN/notification.xml" --aws-sigv4 "aws:amz:$REGION:s3" --user "$ak:$sk" \
+              "http://127.0.0.1:$S3_PORT/sluice-staging?notification=" 2>&1) || true
+  [[ $code == 200 ]] || { echo "PutBucketNotification answered HTTP $code: $(head -c 300 "$out")"; return 1; }
+  set_recorded EVENTS_LISTEN "127.0.0.1:$EVENTS_PORT"
+  echo "events: sluice-staging pushes ObjectCreated to http://127.0.0.1:$EVENTS_PORT/events"
+}
+
 # ---------------------------------------------------------------- sts --------------
 
 # STS for the tasks' credentials (docs/tasks.md, "STS credentials"). radosgw serves the
@@ -661,6 +708,9 @@ cmd_start() {
   trace "radosgw answers"
 
   create_identities_and_buckets
+  msg=$(setup_events) || fail_start "$LOGS/events.out" "$msg"
+  say "$msg"
+  trace "events"
 
   write_policy_config
   if [[ $POLICIES == off ]]; then
@@ -752,6 +802,8 @@ cmd_env() {
   printf 'export SLUICE_S3_REGION=%s\n' "$(shq "$REGION")"
   printf 'export SLUICE_S3_DIR=%s\n' "$(shq "$DIR")"
   printf 'export SLUICE_S3_CREDENTIALS=%s\n' "$(shq "$DIR/credentials")"
+  printf 'export SLUICE_EVENTS_LISTEN=%s\n' "$(shq "$(recorded EVENTS_LISTEN || echo none)")"
+  printf 'export SLUICE_EVENTS_SECRET_FILE=%s\n' "$(shq "$DIR/events-secret")"
   printf 'export SLUICE_S3_POLICIES=%s\n' "$(shq "$(recorded POLICIES || echo none)")"
   printf 'export SLUICE_STS_ROLE_ARN=%s\n' "$(shq "$(recorded STS || echo none)")"
   printf 'export SLUICE_S3_POLICY_CONFIG=%s\n' \

@@ -135,6 +135,10 @@ static void echo_handler(void *user, api_request *request, const api_request_inf
                             (json_int_t)info->uid, "pid", (json_int_t)info->pid, "roles", (int)info->roles,
                             "body_len", (json_int_t)info->body.len);
     if (info->json != NULL) json_object_set(out, "json", info->json);
+    for (int i = 0; i < 2; i++)
+        if (info->headers[i].len > 0)
+            json_object_set_new(out, i == 0 ? "h0" : "h1",
+                                json_stringn((const char *)info->headers[i].ptr, info->headers[i].len));
     if (info->body.len > 0 && info->body.len < 256)
         json_object_set_new(out, "body", json_stringn((const char *)info->body.ptr, info->body.len));
     api_respond(request, 200, out);
@@ -932,6 +936,38 @@ static void expect_continue_gets_100_first(void **state)
     assert_true(read_response(&c, &r));
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "json"), "a")), 1);
+    response_clean_up(&r);
+    client_close(&c);
+}
+
+/* Headers named in kept_headers reach the handler (case-insensitive names, values in
+ * pieces, trimmed), in their order; they do not carry over to the next request of the
+ * connection; one given twice is 400. */
+static void kept_headers_reach_the_handler(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const kept[] = { "authorization", "x-amz-sns-message-type" };
+    start_with(f, (api_options){ .kept_headers = kept, .kept_header_count = 2 });
+    struct client c;
+    client_open(&c, f->sock);
+    send_str(&c, "GET /v1/things HTTP/1.1\r\nHost: x\r\nX-Amz-SNS-Message-Type:  Notification \r\n"
+                 "AUTHORIZATION: Bearer ");
+    send_str(&c, "abc\r\nX-Other: 1\r\n\r\n");
+    struct response r;
+    assert_true(read_response(&c, &r));
+    assert_int_equal(r.status, 200);
+    assert_string_equal(jstr(r.json, "h0"), "Bearer abc");
+    assert_string_equal(jstr(r.json, "h1"), "Notification");
+    response_clean_up(&r);
+    send_str(&c, "GET /v1/things HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_true(read_response(&c, &r));
+    assert_int_equal(r.status, 200);
+    assert_null(json_object_get(r.json, "h0"));
+    assert_null(json_object_get(r.json, "h1"));
+    response_clean_up(&r);
+    send_str(&c, "GET /v1/things HTTP/1.1\r\nHost: x\r\nAuthorization: a\r\nauthorization: b\r\n\r\n");
+    assert_true(read_response(&c, &r));
+    assert_error(&r, 400, "bad_request");
     response_clean_up(&r);
     client_close(&c);
 }
@@ -1942,6 +1978,7 @@ int main(void)
         T(body_at_the_limit_is_taken),
         T(huge_headers_are_431),
         T(expect_continue_gets_100_first),
+        T(kept_headers_reach_the_handler),
         T(reviewer_in_the_list_may_decide),
         T(caller_without_role_is_403_by_name),
         T(new_roles_apply_to_open_connections),

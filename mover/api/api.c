@@ -31,7 +31,12 @@
  * (a short array: at most max_connections uids hold one). A conn is freed when both its
  * handles have closed; the server when its listener and every conn are gone.
  *
- * The same server also runs on TCP (api_options.tcp_listen, for /metrics): the
+ * Headers are not kept, except those named in api_options.kept_headers (the events
+ * listener's Authorization): their values move into the request and are wiped when it
+ * is freed.
+ *
+ * The same server also runs on TCP (api_options.tcp_listen, for /metrics and the events
+ * listener): the
  * listener and the connections are then uv_tcp_t (the handle unions below), there are
  * no peer credentials (no user, no roles), and no socket file to make or remove.
  * api_respond_bytes answers with a body that is not JSON.
@@ -111,6 +116,9 @@ struct conn {
     bool expect_continue;
     size_t header_bytes;
     sl_buf url, body, field, expect;
+    sl_buf kept[API_MAX_KEPT_HEADERS]; /* values of api_options.kept_headers */
+    bool kept_seen[API_MAX_KEPT_HEADERS];
+    int keeping;         /* the kept header whose value is being read, or -1 */
     bool failed;         /* set by a parser callback that refuses the request */
     api_error fail_error;
     char fail_detail[200];
@@ -125,6 +133,7 @@ struct api_request {
     char *path, *query, *user;
     char *params[API_ROUTER_MAX_PARAMS];
     sl_buf body;
+    sl_buf kept[API_MAX_KEPT_HEADERS];
     json_t *json;
     bool head;         /* a HEAD request: answer without the body */
     uint64_t started_ms;
@@ -286,6 +295,7 @@ static void request_free(api_request *r)
     sl_free(r->user);
     for (size_t i = 0; i < r->info.param_count; i++) sl_free(r->params[i]);
     sl_buf_clean_up(&r->body);
+    for (size_t i = 0; i < API_MAX_KEPT_HEADERS; i++) sl_buf_clean_up_secure(&r->kept[i]); /* secrets */
     json_decref(r->json);
     sl_free(r);
 }
@@ -448,6 +458,25 @@ static void header_done(struct conn *c)
     sl_buf_reset(&c->field);
     sl_buf_reset(&c->expect);
     c->in_value = false;
+    c->keeping = -1;
+}
+
+/* Which kept header (api_options.kept_headers) the current field names, or -1; one given
+ * twice fails the request. */
+static int kept_index(struct conn *c)
+{
+    const api_options *o = &c->server->options;
+    for (size_t i = 0; i < o->kept_header_count; i++) {
+        if (!sl_cursor_eq_ignore_case(sl_cursor_from_buf(&c->field), sl_cursor_from_cstr(o->kept_headers[i])))
+            continue;
+        if (c->kept_seen[i]) {
+            fail(c, API_ERR_BAD_REQUEST, "the header %s is given twice", o->kept_headers[i]);
+            return -2;
+        }
+        c->kept_seen[i] = true;
+        return (int)i;
+    }
+    return -1;
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t len)
@@ -463,7 +492,9 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct conn *c = p->data;
     if (!count_header_bytes(c, len)) return -1;
+    if (!c->in_value && (c->keeping = kept_index(c)) == -2) return -1;
     c->in_value = true;
+    if (c->keeping >= 0 && sl_failed(sl_buf_append(&c->kept[c->keeping], at, len))) return -1;
     if (sl_cursor_eq_ignore_case(sl_cursor_from_buf(&c->field), sl_cursor_from_cstr("expect")) &&
         sl_failed(sl_buf_append(&c->expect, at, len)))
         return -1;
@@ -583,6 +614,11 @@ static void dispatch(struct conn *c)
     c->body = (sl_buf){ 0 };
     r->info.method = http_method_str((enum http_method)c->parser.method);
     r->info.body = sl_cursor_from_buf(&r->body);
+    for (size_t i = 0; i < API_MAX_KEPT_HEADERS; i++) {
+        r->kept[i] = c->kept[i];
+        c->kept[i] = (sl_buf){ 0 };
+        r->info.headers[i] = sl_cursor_trim(sl_cursor_from_buf(&r->kept[i]));
+    }
     r->info.uid = c->uid;
     r->info.pid = c->pid;
     r->info.user = r->user;
@@ -683,6 +719,11 @@ static void reset_request(struct conn *c)
     sl_buf_clean_up(&c->body);
     sl_buf_reset(&c->field);
     sl_buf_reset(&c->expect);
+    c->keeping = -1;
+    for (size_t i = 0; i < API_MAX_KEPT_HEADERS; i++) {
+        sl_buf_clean_up_secure(&c->kept[i]);
+        c->kept_seen[i] = false;
+    }
 }
 
 static void start_reading(struct conn *c);
@@ -853,6 +894,7 @@ static void on_conn_handle_closed(uv_handle_t *handle)
     sl_buf_clean_up(&c->body);
     sl_buf_clean_up(&c->field);
     sl_buf_clean_up(&c->expect);
+    for (size_t i = 0; i < API_MAX_KEPT_HEADERS; i++) sl_buf_clean_up_secure(&c->kept[i]);
     sl_buf_clean_up(&c->pending);
     sl_free(c);
     s->live--;
@@ -1046,6 +1088,7 @@ static void on_connection(uv_stream_t *listener, int status)
     c->user = s->tcp ? sl_strdup("(tcp)") : user_name(uid);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
+    c->keeping = -1;
     c->phase = PHASE_READING;
     arm(c, DEADLINE_IDLE);
     start_reading(c);
@@ -1348,6 +1391,10 @@ sl_result api_server_new(uv_loop_t *loop, const api_options *options, const api_
            options->socket_mode);
     ENSURE(routes != NULL || route_count == 0, SL_ERR_INVALID_ARGUMENT, "api: %zu routes but no table",
            route_count);
+    ENSURE(options->kept_header_count <= API_MAX_KEPT_HEADERS &&
+               (options->kept_headers != NULL || options->kept_header_count == 0),
+           SL_ERR_INVALID_ARGUMENT, "api: %zu kept headers (at most %d)", options->kept_header_count,
+           API_MAX_KEPT_HEADERS);
 
     api_server *s = sl_calloc(1, sizeof(*s));
     if (sl_failed(router_compile(routes, route_count, &s->router))) {

@@ -91,7 +91,14 @@ typedef struct api_options {
                                    Unix socket (socket_path and socket_mode are unused) —
                                    for /metrics. TCP callers have no peer credentials: no
                                    user, no roles; only API_ROLE_ANY routes answer them. */
+    const char *const *kept_headers; /* header names (borrowed; at most API_MAX_KEPT_HEADERS)
+                                   whose values handlers see in api_request_info.headers, in
+                                   this order: "authorization" for the events listener. Such a
+                                   header given twice is answered 400. */
+    size_t kept_header_count;
 } api_options;
+
+#define API_MAX_KEPT_HEADERS 4
 
 /* What a handler sees of the request. Valid until api_respond. */
 typedef struct api_request_info {
@@ -108,6 +115,8 @@ typedef struct api_request_info {
                                  has no passwd entry) */
     unsigned roles;           /* API_ROLE_REVIEWER / _ORCHESTRATOR / _OPERATOR bits the caller
                                  holds now (API_ROLE_ANY is never set here) */
+    sl_cursor headers[API_MAX_KEPT_HEADERS]; /* the values of api_options.kept_headers, in
+                                 their order (empty when absent) */
 } api_request_info;
 
 typedef void api_handler_fn(void *user, api_request *request, const api_request_info *info);

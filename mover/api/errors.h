@@ -54,7 +54,11 @@
     X(API_ERR_INVALID_REQUEST, "invalid_request", 400, "the task request is not valid")                            \
     X(API_ERR_UNKNOWN_TASK, "unknown_task", 404, "no task has this id")                                           \
     X(API_ERR_TASK_NOT_OPEN, "task_not_open", 409, "the task is closed or expired already")                       \
-    X(API_ERR_UNAVAILABLE, "unavailable", 503, "the task registry cannot serve this now; try again")
+    X(API_ERR_UNAVAILABLE, "unavailable", 503, "the task registry cannot serve this now; try again")               \
+    /* events (api/event_endpoint.h) */                                                                            \
+    X(API_ERR_UNAUTHORIZED, "unauthorized", 401, "the request does not carry the events secret")                   \
+    X(API_ERR_BAD_EVENT, "bad_event", 400, "the body is not an S3 event document or an SNS message")               \
+    X(API_ERR_EVENT_REFUSED, "event_refused", 403, "the SNS message is not from an accepted topic and origin, or its signature does not verify")
 
 typedef enum api_error {
 #define API_ERROR_ENUM(e, code, status, message) e,

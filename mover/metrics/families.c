@@ -72,6 +72,13 @@ static const struct family_row rows[] = {
       "Objects checked against their task on arrival, by verdict.", L("verdict"), NULL, 0 },
     { AT(grants), METRICS_COUNTER, "sluice_grants_issued_total",
       "Upload grants handed out (one per task opened: its presigned URLs and POST form).", NULL, NULL, 0 },
+    { AT(events), METRICS_COUNTER, "sluice_events_total",
+      "S3 event notifications received: records hinted, unknown (another bucket or no route's prefix), elsewhere, "
+      "not_created, test; requests rejected (400/403) and unauthorized (401).",
+      L("outcome"), NULL, 0 },
+    { AT(event_hints), METRICS_COUNTER, "sluice_event_hints_total",
+      "Event hints the pipeline looked at: queued (the object was there and new), missing (no such object), "
+      "unknown, elsewhere.", L("outcome"), NULL, 0 },
     { AT(healthy), METRICS_GAUGE, "sluice_healthy",
       "1 when GET /v1/health answers ok, 0 when it answers degraded (with the reasons).", NULL, NULL, 0 },
     { AT(build_info), METRICS_GAUGE, "sluice_build_info", "The running version; always 1.", L("version"), NULL, 0 },

@@ -40,6 +40,8 @@ typedef struct sluice_metrics {
     metrics_family *tasks_cached;    /* sluice_tasks_cached */
     metrics_family *admissions;      /* sluice_task_admissions_total{verdict} */
     metrics_family *grants;          /* sluice_grants_issued_total */
+    metrics_family *events;          /* sluice_events_total{outcome} (records and requests) */
+    metrics_family *event_hints;     /* sluice_event_hints_total{outcome} (the pipeline's look) */
     metrics_family *healthy;         /* sluice_healthy */
     metrics_family *build_info;      /* sluice_build_info{version} */
     metrics_family *start_time;      /* sluice_start_time_seconds */

@@ -20,6 +20,21 @@ static void set(metrics_family *f, const char *label, double value)
         metrics_set(f, METRICS_LABELS(label), value);
 }
 
+static void collect_events(sluice_metrics *m, const service_sources *src)
+{
+    events_counts e;
+    uint64_t unauthorized = 0;
+    if (src->events == NULL || !src->events(src->events_user, &e, &unauthorized)) return;
+    set(m->events, "hinted", (double)e.hinted);
+    set(m->events, "unknown", (double)e.unknown);
+    set(m->events, "elsewhere", (double)e.elsewhere);
+    set(m->events, "not_created", (double)e.not_created);
+    set(m->events, "test", (double)e.test_events);
+    set(m->events, "rejected", (double)e.rejected);
+    set(m->events, "unauthorized", (double)unauthorized);
+    set(m->events, "confirmed", (double)e.sns_confirmed);
+}
+
 static void collect(void *user, metrics_registry *registry)
 {
     (void)registry;
@@ -55,6 +70,11 @@ static void collect(void *user, metrics_registry *registry)
         set(m->admissions, "unavailable", (double)t.unavailable);
         set(m->grants, NULL, (double)t.opened);
     }
+    set(m->event_hints, "queued", (double)p.hints_queued);
+    set(m->event_hints, "missing", (double)p.hints_missing);
+    set(m->event_hints, "unknown", (double)p.hints_unknown);
+    set(m->event_hints, "elsewhere", (double)p.hints_elsewhere);
+    collect_events(m, src);
     if (src->healthy != NULL) set(m->healthy, NULL, src->healthy(src->healthy_user) ? 1 : 0);
 }
 

@@ -3,7 +3,8 @@
  * values the parts of the daemon keep themselves into the families of
  * metrics/families.h — the pipeline's outcome counters, in-flight and queued artifacts;
  * the S3 engine's attempts; the audit log's records and fsyncs; the task registry's
- * tasks, admissions and grants; and whether the daemon is healthy.
+ * tasks, admissions and grants; the events listener's and the event hints' counts; and
+ * whether the daemon is healthy.
  *
  * Threading: the collector runs on the thread that renders /metrics, the loop thread
  * (the parts' stats are loop-thread state). Ownership: the sources are borrowed: stop
@@ -15,6 +16,7 @@
 #include <stdbool.h>
 
 #include "audit/audit.h"
+#include "events/intake.h"
 #include "metrics/families.h"
 #include "pipeline/pipeline.h"
 #include "s3/client.h"
@@ -28,6 +30,10 @@ typedef struct service_sources {
     task_registry *tasks;          /* may be NULL (no route requires tasks) */
     bool (*healthy)(void *user);   /* may be NULL: sluice_healthy is not set */
     void *healthy_user;
+    /* may be NULL: the events listener's totals (false while there is none); `unauthorized`
+     * counts the requests refused for the secret */
+    bool (*events)(void *user, events_counts *counts, uint64_t *unauthorized);
+    void *events_user;
 } service_sources;
 
 typedef struct service_collector service_collector;

@@ -5,3 +5,6 @@
 # configuration (tests/integration/test_events.py, test_movers.py).
 sluice_unit_test(test_events test_events.c)
 target_compile_definitions(test_events PRIVATE SLUICE_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+sluice_integration_test(events ${SLUICE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/integration/test_events.py
+                        $<TARGET_FILE:sluice-mover> $<TARGET_FILE:sluice-review>)
+set_tests_properties(events PROPERTIES TIMEOUT 300)

@@ -98,7 +98,8 @@ class Mover:
     """A sluice-mover process on a config of its own."""
 
     def __init__(self, tmp, run, retention="1h", poll="200ms", concurrency=32, extra_routes=(), log_format="text",
-                 endpoint=None, s3_settings=None, worker_settings=None, review=None):
+                 endpoint=None, s3_settings=None, worker_settings=None, review=None, events=None,
+                 api_settings=None):
         self.tmp = tmp
         self.run = run
         self.route = "r" + run
@@ -134,10 +135,11 @@ class Mover:
             "attest": {"signing_key": signing_key(tmp)},
             "audit": {"file": self.audit},
             # a socket of its own: test runs side by side must not meet on the default one
-            "api": {"socket": os.path.join(tmp, "api.sock")},
+            "api": {"socket": os.path.join(tmp, "api.sock"), **(api_settings or {})},
             "worker": {"poll_interval": poll, "concurrency": concurrency, **(worker_settings or {})},
             "log": {"level": "info", "format": log_format},
             **({"review": review} if review else {}),
+            **({"events": events} if events else {}),
         }
         self.config = os.path.join(tmp, "sluice.json")
         with open(self.config, "w") as f:
