@@ -225,6 +225,12 @@ static void won(lease_set *s, size_t index, uint64_t sent_ms, sl_cursor etag, wr
     }
     memcpy(l->holder, s->instance, sizeof(l->holder));
     uint64_t until = sent_ms + s->ttl_ms - s->margin_ms;
+    if (l->releasing) {
+        /* a renewal that landed after balance chose to give the lease up: still ours (the
+         * release goes out with If-Match on this ETag), never announced as taken again */
+        if (l->held && until > l->valid_until) l->valid_until = until;
+        return;
+    }
     bool was = lease_valid(s, l, now_ms());
     if (l->held && until < l->valid_until) until = l->valid_until; /* an older write answered late */
     l->valid_until = until;
@@ -562,11 +568,13 @@ static void scan_act(lease_set *s)
             write_lease(s, i, WRITE_RELEASE);
     }
     if (s->stopping) return;
+    /* balance before renewing: a lease being renewed has a write in flight, and one with a
+     * write in flight is never chosen to be given up */
+    balance(s, now);
     for (size_t i = 0; i < s->count; i++) {
         lease *l = &s->leases[i];
         if (l->held && !l->releasing && !l->writing && !l->reading) write_lease(s, i, WRITE_RENEW);
     }
-    balance(s, now);
 }
 
 /* ---- the scan ---- */
