@@ -44,7 +44,7 @@ args_p.add_argument("--idle-warmup", type=int, default=5)
 ARGS = args_p.parse_args()
 sys.argv = [sys.argv[0], ARGS.mover, ARGS.review]
 
-from mover_harness import QUARANTINE, TRUSTED, Mover, list_keys, put_many, s3  # noqa: E402
+from mover_harness import TRUSTED, Mover, list_keys, put_many, s3  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -61,18 +61,6 @@ def log_time(text):
 
 def events(m):
     return [json.loads(line) for line in m.log_text().splitlines() if line.startswith("{")]
-
-
-def leases(m):
-    out = {}
-    prefix = m.control + "cluster/leases/"
-    for key in list_keys(QUARANTINE, prefix):
-        try:
-            doc = json.loads(s3.get_object(Bucket=QUARANTINE, Key=key)["Body"].read())
-        except s3.exceptions.NoSuchKey:
-            continue
-        out[key] = doc["mover"] if doc["holder"] else ""
-    return out
 
 
 def make(run, name, cluster, **kw):
@@ -100,7 +88,7 @@ def throughput(variant, n):
         if cluster is not None:
             deadline = time.time() + 30
             while time.time() < deadline:
-                held = list(leases(movers[0]).values())
+                held = list(movers[0].leases().values())
                 if len(held) == 8 and all(held.count(m_name) == 8 // count
                                           for m_name in (f"bench-{i}" for i in range(count))):
                     break

@@ -33,7 +33,7 @@ import unittest
 import uuid
 
 from faults import FaultProxy, hold
-from mover_harness import QUARANTINE, STAGING, TRUSTED, Mover, list_keys, put_many, s3
+from mover_harness import STAGING, TRUSTED, Mover, list_keys, put_many, s3
 
 SHARDS = 8
 TTL_S = 3
@@ -74,20 +74,8 @@ class TwoMovers(unittest.TestCase):
 
     # ---- what S3 and the logs show ----
 
-    def leases(self, m):
-        """lease name -> the mover name holding it ("" released), as S3 shows now."""
-        out = {}
-        prefix = m.control + "cluster/leases/"
-        for key in list_keys(QUARANTINE, prefix):
-            try:
-                doc = json.loads(s3.get_object(Bucket=QUARANTINE, Key=key)["Body"].read())
-            except s3.exceptions.NoSuchKey:
-                continue
-            out[key[len(prefix):]] = doc["mover"] if doc["holder"] else ""
-        return out
-
     def held_by(self, m, name):
-        return sorted(k for k, v in self.leases(m).items() if v == name)
+        return sorted(k for k, v in m.leases().items() if v == name)
 
     def events(self, m):
         return [json.loads(line) for line in m.log_text().splitlines() if line.startswith("{")]
@@ -122,7 +110,7 @@ class TwoMovers(unittest.TestCase):
         a.wait_until("the shards to be split between the movers",
                      lambda: len(self.held_by(a, "mover-a")) == total // 2
                      and len(self.held_by(a, "mover-b")) == total // 2, timeout=30,
-                     describe=lambda: str(self.leases(a)))
+                     describe=lambda: str(a.leases()))
         return a, b
 
     def assert_settled_once(self, a, n):
@@ -146,7 +134,7 @@ class TwoMovers(unittest.TestCase):
         m.wait_until(f"{n} objects in trusted", lambda: len(list_keys(TRUSTED, m.prefix)) >= n
                      and not list_keys(STAGING, m.prefix), timeout=timeout,
                      describe=lambda: f"{len(list_keys(TRUSTED, m.prefix))} trusted, "
-                                      f"{len(list_keys(STAGING, m.prefix))} in staging, leases {self.leases(m)}")
+                                      f"{len(list_keys(STAGING, m.prefix))} in staging, leases {m.leases()}")
 
     # ---- the tests ----
 
@@ -164,7 +152,7 @@ class TwoMovers(unittest.TestCase):
         self.assertGreater(len(pa), 0)
         self.assertGreater(len(pb), 0)
         # a clean stop releases the leases: nobody holds any now
-        self.assertEqual(set(self.leases(a).values()), {""})
+        self.assertEqual(set(a.leases().values()), {""})
 
     def test_killed_mover_loses_its_shards_and_the_other_finishes(self):
         a, b = self.start_balanced()
@@ -173,7 +161,7 @@ class TwoMovers(unittest.TestCase):
         killed_at = time.monotonic()
         a.kill()
         b.wait_until("mover-b to hold every shard", lambda: len(self.held_by(b, "mover-b")) == SHARDS,
-                     timeout=4 * TTL_S, describe=lambda: str(self.leases(b)))
+                     timeout=4 * TTL_S, describe=lambda: str(b.leases()))
         took = time.monotonic() - killed_at
         # another's lease counts as expired after ttl unchanged on the taker's clock; the
         # taker looks every ttl/4, and the listing that first showed the last renewal may
@@ -202,7 +190,7 @@ class TwoMovers(unittest.TestCase):
             proxy.clear_rules()
             proxy.release()  # the answers wait in the paused mover's sockets
             b.wait_until("mover-b to hold every shard", lambda: len(self.held_by(b, "mover-b")) == SHARDS,
-                         timeout=4 * TTL_S, describe=lambda: str(self.leases(b)))
+                         timeout=4 * TTL_S, describe=lambda: str(b.leases()))
             self.wait_trusted(b, n, timeout=60)
             promoted_before = len(self.promoted_ids(a))
             lines_before = len(a.log_text().splitlines())
