@@ -165,8 +165,9 @@ class TwoMovers(unittest.TestCase):
         took = time.monotonic() - killed_at
         # another's lease counts as expired after ttl unchanged on the taker's clock; the
         # taker looks every ttl/4, and the listing that first showed the last renewal may
-        # come up to ttl/4 after it
-        self.assertLess(took, TTL_S * 1.5 + 1.5, f"took {took:.1f} s")
+        # come up to ttl/4 after it: 1.25 ttl, plus requests (slow under sanitizers and a
+        # busy machine) and this test's own polling of the lease objects
+        self.assertLess(took, TTL_S * 2 + 2, f"took {took:.1f} s")
         self.wait_trusted(b, n, timeout=60)
         self.assertEqual(b.stop(), 0)
         self.assert_settled_once(b, n)
