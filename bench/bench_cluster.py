@@ -14,9 +14,10 @@ CPU: utime + stime of each mover from /proc/PID/stat over the same span.
 
 Idle: one mover with 100 routes and nothing staged, default worker settings
 (poll_interval 2s, no back-off without an events section), CPU over the window after a
-warm-up; with and without a cluster section (default shards 4, lease_ttl 15s: 400 leases).
+warm-up; without a cluster section, with one at its defaults (shards 4, lease_ttl 15s: 400
+leases), and with shards 1 (100 leases).
 
-Usage: bench_cluster.py MOVER REVIEW [--objects N] [--reps R] [--idle-seconds S]
+Usage: bench_cluster.py MOVER REVIEW [--objects N] [--reps R] [--idle-seconds S] [--only throughput|idle]
 Needs `eval "$(scripts/s3-server.sh env)"`.
 """
 
@@ -41,6 +42,7 @@ args_p.add_argument("--objects", type=int, default=1000)
 args_p.add_argument("--reps", type=int, default=3)
 args_p.add_argument("--idle-seconds", type=int, default=30)
 args_p.add_argument("--idle-warmup", type=int, default=5)
+args_p.add_argument("--only", choices=["throughput", "idle"], help="run one part only")
 ARGS = args_p.parse_args()
 sys.argv = [sys.argv[0], ARGS.mover, ARGS.review]
 
@@ -135,7 +137,7 @@ def idle(with_cluster, seconds, warmup):
     extra = [{"name": f"r{run}-{i:03}", "staging_prefix": f"pipeline-test/{run}/in{i:03}/",
               "trusted_prefix": f"pipeline-test/{run}/out{i:03}/", "review": "auto", "require_task": False}
              for i in range(1, 100)]
-    m = make(run, "idle", {} if with_cluster else None, poll="2s", extra_routes=extra)
+    m = make(run, "idle", with_cluster, poll="2s", extra_routes=extra)
     with open(m.config) as f:
         cfg = json.load(f)
     cfg["worker"] = {}  # every worker default (poll_interval 2s)
@@ -162,12 +164,19 @@ def fmt(values, digits):
     return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
 
 
+IDLE_VARIANTS = [
+    ("one listing of the staging bucket per interval, no cluster section", None),
+    ("the same with a `cluster` section at its defaults (4 shards per route = 400 leases, `lease_ttl` 15s)", {}),
+    ("the same with `cluster.shards` 1 (100 leases)", {"shards": 1}),
+]
+
+
 def main():
     variants = ["1 mover", "1 mover, leases", "2 movers, leases"]
     rates = {v: [] for v in variants}
     cpus = {v: [] for v in variants}
     splits = []
-    for rep in range(ARGS.reps):
+    for rep in range(ARGS.reps if ARGS.only != "idle" else 0):
         for v in variants:
             rate, cpu, per = throughput(v, ARGS.objects)
             rates[v].append(rate)
@@ -176,27 +185,27 @@ def main():
                 splits.append(per)
             print(f"rep {rep + 1} {v}: {rate:.1f} objects/s, {cpu:.3f} CPU ms/object, per mover {per}",
                   file=sys.stderr)
-    idles = {False: [], True: []}
-    rss = {False: [], True: []}
-    for rep in range(ARGS.reps):
-        for c in (False, True):
-            pct, r = idle(c, ARGS.idle_seconds, ARGS.idle_warmup)
-            idles[c].append(pct)
-            rss[c].append(r)
-            print(f"rep {rep + 1} idle, cluster={c}: {pct:.2f} % of a core, RSS {r:.1f} MiB", file=sys.stderr)
-    print(f"| what | objects/s | mover CPU ms/object |")
-    print(f"|---|--:|--:|")
-    for v in variants:
-        print(f"| {v} ({ARGS.objects} × 1 KiB) | {fmt(rates[v], 1)} | {fmt(cpus[v], 3)} |")
-    print()
-    print(f"promotions per mover with two: {splits}")
-    print()
-    print(f"| idle, 100 routes, default poll_interval (2s), {ARGS.idle_seconds} s | % of a core | RSS MiB |")
-    print(f"|---|--:|--:|")
-    print(f"| one listing of the staging bucket per interval, no cluster | {fmt(idles[False], 2)} | "
-          f"{fmt(rss[False], 1)} |")
-    print(f"| the same with a cluster section (4 shards per route: 400 leases, lease_ttl 15s) | "
-          f"{fmt(idles[True], 2)} | {fmt(rss[True], 1)} |")
+    idles = {name: [] for name, _ in IDLE_VARIANTS}
+    rss = {name: [] for name, _ in IDLE_VARIANTS}
+    for rep in range(ARGS.reps if ARGS.only != "throughput" else 0):
+        for name, cluster in IDLE_VARIANTS:
+            pct, r = idle(cluster, ARGS.idle_seconds, ARGS.idle_warmup)
+            idles[name].append(pct)
+            rss[name].append(r)
+            print(f"rep {rep + 1} idle, {name}: {pct:.2f} % of a core, RSS {r:.1f} MiB", file=sys.stderr)
+    if ARGS.only != "idle":
+        print("| what | objects/s | mover CPU ms/object |")
+        print("|---|--:|--:|")
+        for v in variants:
+            print(f"| {v} ({ARGS.objects} × 1 KiB) | {fmt(rates[v], 1)} | {fmt(cpus[v], 3)} |")
+        print()
+        print(f"promotions per mover with two: {splits}")
+        print()
+    if ARGS.only != "throughput":
+        print(f"| idle, 100 routes, `poll_interval` 2s, {ARGS.idle_seconds} s | % of a core | RSS MiB |")
+        print("|---|--:|--:|")
+        for name, _ in IDLE_VARIANTS:
+            print(f"| {name} | {fmt(idles[name], 2)} | {fmt(rss[name], 1)} |")
 
 
 if __name__ == "__main__":

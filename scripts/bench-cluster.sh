@@ -4,7 +4,7 @@
 # of one mover with 100 routes at the default poll interval, with and without a cluster
 # section. Prints markdown tables for docs/benchmarks.md; the runs' lines go to stderr.
 #
-# Usage: scripts/bench-cluster.sh [--objects N] [--reps R] [--idle-seconds S]
+# Usage: scripts/bench-cluster.sh [--objects N] [--reps R] [--idle-seconds S] [--only throughput|idle]
 #   defaults: 1000 objects per run, 3 repetitions (interleaved), 30 s idle windows.
 # Needs the binaries in build/ (or SLUICE_BUILD) and a running local server:
 #   scripts/s3-server.sh start && eval "$(scripts/s3-server.sh env)"
