@@ -2122,8 +2122,9 @@ static const struct field cluster_fields[] = {
              "number." },
     { .name = "lease_ttl", .kind = K_DURATION, STORED_IN(cluster, lease_ttl_ms), .def = 15 * SECOND_MS,
       .min = 3 * SECOND_MS, .max = 10 * MINUTE_MS,
-      .doc = "How long a shard's lease lasts unrenewed. A mover renews at a third of it and stops working a "
-             "shard before its lease can expire; a mover that dies loses its shards to the others after this." },
+      .doc = "How long a shard's lease lasts unrenewed. A mover renews every quarter of it and stops working a "
+             "shard a quarter before its lease can expire (its own clock, from the moment it sent its last "
+             "renewal); a mover that dies loses its shards to the others after this (a quarter more at most)." },
     { .name = "name", .kind = K_STRING, STORED_IN(cluster, name), .convert = convert_mover_name,
       .doc_type = "string", .doc_default = "the host name and process id",
       .doc = "The mover's name in lease objects and logs: 1–64 letters, digits, `.`, `_`, `-`." },

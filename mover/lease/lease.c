@@ -231,6 +231,12 @@ static void won(lease_set *s, size_t index, uint64_t sent_ms, sl_cursor etag, wr
     }
     memcpy(l->holder, s->instance, sizeof(l->holder));
     uint64_t until = sent_ms + s->ttl_ms - s->margin_ms;
+    if (l->releasing) {
+        /* a renewal that landed after balance chose to give the lease up: still ours (the
+         * release goes out with If-Match on this ETag), never announced as taken again */
+        if (l->held && until > l->valid_until) l->valid_until = until;
+        return;
+    }
     bool was = lease_valid(s, l, now_ms());
     if (l->held && until < l->valid_until) until = l->valid_until; /* an older write answered late */
     l->valid_until = until;
@@ -300,6 +306,11 @@ static void lease_read(void *user, const s3_result *r, const s3_object_info *inf
         sl_log(SL_LOG_WARN, "lease_unreadable", "lease", l->name, "detail",
                too_big ? "larger than 4 KiB" : "not a lease object", NULL);
     if (parsed) {
+        /* an ETag the listing did not show was written after it: it is seen from now on
+         * (counting it from the listing would expire it early) */
+        if (l->etag == NULL ||
+            !sl_cursor_eq(s3_etag_unquoted(sl_cursor_from_cstr(etag)), s3_etag_unquoted(sl_cursor_from_cstr(l->etag))))
+            l->seen_since = now_ms();
         sl_free(l->etag);
         l->etag = sl_strdup(etag);
         l->listed = true;
@@ -388,7 +399,8 @@ static void lease_written(void *user, const s3_result *r, const s3_object_info *
     }
     sl_free(etag);
     sl_free(detail);
-    if (s->stopping) scan_act(s); /* a release may be waiting for this */
+    /* a release may be waiting for this (never while the client cancels everything) */
+    if (s->stopping && r->error != SL_ERR_CANCELLED) scan_act(s);
 }
 
 static void write_lease(lease_set *s, size_t index, write_kind kind)
@@ -525,7 +537,10 @@ static void balance(lease_set *s, uint64_t now)
     unsigned alive = members_alive(s, now);
     size_t floor_share = s->count / alive, ceil_share = (s->count + alive - 1) / alive;
     size_t held = 0;
-    for (size_t i = 0; i < s->count; i++) held += lease_valid(s, &s->leases[i], now) || s->leases[i].writing;
+    /* valid ones and takes in flight; not those being released (their write is in flight
+     * too, and counting them would give up one lease too many) */
+    for (size_t i = 0; i < s->count; i++)
+        held += lease_valid(s, &s->leases[i], now) || (s->leases[i].writing && !s->leases[i].held);
     if (held < ceil_share) {
         /* absent and released leases first, then expired ones; at most the share */
         for (int pass = 0; pass < 2 && held < ceil_share; pass++) {
@@ -568,11 +583,13 @@ static void scan_act(lease_set *s)
             write_lease(s, i, WRITE_RELEASE);
     }
     if (s->stopping) return;
+    /* balance before renewing: a lease being renewed has a write in flight, and one with a
+     * write in flight is never chosen to be given up */
+    balance(s, now);
     for (size_t i = 0; i < s->count; i++) {
         lease *l = &s->leases[i];
         if (l->held && !l->releasing && !l->writing && !l->reading) write_lease(s, i, WRITE_RENEW);
     }
-    balance(s, now);
 }
 
 /* ---- the scan ---- */

@@ -81,10 +81,11 @@ sl_result shards_start(pipeline *p)
     sh->taken_generation = sl_calloc(count, sizeof(uint64_t));
     sh->in_flight = sl_calloc(count, sizeof(unsigned));
     sh->epoch = sl_calloc(count, sizeof(uint64_t));
+    /* default name (docs/configuration.md): the host name and the process id */
     char host[256] = "";
     if (c->cluster.name == NULL && (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0'))
         snprintf(host, sizeof(host), "mover");
-    sh->name = sl_strdup(c->cluster.name ? c->cluster.name : host);
+    sh->name = c->cluster.name ? sl_strdup(c->cluster.name) : sl_strdup_printf("%s-%ld", host, (long)getpid());
     sh->cluster_prefix = sl_strdup_printf("%scluster/", c->buckets.control_prefix);
     lease_options o = { .client = p->opt.client, .bucket = c->buckets.control, .prefix = sh->cluster_prefix,
                         .name = sh->name, .ttl_ms = c->cluster.lease_ttl_ms, .changed = changed, .busy = busy,

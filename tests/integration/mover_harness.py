@@ -194,6 +194,19 @@ class Mover:
             out[doc["id"]] = doc
         return out
 
+    def leases(self):
+        """With a `cluster` section: lease name -> the name of the mover holding it ("" when
+        released), as the lease objects in S3 say now (docs/scaling.md)."""
+        out = {}
+        prefix = self.control + "cluster/leases/"
+        for key in list_keys(QUARANTINE, prefix):
+            try:
+                doc = json.loads(s3.get_object(Bucket=QUARANTINE, Key=key)["Body"].read())
+            except s3.exceptions.NoSuchKey:
+                continue
+            out[key[len(prefix):]] = doc["mover"] if doc["holder"] else ""
+        return out
+
     def quarantine_keys(self):
         return list_keys(QUARANTINE, f"q/{self.route}/")
 
