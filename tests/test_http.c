@@ -201,6 +201,23 @@ static void submit(struct fixture *f, const char *method, const char *path, stru
     must(s3_http_submit(f->http, &spec, &o->handle));
 }
 
+/* The same with a deadline (spec.not_after_ms). */
+static void submit_not_after(struct fixture *f, const char *path, struct outcome *o, uint64_t not_after_ms)
+{
+    s3_http_request_spec spec = {
+        .method = "PUT",
+        .url = url(f, path),
+        .body = (const uint8_t *)"late",
+        .body_len = 4,
+        .on_body = on_body,
+        .on_done = on_done,
+        .user = o,
+        .not_after_ms = not_after_ms,
+    };
+    o->loop = &f->loop;
+    must(s3_http_submit(f->http, &spec, &o->handle));
+}
+
 static void outcome_clean_up(struct outcome *o)
 {
     sl_buf_clean_up(&o->body);
@@ -245,6 +262,29 @@ static void put_and_post_send_the_body(void **state)
     outcome_clean_up(&post);
     outcome_clean_up(&del);
     outcome_clean_up(&head);
+}
+
+/* A request whose deadline has passed when it would go on the wire is not sent: the peer
+ * never sees it, and the error says nothing happened (SL_ERR_LIMIT). One within its
+ * deadline goes as usual. */
+static void a_request_past_its_deadline_is_not_sent(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome late = { 0 }, timely = { 0 };
+    uint64_t now = uv_hrtime() / 1000000u;
+    submit_not_after(f, "/echo", &late, now > 0 ? now : 1);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_true(late.done);
+    assert_int_equal(late.result.error, SL_ERR_LIMIT);
+    assert_non_null(strstr(late.detail, "not sent"));
+    assert_int_equal(f->server.requests, 0);
+    submit_not_after(f, "/echo", &timely, uv_hrtime() / 1000000u + 60000);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(timely.result.error, SL_OK);
+    assert_string_equal(sl_buf_cstr(&timely.body), "late");
+    assert_int_equal(f->server.requests, 1);
+    outcome_clean_up(&late);
+    outcome_clean_up(&timely);
 }
 
 static void sequential_requests_reuse_one_connection(void **state)
@@ -420,6 +460,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(get_delivers_status_headers_and_body, setup, teardown),
         cmocka_unit_test_setup_teardown(put_and_post_send_the_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_request_past_its_deadline_is_not_sent, setup, teardown),
         cmocka_unit_test_setup_teardown(sequential_requests_reuse_one_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(sockets_kept_and_closed_in_turns, setup, teardown),
         cmocka_unit_test_setup_teardown(in_flight_is_bounded_and_the_rest_queue, setup_small, teardown),

@@ -598,6 +598,7 @@ static sl_result start_attempt(op *o)
         .on_body = on_body,
         .on_done = finish_attempt,
         .user = o,
+        .not_after_ms = o->not_after_ms,
     };
     GUARD_CLEANUP(s3_http_submit(c->http, &spec, &o->http_req));
     c->requests++;

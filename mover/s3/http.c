@@ -593,6 +593,21 @@ static sl_result build_header_list(s3_http_request *r, const s3_http_request_spe
     ENSURE_CLEANUP(curl_easy_setopt((easy), (opt), (value)) == CURLE_OK, SL_ERR_UNSUPPORTED,        \
                    "curl_easy_setopt(%s) refused", #opt)
 
+/* Just before the request goes on the wire: past its not_after_ms it is not sent. */
+static int on_prereq(void *user, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port)
+{
+    (void)conn_primary_ip;
+    (void)conn_local_ip;
+    (void)conn_primary_port;
+    (void)conn_local_port;
+    s3_http_request *r = user;
+    if (uv_hrtime() / 1000000u < r->spec.not_after_ms) return CURL_PREREQFUNC_OK;
+    r->forced = SL_ERR_LIMIT;
+    snprintf(r->forced_detail, sizeof(r->forced_detail), "not sent: its deadline had passed");
+    return CURL_PREREQFUNC_ABORT;
+}
+
 static sl_result configure(s3_http *http, s3_http_request *r, const s3_http_request_spec *spec)
 {
     sl_result result = SL_FAILURE;
@@ -623,6 +638,10 @@ static sl_result configure(s3_http *http, s3_http_request *r, const s3_http_requ
     SETOPT(e, CURLOPT_WRITEDATA, r);
     SETOPT(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
     SETOPT(e, CURLOPT_CLOSESOCKETDATA, http);
+    if (spec->not_after_ms != 0) {
+        SETOPT(e, CURLOPT_PREREQFUNCTION, on_prereq);
+        SETOPT(e, CURLOPT_PREREQDATA, r);
+    }
 
     /* No "Expect: 100-continue" round trip: S3 answers errors after the body anyway. */
     const char *extra[2] = { "Expect:", NULL };
