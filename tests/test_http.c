@@ -265,7 +265,7 @@ static void put_and_post_send_the_body(void **state)
 }
 
 /* A request whose deadline has passed when it would go on the wire is not sent: the peer
- * never sees it, and the error says nothing happened (SL_ERR_LIMIT). One within its
+ * never sees it, and the error says nothing happened (SL_ERR_DEADLINE). One within its
  * deadline goes as usual. */
 static void a_request_past_its_deadline_is_not_sent(void **state)
 {
@@ -275,7 +275,7 @@ static void a_request_past_its_deadline_is_not_sent(void **state)
     submit_not_after(f, "/echo", &late, now > 0 ? now : 1);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_true(late.done);
-    assert_int_equal(late.result.error, SL_ERR_LIMIT);
+    assert_int_equal(late.result.error, SL_ERR_DEADLINE);
     assert_non_null(strstr(late.detail, "not sent"));
     assert_int_equal(f->server.requests, 0);
     submit_not_after(f, "/echo", &timely, uv_hrtime() / 1000000u + 60000);

@@ -38,6 +38,9 @@ protocol_outcome classify(const s3_result *r)
         return OUT_REFUSED;
     }
     if (r->error == SL_ERR_TIMEOUT || r->error == SL_ERR_CONNECTION) return OUT_INDEFINITE;
+    /* not sent, its shard's lease over by then: looked at again, and the shard check before
+     * that row leaves the artifact to the mover that holds the shard now */
+    if (r->error == SL_ERR_DEADLINE) return OUT_INDEFINITE;
     return OUT_REFUSED;
 }
 

@@ -122,7 +122,7 @@ uint64_t s3_client_request_count(const s3_client *client);
  * now) start no retry at or after `not_after_ms`, a monotonic time in ms
  * (uv_hrtime() / 1e6); 0: none. A request whose retries are cut by it ends with its
  * last attempt's failure; an attempt that would go on the wire at or after it is not sent
- * (SL_ERR_LIMIT, not indefinite). For work that is only this process's until then (a shard's
+ * (SL_ERR_DEADLINE, not indefinite). For work that is only this process's until then (a shard's
  * lease, docs/scaling.md): the pipeline sets it around each row's request. */
 void s3_client_set_deadline(s3_client *client, uint64_t not_after_ms);
 

@@ -603,7 +603,7 @@ static int on_prereq(void *user, char *conn_primary_ip, char *conn_local_ip, int
     (void)conn_local_port;
     s3_http_request *r = user;
     if (uv_hrtime() / 1000000u < r->spec.not_after_ms) return CURL_PREREQFUNC_OK;
-    r->forced = SL_ERR_LIMIT;
+    r->forced = SL_ERR_DEADLINE;
     snprintf(r->forced_detail, sizeof(r->forced_detail), "not sent: its deadline had passed");
     return CURL_PREREQFUNC_ABORT;
 }

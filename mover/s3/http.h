@@ -79,7 +79,7 @@ typedef struct s3_http_request_spec {
     uint64_t not_after_ms;        /* a monotonic time in ms (uv_hrtime() / 1e6): the request is
                                      not sent at or after it — checked by curl just before the
                                      request goes on the wire (after queueing and connecting) —
-                                     and ends SL_ERR_LIMIT, nothing sent; 0: no bound */
+                                     and ends SL_ERR_DEADLINE, nothing sent; 0: no bound */
 } s3_http_request_spec;
 
 /* Counters since the engine was created. */

@@ -44,7 +44,8 @@
     X(SL_ERR_CONNECTION, "connection failed")                                  \
     X(SL_ERR_CANCELLED, "cancelled")                                           \
     X(SL_ERR_HTTP, "unexpected HTTP response")                                 \
-    X(SL_ERR_S3, "the S3 service returned an error")
+    X(SL_ERR_S3, "the S3 service returned an error")                            \
+    X(SL_ERR_DEADLINE, "not sent: its deadline had passed")
 
 typedef enum sl_error {
 #define SL_ERROR_ENUM(name, text) name,
