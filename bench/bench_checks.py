@@ -7,11 +7,20 @@
    against curl GET of the same object, alternating, in the same run: MB/s of the
    check (audit `check` record to the verdict) and of the GET.
 
+3. ClamAV (--clamd-mib, needs SLUICE_CLAMD_SOCKET with a StreamMaxLength above the
+   object): the same kind of object through the daemon on a route whose only content
+   scanner beyond SHA-256 and libmagic is clamd (INSTREAM), against curl GET of the same
+   object, alternating, in the same run.
+4. Archives (--archive-mib): a tar of 4 KiB text files through the daemon on a route
+   that inspects archives (every member typed, scanned and ruled), against curl GET.
+
 Prints a Markdown section and writes it into docs/benchmarks.md between
-<!-- checks-bench:begin --> and <!-- checks-bench:end -->.
+<!-- checks-bench:begin --> and <!-- checks-bench:end --> (and 3-4 between
+<!-- checks-bench-scanners:begin --> and <!-- checks-bench-scanners:end -->).
 """
 
 import argparse
+import io
 import json
 import os
 import re
@@ -19,6 +28,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from datetime import datetime
@@ -54,19 +64,61 @@ def text_body(size):
     return (line * reps)[:size]
 
 
-def large_bench(a):
+def s3_client():
     env = os.environ
-    s3 = boto3.client("s3", endpoint_url=env["SLUICE_S3_ENDPOINT"], region_name=env["SLUICE_S3_REGION"],
-                      aws_access_key_id=env["SLUICE_MOVER_ACCESS_KEY"],
-                      aws_secret_access_key=env["SLUICE_MOVER_SECRET_KEY"])
+    return boto3.client("s3", endpoint_url=env["SLUICE_S3_ENDPOINT"], region_name=env["SLUICE_S3_REGION"],
+                        aws_access_key_id=env["SLUICE_MOVER_ACCESS_KEY"],
+                        aws_secret_access_key=env["SLUICE_MOVER_SECRET_KEY"])
+
+
+def tar_body(size):
+    """A tar of 4 KiB text files, about `size` bytes."""
+    out = io.BytesIO()
+    member = text_body(4096)
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        i = 0
+        while out.tell() < size - 8192:
+            info = tarfile.TarInfo(f"d{i // 1000}/f{i}.csv")
+            info.size = len(member)
+            t.addfile(info, io.BytesIO(member))
+            i += 1
+    return out.getvalue(), i
+
+
+def large_bench(a):
+    return run_against_curl(a, "large", text_body(a.large_mib * MIB), "blob.csv", "text/csv",
+                            {"max_bytes": "2GiB", "allow_types": ["text/csv", "text/plain"],
+                             "rules": [os.path.abspath(a.rules)]}, {})
+
+
+def clamd_bench(a):
+    return run_against_curl(a, "clamd", text_body(a.clamd_mib * MIB), "blob.csv", "text/csv",
+                            {"max_bytes": "2GiB", "allow_types": ["text/csv", "text/plain"], "clamav": True},
+                            {"clamav": {"socket": os.environ["SLUICE_CLAMD_SOCKET"], "timeout": "600s",
+                                        "max_bytes": "2GiB"}})
+
+
+def archive_bench(a):
+    body, members = tar_body(a.archive_mib * MIB)
+    a.archive_members = members
+    return run_against_curl(a, "archive", body, "files.tar", "application/x-tar",
+                            {"max_bytes": "2GiB", "allow_types": ["text/csv", "text/plain", "application/x-tar"],
+                             "check_extension": False, "embedded": {"archive": "ignore"},
+                             "archives": {"max_members": 1000000, "max_bytes": "2GiB"}}, {})
+
+
+def run_against_curl(a, kind, data, name, ctype, checks, sections):
+    s3 = s3_client()
+    env = os.environ
     staging, trusted = env["SLUICE_BUCKET_STAGING"], env["SLUICE_BUCKET_TRUSTED"]
-    size = a.large_mib * MIB
-    src = "bench-checks/src/blob.csv"
+    size = len(data)
+    src = f"bench-checks/src/{name}"
     with tempfile.NamedTemporaryFile(delete=False) as f:
-        f.write(text_body(size))
+        f.write(data)
         body = f.name
-    log(f"staging the {a.large_mib} MiB object")
-    s3.upload_file(body, staging, src, ExtraArgs={"ContentType": "text/csv"})
+    del data
+    log(f"staging the {size / MIB:.0f} MiB object ({kind})")
+    s3.upload_file(body, staging, src, ExtraArgs={"ContentType": ctype})
     os.unlink(body)
     url = s3.generate_presigned_url("get_object", Params={"Bucket": staging, "Key": src}, ExpiresIn=3600)
     records = []
@@ -76,10 +128,10 @@ def large_bench(a):
                 t0 = time.monotonic()
                 subprocess.run(["curl", "-sS", "--fail", "-o", "/dev/null", url], check=True)
                 secs = time.monotonic() - t0
-                records.append(dict(kind="large", tool="curl", rep=rep, mb_s=size / 1e6 / secs))
+                records.append(dict(kind=kind, tool="curl", rep=rep, mb_s=size / 1e6 / secs))
                 log(f"curl GET rep {rep}: {size / 1e6 / secs:.0f} MB/s")
             else:
-                records.append(sluice_once(a, s3, staging, trusted, src, size, rep))
+                records.append(sluice_once(a, s3, staging, trusted, src, size, rep, kind, name, checks, sections))
     s3.delete_object(Bucket=staging, Key=src)
     return records
 
@@ -90,25 +142,25 @@ def signing_key(a, tmp):
     return prefix + ".key"
 
 
-def sluice_once(a, s3, staging, trusted, src, size, rep):
+def sluice_once(a, s3, staging, trusted, src, size, rep, kind, name, checks, sections):
     env = os.environ
     tmp = tempfile.mkdtemp(prefix="sluice-bench-checks-")
     run = f"bc{rep}{int(time.time()) % 100000}"
     sp, tp = f"bench-checks/{run}/in/", f"bench-checks/{run}/out/"
-    s3.copy_object(Bucket=staging, Key=sp + "t1/blob.csv", CopySource={"Bucket": staging, "Key": src})
+    s3.copy_object(Bucket=staging, Key=sp + "t1/" + name, CopySource={"Bucket": staging, "Key": src})
     cfg = {
         "s3": {"endpoint": env["SLUICE_S3_ENDPOINT"], "region": env["SLUICE_S3_REGION"],
                "credentials": {"file": env["SLUICE_S3_CREDENTIALS"], "profile": "mover"}},
         "buckets": {"staging": staging, "quarantine": env["SLUICE_BUCKET_QUARANTINE"], "trusted": trusted,
                     "control_prefix": f"bench-checks/{run}/control/"},
         "routes": [{"name": run, "staging_prefix": sp, "trusted_prefix": tp, "review": "auto", "require_task": False,
-                    "checks": {"max_bytes": "2GiB", "allow_types": ["text/csv", "text/plain"],
-                               "rules": [os.path.abspath(a.rules)]}}],
+                    "checks": checks}],
         "audit": {"file": os.path.join(tmp, "audit.jsonl")},
         "attest": {"signing_key": signing_key(a, tmp)},
         "api": {"socket": os.path.join(tmp, "api.sock")},
         "worker": {"poll_interval": "500ms"},
         "log": {"level": "warn"},
+        **sections,
     }
     path = os.path.join(tmp, "sluice.json")
     with open(path, "w") as f:
@@ -135,8 +187,8 @@ def sluice_once(a, s3, staging, trusted, src, size, rep):
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for o in page.get("Contents", []):
                 s3.delete_object(Bucket=bucket, Key=o["Key"])
-    log(f"sluice check rep {rep}: {size / 1e6 / secs:.0f} MB/s")
-    return dict(kind="large", tool="sluice", rep=rep, mb_s=size / 1e6 / secs)
+    log(f"sluice check ({kind}) rep {rep}: {size / 1e6 / secs:.0f} MB/s")
+    return dict(kind=kind, tool="sluice", rep=rep, mb_s=size / 1e6 / secs)
 
 
 def report(a, mem, large):
@@ -167,6 +219,40 @@ def report(a, mem, large):
     return "\n".join(lines) + "\n"
 
 
+def scanners_report(a, recs):
+    lines = ["<!-- checks-bench-scanners:begin -->", "### ClamAV and archives through the daemon (scripts/bench-checks.sh)",
+             "", f"Run {datetime.now():%Y-%m-%d} on {os.cpu_count()} cores (load average {os.getloadavg()[0]:.0f} at "
+             f"the end: a shared machine); the object goes through the real daemon on an `auto` route (the audit "
+             f"log's `check` record to the verdict) and, alternating in the same run, through curl GET of the same "
+             f"object from the local radosgw; MB/s, medians of {a.reps} repetitions (min–max).", "",
+             "| object | route's content checks | sluice, MB/s | curl GET, MB/s | ratio of medians |", "|---|---|---|---|---|"]
+    rows = (("clamd", f"{a.clamd_mib} MiB of CSV-like text", "SHA-256, libmagic, ClamAV (clamd INSTREAM)"),
+            ("archive", f"{a.archive_mib} MiB tar of {getattr(a, 'archive_members', 0):,} files of 4 KiB",
+             "SHA-256, libmagic, embedded scan, archive members inspected (type, embedded scan)"))
+    for kind, obj, what in rows:
+        s = [r["mb_s"] for r in recs if r["kind"] == kind and r["tool"] == "sluice"]
+        c = [r["mb_s"] for r in recs if r["kind"] == kind and r["tool"] == "curl"]
+        if not s:
+            continue
+        ratio = statistics.median(s) / statistics.median(c) if c else 0
+        lines.append(f"| {obj} | {what} | {mmm(s, 0)} | {mmm(c, 0)} | {ratio:.2f} |")
+    s = [r["mb_s"] for r in recs if r["kind"] == "archive" and r["tool"] == "sluice"]
+    if s:
+        per_s = [getattr(a, "archive_members", 0) / (a.archive_mib * MIB / 1e6 / x) for x in s]
+        lines += ["", f"Archive members inspected per second: {mmm(per_s, 0)}."]
+    lines += ["", "Reproduce: `SLUICE_BENCH_CLAMD_MIB=256 SLUICE_BENCH_ARCHIVE_MIB=100 scripts/bench-checks.sh`.",
+              "<!-- checks-bench-scanners:end -->"]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(doc, section, name):
+    text = open(doc).read() if os.path.exists(doc) else ""
+    pat = re.compile(r"<!-- %s:begin -->.*<!-- %s:end -->\n?" % (name, name), re.S)
+    text = pat.sub(lambda m: section, text) if pat.search(text) else text.rstrip("\n") + "\n\n" + section
+    with open(doc, "w") as f:
+        f.write(text)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--checks-bench", required=True)
@@ -177,16 +263,21 @@ def main():
     p.add_argument("--scan-mib", type=int, default=256)
     p.add_argument("--artifacts", type=int, default=20000)
     p.add_argument("--large-mib", type=int, default=1024)
+    p.add_argument("--clamd-mib", type=int, default=0)
+    p.add_argument("--archive-mib", type=int, default=0)
+    p.add_argument("--skip-memory", action="store_true", help="only the ClamAV and archive runs")
     a = p.parse_args()
-    mem = memory_bench(a)
-    large = large_bench(a) if a.large_mib > 0 else []
-    section = report(a, mem, large)
-    print(section)
-    text = open(a.doc).read() if os.path.exists(a.doc) else ""
-    pat = re.compile(r"<!-- checks-bench:begin -->.*<!-- checks-bench:end -->\n?", re.S)
-    text = pat.sub(lambda m: section, text) if pat.search(text) else text.rstrip("\n") + "\n\n" + section
-    with open(a.doc, "w") as f:
-        f.write(text)
+    if not a.skip_memory:
+        mem = memory_bench(a)
+        large = large_bench(a) if a.large_mib > 0 else []
+        section = report(a, mem, large)
+        print(section)
+        write_section(a.doc, section, "checks-bench")
+    recs = (clamd_bench(a) if a.clamd_mib > 0 else []) + (archive_bench(a) if a.archive_mib > 0 else [])
+    if recs:
+        section = scanners_report(a, recs)
+        print(section)
+        write_section(a.doc, section, "checks-bench-scanners")
 
 
 if __name__ == "__main__":

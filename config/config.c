@@ -1875,7 +1875,8 @@ static const struct field review_fields[] = {
       .count_offset = IN(review, operator_count), .flags = F_UNIQUE, .convert = convert_user,
       .doc_type = "array of OS user names",
       .doc = "Who may send a `failed` artifact back to be checked again (`sluice-review retry`, "
-             "`POST /v1/artifacts/{id}/retry`)." },
+             "`POST /v1/artifacts/{id}/retry`), and check an artifact in review again with the rules and "
+             "signatures in force (`sluice-review recheck`, `POST /v1/artifacts/{id}/recheck`)." },
     { .name = "hook", .kind = K_OBJECT, .offset = 0, .sub = &hook_schema, .doc = "The review hook." },
 };
 static const struct schema review_schema = SCHEMA(review_fields, finish_review, "review");

@@ -328,6 +328,23 @@ static void on_fatal(void *user, const char *why)
     pipeline_stop(d->pipeline, 0, on_stopped, d);
 }
 
+/* Whether a route of `now` judges with another rule or signature set than the route of
+ * the same name in `was` (a route that is new has nothing waiting). */
+static bool check_sets_changed(const sl_config *was, const sl_config *now)
+{
+    bool changed = false;
+    for (size_t r = 0; r < now->route_count && !changed; r++) {
+        const sl_config_route *old = sl_config_route_by_name(was, now->routes[r].name);
+        if (old == NULL) continue;
+        sl_buf a = { 0 }, b = { 0 };
+        bool ok = sl_ok(checks_set_version(&old->checks, &a)) && sl_ok(checks_set_version(&now->routes[r].checks, &b));
+        changed = !ok || strcmp(sl_buf_cstr(&a), sl_buf_cstr(&b)) != 0;
+        sl_buf_clean_up(&a);
+        sl_buf_clean_up(&b);
+    }
+    return changed;
+}
+
 static void on_reload_signal(uv_signal_t *s, int signum)
 {
     (void)signum;
@@ -365,6 +382,7 @@ static void on_reload_signal(uv_signal_t *s, int signum)
     const char *listen_was = d->config->api.metrics_listen, *listen_now = fresh->api.metrics_listen;
     if ((listen_was == NULL) != (listen_now == NULL) || (listen_was != NULL && strcmp(listen_was, listen_now) != 0))
         sl_log(SL_LOG_WARN, "reload_partial", "detail", "api.metrics_listen changes at the next start", NULL);
+    bool recheck = check_sets_changed(d->config, fresh);
     d->config = fresh;
     service_watch_set_stall_after(d->watch, fresh->worker.stall_after_ms);
     /* the scanner check follows the new configuration (clamav.socket, routes' checks.clamav) */
@@ -377,6 +395,8 @@ static void on_reload_signal(uv_signal_t *s, int signum)
                "the scanner check keeps the previous configuration", NULL);
     }
     pipeline_reload(d->pipeline, fresh);
+    /* artifacts in review judged with the old set are checked again with the new one */
+    if (recheck) pipeline_recheck_waiting(d->pipeline);
     notify_manager("READY=1\nSTATUS=serving (configuration reloaded)");
 }
 

@@ -32,6 +32,7 @@ static void usage(FILE *out)
             "  approve ID [--reason TEXT]               approve an artifact\n"
             "  reject ID --reason TEXT                  reject an artifact\n"
             "  retry ID [--reason TEXT]                 check a failed artifact again (operators)\n"
+            "  recheck ID                               check an artifact in review again with the rules in force (operators)\n"
             "  task open|close|list|show                interpreter tasks, their grants and objects\n"
             "  audit verify FILE                        check an audit log's hash chain\n"
             "  verify [--all] s3://BUCKET/KEY           check trusted objects' attestations (no\n"
@@ -85,7 +86,8 @@ int main(int argc, char **argv)
     if (strcmp(command, "health") == 0) return review_health_command(argc - optind, argv + optind);
     if (strcmp(command, "task") == 0) return review_task_command(argc - optind, argv + optind);
     if (strcmp(command, "verify") == 0) return review_verify_command(argc - optind, argv + optind);
-    if (strcmp(command, "retry") == 0) return review_retry_command(argc - optind, argv + optind);
+    if (strcmp(command, "retry") == 0 || strcmp(command, "recheck") == 0)
+        return review_operator_command(argc - optind, argv + optind);
     static const char *const artifact_commands[] = { "list", "show", "fetch", "approve", "reject" };
     for (size_t i = 0; i < sizeof(artifact_commands) / sizeof(artifact_commands[0]); i++)
         if (strcmp(command, artifact_commands[i]) == 0) return review_artifact_command(argc - optind, argv + optind);

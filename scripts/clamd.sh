@@ -14,7 +14,10 @@
 #
 # Settings (environment):
 #   SLUICE_CLAMD_DIR           its folder; default <repo>/build/clamd
-#   SLUICE_CLAMD_STREAM_MAX    clamd's StreamMaxLength (INSTREAM size limit); default 16M
+#   SLUICE_CLAMD_STREAM_MAX    clamd's StreamMaxLength (INSTREAM size limit); default 16M;
+#                              also its MaxFileSize and MaxScanSize, with AlertExceedsMax,
+#                              so a stream clamd takes is scanned whole or reported FOUND
+#                              (Heuristics.Limits.Exceeded), never skipped and called OK
 #   SLUICE_CLAMD_EXTRA         a file of extra .ndb signature lines to load (tests)
 #   SLUICE_CLAMD_START_TIMEOUT seconds to wait for the first PONG; default 60
 #
@@ -81,6 +84,9 @@ LogTime yes
 PidFile $PIDFILE
 Foreground yes
 StreamMaxLength $STREAM_MAX
+MaxFileSize $STREAM_MAX
+MaxScanSize $STREAM_MAX
+AlertExceedsMax yes
 MaxThreads 4
 MaxQueue 64
 ReadTimeout 30

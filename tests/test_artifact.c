@@ -44,10 +44,12 @@ static const struct {
     { "in_review", "failed", "fail" },
     { "approved", "failed", "fail" },
     { "promoting", "failed", "fail" },
-    /* Two refinements artifact.h adds to DESIGN's sketch: key and metadata rules block
-     * before the content checks start, and an operator may retry a failed artifact. */
+    /* Refinements artifact.h adds to DESIGN's sketch: key and metadata rules block
+     * before the content checks start, an operator may retry a failed artifact, and a
+     * re-check with new rules or signatures that finds a failure blocks one in review. */
     { "quarantined", "blocked", "block" },
     { "failed", "quarantined", "retry" },
+    { "in_review", "blocked", "block" },
 };
 #define DESIGN_COUNT (sizeof(design) / sizeof(design[0]))
 

@@ -362,9 +362,19 @@ static void content_checker_reports_clamav(void **state)
              clamd_socket());
     checks_driver d;
     checks_driver_init_with(&d, "{\"clamav\": true, \"allow_types\": [\"text/plain\"]}", sections);
+    /* before a probe the route has no clamd version; after it, clamd's answer is the
+     * "clamav" version (attestations) and part of the set that judges (manifests) */
+    assert_string_equal(checks_version_of(&d.config->routes[0].checks, "clamav"), "");
     char version[256];
     assert_true(sl_ok(checks_clamav_probe(d.config, version, sizeof(version))));
     assert_non_null(strstr(version, "ClamAV"));
+    assert_string_equal(checks_version_of(&d.config->routes[0].checks, "clamav"), version);
+    sl_buf set = { 0 };
+    assert_true(sl_ok(checks_set_version(&d.config->routes[0].checks, &set)));
+    char want[300];
+    snprintf(want, sizeof(want), "clamav %s", version);
+    assert_non_null(strstr(sl_buf_cstr(&set), want));
+    sl_buf_clean_up(&set);
 
     findings f = { 0 };
     char text[256];

@@ -33,7 +33,8 @@ static const char example_json[] =
     "\"staging_key\":\"" STAGING_KEY "\",\"staging_etag\":\"\\\"d41d8cd98f00b204e9800998ecf8427e\\\"\","
     "\"quarantine_key\":\"" QUARANTINE_KEY "\",\"quarantine_etag\":\"\\\"0cc175b9c0f1b6a831c399e269772661\\\"\","
     "\"size\":123,\"declared_type\":\"text/csv\",\"detected_type\":\"text/x-shellscript\","
-    "\"sha256\":\"ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb\",\"state\":\"blocked\","
+    "\"sha256\":\"ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb\","
+    "\"checked_with\":\"rules default.json@1a2b3c4d5e6f; yara x.yar@0a1b2c3d4e5f\",\"state\":\"blocked\","
     "\"findings\":[{\"check\":\"type\",\"verdict\":\"fail\",\"detail\":\"text/x-shellscript is not allowed\"}],"
     "\"history\":[{\"time\":\"2026-11-27T20:00:00.123Z\",\"from\":\"quarantined\",\"to\":\"checking\","
     "\"event\":\"check\",\"actor\":\"mover\"},"
@@ -52,6 +53,7 @@ static void build_example(artifact_manifest *m)
     artifact_manifest_set(&m->declared_type, "text/csv");
     artifact_manifest_set(&m->detected_type, "text/x-shellscript");
     strcpy(m->sha256, "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb");
+    artifact_manifest_set(&m->checked_with, "rules default.json@1a2b3c4d5e6f; yara x.yar@0a1b2c3d4e5f");
     assert_true(sl_ok(artifact_manifest_transition(m, ARTIFACT_CHECKING, T0, "mover", NULL)));
     assert_true(sl_ok(artifact_manifest_add_finding(m, "type", FINDING_FAIL, "text/x-shellscript is not allowed")));
     assert_true(sl_ok(artifact_manifest_transition(m, ARTIFACT_BLOCKED, T0 + 877, "mover", "type")));
@@ -180,6 +182,7 @@ static void assert_same_manifest(const artifact_manifest *a, const artifact_mani
     assert_same_text(a->declared_type, b->declared_type);
     assert_same_text(a->detected_type, b->detected_type);
     assert_string_equal(a->sha256, b->sha256);
+    assert_same_text(a->checked_with, b->checked_with);
     assert_int_equal(a->state, b->state);
     assert_int_equal(a->finding_count, b->finding_count);
     for (size_t i = 0; i < a->finding_count; i++) {

@@ -4,7 +4,8 @@
  * finding names the rule and its tags and never the matched bytes, a string split across
  * GET chunks and a condition that reads the object's last bytes are seen (the object is
  * scanned whole), an object above checks.yara.max_bytes is unscannable (never a pass),
- * a scan past checks.yara.timeout is an error, and a rules file that does not compile names its file and line.
+ * a scan past checks.yara.timeout is an error, a rules file that does not compile names its file and line, and
+ * the set version manifests name (checked_with) follows the rules files' bytes.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -207,6 +208,51 @@ static void a_bad_rules_file_names_file_and_line(void **state)
     checks_driver_temp_remove(path);
 }
 
+/* The set version of a route's checks (checks_set_version): what manifests name as
+ * checked_with, and what a reload compares to decide on re-checks. */
+static void set_version_of(const char *checks, char *out, size_t out_size)
+{
+    checks_driver d;
+    checks_driver_init(&d, checks);
+    sl_buf v = { 0 };
+    assert_true(sl_ok(checks_set_version(&d.config->routes[0].checks, &v)));
+    snprintf(out, out_size, "%s", sl_buf_cstr(&v));
+    sl_buf_clean_up(&v);
+    checks_driver_clean_up(&d);
+}
+
+static void the_set_version_follows_the_rules_bytes(void **state)
+{
+    (void)state;
+    char path[1024], checks[1200], first[512], again[512], changed[512];
+    checks_driver_temp_file("set.yar", RULES, path, sizeof(path));
+    snprintf(checks, sizeof(checks), "{\"rules\": [\"%s\"]}", path);
+    set_version_of(checks, first, sizeof(first));
+    set_version_of(checks, again, sizeof(again));
+    if (strncmp(first, "yara set.yar@", 13) != 0 || strlen(first) != 13 + 12) fail_msg("set version \"%s\"", first);
+    assert_string_equal(first, again); /* the same bytes: the same set, nothing to re-check */
+    /* the attestation of a reviewed artifact reads each check's part back */
+    assert_true(sl_cursor_eq_cstr(checks_version_in(first, "yara"), first + 5));
+    assert_int_equal(checks_version_in(first, "rules").len, 0);
+    assert_int_equal(checks_version_in(NULL, "yara").len, 0);
+    const char *line = "rules a.json@0123456789ab, b.json@ba9876543210; yara x.yar@00aa; clamav ClamAV 1.4.6/27480/Sat";
+    assert_true(sl_cursor_eq_cstr(checks_version_in(line, "rules"), "a.json@0123456789ab, b.json@ba9876543210"));
+    assert_true(sl_cursor_eq_cstr(checks_version_in(line, "yara"), "x.yar@00aa"));
+    assert_true(sl_cursor_eq_cstr(checks_version_in(line, "clamav"), "ClamAV 1.4.6/27480/Sat"));
+    assert_int_equal(checks_version_in(line, "clam").len, 0);
+    assert_int_equal(checks_version_in(line, "type").len, 0);
+    FILE *f = fopen(path, "a");
+    assert_non_null(f);
+    fputs("\nrule later { strings: $l = \"LATER\" condition: $l }\n", f);
+    fclose(f);
+    set_version_of(checks, changed, sizeof(changed));
+    assert_string_not_equal(first, changed); /* a rule more: another set */
+    checks_driver_temp_remove(path);
+    /* a route with no rules nor signatures: the empty set */
+    set_version_of("{\"check_extension\": false}", changed, sizeof(changed));
+    assert_string_equal(changed, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +262,7 @@ int main(void)
         cmocka_unit_test(too_large_is_unscannable),
         cmocka_unit_test(a_scan_past_the_timeout_is_an_error),
         cmocka_unit_test(a_bad_rules_file_names_file_and_line),
+        cmocka_unit_test(the_set_version_follows_the_rules_bytes),
     };
     return cmocka_run_group_tests(tests, write_rules, remove_rules);
 }

@@ -75,10 +75,66 @@ static void retry(void *user, api_request *req, const api_request_info *info)
     }
 }
 
+/* ---- re-check ---- */
+
+static api_error recheck_error(pipeline_recheck_outcome outcome)
+{
+    switch (outcome) {
+    case PIPELINE_RECHECK_UNKNOWN: return API_ERR_UNKNOWN_ARTIFACT;
+    case PIPELINE_RECHECK_NOT_IN_REVIEW: return API_ERR_NOT_IN_REVIEW;
+    case PIPELINE_RECHECK_NO_ROUTE: return API_ERR_UNKNOWN_ROUTE;
+    case PIPELINE_RECHECK_AUDIT_FAILED: return API_ERR_AUDIT_FAILED;
+    case PIPELINE_RECHECK_STOPPED: return API_ERR_REFUSED;
+    case PIPELINE_RECHECK_STORE_FAILED:
+    case PIPELINE_RECHECK_UNCHANGED:
+    case PIPELINE_RECHECK_DONE: break;
+    }
+    return API_ERR_STORE_FAILED;
+}
+
+static json_t *findings_json(const findings *f)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; list != NULL && i < f->count; i++)
+        json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "check", f->items[i].check, "verdict",
+                                              finding_verdict_name(f->items[i].verdict), "detail",
+                                              f->items[i].detail ? f->items[i].detail : ""));
+    return list;
+}
+
+static void rechecked(void *user, const pipeline_recheck_report *report)
+{
+    api_request *req = user;
+    if (report->outcome != PIPELINE_RECHECK_DONE) {
+        api_respond_error(req, recheck_error(report->outcome), report->detail);
+        return;
+    }
+    api_respond(req, 200,
+                json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "id", report->id, "state", artifact_state_name(report->state),
+                          "detail", report->detail, "old_version", report->old_version ? report->old_version : "",
+                          "new_version", report->new_version ? report->new_version : "", "findings",
+                          findings_json(report->added)));
+}
+
+static void recheck(void *user, api_request *req, const api_request_info *info)
+{
+    if (info->json != NULL && json_object_size(info->json) > 0) {
+        api_respond_error(req, API_ERR_BAD_REQUEST, "a re-check takes no body members");
+        return;
+    }
+    if (sl_failed(artifact_id_check(sl_cursor_from_cstr(info->params[0])))) {
+        api_respond_error(req, API_ERR_BAD_ID, NULL);
+        return;
+    }
+    if (sl_failed(pipeline_recheck(user, info->params[0], info->user, rechecked, req)))
+        api_respond_error(req, API_ERR_REFUSED, sl_error_detail());
+}
+
 size_t operator_endpoints(pipeline *p, api_route *out, size_t max)
 {
     const api_route routes[OPERATOR_ENDPOINT_COUNT] = {
         { "POST", "/v1/artifacts/{id}/retry", API_ROLE_OPERATOR, true, retry, p },
+        { "POST", "/v1/artifacts/{id}/recheck", API_ROLE_OPERATOR, true, recheck, p },
     };
     size_t n = max < OPERATOR_ENDPOINT_COUNT ? max : OPERATOR_ENDPOINT_COUNT;
     for (size_t i = 0; i < n; i++) out[i] = routes[i];

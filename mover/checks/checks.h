@@ -127,13 +127,26 @@ const char *checks_rules_version(const sl_config_checks *rules);
 
 /* The version of what judges a check's findings on this route, for the attestation:
  * "rules" → its rule sets ("default.json@1a2b3c4d5e6f, ..."), "yara" → its YARA files
- * ("x.yar@..."), "type" → libmagic ("libmagic 5.44"); "" for any other check, or when
- * nothing is attached. Valid as long as the config. */
+ * ("x.yar@..."), "type" → libmagic ("libmagic 5.44"), "clamav" → clamd's answer to
+ * VERSION at the config's last checks_clamav_probe ("ClamAV 1.4.6/27000/..."; "" before
+ * one); "" for any other check, or when nothing is attached. Valid as long as the config
+ * (a probe may replace the "clamav" text: call on the loop thread). */
 const char *checks_version_of(const sl_config_checks *rules, const char *check);
+
+/* The signature and rule set that judges a route's artifacts, as one line for its
+ * manifests: "rules default.json@1a2b..; yara x.yar@3c4d..; clamav ClamAV 1.4.6/27000/..."
+ * (the parts the route has; "" for none). Two configs judge alike when their lines are
+ * equal: a reload that changes it has the waiting artifacts checked again. Appends to
+ * out; on error out is unchanged. */
+SL_MUST_CHECK sl_result checks_set_version(const sl_config_checks *rules, sl_buf *out);
+
+/* The version of one check ("rules", "yara", "clamav") in such a line (a manifest's
+ * checked_with; NULL is fine): a cursor into it, empty when the line has no such part. */
+sl_cursor checks_version_in(const char *checked_with, const char *check);
 
 /* When a route requires ClamAV (checks.clamav): opens a session to the config's clamd
  * (clamav.socket) and asks its version (written to version: "ClamAV 1.4.6/..."; "" when
- * no route requires it). The daemon calls it at start and does not start on failure.
+ * no route requires it), kept as the config's "clamav" version (checks_version_of). The daemon calls it at start and does not start on failure.
  * Errors: SL_ERR_CONNECTION / SL_ERR_TIMEOUT / SL_ERR_PARSE, naming the route, the
  * socket and what failed. Blocks for at most clamav.timeout. */
 SL_MUST_CHECK sl_result checks_clamav_probe(const sl_config *config, char *version, size_t version_size);

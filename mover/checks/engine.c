@@ -28,6 +28,7 @@ struct checks_engine {
     yara_db **yaras;   /* one per distinct list of YARA files */
     size_t yara_count;
     char magic_version[32]; /* "libmagic 5.44" */
+    char clamd_version[256]; /* clamd's VERSION answer at the last probe, or "" */
 };
 
 static void engine_free(void *p)
@@ -216,18 +217,58 @@ const char *checks_version_of(const sl_config_checks *rules, const char *check)
     if (strcmp(check, "rules") == 0) return c->rules_version;
     if (strcmp(check, "yara") == 0) return c->yara != NULL ? yara_db_version(c->yara) : "";
     if (strcmp(check, "type") == 0) return c->engine->magic_version;
+    if (strcmp(check, "clamav") == 0) return c->clamd != NULL ? c->engine->clamd_version : "";
     return "";
+}
+
+sl_result checks_set_version(const sl_config_checks *rules, sl_buf *out)
+{
+    static const char *const parts[] = { "rules", "yara", "clamav" };
+    sl_buf text = { 0 };
+    sl_result r = SL_FAILURE;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        const char *v = checks_version_of(rules, parts[i]);
+        if (v[0] == '\0') continue;
+        GUARD_CLEANUP(sl_buf_append_cstr(&text, text.len > 0 ? "; " : ""));
+        GUARD_CLEANUP(sl_buf_append_cstr(&text, parts[i]));
+        GUARD_CLEANUP(sl_buf_append_cstr(&text, " "));
+        GUARD_CLEANUP(sl_buf_append_cstr(&text, v));
+    }
+    r = sl_buf_append(out, text.data, text.len);
+cleanup:
+    sl_buf_clean_up(&text);
+    return r;
+}
+
+sl_cursor checks_version_in(const char *checked_with, const char *check)
+{
+    sl_cursor rest = sl_cursor_from_cstr(checked_with ? checked_with : "");
+    size_t name_len = strlen(check);
+    while (rest.len > 0) {
+        ptrdiff_t end = sl_cursor_find_byte(rest, ';');
+        size_t part_len = end < 0 ? rest.len : (size_t)end;
+        sl_cursor part = sl_cursor_from_bytes(rest.ptr, part_len);
+        if (part.len > name_len + 1 && memcmp(part.ptr, check, name_len) == 0 && part.ptr[name_len] == ' ')
+            return sl_cursor_from_bytes(part.ptr + name_len + 1, part.len - name_len - 1);
+        size_t skip = end < 0 ? rest.len : part_len + 1;
+        rest = sl_cursor_from_bytes(rest.ptr + skip, rest.len - skip);
+        while (rest.len > 0 && rest.ptr[0] == ' ') rest = sl_cursor_from_bytes(rest.ptr + 1, rest.len - 1);
+    }
+    return (sl_cursor){ 0 };
 }
 
 sl_result checks_clamav_probe(const sl_config *config, char *version, size_t version_size)
 {
-    const checks_engine *e = config->compiled;
+    checks_engine *e = config->compiled;
     ENSURE(e != NULL, SL_ERR_STATE, "the checks are not attached to this configuration");
     snprintf(version, version_size, "%s", "");
     if (e->clamd == NULL) return SL_SUCCESS;
     size_t r = 0;
     while (r < config->route_count && !config->routes[r].checks.clamav) r++;
-    if (sl_ok(clamd_pool_probe(e->clamd, version, version_size))) return SL_SUCCESS;
+    if (sl_ok(clamd_pool_probe(e->clamd, version, version_size))) {
+        snprintf(e->clamd_version, sizeof(e->clamd_version), "%s", version);
+        return SL_SUCCESS;
+    }
     char why[512];
     snprintf(why, sizeof(why), "%s", sl_error_detail());
     RAISE(sl_error_last(), "routes[%zu] (%s) requires ClamAV (checks.clamav) but %s", r, config->routes[r].name, why);

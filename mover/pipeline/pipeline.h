@@ -140,4 +140,47 @@ typedef void pipeline_retry_fn(void *user, pipeline_retry_outcome outcome, const
 SL_MUST_CHECK sl_result pipeline_retry(pipeline *p, const char *id, const char *operator_name, const char *reason,
                                        pipeline_retry_fn *done, void *user);
 
+/* ---- re-checks with a new rule or signature set ---- */
+
+typedef enum pipeline_recheck_outcome {
+    PIPELINE_RECHECK_DONE,          /* checked again, findings added, stored and audited */
+    PIPELINE_RECHECK_UNCHANGED,     /* (reload batch only) checked with the set in force already */
+    PIPELINE_RECHECK_UNKNOWN,       /* no manifest of this id */
+    PIPELINE_RECHECK_NOT_IN_REVIEW, /* the artifact does not wait for a decision */
+    PIPELINE_RECHECK_NO_ROUTE,      /* its route is not in the configuration in force */
+    PIPELINE_RECHECK_STORE_FAILED,  /* the manifest could not be read or written */
+    PIPELINE_RECHECK_STOPPED,       /* the daemon stops: cancelled (nothing was stored); the
+                                     * pipeline may be gone: do not call into it */
+    PIPELINE_RECHECK_AUDIT_FAILED,  /* stored, but the audit log failed: the daemon stops making changes */
+} pipeline_recheck_outcome;
+
+typedef struct pipeline_recheck_report {
+    pipeline_recheck_outcome outcome;
+    const char *detail;
+    const char *id;
+    artifact_state state;           /* after it: in_review or blocked */
+    const findings *added;          /* the findings the manifest gained */
+    const char *old_version;        /* checked_with before ("" when the manifest had none) */
+    const char *new_version;        /* the set in force (NULL when not reached) */
+} pipeline_recheck_report;
+
+/* Valid during the call. */
+typedef void pipeline_recheck_fn(void *user, const pipeline_recheck_report *report);
+
+/* Checks an artifact in review again from its quarantine copy (If-Match its ETag), with
+ * the rules and signatures in force: the findings its manifest lacks are added with the
+ * set's version (checked_with); a new failure blocks it (in_review -> blocked); a
+ * re-check that cannot finish adds an error finding and leaves it in review (never a
+ * pass). Stored with If-Match (applied again when the manifest changed meanwhile) and
+ * audited ("recheck", with the operator as actor). `done` (may be NULL) runs once,
+ * asynchronously. Errors (no callback): the pipeline is broken or stopping, a malformed
+ * id, no operator. */
+SL_MUST_CHECK sl_result pipeline_recheck(pipeline *p, const char *id, const char *operator_name,
+                                         pipeline_recheck_fn *done, void *user);
+
+/* After a reload that changed a route's rule or signature set (checks_set_version):
+ * lists the quarantine prefix and re-checks, one at a time, every artifact in review
+ * whose manifest names another set (actor "mover"). Logs "recheck_done" with counts. */
+void pipeline_recheck_waiting(pipeline *p);
+
 #endif /* SLUICE_PIPELINE_PIPELINE_H */

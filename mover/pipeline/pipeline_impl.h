@@ -14,6 +14,7 @@
  *   record.c     an artifact's record: state changes through the transitions table
  *                with their audit records, the ledger, manifests built from the artifact
  *   decide.c     decisions of reviewers and of the hook, and operator retries
+ *   recheck.c    re-checks of artifacts in review with a new rule or signature set
  *
  * Threading: everything runs on the loop thread (the content checks use the thread
  * pool through pipeline/checks.h). Ownership: the pipeline owns its artifacts, queue,
@@ -264,6 +265,8 @@ bool record_cleanup(artifact *a, const char *what);
 /* The manifest of the artifact as it stands (fresh), or the loaded one brought up to
  * date. */
 SL_MUST_CHECK sl_result record_manifest(artifact *a, artifact_manifest *fresh, const artifact_manifest **out);
+/* The manifest's checked_with: the rule and signature set of `checks` (NULL for none). */
+SL_MUST_CHECK sl_result set_checked_with(artifact_manifest *m, const sl_config_checks *checks);
 /* Sets a JSON string member; text that is not UTF-8 is stored as "hex:...". */
 void json_put(json_t *obj, const char *name, const char *value);
 void pipeline_mark_broken(pipeline *p);

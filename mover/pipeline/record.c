@@ -113,6 +113,18 @@ bool record_cleanup(artifact *a, const char *what)
     return ok;
 }
 
+sl_result set_checked_with(artifact_manifest *m, const sl_config_checks *checks)
+{
+    sl_buf v = { 0 };
+    if (sl_failed(checks_set_version(checks, &v))) {
+        sl_buf_clean_up(&v);
+        return SL_FAILURE;
+    }
+    artifact_manifest_set(&m->checked_with, v.len > 0 ? sl_buf_cstr(&v) : NULL);
+    sl_buf_clean_up(&v);
+    return SL_SUCCESS;
+}
+
 /* A fresh manifest of the artifact as it stands. */
 static sl_result manifest_of(const artifact *a, artifact_manifest *m)
 {
@@ -128,7 +140,10 @@ static sl_result manifest_of(const artifact *a, artifact_manifest *m)
     }
     artifact_manifest_set(&m->declared_type, a->declared_type);
     if (a->detected[0]) artifact_manifest_set(&m->detected_type, a->detected);
-    if (a->sha256[0]) snprintf(m->sha256, sizeof(m->sha256), "%s", a->sha256);
+    if (a->sha256[0]) {
+        snprintf(m->sha256, sizeof(m->sha256), "%s", a->sha256);
+        GUARD(set_checked_with(m, &a->route->checks));
+    }
     if (a->size > 0 || a->sha256[0]) {
         m->has_size = true;
         m->size = a->size;

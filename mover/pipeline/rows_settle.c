@@ -122,11 +122,12 @@ static sl_result sign_promotion(const artifact *a, const char *media_type, attes
         bool seen = false;
         for (size_t k = 0; k < check_count && !seen; k++) seen = sl_cursor_eq_cstr(checks[k].name, f->check);
         /* the rule and signature versions are those this run checked it with; a
-         * reviewed artifact was checked before (its findings say with what) */
-        const char *version = m == NULL ? checks_version_of(&a->route->checks, f->check) : "";
+         * reviewed artifact's, those its manifest names (checked_with: its first check,
+         * or the latest re-check) */
+        sl_cursor version = m == NULL ? sl_cursor_from_cstr(checks_version_of(&a->route->checks, f->check))
+                                      : checks_version_in(m->checked_with, f->check);
         if (!seen && check_count < ATTEST_MAX_CHECKS)
-            checks[check_count++] = (attest_check){ .name = sl_cursor_from_cstr(f->check),
-                                                    .version = sl_cursor_from_cstr(version) };
+            checks[check_count++] = (attest_check){ .name = sl_cursor_from_cstr(f->check), .version = version };
     }
     sl_cursor reviewers[ATTEST_MAX_REVIEWERS];
     size_t reviewer_count = 0;

@@ -88,6 +88,7 @@ typedef enum artifact_state {
     X(ARTIFACT_IN_REVIEW, ARTIFACT_APPROVED, "approve", "a reviewer or the hook approved")          \
     X(ARTIFACT_IN_REVIEW, ARTIFACT_REJECTED, "reject", "a reviewer or the hook rejected")           \
     X(ARTIFACT_IN_REVIEW, ARTIFACT_EXPIRED, "expire", "no decision within the review TTL")          \
+    X(ARTIFACT_IN_REVIEW, ARTIFACT_BLOCKED, "block", "a re-check with new rules or signatures found a failure") \
     X(ARTIFACT_APPROVED, ARTIFACT_PROMOTING, "promote", "copying to trusted")                       \
     X(ARTIFACT_PROMOTING, ARTIFACT_PROMOTED, "promoted", "in trusted; quarantine copy deleted")     \
     X(ARTIFACT_BLOCKED, ARTIFACT_PURGED, "purge", "quarantine copy deleted after retention")        \

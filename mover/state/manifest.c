@@ -103,6 +103,7 @@ static const struct field fields[] = {
     TEXT_FIELD(declared_type, false),
     TEXT_FIELD(detected_type, false),
     { "sha256", FIELD_SHA256, 0, false },
+    TEXT_FIELD(checked_with, false),
     { "state", FIELD_STATE, 0, true },
     { "findings", FIELD_FINDINGS, 0, false },
     { "decisions", FIELD_DECISIONS, 0, false },

@@ -7,12 +7,14 @@
  *   {"schema":1,"id":"…","route":"…","task":"…","name":"…",
  *    "staging_key":"…","staging_etag":"\"…\"","quarantine_key":"…","quarantine_etag":"\"…\"",
  *    "size":123,"declared_type":"text/csv","detected_type":"text/plain","sha256":"…",
+ *    "checked_with":"rules default.json@1a2b3c4d5e6f; yara x.yar@…; clamav ClamAV 1.4.6/…",
  *    "state":"blocked",
  *    "findings":[{"check":"type","verdict":"fail","detail":"…"}],
  *    "history":[{"time":"2026-11-27T20:00:00.123Z","from":"checking","to":"blocked",
  *                "event":"block","actor":"mover","detail":"…"}]}
  *
- * (On versioned staging "staging_version" follows "staging_etag".) A manifest of a key
+ * (On versioned staging "staging_version" follows "staging_etag". "checked_with" is the
+ * signature and rule set the findings were last judged with: checks_set_version.) A manifest of a key
  * that names no task (rejected: the layout cannot carry it) has no "task".
  * Keys are written in exactly this order (JSON_PRESERVE_ORDER), compact. Required:
  * schema, id, route, name, state, history (written even when empty), and findings
@@ -109,6 +111,7 @@ typedef struct artifact_manifest {
     char *declared_type; /* Content-Type the uploader sent; may be NULL */
     char *detected_type; /* libmagic's MIME type; NULL until checked */
     char sha256[65];     /* "" until checked */
+    char *checked_with;  /* the rule and signature set that judged it; may be NULL */
     artifact_state state;
     artifact_finding *findings;
     size_t finding_count;

@@ -33,3 +33,9 @@ set_tests_properties(malware PROPERTIES TIMEOUT 300)
 sluice_integration_test(yara ${SLUICE_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_yara.py
                         $<TARGET_FILE:sluice-mover>)
 set_tests_properties(yara PROPERTIES TIMEOUT 300)
+
+# Re-checks of artifacts in review when the rules change (SIGHUP) and by an operator
+# (`sluice-review recheck`), through the real daemon (tests/integration/test_recheck.py).
+sluice_integration_test(recheck ${SLUICE_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_recheck.py
+                        $<TARGET_FILE:sluice-mover> $<TARGET_FILE:sluice-review>)
+set_tests_properties(recheck PROPERTIES TIMEOUT 300)

@@ -103,6 +103,7 @@ inline transition_allowed(from, to, ok) {
     :: from == A_in_review && to == A_approved -> ok = true
     :: from == A_in_review && to == A_rejected -> ok = true
     :: from == A_in_review && to == A_expired -> ok = true
+    :: from == A_in_review && to == A_blocked -> ok = true
     :: from == A_approved && to == A_promoting -> ok = true
     :: from == A_promoting && to == A_promoted -> ok = true
     :: from == A_blocked && to == A_purged -> ok = true
