@@ -890,7 +890,8 @@ class Harness:
             return
         if a.only != "rest":
             self.throughput()
-        self.rest()
+        if a.only != "throughput":
+            self.rest()
         with open(a.meta, "a") as f:
             f.write(f"quiet_waited_s={self.quiet_waited:.0f}\nquiet_gave_up={self.quiet_gave_up}\n"
                     f"harness_s={time.time() - t0:.0f}\n")
@@ -899,16 +900,21 @@ class Harness:
         a = self.a
         log(f"throughput: {a.reps} repetitions of: wrk ceiling (6 and 5 requests), sluice (csv and text in place, "
             f"csv quarantine first), rclone move (--transfers 16, 64), aws s3 mv — {a.count} × 1 KiB each")
+        runs = {
+            "ceiling6": lambda rep: self.ceiling(6, rep),
+            "ceiling5": lambda rep: self.ceiling(5, rep),
+            "ceiling4": lambda rep: self.ceiling(4, rep),
+            "csv": lambda rep: self.sluice_burst("csv", 4, rep),
+            "text": lambda rep: self.sluice_burst("text", 4, rep),
+            "csv-quarantine": lambda rep: self.sluice_burst("csv", 6, rep),
+            "rclone16": lambda rep: self.mover_tool("rclone", rep, 16),
+            "rclone64": lambda rep: self.mover_tool("rclone", rep, 64),
+            "aws": lambda rep: self.mover_tool("aws", rep),
+        }
         for rep in range(1, a.reps + 1):
-            self.ceiling(6, rep)
-            self.ceiling(5, rep)
-            self.ceiling(4, rep)
-            self.sluice_burst("csv", 4, rep)
-            self.sluice_burst("text", 4, rep)
-            self.sluice_burst("csv", 6, rep)
-            self.mover_tool("rclone", rep, 16)
-            self.mover_tool("rclone", rep, 64)
-            self.mover_tool("aws", rep)
+            for name in THROUGHPUT_RUNS:
+                if name in a.runs:
+                    runs[name](rep)
             self.gc()
 
     def rest(self):
@@ -982,7 +988,7 @@ def report(args):
     w("## End to end: sluice against the server's ceiling, rclone and the AWS CLI (`scripts/bench.sh`)")
     w("")
     w(f"Run {meta['date']} on {meta['nproc']} × {meta['cpu']}, {meta['mem_gib']} GiB RAM, Linux {meta['kernel']}; "
-      f"sluice at `{meta['git']}` built Release with {meta['cc']}. Load average {meta['load_before']} before, "
+      f"sluice at `{meta['git']}` built {meta.get('build_type', 'Release')} with {meta['cc']}. Load average {meta['load_before']} before, "
       f"{meta.get('load_after', '?')} after; the whole run took {mins} min {secs} s.")
     w("")
     w(f"Versions: {meta['radosgw']}; wrk {meta['wrk']} (LuaJIT); {meta['rclone']}; {meta['aws']}; "
@@ -1029,8 +1035,9 @@ def report(args):
       "still starts, with the grants identity): `worker.concurrency` 32, `s3.max_in_flight` 64, "
       "`audit.commit_interval` 10ms. Staging is versioned (scripts/s3-server.sh), so by default each upload is "
       "checked in place (docs/protocol.md): a look for a manifest (GET, 404), a HEAD of the trusted key, the GET "
-      "of its version through the checks, a HEAD of the trusted key again before the copy (radosgw ignores "
-      "`If-None-Match` on CopyObject), the copy to trusted, the delete of the version; \"quarantine first\" = "
+      "of its version through the checks (the HEAD before the copy, which radosgw needs because it ignores "
+      "`If-None-Match` on CopyObject, is the intake HEAD: nothing was copied to the key since), the copy to "
+      "trusted, the delete of the version; \"quarantine first\" = "
       "the same with `worker.check_in_place: false`, which adds the copy into quarantine by version and the "
       "delete of the version right after it, and whose last request deletes the quarantine copy. Time: from its "
       "`pipeline_started` log line to its N-th `promoted` log line (written after the artifact's last request), "
@@ -1259,6 +1266,10 @@ def report(args):
     print(section)
 
 
+# The throughput runs of one repetition, in the order they run (--runs picks some).
+THROUGHPUT_RUNS = ["ceiling6", "ceiling5", "ceiling4", "csv", "text", "csv-quarantine", "rclone16", "rclone64", "aws"]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -1288,8 +1299,11 @@ def main():
     r.add_argument("--baseline-mover", help="sluice-mover of the baseline build, for callgrind before/after")
     r.add_argument("--callgrind-counts", type=int, nargs=2, default=[100, 600], metavar=("N1", "N2"))
     r.add_argument("--callgrind-contents", nargs="+", default=["csv", "text"], choices=["csv", "text"])
-    r.add_argument("--only", choices=["callgrind", "rest"],
-                   help="run one part only: callgrind, or the rest after the throughput runs (large, latency, idle)")
+    r.add_argument("--only", choices=["callgrind", "throughput", "rest"],
+                   help="run one part only: callgrind, the throughput runs, or the rest after them (large, latency, "
+                        "idle)")
+    r.add_argument("--runs", nargs="+", default=THROUGHPUT_RUNS, choices=THROUGHPUT_RUNS,
+                   help="the throughput runs of each repetition (default: all)")
     p = sub.add_parser("report")
     p.add_argument("--results", required=True)
     p.add_argument("--meta", required=True)

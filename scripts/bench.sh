@@ -40,6 +40,14 @@
 #   SLUICE_BENCH_LATENCY_REPS   latency runs (default 3)
 #   SLUICE_BENCH_IDLE_SECONDS, SLUICE_BENCH_IDLE_REPS idle window and runs (60 s, 3)
 #   SLUICE_BENCH_OUT     the report file (default <repo>/docs/benchmarks.md)
+#   SLUICE_BENCH_BUILD   use the binaries of this existing build folder instead of making
+#                        the Release build (say which build type in what you publish)
+#   SLUICE_BENCH_ONLY    one part only: throughput, callgrind or rest (the report of a
+#                        part run lacks the other parts' figures)
+#   SLUICE_BENCH_RUNS    the throughput runs of each repetition, space-separated, from
+#                        ceiling6 ceiling5 ceiling4 csv text csv-quarantine rclone16
+#                        rclone64 aws (default: all)
+#   SLUICE_BENCH_BASELINE  a sluice-mover to compare with in the callgrind part
 # Raw records: build-bench/bench-results.jsonl; run details: build-bench/bench-meta.txt;
 # the movers' configurations, logs and audit logs: build-bench/bench-e2e/ (kept until
 # the next run). `bench/bench_e2e.py report` rewrites the section from those files.
@@ -48,6 +56,10 @@ set -euo pipefail
 readonly PROG=bench
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$REPO/build-bench
+BIN=${SLUICE_BENCH_BUILD:-$BUILD}
+ONLY=${SLUICE_BENCH_ONLY:-}
+RUNS=${SLUICE_BENCH_RUNS:-}
+BASELINE=${SLUICE_BENCH_BASELINE:-}
 export SLUICE_S3_DIR=${SLUICE_S3_DIR:-$BUILD/s3-server-e2e}
 # The benchmark uses only the mover identity, which owns the buckets: no bucket policies
 # (scripts/s3-server.sh would otherwise apply them with build/sluice-mover).
@@ -83,14 +95,21 @@ for c in "$PYTHON" "$AWS" curl wrk rclone cmake radosgw-admin ceph; do
   command -v "$c" >/dev/null || die "$c not found (scripts/install-deps.sh installs it)"
 done
 
-say "Release build in $BUILD"
 mkdir -p "$BUILD"
-# Without the tests (nor cmocka).
-cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=OFF >"$BUILD/configure.log" 2>&1 ||
-  { tail -40 "$BUILD/configure.log" >&2; die "cmake configure failed (see $BUILD/configure.log)"; }
-cmake --build "$BUILD" -j "$(nproc)" --target sluice-mover sluice-s3-bench sluice-bench-e2e \
-  >"$BUILD/build.log" 2>&1 ||
-  { grep -E 'error|Error' "$BUILD/build.log" | head -20 >&2; die "build failed (see $BUILD/build.log)"; }
+if [[ -n ${SLUICE_BENCH_BUILD:-} ]]; then
+  say "the binaries of $BIN ($(awk -F= '/^CMAKE_BUILD_TYPE:/ { print $2 }' "$BIN/CMakeCache.txt"))"
+  for b in sluice-mover bench/sluice-bench-e2e bench/sluice-s3-bench; do
+    [[ -x $BIN/$b ]] || die "$BIN/$b is not built"
+  done
+else
+  say "Release build in $BUILD"
+  # Without the tests (nor cmocka).
+  cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=OFF >"$BUILD/configure.log" 2>&1 ||
+    { tail -40 "$BUILD/configure.log" >&2; die "cmake configure failed (see $BUILD/configure.log)"; }
+  cmake --build "$BUILD" -j "$(nproc)" --target sluice-mover sluice-s3-bench sluice-bench-e2e \
+    >"$BUILD/build.log" 2>&1 ||
+    { grep -E 'error|Error' "$BUILD/build.log" | head -20 >&2; die "build failed (see $BUILD/build.log)"; }
+fi
 
 SERVER_STARTED=0
 cleanup() {
@@ -126,7 +145,8 @@ mkdir -p "$WORK"
   echo "openssl=$(pkg-config --modversion openssl)"
   echo "python=$("$PYTHON" -c 'import platform; print(platform.python_version())')"
   echo "boto3=$("$PYTHON" -c 'import boto3; print(boto3.__version__)')"
-  echo "cc=$("$(awk -F= '/^CMAKE_C_COMPILER:/ { print $2 }' "$BUILD/CMakeCache.txt")" --version | head -1)"
+  echo "cc=$("$(awk -F= '/^CMAKE_C_COMPILER:/ { print $2 }' "$BIN/CMakeCache.txt")" --version | head -1)"
+  echo "build_type=$(awk -F= '/^CMAKE_BUILD_TYPE:/ { print $2 }' "$BIN/CMakeCache.txt")"
   echo "git=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" diff --quiet HEAD -- mover config 2>/dev/null &&
     [[ -z $(git -C "$REPO" ls-files --others --exclude-standard -- mover config 2>/dev/null) ]] ||
     echo ' + uncommitted changes in mover/ or config/')"
@@ -149,7 +169,8 @@ mkdir -p "$WORK"
 # ------------------------------------------------------------------ measuring ------
 
 "$PYTHON" "$REPO/bench/bench_e2e.py" run --work "$WORK" --results "$RESULTS" --meta "$META" \
-  --mover "$BUILD/sluice-mover" --tool "$BUILD/bench/sluice-bench-e2e" --s3bench "$BUILD/bench/sluice-s3-bench" \
+  --mover "$BIN/sluice-mover" --tool "$BIN/bench/sluice-bench-e2e" --s3bench "$BIN/bench/sluice-s3-bench" \
+  ${ONLY:+--only "$ONLY"} ${RUNS:+--runs $RUNS} ${BASELINE:+--baseline-mover "$BASELINE"} \
   --replay-lua "$REPO/bench/replay.lua" --aws "$AWS" --count "$COUNT" --reps "$REPS" --wrk-threads 32 \
   --delete-batch 16 \
   --large-mib "$LARGE_MIB" --large-reps "$LARGE_REPS" --latency-count 200 --latency-gap-ms 100 \

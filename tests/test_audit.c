@@ -34,6 +34,7 @@
 #include <uv.h>
 
 #include "audit/audit.h"
+#include "audit/line.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 
@@ -1086,6 +1087,155 @@ static void long_texts_are_cut_so_every_record_fits(void **state)
     sl_free(reason);
 }
 
+/* ---- the line is written straight as text: the bytes jansson wrote before ---- */
+
+#define JANSSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII)
+
+/* Appends code point cp as UTF-8. */
+static void put_utf8(sl_buf *b, uint32_t cp)
+{
+    uint8_t u[4];
+    size_t n;
+    if (cp < 0x80) u[0] = (uint8_t)cp, n = 1;
+    else if (cp < 0x800) u[0] = (uint8_t)(0xc0 | cp >> 6), u[1] = (uint8_t)(0x80 | (cp & 0x3f)), n = 2;
+    else if (cp < 0x10000)
+        u[0] = (uint8_t)(0xe0 | cp >> 12), u[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f)),
+        u[2] = (uint8_t)(0x80 | (cp & 0x3f)), n = 3;
+    else
+        u[0] = (uint8_t)(0xf0 | cp >> 18), u[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f)),
+        u[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f)), u[3] = (uint8_t)(0x80 | (cp & 0x3f)), n = 4;
+    must(sl_buf_append(b, u, n));
+}
+
+/* The text of one code point as jansson writes it, against audit_line_append_text. */
+static void same_as_jansson(uint32_t cp)
+{
+    sl_buf text = { 0 }, mine = { 0 };
+    put_utf8(&text, cp == 0 ? 'x' : cp);
+    must(sl_buf_append_cstr(&text, "a/\"b"));
+    json_t *s = json_string(sl_buf_cstr(&text));
+    assert_non_null(s);
+    char *theirs = json_dumps(s, JANSSON_FLAGS | JSON_ENCODE_ANY);
+    must(audit_line_append_text(&mine, "t", sl_buf_cstr(&text)));
+    if (strcmp(theirs, sl_buf_cstr(&mine)) != 0) fail_msg("U+%04X: jansson %s, line.c %s", cp, theirs, sl_buf_cstr(&mine));
+    free(theirs);
+    json_decref(s);
+    sl_buf_clean_up(&text);
+    sl_buf_clean_up(&mine);
+}
+
+static void texts_are_escaped_as_jansson_escapes_them(void **state)
+{
+    (void)state;
+    for (uint32_t cp = 0; cp < 0x800; cp++) same_as_jansson(cp);
+    for (uint32_t cp = 0x800; cp < 0x110000; cp += 97)
+        if (cp < 0xd800 || cp > 0xdfff) same_as_jansson(cp);
+    same_as_jansson(0xffff);
+    same_as_jansson(0x10000);
+    same_as_jansson(0x10ffff);
+    /* not UTF-8: refused with the field's name, as json_string refuses it */
+    const char *bad[] = { "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "ok\xff", "\xe2\x82" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sl_buf out = { 0 };
+        assert_null(json_string(bad[i]));
+        assert_true(sl_failed(audit_line_append_text(&out, "actor", bad[i])));
+        assert_int_equal(sl_error_last(), SL_ERR_INVALID_ARGUMENT);
+        assert_non_null(strstr(sl_error_detail(), "\"actor\" of an audit record is not valid UTF-8"));
+        sl_error_clear();
+        sl_buf_clean_up(&out);
+    }
+}
+
+/* A text of random code points from every class (ASCII with its controls, two-, three-
+ * and four-byte sequences), at most `max` of them. */
+static char *random_text(unsigned *seed, size_t max)
+{
+    sl_buf b = { 0 };
+    size_t n = (size_t)rand_r(seed) % (max + 1);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t cp;
+        switch (rand_r(seed) % 5) {
+        case 0: cp = 1 + (uint32_t)rand_r(seed) % 0x7f; break;
+        case 1: cp = (uint32_t)"\"\\/\b\f\n\r\t\x7f"[rand_r(seed) % 9]; break;
+        case 2: cp = 0x80 + (uint32_t)rand_r(seed) % (0x800 - 0x80); break;
+        case 3: cp = 0x800 + (uint32_t)rand_r(seed) % (0x10000 - 0x800); break;
+        default: cp = 0x10000 + (uint32_t)rand_r(seed) % (0x110000 - 0x10000); break;
+        }
+        if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd;
+        put_utf8(&b, cp);
+    }
+    must(sl_buf_append_byte(&b, 0));
+    char *s = sl_strdup(b.len > 1 ? (const char *)b.data : "x");
+    sl_buf_clean_up(&b);
+    return s;
+}
+
+/* The line as jansson wrote it before: one object of the record's fields (seq, time and
+ * prev taken from the line written), dumped compact, in order, ASCII only. */
+static char *jansson_line(const char *written, const audit_record *r, json_t *detail)
+{
+    json_t *got = json_loads(written, 0, NULL);
+    assert_non_null(got);
+    json_t *o = json_object();
+    json_object_set(o, "seq", json_object_get(got, "seq"));
+    json_object_set(o, "time", json_object_get(got, "time"));
+    json_object_set_new(o, "event", json_string(r->event));
+    if (r->artifact) json_object_set_new(o, "artifact", json_string(r->artifact));
+    if (r->from) json_object_set_new(o, "from", json_string(r->from));
+    if (r->to) json_object_set_new(o, "to", json_string(r->to));
+    json_object_set_new(o, "actor", json_string(r->actor));
+    if (detail) json_object_set(o, "detail", detail);
+    json_object_set(o, "prev", json_object_get(got, "prev"));
+    char *line = json_dumps(o, JANSSON_FLAGS);
+    json_decref(o);
+    json_decref(got);
+    return line;
+}
+
+static void lines_are_the_bytes_jansson_wrote(void **state)
+{
+    struct fixture *f = *state;
+    audit_log *log = open_log(f, 1);
+    enum { RECORDS = 300 };
+    unsigned seed = 17;
+    audit_record records[RECORDS];
+    json_t *details[RECORDS];
+    char *texts[RECORDS][6];
+    for (int i = 0; i < RECORDS; i++) {
+        for (int k = 0; k < 6; k++) texts[i][k] = random_text(&seed, 40);
+        /* details as callers hand them: an object (nested, numbers, booleans, null), or text */
+        details[i] = json_pack("{s:s,s:i,s:b,s:n,s:{s:s,s:[s,f]}}", "k", texts[i][5], "n", i - 150, "b", i % 2,
+                               "z", "nested", "inner", texts[i][0], "list", texts[i][1], 0.5 * i);
+        assert_non_null(details[i]);
+        records[i] = (audit_record){ .event = texts[i][0], .artifact = i % 3 ? texts[i][1] : NULL,
+                                     .from = i % 4 ? texts[i][2] : NULL, .to = i % 5 ? texts[i][3] : NULL,
+                                     .actor = texts[i][4], .detail = i % 7 ? details[i] : NULL };
+        if (i % 11 == 0) {
+            records[i].detail = NULL;
+            records[i].detail_json = "{\"key\":\"out/\\u00e9t\u00e9.csv\",\"size\":1024,\"x\":[1,2.5,true,null]}";
+        }
+        must(audit_log_append(log, &records[i]));
+    }
+    close_log(f, log);
+    expect_good(f->path, RECORDS);
+    struct lines l = { 0 };
+    read_lines(f->path, &l);
+    assert_int_equal(l.count, RECORDS);
+    for (int i = 0; i < RECORDS; i++) {
+        json_t *detail = records[i].detail ? json_incref(records[i].detail)
+                         : records[i].detail_json ? json_loads(records[i].detail_json, 0, NULL) : NULL;
+        char *want = jansson_line(l.line[i], &records[i], detail);
+        if (strcmp(want, l.line[i]) != 0) fail_msg("line %d:\n jansson %s\n written %s", i + 1, want, l.line[i]);
+        free(want);
+        json_decref(detail);
+    }
+    lines_clean_up(&l);
+    for (int i = 0; i < RECORDS; i++) {
+        json_decref(details[i]);
+        for (int k = 0; k < 6; k++) sl_free(texts[i][k]);
+    }
+}
+
 /* A fault of the log is named by audit_log_fault (health reports it). */
 static void a_fault_is_named(void **state)
 {
@@ -1155,6 +1305,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_failed_fsync_fails_flushes_and_appends, setup, teardown),
         cmocka_unit_test_setup_teardown(long_texts_are_cut_so_every_record_fits, setup, teardown),
         cmocka_unit_test_setup_teardown(a_fault_is_named, setup, teardown),
+        cmocka_unit_test(texts_are_escaped_as_jansson_escapes_them),
+        cmocka_unit_test_setup_teardown(lines_are_the_bytes_jansson_wrote, setup, teardown),
     };
     return cmocka_run_group_tests_name("audit", tests, NULL, NULL);
 }

@@ -158,6 +158,26 @@ static void other_bytes_in_trusted_are_never_overwritten(void **state)
     assert_int_equal(next_of(ROW_PROMOTE_COPY, OUT_CONFLICT), ROW_PROMOTE_LOOK);
 }
 
+/* A version already in staging when the mover starts gets a HEAD of its trusted key at
+ * intake; promote_head does not repeat it while that answer still holds (the skip
+ * trusted_known_free: nothing was copied to the key since), and it is the only row whose
+ * skip that is. A conflict at intake still leads through promote_head's own look. */
+static void an_intake_look_at_trusted_is_not_repeated(void **state)
+{
+    (void)state;
+    assert_int_equal(protocol_row_get(ROW_PROMOTE_HEAD)->skip, SKIP_TRUSTED_KNOWN_FREE);
+    assert_int_equal(next_of(ROW_PROMOTE_HEAD, OUT_SKIPPED), ROW_PROMOTE_COPY);
+    assert_string_equal(protocol_skip_name(SKIP_TRUSTED_KNOWN_FREE), "trusted_known_free");
+    size_t count;
+    const protocol_row_info *rows = protocol_rows(&count);
+    for (size_t i = 0; i < count; i++)
+        if (rows[i].row != ROW_PROMOTE_HEAD) assert_int_not_equal(rows[i].skip, SKIP_TRUSTED_KNOWN_FREE);
+    /* the copy is never reached from an intake look without the gate in between */
+    assert_int_equal(next_of(ROW_LOOK_TRUSTED, OUT_ABSENT), ROW_ADMIT);
+    assert_int_equal(next_of(ROW_LOOK_TRUSTED, OUT_CONFLICT), ROW_ADMIT);
+    assert_int_equal(next_of(ROW_APPROVE, OUT_OK), ROW_PROMOTE_HEAD);
+}
+
 static void renderings_carry_every_row(void **state)
 {
     (void)state;
@@ -196,6 +216,7 @@ int main(void)
         cmocka_unit_test(failed_reads_are_never_verdicts),
         cmocka_unit_test(a_settled_artifact_is_only_cleaned_up),
         cmocka_unit_test(other_bytes_in_trusted_are_never_overwritten),
+        cmocka_unit_test(an_intake_look_at_trusted_is_not_repeated),
         cmocka_unit_test(renderings_carry_every_row),
     };
     return cmocka_run_group_tests_name("protocol", tests, NULL, NULL);

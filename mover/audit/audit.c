@@ -7,7 +7,8 @@
  * adds the chain rules (seq = previous + 1, prev = SHA-256 of the previous line), and
  * audit_log_open runs the same checks on the last two lines of an existing log, read
  * backwards from its end (read_tail), so opening costs O(1) however long the log is.
- * Appends build a line with jansson (keys in a fixed order), hash it, and write it with
+ * Appends write a line straight as text (line.h: keys in a fixed order, the bytes jansson
+ * would write), hash it, and write it with
  * write(2) on an O_APPEND descriptor before returning.
  *
  * Group commit. After an append `schedule` arms `commit_timer` (if no fsync is pending
@@ -45,13 +46,13 @@
 #include <openssl/evp.h>
 
 #include "audit/bounds.h"
+#include "audit/line.h"
 #include "util/alloc.h"
 #include "util/timefmt.h"
 
 #define HASH_LEN 32
 #define HEX_HASH_LEN (2 * HASH_LEN)
 #define SCAN_CHUNK ((size_t)64 * 1024)
-#define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII)
 
 struct flush_waiter {
     audit_flush_fn *done;
@@ -371,31 +372,6 @@ cleanup:
 
 /* ---- building and writing a line ---- */
 
-static int dump_to_buf(const char *bytes, size_t len, void *data)
-{
-    return sl_ok(sl_buf_append(data, bytes, len)) ? 0 : -1;
-}
-
-static sl_result set_new(json_t *obj, const char *key, json_t *value)
-{
-    ENSURE(value != NULL && json_object_set_new(obj, key, value) == 0, SL_ERR_INVALID_ARGUMENT,
-           "cannot set \"%s\" in the audit record", key);
-    return SL_SUCCESS;
-}
-
-/* Sets key to the string value; NULL values are left out when optional. */
-static sl_result set_text(json_t *obj, const char *key, const char *value, bool required)
-{
-    if (value == NULL) {
-        ENSURE(!required, SL_ERR_INVALID_ARGUMENT, "an audit record needs \"%s\"", key);
-        return SL_SUCCESS;
-    }
-    ENSURE(!required || value[0] != '\0', SL_ERR_INVALID_ARGUMENT, "\"%s\" of an audit record is empty", key);
-    json_t *s = json_string(value);
-    ENSURE(s != NULL, SL_ERR_INVALID_ARGUMENT, "\"%s\" of an audit record is not valid UTF-8", key);
-    return set_new(obj, key, s);
-}
-
 /* The record's detail as an object of its own (a new reference, or NULL for none). */
 static sl_result detail_of(const audit_record *record, json_t **out)
 {
@@ -418,38 +394,29 @@ static sl_result detail_of(const audit_record *record, json_t **out)
     return SL_SUCCESS;
 }
 
-/* Sets a text field as the log keeps it (bounds.h: a long text is cut). */
-static sl_result set_bounded_text(json_t *obj, const char *key, const char *value, bool required)
-{
-    char *bounded = audit_bound_text(value);
-    sl_result r = set_text(obj, key, bounded ? bounded : value, required);
-    sl_free(bounded);
-    return r;
-}
-
-/* Serialises the record with `detail` (may be NULL) into out (replaced). */
+/* Serialises the record with `detail` (may be NULL) into out (replaced): texts cut to
+ * their bounds (bounds.h), the line written straight as text (line.h). */
 static sl_result dump_line(const audit_record *record, json_t *detail, uint64_t seq, const char *now,
                            const char *prev_hex, sl_buf *out)
 {
-    sl_result result = SL_FAILURE;
-    json_t *obj = json_object();
-    ENSURE(obj != NULL, SL_ERR_INVALID_ARGUMENT, "json_object failed");
-    GUARD_CLEANUP(set_new(obj, "seq", json_integer((json_int_t)seq)));
-    GUARD_CLEANUP(set_text(obj, "time", now, true));
-    GUARD_CLEANUP(set_bounded_text(obj, "event", record->event, true));
-    GUARD_CLEANUP(set_bounded_text(obj, "artifact", record->artifact, false));
-    GUARD_CLEANUP(set_bounded_text(obj, "from", record->from, false));
-    GUARD_CLEANUP(set_bounded_text(obj, "to", record->to, false));
-    GUARD_CLEANUP(set_bounded_text(obj, "actor", record->actor, true));
-    if (detail != NULL) GUARD_CLEANUP(set_new(obj, "detail", json_incref(detail)));
-    GUARD_CLEANUP(set_text(obj, "prev", prev_hex, true));
-    sl_buf_reset(out);
-    ENSURE_CLEANUP(json_dump_callback(obj, dump_to_buf, out, DUMP_FLAGS) == 0, SL_ERR_INVALID_ARGUMENT,
-                   "cannot encode the audit record");
-    result = SL_SUCCESS;
-cleanup:
-    json_decref(obj);
-    return result;
+    const char *given[5] = { record->event, record->artifact, record->from, record->to, record->actor };
+    char *bounded[5] = { NULL };
+    for (size_t i = 0; i < 5; i++)
+        if (given[i] != NULL) bounded[i] = audit_bound_text(given[i]);
+    audit_line_fields fields = {
+        .seq = seq,
+        .time = now,
+        .event = bounded[0] ? bounded[0] : given[0],
+        .artifact = bounded[1] ? bounded[1] : given[1],
+        .from = bounded[2] ? bounded[2] : given[2],
+        .to = bounded[3] ? bounded[3] : given[3],
+        .actor = bounded[4] ? bounded[4] : given[4],
+        .detail = detail,
+        .prev = prev_hex,
+    };
+    sl_result r = audit_line_build(&fields, out);
+    for (size_t i = 0; i < 5; i++) sl_free(bounded[i]);
+    return r;
 }
 
 /* The line (no newline) for `record` as line number `seq` after a line hashing to

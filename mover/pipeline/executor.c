@@ -173,7 +173,7 @@ static bool skipped(const artifact *a, const protocol_row_info *r)
     case SKIP_IN_PLACE: return a->in_place;
     case SKIP_SOURCE_QUARANTINED: return a->source_quarantined;
     case SKIP_NOT_KEPT: return a->verdict == ARTIFACT_REJECTED || a->source_quarantined;
-    case SKIP_COPY_CONDITIONAL: return p->caps.copy_if_none_match;
+    case SKIP_TRUSTED_KNOWN_FREE: return p->caps.copy_if_none_match || a->trusted_free;
     case SKIP_NO_MANIFEST: return a->loaded == NULL;
     case SKIP_RECORDED: {
         /* the manifest's outcome (leftover_record), or the row's own state (promoted, purged) */
@@ -310,6 +310,8 @@ void executor_run(artifact *a)
         artifact_end(a, END_LEAVE);
         return;
     }
+    /* the lock first: promote_head's skip (trusted_known_free) is only true while held */
+    if (is_promote_row(a->row) && !take_trusted_key(a)) return; /* runs this row when the key is free */
     if (skipped(a, r)) {
         if (r->skip == SKIP_RECORDED && r->state >= 0) a->state = (artifact_state)r->state; /* recorded before */
         executor_advance(a, OUT_SKIPPED, NULL);
@@ -319,7 +321,6 @@ void executor_run(artifact *a)
         artifact_end(a, END_LEAVE);
         return;
     }
-    if (is_promote_row(a->row) && !take_trusted_key(a)) return; /* runs this row when the key is free */
     if (sl_log_enabled(SL_LOG_DEBUG)) log_artifact(SL_LOG_DEBUG, "row", a, r->name);
     row_functions[a->row](a);
 }

@@ -40,6 +40,9 @@ void row_admit(artifact *a);
 void row_quarantine_copy(artifact *a);
 void row_quarantine_look(artifact *a);
 void row_staging_delete(artifact *a);
+/* A copy to the artifact's trusted key is about to be sent: every earlier look at that
+ * key (any artifact's trusted_free) no longer tells, so promote_head will look again. */
+void trusted_key_written(artifact *a);
 /* rows_check.c */
 void row_check(artifact *a);
 void row_gate(artifact *a);

@@ -162,6 +162,10 @@ struct artifact {
     bool leftover;            /* a clean-up failed: the next listing of its id is a leftover */
     bool hook_ran;
     bool holds_key;           /* holds its trusted key in p->promoting */
+    /* A HEAD of its trusted key found it free, sent while no other artifact of this
+     * process was promoting to the key, and nothing has been copied to it since (a copy
+     * clears it in every artifact of the key: trusted_key_written): promote_head skips. */
+    bool trusted_free;
     artifact *next_waiter;
     int outcome;              /* the settling state this run recorded (promoted, blocked, ...), or -1 */
     artifact *prev, *next;

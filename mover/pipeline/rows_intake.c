@@ -63,9 +63,13 @@ static void trusted_looked(void *user, const s3_result *r, const s3_object_info 
     artifact *a = user;
     if (abandoned(a, r)) return;
     if (r->error != SL_OK) {
-        executor_advance(a, classify(r), r->detail);
+        protocol_outcome o = classify(r);
+        /* free, unless a copy to the key was sent since the HEAD was (which cleared it) */
+        a->trusted_free = a->trusted_free && o == OUT_ABSENT;
+        executor_advance(a, o, r->detail);
         return;
     }
+    a->trusted_free = false;
     if (carries_id(a, info)) {
         executor_advance(a, OUT_OURS, "the trusted key carries this artifact's id");
         return;
@@ -76,18 +80,32 @@ static void trusted_looked(void *user, const s3_result *r, const s3_object_info 
 }
 
 /* LOOK_TRUSTED, PROMOTE_HEAD, PROMOTE_LOOK, SWEEP_TRUSTED: whose object is at the
- * trusted key? */
+ * trusted key? An answer "free" stands for promote_head later only if no other artifact
+ * of this process holds the key for its promotion now (its copy may be on its way: the
+ * lock is held from promote_head until the copy's answer or look) and no copy to the key
+ * is sent before promote_head (trusted_key_written). */
 void row_look_trusted(artifact *a)
 {
+    a->trusted_free = false;
     if (a->trusted_key == NULL) {
         /* the layout cannot hold it: nothing can be there (admission rejects it) */
         bool promoting = a->row == ROW_PROMOTE_HEAD || a->row == ROW_PROMOTE_LOOK;
         executor_advance(a, promoting ? OUT_REFUSED : OUT_ABSENT, "the trusted key would be over S3's 1,024 bytes");
         return;
     }
+    a->trusted_free = a->holds_key || !strset_contains(&a->p->promoting, sl_cursor_from_cstr(a->trusted_key));
     if (sl_failed(s3_head_object(a->p->opt.client, sl_cursor_from_cstr(a->cfg->config->buckets.trusted),
-                                 sl_cursor_from_cstr(a->trusted_key), (sl_cursor){ 0 }, trusted_looked, a)))
+                                 sl_cursor_from_cstr(a->trusted_key), (sl_cursor){ 0 }, trusted_looked, a))) {
+        a->trusted_free = false;
         executor_advance(a, OUT_REFUSED, sl_error_detail());
+    }
+}
+
+void trusted_key_written(artifact *a)
+{
+    for (artifact *b = a->p->artifacts; b != NULL; b = b->next)
+        if (b->trusted_free && b->trusted_key != NULL && strcmp(b->trusted_key, a->trusted_key) == 0)
+            b->trusted_free = false;
 }
 
 /* ---- admission ---- */

@@ -181,6 +181,7 @@ void row_promote_copy(artifact *a)
     artifact_source src = source_of(a);
     params.source_if_match = src.etag;
     params.source_version_id = src.version_id;
+    trusted_key_written(a);
     sl_result started = s3_copy_object_sized(a->p->opt.client, src.bucket, src.key, a->size,
                                              sl_cursor_from_cstr(c->buckets.trusted),
                                              sl_cursor_from_cstr(a->trusted_key), &params, promote_copied, a);

@@ -83,7 +83,7 @@ typedef enum protocol_request {
     X(SKIP_IN_PLACE, "in_place", "the artifact is checked in place (versioned staging)")       \
     X(SKIP_SOURCE_QUARANTINED, "quarantined", "the artifact's bytes are in quarantine already") \
     X(SKIP_NOT_KEPT, "not_kept", "the verdict keeps no bytes (rejected), or they are in quarantine already") \
-    X(SKIP_COPY_CONDITIONAL, "copy_if_none_match", "the server refuses a CopyObject onto an existing key (If-None-Match)") \
+    X(SKIP_TRUSTED_KNOWN_FREE, "trusted_known_free", "the server refuses a CopyObject onto an existing key (If-None-Match), or a look of this artifact found the trusted key free and nothing has been copied to it since (one promotion per trusted key at a time)") \
     X(SKIP_NO_MANIFEST, "no_manifest", "the artifact has no manifest to bring up to date")    \
     X(SKIP_RECORDED, "recorded", "the audit ledger already holds this outcome")             \
     X(SKIP_PURGED, "purged", "the manifest says purged already (a purge stopped after its commit point)")
@@ -170,7 +170,7 @@ typedef enum protocol_outcome {
       "delete the staging version now that its bytes and verdict are kept")                                     \
     /* -- promote -- */                                                                                         \
     X(ROW_APPROVE, "approve", ARTIFACT_APPROVED, REQ_NONE, SKIP_NEVER, "approved: every check passed (auto)")  \
-    X(ROW_PROMOTE_HEAD, "promote_head", ARTIFACT_PROMOTING, REQ_HEAD_TRUSTED, SKIP_COPY_CONDITIONAL,            \
+    X(ROW_PROMOTE_HEAD, "promote_head", ARTIFACT_PROMOTING, REQ_HEAD_TRUSTED, SKIP_TRUSTED_KNOWN_FREE,          \
       "never overwrite other bytes: is the trusted key free (or ours already)?")                                \
     X(ROW_PROMOTE_COPY, "promote_copy", ARTIFACT_PROMOTING, REQ_COPY_TO_TRUSTED, SKIP_NEVER,                    \
       "copy the checked bytes (If-Match their ETag, by version) to trusted with the sluice-* metadata")         \
@@ -242,7 +242,7 @@ typedef enum protocol_row {
     X(ROW_LOOK_MANIFEST, OUT_EXHAUSTED, END_LEAVE, V_NONE, "left in staging for a later poll")                          \
     X(ROW_LOOK_MANIFEST, OUT_REFUSED, END_LEAVE, V_NONE, "left in staging for a later poll")                            \
     X(ROW_LOOK_TRUSTED, OUT_OURS, ROW_PROMOTED_RECORD, V_NONE, "promoted before: record it if the ledger lacks it")      \
-    X(ROW_LOOK_TRUSTED, OUT_ABSENT, ROW_ADMIT, V_NONE, "new: take it in")                                                \
+    X(ROW_LOOK_TRUSTED, OUT_ABSENT, ROW_ADMIT, V_NONE, "new: take it in (promote_head need not look again while nothing is copied to the key)") \
     X(ROW_LOOK_TRUSTED, OUT_CONFLICT, ROW_ADMIT, V_NONE, "another artifact's object: take this one in (promotion will refuse to overwrite)") \
     X(ROW_LOOK_TRUSTED, OUT_INDEFINITE, RETRY, V_NONE, "read again")                                                     \
     X(ROW_LOOK_TRUSTED, OUT_EXHAUSTED, END_LEAVE, V_NONE, "left in staging for a later poll")                           \
@@ -311,7 +311,7 @@ typedef enum protocol_row {
     X(ROW_PARK_SOURCE_DELETE, OUT_EXHAUSTED, END_DONE, V_NONE, "settled; the next poll's look cleans staging up")       \
     X(ROW_PARK_SOURCE_DELETE, OUT_REFUSED, END_DONE, V_NONE, "settled; the next poll's look cleans staging up")         \
     X(ROW_APPROVE, OUT_OK, ROW_PROMOTE_HEAD, V_NONE, "promote")                                                          \
-    X(ROW_PROMOTE_HEAD, OUT_SKIPPED, ROW_PROMOTE_COPY, V_NONE, "the copy itself refuses to overwrite")                   \
+    X(ROW_PROMOTE_HEAD, OUT_SKIPPED, ROW_PROMOTE_COPY, V_NONE, "the copy itself refuses to overwrite, or the key is known free") \
     X(ROW_PROMOTE_HEAD, OUT_ABSENT, ROW_PROMOTE_COPY, V_NONE, "the trusted key is free")                                 \
     X(ROW_PROMOTE_HEAD, OUT_OURS, ROW_PROMOTED_RECORD, V_NONE, "copied before: promoted")                               \
     X(ROW_PROMOTE_HEAD, OUT_CONFLICT, ROW_PARK_COPY, V_FAILED, "failed: the trusted key holds other bytes; never overwritten") \

@@ -91,6 +91,55 @@ class PipelineTest(MoverTest):
         self.assertEqual(len(promoted), len(good))
         self.assertEqual(len([l for l in lines if l.get("to") == "blocked"]), len(bad))
 
+    def test_versions_found_at_start_look_at_trusted_once(self):
+        # What is in staging when the mover starts may have been handled by a run before:
+        # it is looked at first (manifest GET, trusted HEAD). That HEAD found the trusted
+        # key free and nothing was copied to it since, so promote_head does not repeat it:
+        # manifest look, trusted look, GET, copy, delete — 5 requests, not 6.
+        m = self.new_mover()
+        task = "t-" + uuid.uuid4().hex[:6]
+        items = [(m.staging_key(task, f"r{i}.csv"), f"id,value\n{i},{i * 3}\n".encode(), "text/csv")
+                 for i in range(6)]
+        put_many(items)
+        m.start()
+        m.wait_until("every artifact to be promoted",
+                     lambda: len(list_keys(TRUSTED, m.prefix)) == len(items) and not list_keys(STAGING, m.prefix))
+        self.assertEqual(m.stop(), 0, m.log_text()[-3000:])
+        stopped = [l for l in m.log_text().splitlines() if " stopped " in l][-1]
+        self.assertIn(f"promoted={len(items)} ", stopped)
+        self.assertIn(f"promoted_requests={5 * len(items)}", stopped)
+        rc, out = m.audit_verify()
+        self.assertEqual(rc, 0, out)
+
+    def test_versions_of_one_key_found_at_start_promote_exactly_one(self):
+        # Every version of one key is looked at before any is promoted: all their intake
+        # HEADs find the trusted key free. The first promotion's copy voids those answers,
+        # so every other version looks again, finds other bytes and fails: trusted holds
+        # exactly one upload and exactly one promoted record exists.
+        m = self.new_mover(concurrency=16)
+        task, name = "race", "same.csv"
+        key = m.staging_key(task, name)
+        uploads = [f"id,value\n{i},{i * 11}\n".encode() for i in range(12)]
+        for data in uploads:
+            s3.put_object(Bucket=STAGING, Key=key, Body=data, ContentType="text/csv")
+        m.start()
+        m.wait_until("every upload to be accounted for",
+                     lambda: len(list_keys(TRUSTED, m.prefix)) + len(m.manifests()) >= len(uploads)
+                     and not s3.list_object_versions(Bucket=STAGING, Prefix=m.prefix).get("Versions"))
+        self.assertEqual(m.stop(), 0, m.log_text()[-3000:])
+        got = s3.get_object(Bucket=TRUSTED, Key=m.trusted_key(task, name))
+        body = got["Body"].read()
+        self.assertIn(body, uploads)
+        self.assertEqual(got["Metadata"]["sluice-sha256"], sha256(body))
+        states = [d["state"] for d in m.manifests().values()]
+        self.assertEqual(states, ["failed"] * (len(uploads) - 1))
+        lines = [json.loads(l) for l in open(m.audit)]
+        promoted = [l for l in lines if l.get("to") == "promoted"]
+        self.assertEqual(len(promoted), 1, promoted)
+        self.assertEqual(got["Metadata"]["sluice-artifact"], promoted[0]["artifact"])
+        rc, out = m.audit_verify()
+        self.assertEqual(rc, 0, out)
+
     def test_thousand_objects_all_accounted_for(self):
         m = self.new_mover(concurrency=64)
         n = 1000

@@ -170,6 +170,7 @@ typedef Slot {
     bit kicked;
     bit leftover;   /* a clean-up failed */
     bit read;       /* the check read every byte */
+    bit tfree;      /* a HEAD found the trusted key free, no copy to it since (promote_head skips) */
 };
 
 typedef Mover {
@@ -250,7 +251,8 @@ inline write_manifest(wv, ws) {
 inline clear_slot(mm, vv) {
     mv[mm].s[vv].busy = 0; mv[mm].s[vv].row = 0; mv[mm].s[vv].st = 0; mv[mm].s[vv].verdict = 0;
     mv[mm].s[vv].srcq = 0; mv[mm].s[vv].inplace = 0; mv[mm].s[vv].loaded = 0; mv[mm].s[vv].lstate = 0;
-    mv[mm].s[vv].letag = 0; mv[mm].s[vv].kicked = 0; mv[mm].s[vv].leftover = 0; mv[mm].s[vv].read = 0
+    mv[mm].s[vv].letag = 0; mv[mm].s[vv].kicked = 0; mv[mm].s[vv].leftover = 0; mv[mm].s[vv].read = 0;
+    mv[mm].s[vv].tfree = 0
 }
 
 /* executor_start: a queued entry starts at its entry row (every entry row makes a request) */
@@ -376,7 +378,7 @@ inline skip_holds() {
     :: t_skip == S_IN_PLACE -> t_ok = A.inplace
     :: t_skip == S_SOURCE_QUARANTINED -> t_ok = A.srcq
     :: t_skip == S_NOT_KEPT -> t_ok = (A.verdict == A_rejected || A.srcq)
-    :: t_skip == S_COPY_CONDITIONAL -> t_ok = COPY_INM
+    :: t_skip == S_TRUSTED_KNOWN_FREE -> t_ok = (COPY_INM || A.tfree)
     :: t_skip == S_NO_MANIFEST -> t_ok = !A.loaded
     :: t_skip == S_RECORDED ->
         /* the manifest's outcome (leftover_record), or the row's own state */
@@ -536,7 +538,10 @@ inline run_request() {
         :: trusted == 0 -> answer(O_absent)
         :: trusted == v -> answer(O_ours)
         :: else -> answer(O_conflict)
-        fi
+        fi;
+        /* row_look_trusted: "free" stands for promote_head unless another artifact of this
+         * mover held the key for its promotion when the HEAD was sent */
+        A.tfree = (t_out == O_absent && (mv[m].holder == 0 || mv[m].holder == v))
     :: t_req == Q_COPY_TO_QUARANTINE ->
         /* the listed version (by version id, or If-Match its ETag) to its quarantine key */
 #if VERSIONED
@@ -567,6 +572,8 @@ inline run_request() {
         :: else -> answer(O_absent)
         fi
     :: t_req == Q_COPY_TO_TRUSTED ->
+        /* trusted_key_written: a copy to the key voids every earlier look at it */
+        mv[m].s[1].tfree = 0; mv[m].s[2].tfree = 0;
         if
         :: !SOURCE_THERE -> answer(O_absent)
         :: COPY_INM && trusted != 0 -> answer(O_conflict)
@@ -675,6 +682,14 @@ inline run_slot() {
     t_sent = 0;
     do
     :: t_row = A.row;
+#if PROMOTE_LOCK
+       /* executor_run takes the trusted key before the skip condition is looked at */
+       if
+       :: PROMOTE_ROW(t_row) && mv[m].holder != 0 && mv[m].holder != v -> break /* waits for the key */
+       :: PROMOTE_ROW(t_row) -> mv[m].holder = v
+       :: else -> skip
+       fi;
+#endif
        row_info(t_row, t_req, t_skip, t_st);
        t_end = 0; t_crash = 0;
        skip_holds();

@@ -69,7 +69,7 @@
 #define S_IN_PLACE 1
 #define S_SOURCE_QUARANTINED 2
 #define S_NOT_KEPT 3
-#define S_COPY_CONDITIONAL 4
+#define S_TRUSTED_KNOWN_FREE 4
 #define S_NO_MANIFEST 5
 #define S_RECORDED 6
 #define S_PURGED 7
