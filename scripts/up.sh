@@ -21,7 +21,9 @@ export SLUICE_S3_DIR="${SLUICE_S3_DIR:-$root/build/s3-server}"
 if scripts/s3-server.sh status >/dev/null 2>&1; then
     echo "up: the local S3 server is already running; keeping it"
 else
-    SLUICE_MOVER_BIN="$root/build/sluice-mover" SLUICE_S3_POLICIES=required scripts/s3-server.sh start
+    # the staging bucket's notification pushes uploads to local.json's events listener
+    SLUICE_EVENTS_NOTIFY=1 SLUICE_MOVER_BIN="$root/build/sluice-mover" SLUICE_S3_POLICIES=required \
+      scripts/s3-server.sh start
 fi
 export SLUICE_CLAMD_DIR="${SLUICE_CLAMD_DIR:-$root/build/clamd}"
 if scripts/clamd.sh status >/dev/null 2>&1; then

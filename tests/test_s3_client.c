@@ -884,7 +884,9 @@ static void retries_stop_at_the_time_budget(void **state)
 }
 
 /* A deadline (a shard's lease) cuts the retries short of the budget: a request made
- * while it is set starts no retry at or after it. */
+ * while it is set starts no retry at or after it, and an attempt that would go on the
+ * wire after it is not sent (SL_ERR_DEADLINE) — which of the two ends it depends on the
+ * machine's speed (under valgrind the first connection alone can take longer). */
 static void retries_stop_at_the_deadline(void **state)
 {
     struct fixture *f = *state;
@@ -897,14 +899,15 @@ static void retries_stop_at_the_deadline(void **state)
     f->client->retry.cap_ms = 10;
     result bound = { 0 };
     uint64_t start = uv_hrtime() / 1000000u;
-    s3_client_set_deadline(f->client, start + 150);
+    s3_client_set_deadline(f->client, start + 300);
     must(s3_delete_object(f->client, C("bkt"), C("slow"), C(""), on_done, &bound));
     s3_client_set_deadline(f->client, 0); /* requests made from now are not bound */
     run(f);
     uint64_t took = uv_hrtime() / 1000000u - start;
-    assert_int_equal(bound.status, 503);
-    assert_true(bound.attempts >= 2);
-    assert_true(took < 10000); /* not the 60 s budget (a bound far from the 150 ms, for a loaded machine) */
+    assert_true((bound.error == SL_ERR_S3 && bound.status == 503) || bound.error == SL_ERR_DEADLINE);
+    assert_true(bound.attempts >= 1);
+    assert_false(bound.indefinite);
+    assert_true(took < 10000); /* not the 60 s budget (a bound far from the 300 ms, for a loaded machine) */
     sl_buf_reset(&f->peer.transcript);
 }
 

@@ -23,8 +23,13 @@ import uuid
 import zipfile
 import io
 
+import urllib.request
+
 import boto3
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 ENV = os.environ
 if not ENV.get("SLUICE_S3_ENDPOINT"):
@@ -84,6 +89,27 @@ def put_many(items, threads=16):
 
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(one, items))
+
+
+def staging_notification(on):
+    """Turns the staging bucket's ObjectCreated notification to the events topic that
+    scripts/s3-server.sh made (sluice-events) on or off: the events test and benchmark add
+    it for their own run only (with it radosgw pushes every staging PUT, docs/events.md)."""
+    if on:
+        config = {"TopicConfigurations": [{"Id": "sluice", "TopicArn": "arn:aws:sns:default::sluice-events",
+                                           "Events": ["s3:ObjectCreated:*"]}]}
+        s3.put_bucket_notification_configuration(Bucket=STAGING, NotificationConfiguration=config)
+        return
+    # radosgw refuses an empty configuration (MalformedXML); its own DELETE ?notification
+    # removes them all (boto3 has no call for it: signed here with botocore)
+    url = f"{ENV['SLUICE_S3_ENDPOINT']}/{STAGING}?notification="
+    request = AWSRequest(method="DELETE", url=url)
+    creds = Credentials(ENV["SLUICE_MOVER_ACCESS_KEY"], ENV["SLUICE_MOVER_SECRET_KEY"])
+    S3SigV4Auth(creds, "s3", ENV["SLUICE_S3_REGION"]).add_auth(request)
+    with urllib.request.urlopen(urllib.request.Request(url, method="DELETE", headers=dict(request.headers)),
+                                timeout=30) as answer:
+        if answer.status not in (200, 204):
+            raise AssertionError(f"DELETE ?notification answered {answer.status}")
 
 
 def signing_key(folder):

@@ -1,9 +1,10 @@
 """test_events.py — S3 event notifications pushed to the real daemon by the real radosgw
 (docs/events.md), with polling as reconciliation.
 
-scripts/s3-server.sh start made the topic sluice-events (persistent, pushing to
-SLUICE_EVENTS_LISTEN with the secret of SLUICE_EVENTS_SECRET_FILE as ?token=) and the
-ObjectCreated notification of the staging bucket. The daemon here listens on that address,
+scripts/s3-server.sh start made the topic sluice-events (pushing to SLUICE_EVENTS_LISTEN
+with the secret of SLUICE_EVENTS_SECRET_FILE as ?token=); this test adds the ObjectCreated
+notification of the staging bucket for its own run and takes it away at the end (the rest
+of the suite PUTs without it). The daemon here listens on that address,
 so radosgw's pushes reach it (together with any events other tests left queued: those
 name keys of other prefixes, or gone, and are ignored or found missing).
 
@@ -38,7 +39,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mover_harness import ENV, MOVER, QUARANTINE, STAGING, TRUSTED, Mover, s3  # noqa: E402
+from mover_harness import ENV, MOVER, QUARANTINE, STAGING, TRUSTED, Mover, s3, staging_notification  # noqa: E402
 
 LISTEN = ENV.get("SLUICE_EVENTS_LISTEN", "none")
 SECRET_FILE = ENV.get("SLUICE_EVENTS_SECRET_FILE", "")
@@ -459,6 +460,14 @@ class Sns(unittest.TestCase):
         doc = event_doc(STAGING, self.m.staging_key("t", "a.csv")).decode()
         status, body = self.send(self.envelope("Notification", doc, cert_port=self.closed))
         self.assertEqual((status, body["error"]), (503, "unavailable"), body)
+
+
+def setUpModule():
+    staging_notification(True)
+
+
+def tearDownModule():
+    staging_notification(False)
 
 
 if __name__ == "__main__":
