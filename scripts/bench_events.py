@@ -6,7 +6,10 @@ For each mode and repetition a fresh sluice-mover (tests/integration/mover_harne
   push     an events section on SLUICE_EVENTS_LISTEN (radosgw's topic pushes there), the
            poll interval 60 s: uploads arrive by event;
   polling  no events section, poll_interval 1 s (no idle back-off): uploads are found by
-           the listing.
+           the listing;
+  clamav   push, and the route's objects also scanned by ClamAV (checks.clamav, the clamd of
+           SLUICE_CLAMD_SOCKET: scripts/clamd.sh), when that is set: drop → verdict with a
+           malware scan, the figure the ClamAV bucket scanners are judged by.
 An upload is one PUT of a small CSV (boto3, the interpreter's part); its latency runs from
 the PUT's answer (the client's clock) to the daemon's `promoted` log line (its clock, the
 same machine's, milliseconds: the copy into trusted has succeeded), with a random pause
@@ -43,6 +46,8 @@ def one_run(mode):
     kw = {"poll": "1s", "worker_settings": {"poll_idle_max": "1s"}} if mode == "polling" else {
         "poll": "60s", "worker_settings": {"poll_idle_max": "60s"},
         "events": {"listen": ENV["SLUICE_EVENTS_LISTEN"], "secret_file": ENV["SLUICE_EVENTS_SECRET_FILE"]}}
+    if mode == "clamav":
+        kw.update(route_checks={"clamav": True}, clamav={"socket": ENV["SLUICE_CLAMD_SOCKET"]})
     m = Mover(tmp, uuid.uuid4().hex[:10], **kw)
     try:
         m.start()
@@ -80,7 +85,8 @@ def summary(values):
 
 results = {}
 for rep in range(REPS):
-    for mode in ("push", "polling"):  # alternated, so drift hits both
+    modes = ("push", "polling", "clamav") if ENV.get("SLUICE_CLAMD_SOCKET") else ("push", "polling")
+    for mode in modes:  # alternated, so drift hits each
         p50, p99 = one_run(mode)
         results.setdefault(mode, {"p50": [], "p99": []})
         results[mode]["p50"].append(p50)

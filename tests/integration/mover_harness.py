@@ -125,7 +125,7 @@ class Mover:
 
     def __init__(self, tmp, run, retention="1h", poll="200ms", concurrency=32, extra_routes=(), log_format="text",
                  endpoint=None, s3_settings=None, worker_settings=None, review=None, events=None,
-                 api_settings=None):
+                 api_settings=None, route_checks=None, clamav=None):
         self.tmp = tmp
         self.run = run
         self.route = "r" + run
@@ -153,6 +153,7 @@ class Mover:
                         "max_bytes": "64KiB",
                         "allow_types": ["text/csv", "text/plain", "application/json", "image/png"],
                         "deny_types": ["application/x-executable", "application/x-sharedlib"],
+                        **(route_checks or {}),
                     },
                 }
             ]
@@ -166,6 +167,7 @@ class Mover:
             "log": {"level": "info", "format": log_format},
             **({"review": review} if review else {}),
             **({"events": events} if events else {}),
+            **({"clamav": clamav} if clamav else {}),
         }
         self.config = os.path.join(tmp, "sluice.json")
         with open(self.config, "w") as f:
