@@ -3,8 +3,9 @@ side in one run (scripts/bench-events.sh runs it and writes the table).
 
 For each mode and repetition a fresh sluice-mover (tests/integration/mover_harness.py's
 `Mover`, an auto-review route) runs against the local radosgw:
-  push     an events section on SLUICE_EVENTS_LISTEN (radosgw's topic pushes there), the
-           poll interval 60 s: uploads arrive by event;
+  push     an events section on SLUICE_EVENTS_LISTEN (radosgw's topic pushes there; the
+           staging bucket's notification is added for the run), the poll interval 60 s:
+           uploads arrive by event;
   polling  no events section, poll_interval 1 s (no idle back-off): uploads are found by
            the listing;
   clamav   push, and the route's objects also scanned by ClamAV (checks.clamav, the clamd of
@@ -31,7 +32,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
-from mover_harness import ENV, TRUSTED, STAGING, Mover, s3  # noqa: E402
+from mover_harness import ENV, TRUSTED, STAGING, Mover, s3, staging_notification  # noqa: E402
 
 REPS, UPLOADS = int(sys.argv[3]), int(sys.argv[4])
 
@@ -84,6 +85,7 @@ def summary(values):
 
 
 results = {}
+staging_notification(True)  # for this run only (docs/events.md)
 for rep in range(REPS):
     modes = ("push", "polling", "clamav") if ENV.get("SLUICE_CLAMD_SOCKET") else ("push", "polling")
     for mode in modes:  # alternated, so drift hits each
@@ -92,4 +94,5 @@ for rep in range(REPS):
         results[mode]["p50"].append(p50)
         results[mode]["p99"].append(p99)
         print(f"run {rep + 1} {mode}: p50 {p50:.1f} ms, p99 {p99:.1f} ms", file=sys.stderr, flush=True)
+staging_notification(False)
 print(json.dumps({mode: {k: summary(v) for k, v in r.items()} for mode, r in results.items()}))
